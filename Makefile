@@ -1,0 +1,53 @@
+# dockpack — see README.md.
+SHELL     := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+GO        ?= go
+PKGS      := ./...
+# Unit tests: pure logic and real SQLite files, with the race detector.
+UNIT_TIMEOUT ?= 5m
+# Integration tests: the real Docker Engine, tmpfs mounts (root), heavy SQLite load.
+INTEG_TIMEOUT ?= 12m
+BENCH_TIMEOUT ?= 60m
+
+.PHONY: test test-unit test-integration bench fuzz vet build demo demo-clean image clean
+
+## test: unit + integration tests (integration needs the Docker Engine and root)
+test: vet test-unit test-integration
+
+vet:
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration ./integration/
+
+test-unit:
+	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)
+
+test-integration:
+	$(GO) test -tags integration -count=1 -timeout $(INTEG_TIMEOUT) -v ./integration/ 2>&1 | tee integration-test.log
+
+## bench: benchmarks with their anchors (not in CI; needs Debian's sqlite3)
+bench:
+	command -v sqlite3 >/dev/null || apt-get install -y sqlite3
+	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) ./integration/
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s -fuzzminimizetime 200x $$pkg || exit 1; \
+	  done; \
+	done
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/dockpack ./cmd/dockpack
+
+## demo: build a sample stack, back it up into ./demo-packs, verify and print the pack
+demo:
+	./examples/demo/demo.sh
+
+demo-clean:
+	DEMO_DATA=$(CURDIR)/demo-data docker-compose -p dockpack-demo -f examples/demo/docker-compose.yml down -v </dev/null || true
+	docker rmi dockpack-demo/app:1 2>/dev/null || true
+	rm -rf demo-data demo-packs bin/demo-image
+
+clean: demo-clean
+	rm -rf bin integration-test.log

@@ -1,0 +1,157 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// PackStatus classifies a directory in a target.
+type PackStatus string
+
+// Pack statuses.
+const (
+	PackComplete PackStatus = "complete"
+	PackPartial  PackStatus = "partial"
+	PackInvalid  PackStatus = "invalid"
+)
+
+// PackInfo is one pack (or partial pack) found in a target directory.
+type PackInfo struct {
+	Name        string        `json:"name"`
+	Path        string        `json:"path"`
+	Status      PackStatus    `json:"status"`
+	Project     string        `json:"project,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	Size        int64         `json:"size"`
+	Contents    []Component   `json:"contents,omitempty"`
+	PackageHash string        `json:"package_hash,omitempty"`
+	Age         time.Duration `json:"age_ns"`
+	// Problem says why a pack is invalid.
+	Problem string `json:"problem,omitempty"`
+}
+
+// ListPacks lists the packs and partial packs in target, newest first. It
+// reads only each pack's manifest.json (no hashing of data files).
+func ListPacks(ctx context.Context, target string) ([]PackInfo, error) {
+	ents, err := os.ReadDir(target)
+	if err != nil {
+		return nil, fmt.Errorf("list packs in %s: %w", target, err)
+	}
+	now := time.Now()
+	var out []PackInfo
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := e.Name()
+		if !e.IsDir() {
+			continue
+		}
+		var pi PackInfo
+		switch {
+		case strings.HasPrefix(name, PackPrefix):
+			pi = inspectPack(ctx, filepath.Join(target, name))
+		case strings.HasPrefix(name, PartialPrefix):
+			pi = PackInfo{Name: name, Path: filepath.Join(target, name), Status: PackPartial}
+			if t, ok := packTime(strings.TrimPrefix(name, PartialPrefix)); ok {
+				pi.CreatedAt = t
+			}
+			if fi, err := e.Info(); err == nil && pi.CreatedAt.IsZero() {
+				pi.CreatedAt = fi.ModTime()
+			}
+			pi.Size = dirSize(pi.Path)
+		default:
+			continue
+		}
+		if !pi.CreatedAt.IsZero() {
+			pi.Age = now.Sub(pi.CreatedAt)
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b PackInfo) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Name, a.Name)
+	})
+	return out, nil
+}
+
+// ReadManifest reads and validates <pack>/manifest.json and returns it with
+// its sha256 (the package hash).
+func ReadManifest(ctx context.Context, pack string) (*Manifest, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	p := filepath.Join(pack, ManifestFile)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %v", ErrManifest, p, err)
+	}
+	if fi.Size() > 64<<20 {
+		return nil, "", fmt.Errorf("%w: %s is %d bytes, far larger than any manifest", ErrManifest, p, fi.Size())
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrManifest, err)
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", p, err)
+	}
+	return m, sha256Hex(data), nil
+}
+
+func inspectPack(ctx context.Context, dir string) PackInfo {
+	name := filepath.Base(dir)
+	pi := PackInfo{Name: name, Path: dir, Status: PackComplete}
+	if t, ok := packTime(strings.TrimPrefix(name, PackPrefix)); ok {
+		pi.CreatedAt = t
+	}
+	m, hash, err := ReadManifest(ctx, dir)
+	if err != nil {
+		pi.Status = PackInvalid
+		pi.Problem = err.Error()
+		pi.Size = dirSize(dir)
+		return pi
+	}
+	pi.Project = m.Project
+	pi.CreatedAt = m.CreatedAt
+	pi.Contents = m.Contents
+	pi.PackageHash = hash
+	pi.Size = m.PackSize()
+	return pi
+}
+
+// packTime parses the yyyymmdd_HHMMSS_mmm suffix of a pack name.
+func packTime(s string) (time.Time, bool) {
+	if len(s) != len("20060102_150405_000") {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(PackTimeLayout, s[:15]+"."+s[16:])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // best effort: a size, not a verdict
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,189 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/mountcheck"
+)
+
+// Component is one part of a pack.
+type Component string
+
+// The components a pack can hold.
+const (
+	ComponentDB      Component = "db"
+	ComponentVolumes Component = "volumes"
+	ComponentImages  Component = "images"
+)
+
+// AllComponents lists every component in pack order.
+var AllComponents = []Component{ComponentDB, ComponentVolumes, ComponentImages}
+
+// ParseComponent maps "db", "volumes", "images" (and "database"/"sqlite") to a Component.
+func ParseComponent(s string) (Component, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "db", "database", "sqlite":
+		return ComponentDB, nil
+	case "volumes", "volume":
+		return ComponentVolumes, nil
+	case "images", "image":
+		return ComponentImages, nil
+	}
+	return "", fmt.Errorf("%w: unknown component %q (want db, volumes or images)", ErrInvalidSpec, s)
+}
+
+// Spec describes one backup.
+type Spec struct {
+	// Engine is the Docker Engine to back up from (required).
+	Engine Engine
+	// Project is the compose project name (label com.docker.compose.project).
+	Project string
+	// Target is the directory on the verified mount that receives packs.
+	Target string
+	// Policy is what the target mount must satisfy (mountcheck.Policy defaults:
+	// a cifs/smb3 share, not the root filesystem).
+	Policy mountcheck.Policy
+	// SQLitePath is the application's SQLite database; required when the db
+	// component is selected.
+	SQLitePath string
+	// Components to back up. Default (nil): volumes and images, plus db when
+	// SQLitePath is set. An empty non-nil list is an error.
+	Components []Component
+	// StopServices are compose services stopped around the volume step (and
+	// only around it) so their volumes are consistent.
+	StopServices []string
+	// StopAllServices stops every running container of the project around
+	// the volume step (RagFlowAuth's ragflow_stop_services).
+	StopAllServices bool
+	// StagingDir is local scratch space for the SQLite snapshot. Default os.TempDir().
+	StagingDir string
+	// StopTimeout is how long a stopping container gets before it is killed. Default 30s.
+	StopTimeout time.Duration
+	// SQLiteBusyTimeout bounds the wait for a database locked by a writer. Default 30s.
+	SQLiteBusyTimeout time.Duration
+	// SpaceMargin multiplies the size estimate for the target free-space check. Default 1.1.
+	SpaceMargin float64
+	// PinCheckBytes is how often (in bytes written) the mount pin is re-checked. Default 256 MiB.
+	PinCheckBytes int64
+	// ProgressInterval is the minimum time between progress reports within a step. Default 500ms.
+	ProgressInterval time.Duration
+	// Logger receives structured logs. Default zap.NewNop().
+	Logger *zap.Logger
+	// Hooks are seams for the job manager and for tests.
+	Hooks Hooks
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+// Hooks lets a caller observe and intervene between steps.
+type Hooks struct {
+	// BeforeStep runs before each step; an error aborts the backup.
+	BeforeStep func(ctx context.Context, step Step) error
+	// BeforeStop runs before containers are stopped for consistency, so a
+	// caller can record them durably (a crash must not leave them stopped).
+	BeforeStop func(ctx context.Context, containers []dockerapi.Container) error
+	// BeforeRestart runs before the containers stopped for the volume step
+	// are started again; an error skips the restart (the job manager refuses
+	// when another process took over the backup lock: the new owner's recovery
+	// restarted them already and may have stopped them again for its own copy).
+	BeforeRestart func(ctx context.Context, containers []dockerapi.Container) error
+	// AfterRestart runs after those containers were started again (err is the restart's result).
+	AfterRestart func(ctx context.Context, containers []dockerapi.Container, err error)
+	// WrapWriter wraps the writer of each streamed file (tests: throttling, faults).
+	WrapWriter func(step Step, item string, w io.Writer) io.Writer
+	// AdjustEstimate may change the estimate used by the space checks (tests).
+	AdjustEstimate func(e Estimate) Estimate
+}
+
+// ErrInvalidSpec marks a Spec that cannot be run as given (a usage error).
+var ErrInvalidSpec = errors.New("invalid backup spec")
+
+func (s *Spec) applyDefaults() {
+	if s.StagingDir == "" {
+		s.StagingDir = os.TempDir()
+	}
+	if s.StopTimeout == 0 {
+		s.StopTimeout = 30 * time.Second
+	}
+	if s.SQLiteBusyTimeout == 0 {
+		s.SQLiteBusyTimeout = 30 * time.Second
+	}
+	if s.SpaceMargin == 0 {
+		s.SpaceMargin = 1.1
+	}
+	if s.PinCheckBytes == 0 {
+		s.PinCheckBytes = 256 << 20
+	}
+	if s.ProgressInterval == 0 {
+		s.ProgressInterval = 500 * time.Millisecond
+	}
+	if s.Logger == nil {
+		s.Logger = zap.NewNop()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Components == nil {
+		s.Components = []Component{ComponentVolumes, ComponentImages}
+		if s.SQLitePath != "" {
+			s.Components = append([]Component{ComponentDB}, s.Components...)
+		}
+	}
+	if s.Target != "" {
+		if abs, err := filepath.Abs(s.Target); err == nil {
+			s.Target = abs
+		}
+	}
+}
+
+// Validate reports what is wrong with the spec (after defaults), wrapping ErrInvalidSpec.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Engine == nil {
+		errs = append(errs, errors.New("no Docker Engine client given"))
+	}
+	if strings.TrimSpace(s.Project) == "" {
+		errs = append(errs, errors.New("no compose project given (--project): it is the value of the label com.docker.compose.project"))
+	}
+	if s.Target == "" {
+		errs = append(errs, errors.New("no target directory given (--target): the directory on the mounted share that receives packs"))
+	}
+	if len(s.Components) == 0 {
+		errs = append(errs, errors.New("no component selected (db, volumes, images)"))
+	}
+	for _, c := range s.Components {
+		if !slices.Contains(AllComponents, c) {
+			errs = append(errs, fmt.Errorf("unknown component %q (want db, volumes or images)", c))
+		}
+	}
+	if s.Has(ComponentDB) && s.SQLitePath == "" {
+		errs = append(errs, errors.New("the db component needs the SQLite database path (--sqlite)"))
+	}
+	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(ComponentVolumes) {
+		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
+	}
+	if s.SpaceMargin < 1 {
+		errs = append(errs, fmt.Errorf("space margin %.2f is below 1", s.SpaceMargin))
+	}
+	if err := s.Policy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidSpec, errors.Join(errs...))
+}
+
+// Has reports whether component c is selected.
+func (s Spec) Has(c Component) bool { return slices.Contains(s.Components, c) }

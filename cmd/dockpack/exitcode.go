@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+// Exit codes of the dockpack command. This is the one place errors map to them.
+const (
+	exitOK       = 0
+	exitFailure  = 1   // the operation ran and failed
+	exitUsage    = 2   // bad flags or arguments
+	exitPrecheck = 3   // refused before anything was written (mount, space, project, …)
+	exitVerify   = 4   // a pack failed verification
+	exitBusy     = 5   // another backup holds the lock
+	exitWarn     = 6   // doctor: the worst verdict is a warning
+	exitCanceled = 130 // interrupted (SIGINT/SIGTERM); everything cleaned up
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// exitStatus lets a command choose its exit code without an error message
+// (e.g. doctor's verdict).
+type exitStatus int
+
+func (e exitStatus) Error() string { return "" }
+
+func exitCode(err error) int {
+	var st exitStatus
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &st):
+		return int(st)
+	case errors.Is(err, context.Canceled):
+		return exitCanceled
+	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec):
+		return exitUsage
+	case errors.Is(err, backup.ErrPrecheck):
+		return exitPrecheck
+	}
+	return exitFailure
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/mountcheck"
+)
+
+// policyFlags are the target-mount flags shared by backup, plan and doctor.
+type policyFlags struct {
+	fstypes      string
+	anyFSType    bool
+	allowRootFS  bool
+	expectMount  string
+	probeTimeout time.Duration
+}
+
+func (p *policyFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&p.fstypes, "fstype", envOr("DOCKPACK_FSTYPE", "cifs,smb3"), "filesystem types the target may be on, comma-separated ($DOCKPACK_FSTYPE)")
+	fs.BoolVar(&p.anyFSType, "any-fstype", envOr("DOCKPACK_ANY_FSTYPE", "") == "1", "accept the target on any filesystem type ($DOCKPACK_ANY_FSTYPE=1)")
+	fs.BoolVar(&p.allowRootFS, "allow-root-fs", envOr("DOCKPACK_ALLOW_ROOT_FS", "") == "1", "accept a target on the root filesystem, i.e. not a mounted share ($DOCKPACK_ALLOW_ROOT_FS=1)")
+	fs.StringVar(&p.expectMount, "expect-mount", envOr("DOCKPACK_EXPECT_MOUNT", ""), "the target must be on exactly this mount point, e.g. /mnt/replica ($DOCKPACK_EXPECT_MOUNT)")
+	fs.DurationVar(&p.probeTimeout, "probe-timeout", 10*time.Second, "how long the target's write probe may take before the mount counts as hung")
+}
+
+func (p *policyFlags) policy() mountcheck.Policy {
+	var types []string
+	for _, t := range strings.Split(p.fstypes, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			types = append(types, t)
+		}
+	}
+	return mountcheck.Policy{
+		FSTypes:            types,
+		AnyFSType:          p.anyFSType,
+		AllowRootFS:        p.allowRootFS,
+		ExpectedMountPoint: p.expectMount,
+		ProbeTimeout:       p.probeTimeout,
+	}
+}
+
+// specFlags are the flags describing what to back up (backup and plan).
+type specFlags struct {
+	project    string
+	target     string
+	sqlite     string
+	noImages   bool
+	noVolumes  bool
+	stop       []string
+	stopAll    bool
+	staging    string
+	stopTimout time.Duration
+	pol        policyFlags
+}
+
+func (s *specFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&s.project, "project", envOr("DOCKPACK_PROJECT", ""), "compose project name (label com.docker.compose.project) ($DOCKPACK_PROJECT)")
+	fs.StringVar(&s.target, "target", envOr("DOCKPACK_TARGET", ""), "directory on the mounted share that receives packs ($DOCKPACK_TARGET)")
+	fs.StringVar(&s.sqlite, "sqlite", envOr("DOCKPACK_SQLITE", ""), "the application's SQLite database to snapshot ($DOCKPACK_SQLITE)")
+	fs.BoolVar(&s.noImages, "no-images", false, "leave the images out")
+	fs.BoolVar(&s.noVolumes, "no-volumes", false, "leave the named volumes out")
+	fs.StringArrayVar(&s.stop, "stop", nil, "compose service to stop during the volume step (repeatable)")
+	fs.BoolVar(&s.stopAll, "stop-all", false, "stop every running service of the project during the volume step")
+	fs.StringVar(&s.staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite snapshot (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	fs.DurationVar(&s.stopTimout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
+	s.pol.bind(fs)
+}
+
+func (s *specFlags) spec(eng backup.Engine) backup.Spec {
+	comps := []backup.Component{}
+	if s.sqlite != "" {
+		comps = append(comps, backup.ComponentDB)
+	}
+	if !s.noVolumes {
+		comps = append(comps, backup.ComponentVolumes)
+	}
+	if !s.noImages {
+		comps = append(comps, backup.ComponentImages)
+	}
+	return backup.Spec{
+		Engine:          eng,
+		Project:         s.project,
+		Target:          s.target,
+		Policy:          s.pol.policy(),
+		SQLitePath:      s.sqlite,
+		Components:      comps,
+		StopServices:    s.stop,
+		StopAllServices: s.stopAll,
+		StagingDir:      s.staging,
+		StopTimeout:     s.stopTimout,
+	}
+}

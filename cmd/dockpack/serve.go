@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/fsutil"
+)
+
+func init() { register(newServeCmd) }
+
+func newServeCmd(g *globals) *cobra.Command {
+	var printConfig bool
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the backup daemon: job API, RagFlowAuth-compatible routes and schedules",
+		Long: `Run dockpack as a daemon: the native JSON API under /v1 (jobs, live progress as
+Server-Sent Events, packs, settings), RagFlowAuth's data-security routes under
+--compat-prefix, and the schedules stored in the settings.
+
+Configuration comes from flags, then DOCKPACK_* environment variables, then the YAML
+file named by --config, then defaults; --print-config shows the merged result with
+secrets redacted. The settings the UI edits live in the state DB (<state-dir>/state.db);
+the configuration gives their initial values, and a setting given by a flag or a
+variable, or listed under "pin:" in the file, is pinned: the UI cannot change it.
+
+Every route but /healthz needs "Authorization: Bearer <token>". The token comes from
+--token-file or $DOCKPACK_TOKEN; without either it is read from <state-dir>/token, which
+is generated (mode 0600) on first start; its path is logged, never the token.
+
+SIGTERM or SIGINT: stop accepting requests, cancel the running backup and clean up
+(restart stopped services, remove the partial pack) — or, with --wait-on-shutdown, let
+it finish — then exit 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadServeConfig(cmd.Flags(), os.LookupEnv)
+			if err != nil {
+				return usageError{err}
+			}
+			if printConfig {
+				return cfg.print(cmd.OutOrStdout())
+			}
+			lg := g.logger
+			if g.logFormat == "" { // the daemon logs JSON unless asked otherwise
+				if lg, err = newLogger(g.logLevel, "json"); err != nil {
+					return usageError{err}
+				}
+			}
+			defer func() { _ = lg.Sync() }()
+			return runServe(cmd.Context(), lg, cfg)
+		},
+	}
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the merged configuration as YAML (secrets redacted) and exit")
+	bindServeFlags(cmd.Flags())
+	return cmd
+}
+
+// runServe runs the daemon until ctx ends (SIGTERM/SIGINT), then shuts down.
+func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create the state directory: %w", err)
+	}
+	token, err := resolveToken(ctx, log, cfg)
+	if err != nil {
+		return err
+	}
+	eng, err := dockerapi.New(ctx, dockerapi.Options{Logger: log.Named("engine")})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	seams := testSeamsFromEnv(log)
+	mcfg := backup.ManagerConfig{
+		StateDir:            cfg.StateDir,
+		Engine:              eng,
+		Settings:            cfg.initialSettings(),
+		Pinned:              cfg.Pin,
+		Policy:              cfg.policy(),
+		StagingDir:          cfg.StagingDir,
+		LeaseDuration:       time.Duration(cfg.LeaseDuration),
+		StallTimeout:        time.Duration(cfg.StallTimeout),
+		ImagesFirstByteRate: int64(cfg.ImagesFirstByteRate),
+		CancelGrace:         time.Duration(cfg.CancelGrace),
+		PersistInterval:     time.Duration(cfg.PersistInterval),
+		Location:            cfg.location(),
+		WaitOnClose:         cfg.WaitOnShutdown,
+		DisableScheduler:    cfg.DisableScheduler,
+		Logger:              log,
+		Hooks:               seams.hooks(),
+	}
+	// The manager outlives the signal: shutting down is its Close's job.
+	mgr, err := backup.NewManager(context.WithoutCancel(ctx), mcfg)
+	if err != nil {
+		return err
+	}
+	h, err := httpapi.New(mgr, httpapi.Options{
+		Token:        token,
+		CompatPrefix: cfg.CompatPrefix,
+		MaxBodyBytes: int64(cfg.MaxBodyBytes),
+		SSEKeepAlive: time.Duration(cfg.SSEKeepAlive),
+		Logger:       log,
+	})
+	if err != nil {
+		_ = mgr.Close(ctx)
+		return usageError{err}
+	}
+	ln, err := listen(cfg.Listen)
+	if err != nil {
+		_ = mgr.Close(ctx)
+		return err
+	}
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: event streams are long-lived (each SSE write has its own deadline).
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:    zap.NewStdLog(log.Named("http")),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("dockpack daemon listening", zap.String("addr", ln.Addr().Network()+"://"+ln.Addr().String()),
+		zap.String("state_dir", cfg.StateDir), zap.String("compat_prefix", cfg.CompatPrefix), zap.Strings("pinned", cfg.Pin),
+		zap.String("version", backup.Version))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		_ = mgr.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("the HTTP server stopped: %w", err)
+	}
+	return shutdown(ctx, log, cfg, srv, mgr, cancelBase)
+}
+
+// shutdown stops accepting requests, closes the manager (canceling and
+// cleaning up the running job, or waiting for it) and ends the remaining
+// requests. A second SIGTERM/SIGINT stops waiting.
+func shutdown(ctx context.Context, log *zap.Logger, cfg *serveConfig, srv *http.Server, mgr *backup.Manager, cancelBase context.CancelFunc) error {
+	log.Info("shutting down: no new requests", zap.Bool("wait_for_running_backup", cfg.WaitOnShutdown))
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+
+	closeCtx, cancelClose := context.WithCancel(context.WithoutCancel(ctx))
+	if !cfg.WaitOnShutdown {
+		closeCtx, cancelClose = context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
+	}
+	defer cancelClose()
+	go func() {
+		select {
+		case <-again:
+			log.Warn("second signal: not waiting any longer")
+			cancelClose()
+		case <-closeCtx.Done():
+		}
+	}()
+
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(context.WithoutCancel(ctx)) }() // closes the listeners at once
+	closeErr := mgr.Close(closeCtx)
+	if closeErr != nil {
+		log.Error("closing the job manager", zap.Error(closeErr))
+	}
+	cancelBase() // ends event streams and whatever still runs
+	select {
+	case err := <-httpDone:
+		if err != nil {
+			log.Warn("HTTP shutdown", zap.Error(err))
+		}
+	case <-time.After(5 * time.Second):
+		_ = srv.Close()
+	}
+	if closeErr != nil {
+		return fmt.Errorf("shutdown: %w", closeErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// listen opens the listener of "host:port" or "unix:///path". A stale
+// socket file (nobody answers on it) is replaced; a live one is an error.
+func listen(spec string) (net.Listener, error) {
+	network, addr, err := parseListen(spec)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if network == "unix" {
+		if fi, err := os.Lstat(addr); err == nil {
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, fmt.Errorf("listen on %s: the path exists and is not a socket; remove it or choose another path", addr)
+			}
+			if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+				c.Close()
+				return nil, fmt.Errorf("listen on %s: another process is serving on this socket", addr)
+			}
+			if err := os.Remove(addr); err != nil {
+				return nil, fmt.Errorf("remove the stale socket %s: %w", addr, err)
+			}
+		}
+		ln, err := net.Listen("unix", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on unix socket %s: %w", addr, err)
+		}
+		if err := os.Chmod(addr, 0o660); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chmod the socket %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// tokenFileName is the generated token's file in the state directory.
+const tokenFileName = "token"
+
+// resolveToken finds the bearer token: $DOCKPACK_TOKEN (or the config's
+// token), else --token-file, else <state-dir>/token, generated (0600) when
+// missing. The path is logged; the token never is.
+func resolveToken(ctx context.Context, log *zap.Logger, cfg *serveConfig) (string, error) {
+	check := func(tok, from string) (string, error) {
+		tok = strings.TrimSpace(tok)
+		if len(tok) < httpapi.MinTokenLength || strings.ContainsAny(tok, " \t\r\n") {
+			return "", usageError{fmt.Errorf("the bearer token from %s must be at least %d characters without white space", from, httpapi.MinTokenLength)}
+		}
+		return tok, nil
+	}
+	if cfg.Token != "" {
+		log.Info("bearer token from the configuration ($DOCKPACK_TOKEN or the config file)")
+		return check(cfg.Token, "$DOCKPACK_TOKEN / the config file")
+	}
+	if cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read the token file: %w", err)
+		}
+		if fi, err := os.Stat(cfg.TokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the token file is readable by other users; chmod 600 it", zap.String("token_file", cfg.TokenFile))
+		}
+		log.Info("bearer token from file", zap.String("token_file", cfg.TokenFile))
+		return check(string(b), cfg.TokenFile)
+	}
+	path := filepath.Join(cfg.StateDir, tokenFileName)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		log.Info("bearer token from file", zap.String("token_file", path))
+		return check(string(b), path)
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("read the token file: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw)
+	if err := fsutil.WriteFileAtomic(ctx, path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the generated token: %w", err)
+	}
+	log.Info("generated a bearer token: send it as Authorization: Bearer <token>", zap.String("token_file", path))
+	return tok, nil
+}
+
+// Test seams. They are read only by `dockpack serve`, only from the
+// environment, and exist so the process-level tests (integration/daemon_*)
+// reach precise moments of a backup without sleeping. Nothing else uses
+// them; a daemon started with one logs a warning.
+//
+//	DOCKPACK_TEST_THROTTLE_BPS=N  every pack file is written at no more than N bytes/s
+//	DOCKPACK_TEST_HOLD_STEP=STEP  the job stops in STEP until its context ends (cancel,
+//	                              lost lease, shutdown): in volumes and images after the
+//	                              step's first write (services are stopped, a file is half
+//	                              written), in the other steps at their start
+//	DOCKPACK_TEST_HOLD_DIR=DIR    where the marker file "held-<STEP>" is created when the hold
+//	                              is reached (no marker without it)
+const (
+	envTestThrottle = "DOCKPACK_TEST_THROTTLE_BPS"
+	envTestHoldStep = "DOCKPACK_TEST_HOLD_STEP"
+	envTestHoldDir  = "DOCKPACK_TEST_HOLD_DIR"
+)
+
+type testSeams struct {
+	bps      int64
+	holdStep backup.Step
+	holdDir  string
+	log      *zap.Logger
+
+	mu  sync.Mutex
+	ctx context.Context // the running job's context (one job at a time per process)
+}
+
+func testSeamsFromEnv(log *zap.Logger) *testSeams {
+	s := &testSeams{log: log}
+	if v := os.Getenv(envTestThrottle); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && n > 0 {
+			s.bps = n
+			log.Warn("TEST SEAM active: pack writes are throttled", zap.String("env", envTestThrottle), zap.Int64("bytes_per_second", n))
+		}
+	}
+	if v := os.Getenv(envTestHoldStep); v != "" {
+		s.holdStep = backup.Step(v)
+		s.holdDir = os.Getenv(envTestHoldDir)
+		log.Warn("TEST SEAM active: jobs hold in a step until canceled", zap.String("env", envTestHoldStep), zap.String("step", v))
+	}
+	return s
+}
+
+func (s *testSeams) active() bool { return s.bps > 0 || s.holdStep != "" }
+
+func (s *testSeams) jobCtx() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		return context.TODO()
+	}
+	return s.ctx
+}
+
+// dataStep: the hold of these steps happens after their first write.
+func dataStep(st backup.Step) bool { return st == backup.StepVolumes || st == backup.StepImages }
+
+// hold marks the hold reached and blocks until the job's context ends.
+func (s *testSeams) hold(ctx context.Context, step backup.Step) error {
+	if s.holdDir != "" {
+		_ = os.WriteFile(filepath.Join(s.holdDir, "held-"+string(step)), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	}
+	s.log.Warn("TEST SEAM: holding", zap.String("step", string(step)))
+	<-ctx.Done()
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return ctx.Err()
+}
+
+func (s *testSeams) hooks() backup.Hooks {
+	if !s.active() {
+		return backup.Hooks{}
+	}
+	return backup.Hooks{
+		BeforeStep: func(ctx context.Context, step backup.Step) error {
+			s.mu.Lock()
+			s.ctx = ctx
+			s.mu.Unlock()
+			if step == s.holdStep && !dataStep(step) {
+				return s.hold(ctx, step)
+			}
+			return nil
+		},
+		WrapWriter: func(step backup.Step, item string, w io.Writer) io.Writer {
+			return &seamWriter{s: s, step: step, w: w, start: time.Now()}
+		},
+	}
+}
+
+// seamWriter throttles and/or holds one pack file's writes.
+type seamWriter struct {
+	s       *testSeams
+	step    backup.Step
+	w       io.Writer
+	start   time.Time
+	written int64
+}
+
+func (sw *seamWriter) Write(p []byte) (int, error) {
+	ctx := sw.s.jobCtx()
+	if sw.step == sw.s.holdStep && sw.written > 0 {
+		return 0, sw.s.hold(ctx, sw.step)
+	}
+	if sw.s.bps <= 0 {
+		n, err := sw.w.Write(p)
+		sw.written += int64(n)
+		return n, err
+	}
+	chunk := max(sw.s.bps/20, 512)
+	total := 0
+	for len(p) > 0 {
+		n := int(min(int64(len(p)), chunk))
+		due := sw.start.Add(time.Duration(float64(sw.written+int64(n)) / float64(sw.s.bps) * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return total, context.Cause(ctx)
+			case <-t.C:
+			}
+		}
+		m, err := sw.w.Write(p[:n])
+		total += m
+		sw.written += int64(m)
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
+	}
+	return total, nil
+}

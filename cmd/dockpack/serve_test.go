@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+func mustObservedLogger() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.DebugLevel)
+	return zap.New(core), logs
+}
+
+func TestResolveTokenGeneratesOnceAndNeverLogsIt(t *testing.T) {
+	dir := t.TempDir()
+	lg, logs := mustObservedLogger()
+	cfg := defaultServeConfig()
+	cfg.StateDir = dir
+	tok, err := resolveToken(context.Background(), lg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "token")
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	if len(tok) != 64 {
+		t.Errorf("generated token %d characters", len(tok))
+	}
+	// Restart: the same token.
+	tok2, err := resolveToken(context.Background(), lg, cfg)
+	if err != nil || tok2 != tok {
+		t.Errorf("second start: %v, token changed=%v", err, tok2 != tok)
+	}
+	sawPath := false
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, tok) {
+			t.Errorf("token in log message %q", e.Message)
+		}
+		for k, v := range e.ContextMap() {
+			if s, ok := v.(string); ok && strings.Contains(s, tok) {
+				t.Errorf("token in log field %s", k)
+			}
+			if k == "token_file" && v == p {
+				sawPath = true
+			}
+		}
+	}
+	if !sawPath {
+		t.Error("the token file's path was not logged")
+	}
+}
+
+func TestResolveTokenSources(t *testing.T) {
+	lg := zap.NewNop()
+	dir := t.TempDir()
+	cfg := defaultServeConfig()
+	cfg.StateDir = dir
+	cfg.Token = " from-the-environment-0123 "
+	if tok, err := resolveToken(context.Background(), lg, cfg); err != nil || tok != "from-the-environment-0123" {
+		t.Errorf("env token: %q %v", tok, err)
+	}
+	cfg.Token = "short"
+	if _, err := resolveToken(context.Background(), lg, cfg); err == nil {
+		t.Error("short token accepted")
+	}
+	cfg.Token = ""
+	tf := filepath.Join(dir, "my-token")
+	os.WriteFile(tf, []byte("from-a-file-0123456789\n"), 0o644)
+	cfg.TokenFile = tf
+	lg2, logs := mustObservedLogger()
+	if tok, err := resolveToken(context.Background(), lg2, cfg); err != nil || tok != "from-a-file-0123456789" {
+		t.Errorf("token file: %q %v", tok, err)
+	}
+	if logs.FilterMessageSnippet("readable by other users").Len() != 1 {
+		t.Error("no warning about a world-readable token file")
+	}
+	cfg.TokenFile = filepath.Join(dir, "missing")
+	if _, err := resolveToken(context.Background(), lg, cfg); err == nil {
+		t.Error("missing token file accepted")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "token")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a token was generated although one was configured")
+	}
+}
+
+func TestListenUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "d.sock")
+	ln, err := listen("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(sock); fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v", fi.Mode().Perm())
+	}
+	// A live socket is not taken over.
+	if _, err := listen("unix://" + sock); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Errorf("second listen on a live socket: %v", err)
+	}
+	// A stale one (left by a killed daemon) is replaced.
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	ln.Close()
+	ln2, err := listen("unix://" + sock)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln2.Close()
+	// A regular file is never removed.
+	f := filepath.Join(dir, "file")
+	os.WriteFile(f, []byte("x"), 0o644)
+	if _, err := listen("unix://" + f); err == nil {
+		t.Error("listen over a regular file")
+	}
+	if _, err := os.Stat(f); err != nil {
+		t.Error("the regular file was removed")
+	}
+	// TCP: port 0 works.
+	ln3, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln3.Close()
+}
+
+func TestSeamHoldAndThrottle(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envTestHoldStep, "volumes")
+	t.Setenv(envTestHoldDir, dir)
+	t.Setenv(envTestThrottle, "1000000")
+	s := testSeamsFromEnv(zap.NewNop())
+	h := s.hooks()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if err := h.BeforeStep(ctx, backup.StepVolumes); err != nil {
+		t.Fatal(err)
+	}
+	var sink bytes.Buffer
+	w := h.WrapWriter(backup.StepVolumes, "vol", &sink)
+	if n, err := w.Write(make([]byte, 1000)); n != 1000 || err != nil {
+		t.Fatalf("first write: %d %v", n, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, 10))
+		done <- err
+	}()
+	marker := filepath.Join(dir, "held-volumes")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hold marker never appeared")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the held write returned before the cancel: %v", err)
+	default:
+	}
+	why := errors.New("test cancel")
+	cancel(why)
+	if err := <-done; !errors.Is(err, why) {
+		t.Errorf("held write returned %v, want the cancel cause", err)
+	}
+	// Non-data steps hold at their start.
+	t.Setenv(envTestHoldStep, "manifest")
+	s2 := testSeamsFromEnv(zap.NewNop())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := s2.hooks().BeforeStep(ctx2, backup.StepManifest); !errors.Is(err, context.Canceled) {
+		t.Errorf("manifest hold: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "held-manifest")); err != nil {
+		t.Error("no marker for the manifest hold")
+	}
+	// A canceled throttled write returns at once with the cause.
+	t.Setenv(envTestHoldStep, "")
+	t.Setenv(envTestThrottle, "100")
+	s3 := testSeamsFromEnv(zap.NewNop())
+	ctx3, cancel3 := context.WithCancelCause(context.Background())
+	h3 := s3.hooks()
+	h3.BeforeStep(ctx3, backup.StepImages)
+	w3 := h3.WrapWriter(backup.StepImages, "images.tar", &sink)
+	go func() { time.Sleep(50 * time.Millisecond); cancel3(why) }()
+	n, err := w3.Write(make([]byte, 100000)) // 1000 s at 100 B/s
+	if !errors.Is(err, why) || n >= 100000 {
+		t.Errorf("throttled write under cancel: %d %v", n, err)
+	}
+	// No seam variables: no hooks at all.
+	t.Setenv(envTestThrottle, "")
+	if h := testSeamsFromEnv(zap.NewNop()).hooks(); h.BeforeStep != nil || h.WrapWriter != nil {
+		t.Error("hooks installed without seam variables")
+	}
+}

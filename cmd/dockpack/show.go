@@ -1,0 +1,35 @@
+package main
+
+import (
+	"encoding/json"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+func init() { register(newShowCmd) }
+
+func newShowCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "show PACK",
+		Short: "Print what a pack holds (reads its manifest only; use verify to check the data)",
+		Args:  requireArgs(1, "the pack directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, hash, err := backup.ReadManifest(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"pack": args[0], "package_hash": hash, "manifest": m})
+			}
+			printPackSummary(cmd.OutOrStdout(), args[0], m, hash)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the manifest and package hash as JSON")
+	return cmd
+}
