@@ -51,3 +51,17 @@ demo-clean:
 
 clean: demo-clean
 	rm -rf bin integration-test.log
+
+## image: the container image FROM scratch (nothing pulled): static binary, CA certificates, /tmp 1777
+IMAGE ?= dockpack:latest
+IMAGE_CA ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	rm -rf bin/image
+	mkdir -p bin/image/rootfs/usr/local/bin bin/image/rootfs/etc/ssl/certs bin/image/rootfs/tmp bin/image/rootfs/var/lib/dockpack
+	CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '-s -w' -o bin/image/rootfs/usr/local/bin/dockpack ./cmd/dockpack
+	cp $(IMAGE_CA) bin/image/rootfs/etc/ssl/certs/ca-certificates.crt
+	chmod 1777 bin/image/rootfs/tmp
+	chmod 0700 bin/image/rootfs/var/lib/dockpack
+	cp Dockerfile bin/image/Dockerfile
+	DOCKER_BUILDKIT=0 docker build -q -t $(IMAGE) bin/image
+	docker image inspect $(IMAGE) --format 'image {{index .RepoTags 0}}: {{.Size}} bytes, entrypoint {{json .Config.Entrypoint}}'

@@ -124,6 +124,9 @@ var (
 	ErrJobNotActive = errors.New("job_not_active")
 	// ErrClosed: the manager is shut down.
 	ErrClosed = errors.New("manager_closed")
+	// ErrTargetMissing: the configured target directory does not exist (the
+	// share is probably not mounted).
+	ErrTargetMissing = errors.New("target_not_found")
 )
 
 // BusyError is returned by Manager.Start while a live lease is held.

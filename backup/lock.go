@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -130,4 +131,25 @@ func (m *Manager) Lock(ctx context.Context) (LockInfo, error) {
 		AcquiredAt: time.UnixMilli(l.AcquiredAtMs).UTC(), RenewedAt: time.UnixMilli(l.RenewedAtMs).UTC(),
 		ExpiresAt: time.UnixMilli(l.ExpiresAtMs).UTC(), Stale: !live, StaleReason: why,
 	}, nil
+}
+
+// MarshalJSON leaves out the times of a free lock instead of printing year 1.
+func (l LockInfo) MarshalJSON() ([]byte, error) {
+	type plain LockInfo
+	out := struct {
+		plain
+		AcquiredAt *time.Time `json:"acquired_at,omitempty"`
+		RenewedAt  *time.Time `json:"renewed_at,omitempty"`
+		ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	}{plain: plain(l)}
+	for _, f := range []struct {
+		src time.Time
+		dst **time.Time
+	}{{l.AcquiredAt, &out.AcquiredAt}, {l.RenewedAt, &out.RenewedAt}, {l.ExpiresAt, &out.ExpiresAt}} {
+		if !f.src.IsZero() {
+			t := f.src
+			*f.dst = &t
+		}
+	}
+	return json.Marshal(out)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -64,7 +66,8 @@ type ManagerConfig struct {
 	DisableScheduler bool
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
-	// Hooks are merged into each job's Spec (tests: seams between steps).
+	// Hooks are merged into each job's Spec (tests: seams between steps);
+	// BeforeStep also runs, with StepVerify, before a restore drill verifies its pack.
 	Hooks Hooks
 	// Run runs one backup. Default Run.
 	Run func(ctx context.Context, spec Spec, p ProgressFunc) (*Result, error)
@@ -96,6 +99,10 @@ type ManagerConfig struct {
 	StatTimeout time.Duration
 	// PoolSize is the number of state-DB connections. Default 8.
 	PoolSize int
+	// DrillDir is where restore drills restore the SQLite snapshot, in a
+	// subfolder named after the drill's restore_target (never the live
+	// database). Default <StateDir>/restore-drills.
+	DrillDir string
 }
 
 func (c *ManagerConfig) applyDefaults() {
@@ -161,6 +168,9 @@ func (c *ManagerConfig) applyDefaults() {
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = 8
+	}
+	if c.DrillDir == "" && c.StateDir != "" {
+		c.DrillDir = filepath.Join(c.StateDir, "restore-drills")
 	}
 	c.Settings.applyDefaults()
 }
@@ -233,8 +243,11 @@ type Manager struct {
 	mu   sync.Mutex
 	runs map[int64]*jobRun // jobs this process runs (or whose Run is unwinding)
 
-	wg    sync.WaitGroup // job goroutines
+	wg    sync.WaitGroup // job goroutines and restore drills
 	sched *scheduler
+
+	drillMu sync.Mutex
+	drills  map[string]context.CancelCauseFunc // running restore drills, canceled by Close
 }
 
 // NewManager opens (creating and migrating) the state DB, stores the initial
@@ -562,6 +575,9 @@ func (m *Manager) Packs(ctx context.Context) ([]PackInfo, error) {
 		return nil, fmt.Errorf("%w: local_backup_target_not_configured: no backup target directory is configured (settings target_local_dir)", ErrInvalidSpec)
 	}
 	packs, err := ListPacks(ctx, s.TargetLocalDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the target directory %s does not exist: is the share mounted? (dockpack doctor checks it)", ErrTargetMissing, s.TargetLocalDir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -597,6 +613,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		for _, jr := range runs {
 			jr.requestStop(stopShutdown, fmt.Errorf("%w: the daemon is shutting down", context.Canceled), "daemon shutting down")
 		}
+		m.cancelDrills(fmt.Errorf("%w: the daemon is shutting down", context.Canceled))
 	}
 	if !m.cfg.WaitOnClose {
 		stopAll()

@@ -73,6 +73,11 @@ func readStartTime(pid int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// A killed process its parent has not reaped yet (state Z or X) still
+	// has its /proc entry, but it holds nothing any more: it is dead.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
+		return "", fmt.Errorf("process %d is a zombie: %w", pid, fs.ErrNotExist)
+	}
 	return parseStatStartTime(string(b))
 }
 

@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,8 +41,25 @@ type PruneOptions struct {
 	// Protect lists paths never deleted (the running job's partial directory,
 	// the pack just made).
 	Protect []string
+	// LiveWithin: a partial directory in which anything was modified within
+	// this long belongs to a backup still writing it and is never deleted,
+	// whatever its name's age (a backup run outside the daemon holds no
+	// lock that Prune could see). 0 = no activity check; the CLI uses
+	// PartialOlderThan.
+	LiveWithin time.Duration
 	// DryRun reports what would be deleted and deletes nothing.
 	DryRun bool
+	// Force deletes even when the newest pack fails verification. Without
+	// it, Prune deletes nothing while the newest pack of the project (a
+	// complete one, or an unreadable one that may be the project's) fails
+	// a structural verification (manifest, SHA256SUMS, sizes, tar headers):
+	// the older packs may be the only good ones.
+	Force bool
+	// Deep makes that check of the newest pack a full Verify (every file
+	// re-hashed) instead of the structural one.
+	Deep bool
+	// StagingDir is local scratch space for a Deep check's SQLite copy. Default os.TempDir().
+	StagingDir string
 	// Logger receives one line per deletion. Default zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock for ages. Default time.Now.
@@ -70,8 +89,8 @@ func (o PruneOptions) Validate() error {
 	if o.Keep < 0 {
 		errs = append(errs, fmt.Errorf("keep %d is negative: give the number of newest packs to keep, or 0 for no count limit", o.Keep))
 	}
-	if o.MaxAge < 0 || o.PartialOlderThan < 0 {
-		errs = append(errs, fmt.Errorf("negative age (max age %s, partial older than %s)", o.MaxAge, o.PartialOlderThan))
+	if o.MaxAge < 0 || o.PartialOlderThan < 0 || o.LiveWithin < 0 {
+		errs = append(errs, fmt.Errorf("negative age (max age %s, partial older than %s, live within %s)", o.MaxAge, o.PartialOlderThan, o.LiveWithin))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -84,7 +103,18 @@ func (o PruneOptions) Validate() error {
 type PruneResult struct {
 	Deleted []PackInfo `json:"deleted"`
 	Kept    []PackInfo `json:"kept"`
+	// Newest is the verification of the project's newest pack, made when
+	// anything was to be deleted (nil otherwise).
+	Newest *VerifyResult `json:"newest_check,omitempty"`
+	// Refused: the newest pack failed that verification and nothing was
+	// deleted; Blocked lists what would have been.
+	Refused bool       `json:"refused"`
+	Blocked []PackInfo `json:"blocked,omitempty"`
 }
+
+// ErrPruneRefused: Prune deleted nothing because the newest pack of the
+// project fails verification (the error also wraps ErrVerify's details).
+var ErrPruneRefused = errors.New("prune refused")
 
 // Prune deletes old packs from a target. Its invariants:
 //   - the newest complete pack (of the project) is never deleted, nor any
@@ -94,7 +124,14 @@ type PruneResult struct {
 //   - invalid packs (unreadable manifest) and packs of other projects are
 //     never touched;
 //   - partial directories are deleted only when older than
-//     PartialOlderThan and not protected.
+//     PartialOlderThan, not protected, and (with LiveWithin) not written to
+//     recently;
+//   - nothing at all is deleted while the project's newest pack fails a
+//     structural verification (Deep: a full one), unless Force: when the
+//     newest backup is broken, the older packs may be the only good ones.
+//     An unreadable pack newer than the newest complete one counts as the
+//     newest unless its manifest names another project. The check runs
+//     only when something is to be deleted.
 //
 // Deleting a pack renames it to .deleting-* first. Errors deleting one pack
 // do not stop the others; they are joined in the returned error.
@@ -148,9 +185,35 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	}
 	if o.PartialOlderThan > 0 {
 		for _, p := range partials {
-			if !p.CreatedAt.IsZero() && now.Sub(p.CreatedAt) > o.PartialOlderThan && !protected(p.Path) {
-				doomed = append(doomed, p)
-				reasons = append(reasons, fmt.Sprintf("partial, older than %s", o.PartialOlderThan))
+			if p.CreatedAt.IsZero() || now.Sub(p.CreatedAt) <= o.PartialOlderThan || protected(p.Path) {
+				continue
+			}
+			if o.LiveWithin > 0 {
+				if last := lastModified(p.Path); !last.IsZero() && time.Since(last) < o.LiveWithin {
+					o.Logger.Info("prune: partial directory still written to, kept", zap.String("dir", p.Path), zap.Time("last_write", last))
+					continue
+				}
+			}
+			doomed = append(doomed, p)
+			reasons = append(reasons, fmt.Sprintf("partial, older than %s", o.PartialOlderThan))
+		}
+	}
+	if len(doomed) > 0 {
+		newest := newestCandidate(packs, complete, o.Project)
+		if newest != nil {
+			vr, verr := checkNewest(ctx, *newest, o)
+			res.Newest = vr
+			if verr != nil && !errors.Is(verr, ErrVerify) {
+				return res, fmt.Errorf("prune %s: checking the newest pack %s: %w", o.Target, newest.Name, verr)
+			}
+			if verr != nil {
+				if !o.Force {
+					res.Refused, res.Blocked = true, doomed
+					o.Logger.Warn("prune refused: the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
+					return res, fmt.Errorf("%w: %s deletes nothing: the newest pack %s fails verification, so the older packs may be the only good ones (check it with `dockpack verify`, or force the prune): %w",
+						ErrPruneRefused, o.Target, newest.Name, verr)
+				}
+				o.Logger.Warn("prune forced although the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
 			}
 		}
 	}
@@ -219,4 +282,70 @@ func deletePackDir(target string, p PackInfo) error {
 		return fmt.Errorf("delete %s: %w", dir, err)
 	}
 	return nil
+}
+
+// newestCandidate is the pack Prune verifies before deleting: the newest
+// complete pack of the project, or a newer unreadable pack whose manifest
+// does not name another project (it may be the project's newest).
+func newestCandidate(packs, complete []PackInfo, project string) *PackInfo {
+	var newest *PackInfo
+	if len(complete) > 0 {
+		newest = &complete[0]
+	}
+	for i := range packs { // newest first
+		p := &packs[i]
+		if newest != nil && !p.CreatedAt.After(newest.CreatedAt) {
+			break
+		}
+		if p.Status != PackInvalid {
+			continue
+		}
+		if hint := manifestProjectHint(p.Path); hint != "" && project != "" && hint != project {
+			continue
+		}
+		return p
+	}
+	return newest
+}
+
+// manifestProjectHint reads the project field of a manifest that does not
+// validate ("" when even that fails).
+func manifestProjectHint(dir string) string {
+	f, err := os.Open(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var m struct {
+		Project string `json:"project"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&m); err != nil {
+		return ""
+	}
+	return m.Project
+}
+
+// checkNewest verifies the newest pack (structurally unless Deep).
+func checkNewest(ctx context.Context, p PackInfo, o PruneOptions) (*VerifyResult, error) {
+	if p.Status == PackInvalid {
+		vr := &VerifyResult{Pack: p.Path, Checks: []ComponentCheck{{Name: "manifest", Path: ManifestFile, Kind: KindManifest, Detail: p.Problem}}}
+		return vr, vr.Err()
+	}
+	return Verify(ctx, p.Path, VerifyOptions{Structural: !o.Deep, StagingDir: o.StagingDir, Logger: o.Logger})
+}
+
+// lastModified is the latest modification time of dir or anything in it
+// (best effort: zero when nothing can be read).
+func lastModified(dir string) time.Time {
+	var last time.Time
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+		return nil
+	})
+	return last
 }

@@ -258,7 +258,7 @@ func (r *runner) writeFile(ctx context.Context, step Step, item, rel, kind strin
 		return FileEntry{}, err
 	}
 	defer f.Close()
-	var w io.Writer = &guardWriter{ctx: ctx, w: f, pin: r.pin, every: r.spec.PinCheckBytes}
+	var w io.Writer = &guardWriter{ctx: ctx, w: &fsutil.WritebackWriter{F: f}, pin: r.pin, every: r.spec.PinCheckBytes}
 	if h := r.spec.Hooks.WrapWriter; h != nil {
 		w = h(step, item, w)
 	}

@@ -112,6 +112,19 @@ CREATE TABLE meta (
 	value TEXT NOT NULL
 );
 `,
+	// 2: restore drills (RagFlowAuth's admin page lists them; body is the drill JSON).
+	`
+CREATE TABLE restore_drills (
+	id                INTEGER PRIMARY KEY AUTOINCREMENT,
+	drill_id          TEXT    NOT NULL UNIQUE,
+	job_id            INTEGER NOT NULL,
+	executed_at_ms    INTEGER NOT NULL,
+	acceptance_status TEXT    NOT NULL,
+	result            TEXT    NOT NULL,
+	body              TEXT    NOT NULL
+);
+CREATE INDEX restore_drills_by_job ON restore_drills(job_id, id);
+`,
 }
 
 // SchemaVersion is the state DB schema version this build writes.

@@ -141,7 +141,7 @@ func bkEngine(t testing.TB, host string) *dockerapi.Client {
 }
 
 // bkDB creates a WAL SQLite database with a little data.
-func bkDB(t *testing.T) string {
+func bkDB(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "auth.db")
 	conn, err := sqlite.OpenConn(p, sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)

@@ -3,7 +3,6 @@
 package integration_test
 
 import (
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 			d := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true, args: []string{"--stop-all", "--cancel-grace", "3s"},
 				env: []string{"DOCKPACK_TEST_HOLD_STEP=" + string(step), "DOCKPACK_TEST_HOLD_DIR=" + hold}})
 			j := d.start("db", "volumes", "images")
-			dmWaitFile(t, filepath.Join(hold, "held-"+string(step)), 60*time.Second, d)
+			d.waitHeld(hold, step, j.ID)
 			if step == backup.StepVolumes && s.runningByList(t) {
 				t.Error("the container runs in the middle of the volume step")
 			}
@@ -67,7 +66,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 		d := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true, args: []string{"--stop-all"},
 			env: []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + hold}})
 		j := d.start("db", "volumes", "images")
-		d.waitHeld(hold, "volumes", JOB)
+		d.waitHeld(hold, backup.StepVolumes, j.ID)
 		t0 := time.Now()
 		d.kill(syscall.SIGTERM)
 		if code := d.waitExit(60 * time.Second); code != 0 {

@@ -459,28 +459,6 @@ func (d *dmDaemon) logLines() []map[string]any {
 	return out
 }
 
-// dmWaitFile polls until path exists.
-func dmWaitFile(t *testing.T, path string, timeout time.Duration, d ...*dmDaemon) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		for _, dd := range d {
-			select {
-			case <-dd.exited:
-				t.Fatalf("dockpack serve exited while waiting for %s", path)
-			default:
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear within %v", path, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitHeld waits until job id reached the test seam's hold in step (the
 // marker file held-<step> in dir), failing at once if the job ended.
 func (d *dmDaemon) waitHeld(dir string, step backup.Step, id int64) {

@@ -46,7 +46,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 
 	// 1. A runs (held before its manifest) and renews: B is busy.
 	a1 := a.start("volumes")
-	a.waitHeld(holdA, "manifest", JOB)
+	a.waitHeld(holdA, backup.StepManifest, a1.ID)
 	_, partialsA := dmTargetDirs(t, target)
 	if len(partialsA) != 1 {
 		t.Fatalf("partial dirs while A runs: %v", partialsA)
@@ -127,7 +127,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 		args: []string{"--lease-duration", "5m", "--stop-all"},
 		env:  []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + holdA2}})
 	j2 := a2.start("volumes")
-	a2.waitHeld(holdA2, "volumes", JOB)
+	a2.waitHeld(holdA2, backup.StepVolumes, j2.ID)
 	if s.runningByList(t) {
 		t.Fatal("A2 did not stop the container")
 	}

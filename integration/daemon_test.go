@@ -4,7 +4,6 @@ package integration_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,7 +94,7 @@ func TestDaemonConcurrentStartsOneWinner(t *testing.T) {
 	t.Logf("1 accepted (job %d), %d busy with the holder's id", winner, busy)
 
 	// The winner is the one running; cancel it and the lock is free again.
-	dmWaitFile(t, filepath.Join(hold, "held-precheck"), 30*time.Second, d)
+	d.waitHeld(hold, backup.StepPrecheck, winner)
 	if li := d.lock(); !li.Held || li.JobID != winner {
 		t.Errorf("lock %+v, want held by job %d", li, winner)
 	}
@@ -126,7 +125,7 @@ func TestDaemonKill9MidBackupThenRestart(t *testing.T) {
 	held.env = []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + hold}
 	d := dmStart(t, held)
 	j := d.start("db", "volumes", "images")
-	dmWaitFile(t, filepath.Join(hold, "held-volumes"), 60*time.Second, d)
+	d.waitHeld(hold, backup.StepVolumes, j.ID)
 	if s.runningByList(t) {
 		t.Fatal("the app container runs during the volume step; the test needs it stopped")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,8 +51,9 @@ func sweep() error {
 	return dockertest.Sweep(ctx, cli)
 }
 
-// sweepMounts lazily unmounts every mount whose mount point contains
-// mountPrefix, deepest first.
+// sweepMounts lazily unmounts, deepest first, every mount on a
+// dockpack-test-<pid>-* directory whose test process (pid) is this one or has
+// ended: a test process running at the same time keeps its mounts.
 func sweepMounts() {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -62,7 +64,7 @@ func sweepMounts() {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.Contains(fields[4], mountPrefix) {
+		if len(fields) > 4 && strings.Contains(fields[4], mountPrefix) && mountOwnerGone(fields[4]) {
 			points = append(points, fields[4])
 		}
 	}
@@ -70,4 +72,17 @@ func sweepMounts() {
 	for _, p := range points {
 		_ = syscall.Unmount(p, syscall.MNT_DETACH)
 	}
+}
+
+// mountOwnerGone reads the pid in ".../dockpack-test-<pid>-..." and reports
+// whether that process is this one or no longer exists.
+func mountOwnerGone(point string) bool {
+	rest := point[strings.LastIndex(point, mountPrefix)+len(mountPrefix):]
+	pidText, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid == os.Getpid() {
+		return true
+	}
+	_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err != nil
 }

@@ -26,11 +26,11 @@ func MustTmpfs(t testing.TB, sizeBytes int64, extra ...string) string {
 	return dir
 }
 
-// MustMountDir creates an empty directory named dockpack-test-* on the root
+// MustMountDir creates an empty directory named dockpack-test-<pid>-* on the root
 // filesystem to mount something on; it is removed in t.Cleanup.
 func MustMountDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", mountPrefix+"*")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-*", mountPrefix, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -464,6 +464,9 @@ func TestSnapshotBusy(t *testing.T) {
 // while waiting for a lock): the error is context.Canceled, nothing is left
 // at dst, beside it or in staging, and the source is untouched.
 func TestSnapshotCancel(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	MustDB(t, src, "wal", 2000) // ~2 MB: several 1 MiB copy chunks
+	before := MustSHA256(t, src)
 	for _, tc := range []struct {
 		name   string
 		cancel func(p sqlitesnap.Progress) bool
@@ -475,10 +478,7 @@ func TestSnapshotCancel(t *testing.T) {
 		{"copy", func(p sqlitesnap.Progress) bool { return p.Phase == "copy" && p.Done > 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, staging, out := t.TempDir(), t.TempDir(), t.TempDir()
-			src := filepath.Join(dir, "src.db")
-			MustDB(t, src, "wal", 2000) // ~2 MB: several 1 MiB copy chunks
-			before := MustSHA256(t, src)
+			staging, out := t.TempDir(), t.TempDir()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var canceledAt *sqlitesnap.Progress
@@ -512,7 +512,7 @@ func TestSnapshotCancel(t *testing.T) {
 
 	t.Run("waiting for a lock", func(t *testing.T) {
 		dir := t.TempDir()
-		src := filepath.Join(dir, "src.db")
+		src := filepath.Join(dir, "locked.db")
 		MustDB(t, src, "delete", 10)
 		h := MustOpen(t, src)
 		MustExec(t, h, "BEGIN EXCLUSIVE")

@@ -87,6 +87,8 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSettings, Detail: trimSentinel(err, backup.ErrInvalidSettings)}
 	case errors.Is(err, backup.ErrJobNotActive):
 		return &Error{Status: http.StatusConflict, Code: CodeJobNotActive, Detail: err.Error()}
+	case errors.Is(err, backup.ErrTargetMissing):
+		return &Error{Status: http.StatusConflict, Code: backup.ErrTargetMissing.Error(), Detail: err.Error()}
 	case errors.Is(err, backup.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Detail: "the backup manager is shutting down: " + err.Error()}
 	case errors.As(err, &mbe):

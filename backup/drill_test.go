@@ -1,0 +1,308 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+// rsPackRun is a Manager Run that writes a real (test) pack into the target.
+func rsPackRun(t *testing.T) func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+	return func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+		if spec.Hooks.BeforeStep != nil {
+			if err := spec.Hooks.BeforeStep(ctx, backup.StepPrecheck); err != nil {
+				return nil, err
+			}
+		}
+		pk := MustRsPack(t, spec.Target, time.Now())
+		p(backup.Progress{Step: backup.StepFinalize, Percent: 100, Message: "done", Time: time.Now()})
+		return &backup.Result{Pack: pk.Dir, Name: filepath.Base(pk.Dir), PackageHash: pk.Hash, Manifest: pk.Manifest, Bytes: pk.Manifest.PackSize()}, nil
+	}
+}
+
+// MustRsDrillJob starts a backup job that writes a test pack and waits for it.
+func MustRsDrillJob(t *testing.T, m *backup.Manager) backup.Job {
+	t.Helper()
+	j, err := m.Start(context.Background(), backup.JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = MustJobEnded(t, m, j.ID)
+	if j.Status != backup.JobCompleted || j.OutputDir == nil || j.PackageHash == nil {
+		t.Fatalf("job %+v", j)
+	}
+	return j
+}
+
+func rsDrillReq(j backup.Job) backup.DrillRequest {
+	return backup.DrillRequest{JobID: j.ID, BackupPath: *j.OutputDir, BackupHash: *j.PackageHash, RestoreTarget: "staging"}
+}
+
+func TestDrillPassesAndMarksTheJob(t *testing.T) {
+	state := t.TempDir()
+	m := MustManager(t, backup.ManagerConfig{StateDir: state, Run: rsPackRun(t)})
+	j := MustRsDrillJob(t, m)
+	notes := "quarterly drill"
+	req := rsDrillReq(j)
+	req.VerificationNotes, req.ExecutedBy = &notes, "alice"
+	d, err := m.RunDrill(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(d.DrillID, "restore_drill_") || d.AcceptanceStatus != backup.DrillPassed || d.Result != "success" ||
+		!d.HashMatch || !d.CompareMatch || d.PackageValidationStatus != backup.DrillPassed || d.ExecutedBy != "alice" ||
+		d.Reason != "manual_restore_drill" || d.VerificationNotes == nil || *d.VerificationNotes != notes {
+		t.Fatalf("drill %+v", d)
+	}
+	if d.RestoredAuthDBPath == nil || !strings.HasPrefix(*d.RestoredAuthDBPath, filepath.Join(state, "restore-drills", "staging", d.DrillID)) ||
+		!mgrExists(*d.RestoredAuthDBPath) || d.RestoredAuthDBHash == nil {
+		t.Fatalf("restored db %v", d.RestoredAuthDBPath)
+	}
+	names := map[string]string{}
+	for _, c := range d.VerificationReport.Checks {
+		names[c.Name] = c.Status
+	}
+	for _, n := range []string{"manifest", "sha256sums", "sqlite", "volume:demo_data", "images", "package_hash", "restore_sqlite"} {
+		if names[n] != backup.CheckPassed {
+			t.Errorf("check %s: %q (all %+v)", n, names[n], d.VerificationReport.Checks)
+		}
+	}
+	got, err := m.Get(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.VerificationStatus != backup.VerificationPassed || got.VerifiedAtMs == nil || sv(got.LastRestoreDrillID) != d.DrillID || sv(got.VerifiedBy) != "alice" {
+		t.Fatalf("job after the drill: %+v", got)
+	}
+	MustLockFree(t, m)
+
+	// A second drill: listed first; the first one's restored database is removed.
+	d2, err := m.RunDrill(context.Background(), rsDrillReq(j))
+	if err != nil || d2.ExecutedBy != "api" {
+		t.Fatalf("second drill: %+v %v", d2, err)
+	}
+	if mgrExists(*d.RestoredAuthDBPath) {
+		t.Error("the earlier drill's restored database was kept")
+	}
+	list, err := m.ListDrills(context.Background(), 30)
+	if err != nil || len(list) != 2 || list[0].DrillID != d2.DrillID || list[1].DrillID != d.DrillID {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	if one, err := m.ListDrills(context.Background(), 1); err != nil || len(one) != 1 {
+		t.Fatalf("limit 1: %d %v", len(one), err)
+	}
+	if g, err := m.GetDrill(context.Background(), d.DrillID); err != nil || g.JobID != j.ID {
+		t.Fatalf("GetDrill: %+v %v", g, err)
+	}
+	if _, err := m.GetDrill(context.Background(), "restore_drill_nope"); !errors.Is(err, backup.ErrDrillNotFound) {
+		t.Fatalf("GetDrill unknown: %v", err)
+	}
+}
+
+func TestDrillRejectsRequests(t *testing.T) {
+	m := MustManager(t, backup.ManagerConfig{Run: rsPackRun(t)})
+	j := MustRsDrillJob(t, m)
+	cases := map[string]struct {
+		edit func(r *backup.DrillRequest)
+		code string
+		is   error
+	}{
+		"wrong hash":    {func(r *backup.DrillRequest) { r.BackupHash = strings.Repeat("0", 64) }, "backup_hash_mismatch", backup.ErrInvalidSpec},
+		"wrong path":    {func(r *backup.DrillRequest) { r.BackupPath = "/tmp/elsewhere" }, "backup_path_mismatch", backup.ErrInvalidSpec},
+		"unknown job":   {func(r *backup.DrillRequest) { r.JobID = 999 }, "job_not_found", backup.ErrJobNotFound},
+		"no job id":     {func(r *backup.DrillRequest) { r.JobID = 0 }, "invalid_job_id", backup.ErrInvalidSpec},
+		"no path":       {func(r *backup.DrillRequest) { r.BackupPath = " " }, "backup_path_required", backup.ErrInvalidSpec},
+		"no hash":       {func(r *backup.DrillRequest) { r.BackupHash = "" }, "backup_hash_required", backup.ErrInvalidSpec},
+		"no target":     {func(r *backup.DrillRequest) { r.RestoreTarget = "" }, "restore_target_required", backup.ErrInvalidSpec},
+		"target is ../": {func(r *backup.DrillRequest) { r.RestoreTarget = "../" }, "invalid_restore_target", backup.ErrInvalidSpec},
+	}
+	for name, tc := range cases {
+		req := rsDrillReq(j)
+		tc.edit(&req)
+		_, err := m.RunDrill(context.Background(), req)
+		if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.code) {
+			t.Errorf("%s: err = %v, want %v with %s", name, err, tc.is, tc.code)
+		}
+	}
+	if list, _ := m.ListDrills(context.Background(), 0); len(list) != 0 {
+		t.Fatalf("rejected drills were recorded: %+v", list)
+	}
+}
+
+func TestDrillOnTamperedPack(t *testing.T) {
+	m := MustManager(t, backup.ManagerConfig{Run: rsPackRun(t)})
+	j := MustRsDrillJob(t, m)
+	MustRsFlip(t, filepath.Join(*j.OutputDir, "volumes", "demo_data.tar"), 3000)
+	d, err := m.RunDrill(context.Background(), rsDrillReq(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.AcceptanceStatus != backup.DrillFailed || d.Result != "failed" || d.PackageValidationStatus != backup.DrillFailed || !d.HashMatch {
+		t.Fatalf("drill %+v", d)
+	}
+	if len(d.VerificationReport.Failed) != 1 || !strings.Contains(d.VerificationReport.Failed[0], "volumes/demo_data.tar: expected sha256 ") {
+		t.Fatalf("failed %v", d.VerificationReport.Failed)
+	}
+	got, _ := m.Get(context.Background(), j.ID)
+	if got.VerificationStatus != backup.VerificationFailed || got.VerifiedAtMs != nil || !strings.Contains(sv(got.VerificationDetail), "volumes/demo_data.tar") {
+		t.Fatalf("job %+v", got)
+	}
+	// The pack gone (unmounted share): blocked.
+	os.RemoveAll(*j.OutputDir)
+	d, err = m.RunDrill(context.Background(), rsDrillReq(j))
+	if err != nil || d.AcceptanceStatus != backup.DrillBlocked || d.PackageValidationStatus != backup.DrillBlocked {
+		t.Fatalf("drill of a missing pack: %+v %v", d, err)
+	}
+}
+
+func TestDrillHoldsTheBackupLock(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	m := MustManager(t, backup.ManagerConfig{Run: rsPackRun(t), Hooks: backup.Hooks{BeforeStep: func(ctx context.Context, s backup.Step) error {
+		if s == backup.StepVerify {
+			close(entered)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		return nil
+	}}})
+	j := MustRsDrillJob(t, m)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.RunDrill(context.Background(), rsDrillReq(j))
+		done <- err
+	}()
+	<-entered
+	_, err := m.Start(context.Background(), backup.JobRequest{})
+	var be *backup.BusyError
+	if !errors.As(err, &be) || be.JobID != j.ID {
+		t.Fatalf("Start during a drill: %v", err)
+	}
+	if _, err := m.RunDrill(context.Background(), rsDrillReq(j)); !errors.Is(err, backup.ErrBusy) {
+		t.Fatalf("a second drill during a drill: %v", err)
+	}
+	// The lease is renewed while the drill runs (lease 3s in tests).
+	time.Sleep(10 * time.Millisecond)
+	if li, err := m.Lock(context.Background()); err != nil || !li.Held || li.JobID != j.ID {
+		t.Fatalf("lock %+v %v", li, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	MustLockFree(t, m)
+	if _, err := m.Start(context.Background(), backup.JobRequest{}); err != nil {
+		t.Fatalf("Start after the drill: %v", err)
+	}
+}
+
+func TestDrillWaitsForNoBackup(t *testing.T) {
+	b := newBlockingRun()
+	m := MustManager(t, backup.ManagerConfig{Run: b.Run})
+	j, err := m.Start(context.Background(), backup.JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitStarted(t)
+	out := "/x"
+	hash := strings.Repeat("a", 64)
+	_, err = m.RunDrill(context.Background(), backup.DrillRequest{JobID: j.ID, BackupPath: out, BackupHash: hash, RestoreTarget: "staging"})
+	// The running job has no pack yet: refused before the lock is even asked.
+	if !errors.Is(err, backup.ErrInvalidSpec) || !strings.Contains(err.Error(), "job_has_no_pack") {
+		t.Fatalf("err = %v", err)
+	}
+	close(b.release)
+	MustJobEnded(t, m, j.ID)
+}
+
+func TestDrillCanceledByClose(t *testing.T) {
+	entered := make(chan struct{})
+	cfg := backup.ManagerConfig{Run: rsPackRun(t), Hooks: backup.Hooks{BeforeStep: func(ctx context.Context, s backup.Step) error {
+		if s == backup.StepVerify {
+			close(entered)
+			<-ctx.Done()
+			return context.Cause(ctx)
+		}
+		return nil
+	}}}
+	cfg.StateDir = t.TempDir()
+	cfg.DisableScheduler = true
+	cfg.Engine = newMgrEngine()
+	cfg.Settings = MustMgrSettings(t)
+	cfg.Policy = mgrPolicy
+	cfg.LeaseDuration = 3 * time.Second
+	m, err := backup.NewManager(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := MustRsDrillJob(t, m)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.RunDrill(context.Background(), rsDrillReq(j))
+		done <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("drill during Close: %v", err)
+	}
+	if _, err := m.RunDrill(context.Background(), rsDrillReq(j)); !errors.Is(err, backup.ErrClosed) {
+		t.Fatalf("drill after Close: %v", err)
+	}
+}
+
+func TestSanitizeRestoreTarget(t *testing.T) {
+	for in, want := range map[string]string{
+		"staging":               "staging",
+		" drill-2025 ":          "drill-2025",
+		"../../etc/x":           "_.._etc_x",
+		"a/b\\c":                "a_b_c",
+		"..hidden":              "hidden",
+		"演练":                    "__",
+		"x.y_z-1":               "x.y_z-1",
+		"/":                     "",
+		"..":                    "",
+		strings.Repeat("a", 80): strings.Repeat("a", 64),
+	} {
+		got, err := backup.SanitizeRestoreTarget(in)
+		if want == "" || want == "__" {
+			if err == nil {
+				t.Errorf("%q: %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+}
+
+func FuzzSanitizeRestoreTarget(f *testing.F) {
+	for _, s := range []string{"staging", "../..", "a/b", "\x00", ".", "演练/../x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := backup.SanitizeRestoreTarget(s)
+		if err != nil {
+			if !errors.Is(err, backup.ErrInvalidSpec) {
+				t.Fatalf("%q: %v", s, err)
+			}
+			return
+		}
+		if got == "" || len(got) > 64 || strings.ContainsAny(got, "/\\\x00") || strings.HasPrefix(got, ".") || filepath.Base(got) != got {
+			t.Fatalf("%q → %q escapes its folder", s, got)
+		}
+	})
+}

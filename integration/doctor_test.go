@@ -1,0 +1,363 @@
+//go:build integration
+
+package integration_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/dockerapi/dockertest"
+)
+
+// opStack is a healthy compose-labelled stack: one running service "app"
+// (a tagged image) mounting the named volume <p>_data, and a WAL SQLite
+// database on the host. Nothing a doctor would warn about.
+type opStack struct {
+	cli     *dockertest.Client
+	project string
+	image   string
+	volume  string
+	app     string
+	db      string
+}
+
+func opNewStack(t *testing.T) *opStack {
+	t.Helper()
+	cli := dockertest.MustClient(t)
+	p := strings.ToLower(dockertest.Unique("op"))
+	s := &opStack{cli: cli, project: p, image: "dockpack-test/" + p + "-app:1", volume: p + "_data"}
+	dockertest.MustTestAppImage(t, cli, s.image)
+	dockertest.MustVolume(t, cli, s.volume, dockertest.ComposeVolumeLabels(p, "data"))
+	dockertest.MustWriteVolume(t, cli, s.volume, s.image, dockertest.MustTar(t,
+		dockertest.TarEntry{Name: "conf/app.ini", Body: []byte("[app]\nname=" + p + "\n")},
+		dockertest.TarEntry{Name: "blob.bin", Body: bytes.Repeat([]byte("dockpack "), 10000)}))
+	s.app = dockertest.MustContainer(t, cli, dockertest.ContainerSpec{
+		Name: p + "_app_1", Image: s.image, Labels: dockertest.ComposeLabels(p, "app", 1), Start: true,
+		Mounts: []dockertest.Mount{{Type: "volume", Source: s.volume, Target: "/data"}},
+	})
+	s.db = opDB(t, t.TempDir())
+	return s
+}
+
+// opDB creates a WAL SQLite database with a few rows in dir.
+func opDB(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "auth.db")
+	conn, err := sqlite.OpenConn(p, sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
+		INSERT INTO users(name) VALUES ('ada'), ('grace'), ('linus');`, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// opDoctor runs `dockpack doctor --json` with args and returns the report
+// and the exit code.
+func opDoctor(t *testing.T, env []string, args ...string) (*backup.DoctorReport, int) {
+	t.Helper()
+	cmd := exec.Command(dmBinary(t), append([]string{"doctor", "--json", "--log-level", "error"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("dockpack doctor: %v", err)
+	}
+	var rep backup.DoctorReport
+	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
+		t.Fatalf("dockpack doctor %v (exit %d): not a JSON report: %v\nstdout: %s\nstderr: %s", args, code, jerr, out.Bytes(), errOut.Bytes())
+	}
+	return &rep, code
+}
+
+func opDump(rep *backup.DoctorReport) string {
+	var b strings.Builder
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&b, "  %-9s %-4s %-22s %s | %s\n", c.Name, c.Verdict, c.Code, c.Summary, c.Detail)
+	}
+	return b.String()
+}
+
+// opExpect checks one check's verdict and code, and the exit code.
+func opExpect(t *testing.T, rep *backup.DoctorReport, exit int, name string, verdict backup.Verdict, code string, wantExit int) backup.DoctorCheck {
+	t.Helper()
+	c, ok := rep.Check(name)
+	if !ok {
+		t.Fatalf("no check %s", name)
+	}
+	if c.Verdict != verdict || c.Code != code {
+		t.Errorf("%s: %s %s, want %s %s:\n%s", name, c.Verdict, c.Code, verdict, code, opDump(rep))
+	}
+	if exit != wantExit {
+		t.Errorf("exit code %d, want %d (report verdict %s)", exit, wantExit, rep.Verdict)
+	}
+	return c
+}
+
+func opEvidence(c backup.DoctorCheck, key string) string {
+	var vals []string
+	for _, e := range c.Evidence {
+		if e.Key == key {
+			vals = append(vals, e.Value)
+		}
+	}
+	return strings.Join(vals, "; ")
+}
+
+// opPack makes a real pack of the stack in target.
+func opPack(t *testing.T, s *opStack, target string) *backup.Result {
+	t.Helper()
+	res, err := backup.Run(context.Background(), backup.Spec{
+		Engine: dmEngine(t), Project: s.project, Target: target, Policy: tmpfsPolicy, SQLitePath: s.db, StagingDir: t.TempDir(),
+	}, nil)
+	if err != nil {
+		t.Fatalf("backup for the doctor test: %v", err)
+	}
+	return res
+}
+
+// opStateDir creates a state DB as the daemon would (a Manager that is
+// opened and closed again).
+func opStateDir(t *testing.T, s *opStack, target string) string {
+	t.Helper()
+	dir := t.TempDir()
+	set := backup.DefaultSettings()
+	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
+	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: dmEngine(t), Settings: set,
+		Policy: tmpfsPolicy, DisableScheduler: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestDoctorHealthyAndBroken(t *testing.T) {
+	s := opNewStack(t)
+	target := MustTmpfs(t, 64<<20)
+	res := opPack(t, s, target)
+	state := opStateDir(t, s, target)
+	staging := t.TempDir()
+	base := []string{"--project", s.project, "--target", target, "--sqlite", s.db, "--staging-dir", staging, "--fstype", "tmpfs", "--state-dir", state}
+
+	t.Run("healthy", func(t *testing.T) {
+		rep, exit := opDoctor(t, nil, base...)
+		if rep.Verdict != backup.VerdictOK || exit != 0 {
+			t.Fatalf("verdict %s, exit %d, want ok and 0:\n%s", rep.Verdict, exit, opDump(rep))
+		}
+		for _, c := range rep.Checks {
+			if c.Verdict != backup.VerdictOK {
+				t.Errorf("%s: %s %s", c.Name, c.Verdict, c.Summary)
+			}
+		}
+		packs, _ := rep.Check(backup.CheckPacks)
+		if !strings.Contains(opEvidence(packs, "newest"), res.Name) {
+			t.Errorf("packs evidence %v does not name %s", packs.Evidence, res.Name)
+		}
+		t.Logf("healthy:\n%s", opDump(rep))
+	})
+
+	t.Run("settings from the state DB", func(t *testing.T) {
+		// No --project/--target/--sqlite: the daemon's settings fill them.
+		rep, exit := opDoctor(t, nil, "--staging-dir", staging, "--fstype", "tmpfs", "--state-dir", state)
+		if rep.Verdict != backup.VerdictOK || exit != 0 {
+			t.Fatalf("verdict %s, exit %d:\n%s", rep.Verdict, exit, opDump(rep))
+		}
+	})
+
+	t.Run("wrong fstype", func(t *testing.T) {
+		args := append(append([]string{}, base...), "--fstype", "cifs,smb3")
+		rep, exit := opDoctor(t, nil, args...)
+		c := opExpect(t, rep, exit, backup.CheckTarget, backup.VerdictFail, "target_wrong_fstype", 1)
+		if opEvidence(c, "fstype") != "tmpfs" || c.Fix == "" {
+			t.Errorf("target check: %+v", c)
+		}
+	})
+
+	t.Run("full tmpfs", func(t *testing.T) {
+		full := MustTmpfs(t, 1<<20)
+		f, err := os.Create(filepath.Join(full, "filler"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+				break
+			}
+		}
+		f.Close()
+		args := append(append([]string{}, base...), "--target", filepath.Join(full, "packs"))
+		rep, exit := opDoctor(t, nil, args...)
+		opExpect(t, rep, exit, backup.CheckTarget, backup.VerdictFail, "insufficient_space", 1)
+	})
+
+	t.Run("unknown project", func(t *testing.T) {
+		args := append(append([]string{}, base...), "--project", s.project+"-nope")
+		rep, exit := opDoctor(t, nil, args...)
+		c := opExpect(t, rep, exit, backup.CheckStack, backup.VerdictFail, "project_not_found", 1)
+		if !strings.Contains(opEvidence(c, "known_projects"), s.project) {
+			t.Errorf("known projects %q do not list %s", opEvidence(c, "known_projects"), s.project)
+		}
+	})
+
+	t.Run("stale partial dir", func(t *testing.T) {
+		old := filepath.Join(target, backup.PartialPrefix+time.Now().Add(-3*time.Hour).UTC().Format("20060102_150405")+"_000")
+		if err := os.Mkdir(old, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(old)
+		rep, exit := opDoctor(t, nil, base...)
+		c := opExpect(t, rep, exit, backup.CheckPacks, backup.VerdictWarn, "stale_partial", 6)
+		if !strings.Contains(opEvidence(c, "stale_partial"), filepath.Base(old)) {
+			t.Errorf("evidence %v does not name %s", c.Evidence, filepath.Base(old))
+		}
+	})
+
+	t.Run("WAL database on a read-only mount", func(t *testing.T) {
+		ro := MustTmpfs(t, 8<<20)
+		db := opDB(t, ro)
+		MustRemountReadOnly(t, ro)
+		args := append(append([]string{}, base...), "--sqlite", db)
+		rep, exit := opDoctor(t, nil, args...)
+		opExpect(t, rep, exit, backup.CheckSQLite, backup.VerdictFail, "sqlite_wal_readonly", 1)
+	})
+}
+
+// The lock as doctor sees it: through the state DB (read-only, while the
+// daemon's Manager holds it) and through the daemon's API; held, then stale.
+func TestDoctorLockHeldAndStale(t *testing.T) {
+	s := opNewStack(t)
+	target := MustTmpfs(t, 64<<20)
+	state := t.TempDir()
+	set := backup.DefaultSettings()
+	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
+	release := make(chan struct{})
+	var once sync.Once
+	rel := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(rel)
+	ctx := context.Background()
+	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: dmEngine(t), Settings: set, Policy: tmpfsPolicy,
+		DisableScheduler: true, LeaseDuration: time.Minute,
+		Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+			select { // a backup that runs until released
+			case <-release:
+				return nil, fmt.Errorf("%w: released by the test", context.Canceled)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	job, err := m.Start(ctx, backup.JobRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--staging-dir", t.TempDir(), "--fstype", "tmpfs", "--no-images"}
+	host, _ := os.Hostname()
+
+	check := func(t *testing.T, rep *backup.DoctorReport, exit int) {
+		t.Helper()
+		c := opExpect(t, rep, exit, backup.CheckLock, backup.VerdictWarn, "lock_held", 6)
+		if got := opEvidence(c, "job_id"); got != fmt.Sprint(job.ID) {
+			t.Errorf("job evidence %q, want %d", got, job.ID)
+		}
+		if got, want := opEvidence(c, "holder"), fmt.Sprintf("host %s pid %d", host, os.Getpid()); !strings.Contains(got, want) {
+			t.Errorf("holder %q, want %q", got, want)
+		}
+		if left := opEvidence(c, "lease_left"); left == "" || strings.Contains(left, "expired") {
+			t.Errorf("lease left %q", left)
+		}
+		if j, _ := rep.Check(backup.CheckJobs); !strings.Contains(opEvidence(j, "job"), fmt.Sprintf("#%d", job.ID)) {
+			t.Errorf("jobs evidence %v does not list job %d", j.Evidence, job.ID)
+		}
+	}
+
+	t.Run("held, from the state DB", func(t *testing.T) {
+		rep, exit := opDoctor(t, nil, append(base, "--state-dir", state)...)
+		check(t, rep, exit)
+	})
+
+	t.Run("held, from the daemon's API, in Chinese", func(t *testing.T) {
+		token := "op-test-token-0123456789abcdef0123456789"
+		h, err := httpapi.New(m, httpapi.Options{Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + token, "DOCKPACK_STATE_DIR="}, append(base, "--daemon", srv.URL, "--lang", "zh-CN")...)
+		check(t, rep, exit)
+		c, _ := rep.Check(backup.CheckLock)
+		if rep.Lang != "zh-CN" || c.Title != "备份锁" || !strings.Contains(c.Summary, "持有") {
+			t.Errorf("zh-CN lock check: lang %s, %q %q", rep.Lang, c.Title, c.Summary)
+		}
+		if st, _ := rep.Check(backup.CheckStack); st.Verdict != backup.VerdictOK {
+			t.Errorf("the project from the daemon's settings: stack %s %s", st.Verdict, st.Summary)
+		}
+	})
+
+	rel()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if l, _ := m.Lock(ctx); l.JobID == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lock was not released")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	t.Run("stale: its owner died", func(t *testing.T) {
+		// A second state DB whose lock row names a process of this boot that
+		// does not exist: what a killed daemon leaves behind.
+		dead := t.TempDir()
+		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: dmEngine(t), Settings: set, Policy: tmpfsPolicy,
+			DisableScheduler: true, LeaseDuration: time.Hour, PID: 1 << 22, ProcStart: strings.TrimSpace(string(boot)) + "/pid:[1]/1",
+			Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m2.Start(ctx, backup.JobRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		rep, exit := opDoctor(t, nil, append(base, "--state-dir", dead)...)
+		c := opExpect(t, rep, exit, backup.CheckLock, backup.VerdictWarn, "lock_stale", 6)
+		if !strings.Contains(opEvidence(c, "stale_reason"), "not running") {
+			t.Errorf("stale reason %q", opEvidence(c, "stale_reason"))
+		}
+		m2.Close(ctx)
+	})
+}

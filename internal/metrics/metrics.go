@@ -1,0 +1,420 @@
+// Package metrics exposes dockpack's job system to Prometheus: the daemon
+// serves it at GET /metrics (behind the API's bearer token).
+//
+// Metrics come from three places:
+//   - the jobs this process finishes (Collector.JobEnded, wired as
+//     backup.ManagerConfig.OnJobEnd): counts by status and failures by error code;
+//   - the backups this process runs (Collector.WrapRun around
+//     backup.ManagerConfig.Run): live progress, and the duration and bytes of
+//     each component of the last successful backup;
+//   - the state DB at scrape time (Collector.Attach(manager)): the last
+//     success, the last job's outcome, the lock (held, stale, holder age,
+//     lease left) and the schedules — so they survive restarts and cover jobs
+//     run by another process sharing the state DB.
+//
+// The exposition is Prometheus' text format 0.0.4, written by this package.
+// (github.com/prometheus/client_golang is in go.mod only as an indirect
+// requirement without its own dependencies, so it cannot be built here; the
+// names, types and help texts follow its conventions, and switching to it
+// changes nothing a scraper sees.)
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+// Source is what the collector reads at scrape time; *backup.Manager
+// satisfies it.
+type Source interface {
+	Lock(ctx context.Context) (backup.LockInfo, error)
+	List(ctx context.Context, o backup.ListOptions) ([]backup.Job, error)
+	ScheduleStatus(ctx context.Context) (backup.ScheduleStatus, error)
+}
+
+// RunFunc is the signature of backup.Run (and of ManagerConfig.Run).
+type RunFunc = func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error)
+
+// Options configures New. Zero values take the defaults.
+type Options struct {
+	// Version is reported by dockpack_build_info. Default backup.Version.
+	Version string
+	// ScrapeTimeout bounds the state-DB reads of one scrape. Default 5s.
+	ScrapeTimeout time.Duration
+	// Webhook, when set, reports the webhook's delivery counters.
+	Webhook func() backup.WebhookStats
+	// Now is the clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+// Collector gathers dockpack's metrics; its methods are safe for concurrent use.
+type Collector struct {
+	o Options
+
+	mu        sync.Mutex
+	src       Source
+	ended     map[[2]string]float64 // status, kind → count
+	failures  map[string]float64    // error code → count
+	running   bool
+	progress  backup.Progress
+	lastOK    *backup.Result
+	lastOKAt  time.Time
+	startedAt time.Time
+}
+
+// New returns a collector; Attach gives it its Source.
+func New(o Options) *Collector {
+	if o.Version == "" {
+		o.Version = backup.Version
+	}
+	if o.ScrapeTimeout == 0 {
+		o.ScrapeTimeout = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Collector{o: o, ended: map[[2]string]float64{}, failures: map[string]float64{}}
+}
+
+// Attach sets the source read at scrape time (the Manager exists only after
+// its config, which holds JobEnded and WrapRun, was built).
+func (c *Collector) Attach(src Source) {
+	c.mu.Lock()
+	c.src = src
+	c.mu.Unlock()
+}
+
+// JobEnded records a finished job; it never blocks (use it as, or inside,
+// backup.ManagerConfig.OnJobEnd).
+func (c *Collector) JobEnded(j backup.Job) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended[[2]string{string(j.Status), j.Kind}]++
+	if j.Status == backup.JobFailed {
+		code := "failed"
+		if j.ErrorCode != nil && *j.ErrorCode != "" {
+			code = *j.ErrorCode
+		}
+		c.failures[code]++
+	}
+}
+
+// WrapRun returns run (backup.Run when nil) instrumented: its progress feeds
+// the in-progress gauges, and a successful result the per-component metrics
+// of the last success. Progress still reaches the caller's ProgressFunc.
+func (c *Collector) WrapRun(run RunFunc) RunFunc {
+	if run == nil {
+		run = backup.Run
+	}
+	return func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+		c.mu.Lock()
+		c.running, c.progress, c.startedAt = true, backup.Progress{}, c.o.Now()
+		c.mu.Unlock()
+		res, err := run(ctx, spec, func(pr backup.Progress) {
+			c.mu.Lock()
+			c.progress = pr
+			c.mu.Unlock()
+			if p != nil {
+				p(pr)
+			}
+		})
+		c.mu.Lock()
+		c.running = false
+		if err == nil && res != nil {
+			c.lastOK, c.lastOKAt = res, c.o.Now()
+		}
+		c.mu.Unlock()
+		return res, err
+	}
+}
+
+// Handler serves the metrics (GET and HEAD).
+func (c *Collector) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "GET or HEAD", http.StatusMethodNotAllowed)
+			return
+		}
+		var buf bytes.Buffer
+		if err := c.Write(r.Context(), &buf); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", ContentType)
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(buf.Bytes())
+	})
+}
+
+// ContentType is the exposition format's media type.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// componentOfKind maps a pack file kind to its component label.
+var componentOfKind = map[string]string{
+	backup.KindSQLite: "db", backup.KindVolume: "volumes", backup.KindImages: "images", backup.KindCompose: "compose",
+}
+
+// componentOfStep maps a backup step to its component label.
+var componentOfStep = map[backup.Step]string{
+	backup.StepPrecheck: "precheck", backup.StepSQLite: "db", backup.StepVolumes: "volumes", backup.StepImages: "images",
+	backup.StepCompose: "compose", backup.StepManifest: "manifest", backup.StepFinalize: "finalize",
+}
+
+// Write writes every metric in the text exposition format.
+func (c *Collector) Write(ctx context.Context, w io.Writer) error {
+	var e exposition
+	c.mu.Lock()
+	src := c.src
+	e.gauge("dockpack_build_info", "dockpack's version (always 1).", 1, "version", c.o.Version)
+	e.help("dockpack_jobs_ended_total", "counter", "Backup jobs this process finished, by final status and kind.")
+	for _, k := range sortedKeys2(c.ended) {
+		e.sample("dockpack_jobs_ended_total", c.ended[k], "status", k[0], "kind", k[1])
+	}
+	e.help("dockpack_job_failures_total", "counter", "Failed backup jobs this process finished, by error code.")
+	for _, k := range sortedKeys(c.failures) {
+		e.sample("dockpack_job_failures_total", c.failures[k], "error_code", k)
+	}
+	running := c.running
+	e.gauge("dockpack_job_running_here", "1 while this process runs a backup.", b2f(running))
+	if running {
+		p := c.progress
+		e.gauge("dockpack_job_progress_percent", "Progress of the backup this process runs (0-100).", float64(p.Percent))
+		e.gauge("dockpack_job_progress_bytes", "Bytes written by the backup this process runs.", float64(p.BytesDone))
+		e.gauge("dockpack_job_progress_bytes_estimate", "Estimated total bytes of the backup this process runs.", float64(p.BytesTotal))
+		e.gauge("dockpack_job_running_seconds", "Age of the backup this process runs.", c.o.Now().Sub(c.startedAt).Seconds())
+	}
+	if res := c.lastOK; res != nil {
+		bytesBy := map[string]float64{}
+		if res.Manifest != nil {
+			for _, f := range res.Manifest.Files {
+				if comp, ok := componentOfKind[f.Kind]; ok {
+					bytesBy[comp] += float64(f.Size)
+				}
+			}
+		}
+		e.help("dockpack_last_success_component_bytes", "gauge", "Bytes of each component in the last pack this process wrote.")
+		for _, k := range sortedKeys(bytesBy) {
+			e.sample("dockpack_last_success_component_bytes", bytesBy[k], "component", k)
+		}
+		durBy := map[string]float64{}
+		for st, d := range res.Steps {
+			comp, ok := componentOfStep[st]
+			if !ok {
+				comp = string(st)
+			}
+			durBy[comp] += d.Seconds()
+		}
+		e.help("dockpack_last_success_component_duration_seconds", "gauge", "Wall time of each step of the last pack this process wrote.")
+		for _, k := range sortedKeys(durBy) {
+			e.sample("dockpack_last_success_component_duration_seconds", durBy[k], "component", k)
+		}
+	}
+	c.mu.Unlock()
+
+	if c.o.Webhook != nil {
+		s := c.o.Webhook()
+		e.help("dockpack_webhook_notifications_total", "counter", "Job-end webhook notifications, by result.")
+		e.sample("dockpack_webhook_notifications_total", float64(s.Delivered), "result", "delivered")
+		e.sample("dockpack_webhook_notifications_total", float64(s.Failed), "result", "failed")
+		e.sample("dockpack_webhook_notifications_total", float64(s.Dropped), "result", "dropped")
+		e.counter("dockpack_webhook_retries_total", "Webhook attempts that were retried.", float64(s.Retries))
+	}
+	if src != nil {
+		c.writeState(ctx, &e, src)
+	}
+	_, err := w.Write(e.bytes())
+	return err
+}
+
+// writeState adds what the state DB says (shared by every process using it).
+func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
+	ctx, cancel := context.WithTimeout(ctx, c.o.ScrapeTimeout)
+	defer cancel()
+	now := c.o.Now()
+	up := 1.0
+	if l, err := src.Lock(ctx); err != nil {
+		up = 0
+	} else {
+		e.gauge("dockpack_lock_held", "1 while a live backup holds the lock (in any process sharing the state DB).", b2f(l.Held))
+		e.gauge("dockpack_lock_stale", "1 while a lock row is left by a dead or expired owner (the next start takes it over).", b2f(l.Stale))
+		e.gauge("dockpack_job_in_progress", "1 while a backup job holds the lock.", b2f(l.Held))
+		if l.Held || l.Stale {
+			e.gauge("dockpack_lock_holder_age_seconds", "Time since the lock's holder acquired it.", now.Sub(l.AcquiredAt).Seconds())
+			e.gauge("dockpack_lock_lease_remaining_seconds", "Time until the lock's lease expires (negative: expired).", l.ExpiresAt.Sub(now).Seconds())
+		}
+	}
+	if ok, err := src.List(ctx, backup.ListOptions{Limit: 1, Status: backup.JobCompleted}); err != nil {
+		up = 0
+	} else if len(ok) == 1 {
+		j := ok[0]
+		if j.FinishedAtMs != nil {
+			e.gauge("dockpack_last_success_timestamp_seconds", "When the last successful backup finished (Unix time).", float64(*j.FinishedAtMs)/1000)
+			if j.StartedAtMs != nil {
+				e.gauge("dockpack_last_success_duration_seconds", "Duration of the last successful backup.", float64(*j.FinishedAtMs-*j.StartedAtMs)/1000)
+			}
+		}
+		e.gauge("dockpack_last_success_bytes", "Bytes written by the last successful backup.", float64(j.BytesDone))
+	}
+	if jobs, err := src.List(ctx, backup.ListOptions{Limit: 20}); err != nil {
+		up = 0
+	} else {
+		for _, j := range jobs {
+			if j.Status.Active() || j.FinishedAtMs == nil {
+				continue
+			}
+			e.gauge("dockpack_last_job_success", "1 when the last finished backup job completed, 0 when it failed or was canceled.", b2f(j.Status == backup.JobCompleted))
+			e.gauge("dockpack_last_job_timestamp_seconds", "When the last finished backup job ended (Unix time).", float64(*j.FinishedAtMs)/1000)
+			break
+		}
+	}
+	if s, err := src.ScheduleStatus(ctx); err != nil {
+		up = 0
+	} else {
+		e.counter("dockpack_schedule_skipped_total", "Scheduled backups this process skipped because another backup held the lock.", float64(s.SkippedTotal))
+		e.help("dockpack_schedule_next_run_timestamp_seconds", "gauge", "Next firing of each active schedule (Unix time).")
+		if s.NextIncremental != nil {
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextIncremental.UnixMilli())/1000, "kind", backup.KindIncremental)
+		}
+		if s.NextFull != nil {
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextFull.UnixMilli())/1000, "kind", backup.KindFull)
+		}
+	}
+	e.gauge("dockpack_state_up", "1 when the last scrape could read the state DB.", up)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedKeys2(m map[[2]string]float64) [][2]string {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	return keys
+}
+
+// exposition builds the text format: each family's HELP and TYPE lines,
+// then its samples.
+type exposition struct {
+	order    []string
+	families map[string]*family
+}
+
+type family struct {
+	help, typ string
+	lines     []string
+}
+
+func (e *exposition) help(name, typ, help string) *family {
+	if e.families == nil {
+		e.families = map[string]*family{}
+	}
+	f, ok := e.families[name]
+	if !ok {
+		f = &family{help: help, typ: typ}
+		e.families[name] = f
+		e.order = append(e.order, name)
+	}
+	return f
+}
+
+func (e *exposition) sample(name string, v float64, labels ...string) {
+	f := e.help(name, "untyped", "")
+	var b strings.Builder
+	b.WriteString(name)
+	if len(labels) > 0 {
+		b.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(labels[i])
+			b.WriteString(`="`)
+			b.WriteString(escapeLabel(labels[i+1]))
+			b.WriteByte('"')
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(' ')
+	b.WriteString(formatValue(v))
+	f.lines = append(f.lines, b.String())
+}
+
+func (e *exposition) gauge(name, help string, v float64, labels ...string) {
+	e.help(name, "gauge", help)
+	e.sample(name, v, labels...)
+}
+
+func (e *exposition) counter(name, help string, v float64, labels ...string) {
+	e.help(name, "counter", help)
+	e.sample(name, v, labels...)
+}
+
+func (e *exposition) bytes() []byte {
+	var b bytes.Buffer
+	names := append([]string(nil), e.order...)
+	sort.Strings(names)
+	for _, n := range names {
+		f := e.families[n]
+		if f.help != "" {
+			fmt.Fprintf(&b, "# HELP %s %s\n", n, escapeHelp(f.help))
+		}
+		fmt.Fprintf(&b, "# TYPE %s %s\n", n, f.typ)
+		for _, l := range f.lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+
+func formatValue(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
