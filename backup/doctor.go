@@ -671,7 +671,7 @@ func (d *doctor) target(ctx context.Context, c *DoctorCheck) {
 		d.ev(c, "source", rep.Source)
 		d.ev(c, "options", rep.Options)
 		d.ev(c, "on_root_fs", strconv.FormatBool(rep.OnRootFS))
-		d.ev(c, "free", fmt.Sprintf("%s of %s", humanU(rep.FreeBytes), humanU(rep.TotalBytes)))
+		d.ev(c, "free", fmt.Sprintf("%s / %s", humanU(rep.FreeBytes), humanU(rep.TotalBytes)))
 	}
 	if need > 0 {
 		d.ev(c, "pack_needs", humanU(need))
@@ -730,7 +730,7 @@ func (d *doctor) staging(ctx context.Context, c *DoctorCheck) {
 		d.failErr(c, err, "staging_unusable", "doctor.staging.unusable", "doctor.staging.unusable.fix", dir)
 		return
 	}
-	d.ev(c, "free", fmt.Sprintf("%s of %s", humanU(pr.free), humanU(pr.total)))
+	d.ev(c, "free", fmt.Sprintf("%s / %s", humanU(pr.free), humanU(pr.total)))
 	need := int64(0)
 	if d.o.has(ComponentDB) {
 		need = d.dbSize
@@ -784,7 +784,7 @@ func (d *doctor) dataRoot(ctx context.Context, c *DoctorCheck) {
 		c.Summary = d.p.T("doctor.data_root.no_images")
 		return
 	}
-	d.ev(c, "free", fmt.Sprintf("%s of %s", humanU(free[0]), humanU(free[1])))
+	d.ev(c, "free", fmt.Sprintf("%s / %s", humanU(free[0]), humanU(free[1])))
 	if needImages >= 0 {
 		d.ev(c, "images_need", human(needImages))
 	}
@@ -800,7 +800,7 @@ func (d *doctor) rootFS(ctx context.Context, c *DoctorCheck) {
 		d.failErr(c, err, "target_probe_failed", "doctor.root_fs.unreadable", "doctor.root_fs.unreadable.fix")
 		return
 	}
-	d.ev(c, "free", fmt.Sprintf("%s of %s", humanU(free), humanU(total)))
+	d.ev(c, "free", fmt.Sprintf("%s / %s", humanU(free), humanU(total)))
 	d.ev(c, "thresholds", fmt.Sprintf("warn < %s, fail < %s", humanU(d.o.RootWarnFree), humanU(d.o.RootFailFree)))
 	c.Summary = d.p.T("doctor.root_fs.ok", humanU(free))
 	switch {

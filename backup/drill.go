@@ -318,7 +318,7 @@ func (m *Manager) holdDrillLock(ctx context.Context, drillID string, jobID int64
 			AcquiredAtMs: now.UnixMilli(), RenewedAtMs: now.UnixMilli(), ExpiresAtMs: now.Add(m.cfg.LeaseDuration).UnixMilli()}); err != nil {
 			return fmt.Errorf("state db: write backup lock: %w", err)
 		}
-		recovered, err = markInterrupted(conn, 0, now.UnixMilli(), m.id, why+" (taken by restore drill "+drillID+")")
+		recovered, err = markInterrupted(conn, 0, now.UnixMilli(), m.id, why+" (taken by restore drill "+drillID+")", m.tr("job.interrupted"))
 		return err
 	})
 	if err != nil {

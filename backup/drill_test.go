@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,7 @@ func MustRsDrillJob(t *testing.T, m *backup.Manager) backup.Job {
 	if j.Status != backup.JobCompleted || j.OutputDir == nil || j.PackageHash == nil {
 		t.Fatalf("job %+v", j)
 	}
+	MustLockFree(t, m) // the job's lease goes a moment after its final state
 	return j
 }
 
@@ -305,4 +307,16 @@ func FuzzSanitizeRestoreTarget(f *testing.F) {
 			t.Fatalf("%q → %q escapes its folder", s, got)
 		}
 	})
+}
+
+// A drill's restore_target becomes one safe folder name.
+func ExampleSanitizeRestoreTarget() {
+	for _, s := range []string{"staging", "../../etc", "drill 2026/Q1"} {
+		name, err := backup.SanitizeRestoreTarget(s)
+		fmt.Println(name, err)
+	}
+	// Output:
+	// staging <nil>
+	// _.._etc <nil>
+	// drill_2026_Q1 <nil>
 }

@@ -148,6 +148,11 @@ func (jr *jobRun) addLogLocked(level, msg string) {
 	jr.broadcastLocked(Event{Type: "log", JobID: jr.id, Log: &l})
 }
 
+// logk logs a catalog message (in the configured language).
+func (jr *jobRun) logk(level, key string, args ...any) {
+	jr.logf(level, "%s", jr.m.tr(key, args...))
+}
+
 // logf logs to the manager's logger and to the job's log.
 func (jr *jobRun) logf(level, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -245,7 +250,7 @@ func (jr *jobRun) hooks(user Hooks) Hooks {
 		}); err != nil {
 			return fmt.Errorf("recording the containers to stop in the state DB failed, so none was stopped: %w", err)
 		}
-		jr.logf("info", "stopping %s for a consistent copy of their volumes (recorded: a crash will not leave them stopped)", containerNames(cs))
+		jr.logk("info", "job.log.stop_recorded", containerNames(cs))
 		if user.BeforeStop != nil {
 			return user.BeforeStop(ctx, cs)
 		}
@@ -264,7 +269,7 @@ func (jr *jobRun) hooks(user Hooks) Hooks {
 			return err
 		})
 		if err == nil && !owner {
-			jr.logf("warn", "not starting %s again: another process took over the backup lock and restarted them itself", containerNames(cs))
+			jr.logk("warn", "job.log.restart_skipped", containerNames(cs))
 			return fmt.Errorf("%w: job %d", ErrLeaseLost, jr.id)
 		}
 		if user.BeforeRestart != nil {
@@ -280,12 +285,12 @@ func (jr *jobRun) hooks(user Hooks) Hooks {
 			})
 			cancel()
 			if werr != nil {
-				jr.logf("warn", "containers %s started again, but recording it failed (%v): the next recovery will start them again (harmless)", containerNames(cs), werr)
+				jr.logk("warn", "job.log.restart_unrecorded", containerNames(cs), werr)
 			} else {
-				jr.logf("info", "started %s again", containerNames(cs))
+				jr.logk("info", "job.log.restarted", containerNames(cs))
 			}
 		} else {
-			jr.logf("error", "starting %s again failed: %v; the next recovery retries, or start them by hand", containerNames(cs), err)
+			jr.logk("error", "job.log.restart_failed", containerNames(cs), err)
 		}
 		if user.AfterRestart != nil {
 			user.AfterRestart(ctx, cs, err)
@@ -401,7 +406,7 @@ func (jr *jobRun) retention(res *Result) {
 	defer cancel()
 	s, err := m.loadSettings(ctx)
 	if err != nil {
-		jr.logf("warn", "retention skipped: %v (the backup itself succeeded)", err)
+		jr.logk("warn", "job.log.retention_skip", err)
 		return
 	}
 	type out struct {
@@ -411,7 +416,7 @@ func (jr *jobRun) retention(res *Result) {
 	done := make(chan out, 1)
 	go func() {
 		r, err := Prune(ctx, PruneOptions{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
-			PartialOlderThan: m.cfg.PartialMaxAge, Protect: []string{res.Pack}, Logger: m.log.With(zap.Int64("job_id", jr.id)), Now: m.cfg.Now})
+			PartialOlderThan: m.cfg.PartialMaxAge, LiveWithin: m.cfg.PartialMaxAge, Protect: []string{res.Pack}, Logger: m.log.With(zap.Int64("job_id", jr.id)), Now: m.cfg.Now})
 		done <- out{r, err}
 	}()
 	var o out
@@ -422,7 +427,7 @@ func (jr *jobRun) retention(res *Result) {
 		return
 	}
 	for _, d := range o.r.Deleted {
-		jr.logf("info", "retention (keep %d): deleted %s (%s, created %s)", s.BackupRetentionMax, d.Name,
+		jr.logk("info", "job.log.retention", s.BackupRetentionMax, d.Name,
 			units.BytesSize(float64(d.Size)), d.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	if o.err != nil {
@@ -460,7 +465,7 @@ func (jr *jobRun) requestStop(kind stopKind, cause error, reason string) {
 	if kind == stopStall || kind == stopLease {
 		level = "error"
 	}
-	jr.logf(level, "stopping the backup: %v", cause)
+	jr.logk(level, "job.log.stopping", cause)
 	jr.cancel(cause)
 	jr.signal()
 }
@@ -486,20 +491,20 @@ func (jr *jobRun) outcome(kind stopKind, cause error, res *Result, runErr error,
 	switch {
 	case runErr == nil && res != nil && !unwinding:
 		f.Status, f.Progress = JobCompleted, 100
-		f.Message = fmt.Sprintf("backup complete: %s (%s)", res.Name, units.BytesSize(float64(res.Bytes)))
+		f.Message = jr.m.tr("job.complete", res.Name, units.BytesSize(float64(res.Bytes)))
 		if kind == stopUser || kind == stopShutdown {
-			f.Message += "; the cancel request came too late to stop it"
+			f.Message = jr.m.tr("job.complete_late", res.Name, units.BytesSize(float64(res.Bytes)))
 		}
 		f.OutputDir, f.PackageHash, f.PackName = ptr(res.Pack), ptr(res.PackageHash), ptr(res.Name)
 		f.BytesDone = max(f.BytesDone, res.Bytes)
 	case kind == stopUser || kind == stopShutdown:
 		ms := now.UnixMilli()
 		f.Status, f.CanceledAtMs, f.ErrorCode = JobCanceled, &ms, ptr("canceled")
-		f.Message = "canceled: " + reason
+		f.Message = jr.m.tr("job.canceled", reason)
 		f.Detail = ptr(fmt.Sprintf("canceled during step %s (%s)%s", step, reason, still))
 	case kind == stopStall || kind == stopLease:
 		f.Status, f.ErrorCode = JobFailed, ptr(ErrorCode(cause))
-		f.Message = fmt.Sprintf("backup failed at step %s: %s", step, ErrorCode(cause))
+		f.Message = jr.m.tr("job.failed", step, ErrorCode(cause))
 		f.Detail = ptr(cause.Error() + still)
 	default:
 		if s := FailedStep(runErr); s != "" {
@@ -508,7 +513,7 @@ func (jr *jobRun) outcome(kind stopKind, cause error, res *Result, runErr error,
 		}
 		code := ErrorCode(runErr)
 		f.Status, f.ErrorCode = JobFailed, ptr(code)
-		f.Message = fmt.Sprintf("backup failed at step %s: %s", step, code)
+		f.Message = jr.m.tr("job.failed", step, code)
 		f.Detail = ptr(runErr.Error())
 	}
 	return f
@@ -628,7 +633,7 @@ func (jr *jobRun) monitor() {
 			jr.writeFinal(jr.outcome(kind, cause, nil, nil, true))
 		}
 		if kind != stopNone && now.Sub(stopAt) >= m.cfg.AbandonAfter {
-			jr.logf("error", "the backup ignored cancellation for %s: releasing the lock and abandoning it", m.cfg.AbandonAfter)
+			jr.logk("error", "job.log.abandoned", m.cfg.AbandonAfter)
 			jr.persist()
 			jr.release()
 			return

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +68,9 @@ type ManagerConfig struct {
 	DisableScheduler bool
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
+	// Lang is the language of job messages and log lines: "en" (default)
+	// or "zh-CN". Machine codes (error_code, detail codes) never change.
+	Lang string
 	// Hooks are merged into each job's Spec (tests: seams between steps);
 	// BeforeStep also runs, with StepVerify, before a restore drill verifies its pack.
 	Hooks Hooks
@@ -106,6 +111,9 @@ type ManagerConfig struct {
 }
 
 func (c *ManagerConfig) applyDefaults() {
+	if c.Lang == "" {
+		c.Lang = i18n.English
+	}
 	if c.StagingDir == "" {
 		c.StagingDir = os.TempDir()
 	}
@@ -184,6 +192,9 @@ func (c ManagerConfig) Validate() error {
 	}
 	if c.Engine == nil {
 		errs = append(errs, errors.New("no Docker Engine client given"))
+	}
+	if !i18n.Valid(c.Lang) {
+		errs = append(errs, fmt.Errorf("language %q is not supported (want one of %s)", c.Lang, strings.Join(i18n.Supported(), ", ")))
 	}
 	for name, d := range map[string]time.Duration{
 		"lease duration": c.LeaseDuration, "stall timeout": c.StallTimeout, "cancel grace": c.CancelGrace,
@@ -356,7 +367,7 @@ func (m *Manager) Start(ctx context.Context, req JobRequest) (Job, error) {
 	nowMs := now.UnixMilli()
 	row := jobRow{
 		Job: Job{Kind: kind, Status: JobRunning, CreatedAtMs: nowMs, StartedAtMs: &nowMs, HeartbeatAtMs: &nowMs,
-			Message: ptr("starting"), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
+			Message: ptr(m.tr("job.starting")), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
 			VerificationStatus: VerificationNotVerified},
 		Target: spec.Target, OwnerToken: m.id.Token, OwnerHost: m.id.Host, OwnerPID: m.id.PID,
 	}
@@ -389,7 +400,7 @@ func (m *Manager) Start(ctx context.Context, req JobRequest) (Job, error) {
 		if takeover != "" {
 			why = takeover
 		}
-		recovered, err = markInterrupted(conn, id, nowMs, m.id, why)
+		recovered, err = markInterrupted(conn, id, nowMs, m.id, why, m.tr("job.interrupted"))
 		return err
 	})
 	if err != nil {
@@ -402,7 +413,7 @@ func (m *Manager) Start(ctx context.Context, req JobRequest) (Job, error) {
 	row.ID = id
 	jr := m.newJobRun(row, spec, now)
 	if takeover != "" {
-		jr.logf("warn", "took over the backup lock: %s", takeover)
+		jr.logk("warn", "job.log.took_over", takeover)
 	}
 	m.mu.Lock()
 	m.runs[id] = jr
@@ -519,7 +530,7 @@ func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, err
 		// Nobody runs it: end it now.
 		if err := exec(conn, `UPDATE jobs SET status = 'canceled', canceled_at_ms = ?, finished_at_ms = ?, error_code = 'canceled',
 			message = ?, detail = ? WHERE id = ? AND status IN `+activeStatuses,
-			nowMs, nowMs, "canceled: "+reason, fmt.Sprintf("canceled by request (%s); no live process was running it any more", reason), id); err != nil {
+			nowMs, nowMs, m.tr("job.canceled", reason), fmt.Sprintf("canceled by request (%s); no live process was running it any more", reason), id); err != nil {
 			return err
 		}
 		orphan = &row
@@ -650,3 +661,6 @@ func (m *Manager) jobEnded(j Job) {
 	}()
 	m.cfg.OnJobEnd(j)
 }
+
+// tr is a job message in the configured language.
+func (m *Manager) tr(key string, args ...any) string { return i18n.T(m.cfg.Lang, key, args...) }

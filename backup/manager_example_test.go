@@ -2,6 +2,8 @@ package backup_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +43,8 @@ func examplePack(target string, created time.Time) {
 	m := &backup.Manifest{FormatVersion: backup.FormatVersion, CreatedAt: created, Project: "demo", Contents: []backup.Component{}}
 	b, _ := backup.MarshalManifest(m)
 	os.WriteFile(filepath.Join(dir, backup.ManifestFile), b, 0o644)
+	sum := sha256.Sum256(b)
+	os.WriteFile(filepath.Join(dir, backup.SumsFile), backup.FormatSums([]backup.Sum{{SHA256: hex.EncodeToString(sum[:]), Path: backup.ManifestFile}}), 0o644)
 }
 
 // ComposeProjectName derives a project name the way compose does.

@@ -1,6 +1,8 @@
 package backup_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -55,8 +57,8 @@ func newMgrEngine() *mgrEngine {
 			Images:  []dockerapi.Image{img},
 			Volumes: []dockerapi.Volume{{Name: "demo_data", Driver: "local", Labels: map[string]string{"com.docker.compose.project": "demo"}, Size: 100}},
 		},
-		volData:   map[string][]byte{"demo_data": []byte("volume tar bytes")},
-		imageData: []byte("image archive bytes"),
+		volData:   map[string][]byte{"demo_data": mgrTar("data.txt", "volume content")},
+		imageData: mgrTar("manifest.json", "[]"),
 		running:   map[string]bool{"c-app": true, "c-worker": true},
 	}
 }
@@ -471,7 +473,7 @@ func MustTestPack(t *testing.T, target, project string, created time.Time) strin
 	if err := os.MkdirAll(filepath.Join(dir, backup.VolumesDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data := []byte("volume " + ts)
+	data := mgrTar("data.txt", "volume "+ts)
 	if err := os.WriteFile(filepath.Join(dir, backup.VolumesDir, "v.tar"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +492,25 @@ func MustTestPack(t *testing.T, target, project string, created time.Time) strin
 	if err := os.WriteFile(filepath.Join(dir, backup.ManifestFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	msum := sha256.Sum256(b)
+	sums := backup.FormatSums([]backup.Sum{{SHA256: hex.EncodeToString(sum[:]), Path: "volumes/v.tar"}, {SHA256: hex.EncodeToString(msum[:]), Path: backup.ManifestFile}})
+	if err := os.WriteFile(filepath.Join(dir, backup.SumsFile), sums, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dir
+}
+
+// mgrTar is a small volume-export-like tar: "./" and files (name, content pairs).
+func mgrTar(kv ...string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})
+	for i := 0; i+1 < len(kv); i += 2 {
+		tw.WriteHeader(&tar.Header{Name: kv[i], Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(kv[i+1]))})
+		tw.Write([]byte(kv[i+1]))
+	}
+	tw.Close()
+	return buf.Bytes()
 }
 
 // MustPartial creates a partial pack directory named for created.

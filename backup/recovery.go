@@ -23,11 +23,9 @@ import (
 // restarted is started again. It runs at NewManager and, in the new job's
 // goroutine before its backup starts, whenever Start takes over a lease.
 
-const interruptedMessage = "interrupted: the process running this backup died or lost its lock"
-
 // markInterrupted ends every active job but except as failed/interrupted,
 // inside the caller's transaction, and returns them as they were.
-func markInterrupted(conn *sqlite.Conn, except int64, nowMs int64, by ownerIdentity, why string) ([]jobRow, error) {
+func markInterrupted(conn *sqlite.Conn, except int64, nowMs int64, by ownerIdentity, why, message string) ([]jobRow, error) {
 	var rows []jobRow
 	if err := query(conn, `SELECT `+jobColumns+` FROM jobs WHERE status IN `+activeStatuses+` AND id != ? ORDER BY id`,
 		func(stmt *sqlite.Stmt) error {
@@ -40,7 +38,7 @@ func markInterrupted(conn *sqlite.Conn, except int64, nowMs int64, by ownerIdent
 		detail := fmt.Sprintf("the process running job %d (host %s pid %d) stopped without finishing it: %s; recovered by %s",
 			r.ID, r.OwnerHost, r.OwnerPID, why, by)
 		if err := exec(conn, `UPDATE jobs SET status = 'failed', error_code = 'interrupted', message = ?, detail = ?, finished_at_ms = ?
-			WHERE id = ? AND status IN `+activeStatuses, interruptedMessage, detail, nowMs, r.ID); err != nil {
+			WHERE id = ? AND status IN `+activeStatuses, message, detail, nowMs, r.ID); err != nil {
 			return nil, fmt.Errorf("state db: mark job %d interrupted: %w", r.ID, err)
 		}
 		if err := exec(conn, `INSERT INTO job_events (job_id, at_ms, level, message) VALUES (?, ?, 'error', ?)`,
@@ -73,7 +71,7 @@ func (m *Manager) recoverAtStart(ctx context.Context) error {
 				m.log.Warn("stale backup lock removed at start-up", zap.Int64("job_id", l.JobID), zap.String("reason", reason))
 			}
 		}
-		recovered, err = markInterrupted(conn, except, m.cfg.Now().UnixMilli(), m.id, why)
+		recovered, err = markInterrupted(conn, except, m.cfg.Now().UnixMilli(), m.id, why, m.tr("job.interrupted"))
 		return err
 	})
 	if err != nil {
@@ -108,7 +106,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []jobRow, note func
 	}
 	for _, j := range jobs {
 		if note != nil {
-			note("warn", fmt.Sprintf("recovered job %d left unfinished by host %s pid %d: marked failed (interrupted)", j.ID, j.OwnerHost, j.OwnerPID))
+			note("warn", m.tr("job.log.recovered", j.ID, j.OwnerHost, j.OwnerPID))
 		}
 		for _, p := range j.PartialDirs {
 			if !strings.HasPrefix(filepath.Base(p), PartialPrefix) || !filepath.IsAbs(p) {
@@ -119,7 +117,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []jobRow, note func
 				say(j.ID, "error", fmt.Sprintf("cannot remove partial pack %s of job %d: %v", p, j.ID, err))
 				continue
 			}
-			say(j.ID, "info", fmt.Sprintf("removed partial pack %s of job %d", p, j.ID))
+			say(j.ID, "info", m.tr("job.log.partial_removed", p, j.ID))
 		}
 	}
 	m.restartRecordedContainers(ctx, say)
@@ -157,7 +155,7 @@ func (m *Manager) restartRecordedContainers(ctx context.Context, say func(jobID 
 		err := m.cfg.Engine.StartContainers(ctx, []string{c.ID})
 		switch {
 		case err == nil:
-			say(c.JobID, "info", fmt.Sprintf("started container %s again (stopped by job %d)", c.Name, c.JobID))
+			say(c.JobID, "info", m.tr("job.log.container_started", c.Name, c.JobID))
 		case errors.Is(err, dockerapi.ErrContainerNotFound):
 			say(c.JobID, "warn", fmt.Sprintf("container %s stopped by job %d no longer exists; nothing to start", c.Name, c.JobID))
 		default:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
@@ -59,6 +60,7 @@ func Run(ctx context.Context, spec Spec, progress ProgressFunc) (*Result, error)
 		return nil, err
 	}
 	r := &runner{
+		t:     i18n.For(spec.Lang).T,
 		spec:  &spec,
 		log:   spec.Logger.With(zap.String("project", spec.Project)),
 		trk:   newTracker(progress, spec.Now, spec.ProgressInterval),
@@ -75,6 +77,7 @@ func Run(ctx context.Context, spec Spec, progress ProgressFunc) (*Result, error)
 }
 
 type runner struct {
+	t       func(key string, args ...any) string // progress messages in spec.Lang
 	spec    *Spec
 	log     *zap.Logger
 	trk     *tracker
@@ -119,7 +122,7 @@ func cause(ctx context.Context) error {
 
 func (r *runner) run(ctx context.Context) (res *Result, err error) {
 	spec := r.spec
-	r.trk.begin(StepPrecheck, "", 0, "checking engine, stack, target mount and free space")
+	r.trk.begin(StepPrecheck, "", 0, r.t("job.precheck"))
 	if err := r.step(ctx, StepPrecheck, func() error { return r.precheck(ctx) }); err != nil {
 		return nil, err
 	}
@@ -198,7 +201,7 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	r.dir = ""
-	r.trk.percentAt(StepFinalize, 100, "pack complete: "+final)
+	r.trk.percentAt(StepFinalize, 100, r.t("job.pack_complete", final))
 	m := r.man
 	return &Result{Pack: final, Name: name, PackageHash: hash, Manifest: &m, Bytes: m.PackSize(),
 		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan}, nil
@@ -283,7 +286,7 @@ func (r *runner) sqlite(ctx context.Context) error {
 	spec := r.spec
 	base := filepath.Base(spec.SQLitePath)
 	dst := filepath.Join(r.dir, base)
-	r.trk.begin(StepSQLite, base, r.plan.Estimate.DB, "snapshotting SQLite database "+spec.SQLitePath)
+	r.trk.begin(StepSQLite, base, r.plan.Estimate.DB, r.t("job.sqlite", spec.SQLitePath))
 	var copied int64
 	res, err := sqlitesnap.Snapshot(ctx, spec.SQLitePath, dst, sqlitesnap.Options{
 		StagingDir:  spec.StagingDir,
@@ -296,7 +299,7 @@ func (r *runner) sqlite(ctx context.Context) error {
 				copied = p.Done
 				return
 			}
-			r.trk.message(fmt.Sprintf("SQLite %s: %d of %d %s", p.Phase, p.Done, p.Total, p.Unit), false)
+			r.trk.message(r.t("job.sqlite.phase", p.Phase, p.Done, p.Total, p.Unit), false)
 		},
 	})
 	if err != nil {
@@ -324,7 +327,7 @@ func (r *runner) volumes(ctx context.Context) error {
 				return fmt.Errorf("recording containers to stop: %w", err)
 			}
 		}
-		r.trk.begin(StepVolumes, "", 0, "stopping "+strings.Join(names, ", ")+" for a consistent copy of their volumes")
+		r.trk.begin(StepVolumes, "", 0, r.t("job.volumes.stopping", strings.Join(names, ", ")))
 		restart, err := r.spec.Engine.StopContainers(ctx, ids, r.spec.StopTimeout)
 		if err != nil {
 			return fmt.Errorf("stopping %s: %w", strings.Join(names, ", "), err)
@@ -346,7 +349,7 @@ func (r *runner) volumes(ctx context.Context) error {
 	}
 	for _, v := range st.Volumes {
 		rel := path.Join(VolumesDir, v.Name+".tar")
-		r.trk.begin(StepVolumes, v.Name, v.Size, "exporting volume "+v.Name)
+		r.trk.begin(StepVolumes, v.Name, v.Size, r.t("job.volumes.export", v.Name))
 		var er dockerapi.ExportResult
 		_, err := r.writeFile(ctx, StepVolumes, v.Name, rel, KindVolume, func(w io.Writer) error {
 			var err error
@@ -360,7 +363,7 @@ func (r *runner) volumes(ctx context.Context) error {
 			External: v.External, Size: er.ContentBytes, File: rel})
 	}
 	if r.restart != nil {
-		r.trk.message("starting stopped services again", true)
+		r.trk.message(r.t("job.volumes.restarting"), true)
 		err := r.restart()
 		r.restart = nil
 		if err != nil {
@@ -381,7 +384,7 @@ func (r *runner) images(ctx context.Context) error {
 		}
 		refs = append(refs, tags...)
 	}
-	r.trk.begin(StepImages, "", r.plan.Estimate.Images, fmt.Sprintf("saving %d images (%d references)", len(st.Images), len(refs)))
+	r.trk.begin(StepImages, "", r.plan.Estimate.Images, r.t("job.images", len(st.Images), len(refs)))
 	var sr dockerapi.SaveResult
 	_, err := r.writeFile(ctx, StepImages, ImagesFile, ImagesFile, KindImages, func(w io.Writer) error {
 		var err error
@@ -434,7 +437,7 @@ func realTags(tags []string) []string {
 
 func (r *runner) compose(ctx context.Context) error {
 	st := r.plan.Stack
-	r.trk.percentAt(StepCompose, pctDataEnd, "copying compose files")
+	r.trk.percentAt(StepCompose, pctDataEnd, r.t("job.compose"))
 	var srcs []string
 	srcs = append(srcs, st.ComposeFiles...)
 	srcs = append(srcs, st.EnvFiles...)
@@ -472,7 +475,7 @@ func (r *runner) compose(ctx context.Context) error {
 
 // manifest writes manifest.json and SHA256SUMS and returns the package hash.
 func (r *runner) manifest(ctx context.Context) (string, error) {
-	r.trk.percentAt(StepManifest, pctManifest, "writing manifest.json and SHA256SUMS")
+	r.trk.percentAt(StepManifest, pctManifest, r.t("job.manifest"))
 	r.man.Files = slices.Clone(r.files)
 	slices.SortFunc(r.man.Files, func(a, b FileEntry) int { return strings.Compare(a.Path, b.Path) })
 	if err := r.man.Validate(); err != nil {
@@ -506,7 +509,7 @@ func (r *runner) manifest(ctx context.Context) (string, error) {
 // finalize makes every directory entry durable, re-checks the mount pin and
 // renames the partial directory to its final name.
 func (r *runner) finalize(ctx context.Context, final string) error {
-	r.trk.percentAt(StepFinalize, pctFinalize, "syncing and renaming the pack")
+	r.trk.percentAt(StepFinalize, pctFinalize, r.t("job.finalize"))
 	for _, d := range []string{filepath.Join(r.dir, VolumesDir), filepath.Join(r.dir, ComposeDir), r.dir} {
 		if _, err := os.Stat(d); err != nil {
 			continue

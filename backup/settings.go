@@ -494,6 +494,7 @@ func (m *Manager) buildSpec(s Settings, req JobRequest) (Spec, string, error) {
 		ordered = []Component{}
 	}
 	spec := Spec{
+		Lang:       m.cfg.Lang,
 		Engine:     m.cfg.Engine,
 		Project:    project,
 		Target:     s.TargetLocalDir,

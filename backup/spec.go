@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -78,6 +79,9 @@ type Spec struct {
 	PinCheckBytes int64
 	// ProgressInterval is the minimum time between progress reports within a step. Default 500ms.
 	ProgressInterval time.Duration
+	// Lang is the language of progress messages: "en" (default) or
+	// "zh-CN". Machine codes (ErrorCode, steps) never change with it.
+	Lang string
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
 	// Hooks are seams for the job manager and for tests.
@@ -134,6 +138,9 @@ func (s *Spec) applyDefaults() {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	if s.Lang == "" {
+		s.Lang = i18n.English
+	}
 	if s.Components == nil {
 		s.Components = []Component{ComponentVolumes, ComponentImages}
 		if s.SQLitePath != "" {
@@ -175,6 +182,9 @@ func (s Spec) Validate() error {
 	}
 	if s.SpaceMargin < 1 {
 		errs = append(errs, fmt.Errorf("space margin %.2f is below 1", s.SpaceMargin))
+	}
+	if !i18n.Valid(s.Lang) {
+		errs = append(errs, fmt.Errorf("language %q is not supported (want one of %s)", s.Lang, strings.Join(i18n.Supported(), ", ")))
 	}
 	if err := s.Policy.Validate(); err != nil {
 		errs = append(errs, err)

@@ -305,7 +305,7 @@ func readManifestRaw(ctx context.Context, pack string) (*Manifest, string, []byt
 	return m, hash, data, nil
 }
 
-func checkName(f FileEntry, m *Manifest) string {
+func componentCheckName(f FileEntry, m *Manifest) string {
 	switch f.Kind {
 	case KindVolume:
 		for _, v := range m.Volumes {
@@ -418,7 +418,7 @@ func openPackFile(pack string, f FileEntry, c *ComponentCheck) (*os.File, bool) 
 // deepCheck reads one file once: size and sha256 while its structure is
 // validated. It returns the bytes read; an error only for ctx or staging.
 func deepCheck(ctx context.Context, pack string, m *Manifest, f FileEntry, o VerifyOptions, trk *tracker) (ComponentCheck, int64, error) {
-	c := ComponentCheck{Name: checkName(f, m), Path: f.Path, Kind: f.Kind}
+	c := ComponentCheck{Name: componentCheckName(f, m), Path: f.Path, Kind: f.Kind}
 	trk.begin(StepVerify, f.Path, f.Size, fmt.Sprintf("verifying %s (%s)", f.Path, units.BytesSize(float64(f.Size))))
 	fh, ok := openPackFile(pack, f, &c)
 	if !ok {
@@ -559,7 +559,7 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 
 // structuralCheck checks one file without hashing it.
 func structuralCheck(ctx context.Context, pack string, m *Manifest, f FileEntry) (ComponentCheck, error) {
-	c := ComponentCheck{Name: checkName(f, m), Path: f.Path, Kind: f.Kind}
+	c := ComponentCheck{Name: componentCheckName(f, m), Path: f.Path, Kind: f.Kind}
 	fh, ok := openPackFile(pack, f, &c)
 	if !ok {
 		return c, nil
@@ -579,7 +579,7 @@ func structuralCheck(ctx context.Context, pack string, m *Manifest, f FileEntry)
 			c.Detail = "the tar holds no entry"
 			return c, nil
 		}
-		if f.Kind == KindImages && !names[ImageArchiveManifest] {
+		if f.Kind == KindImages && !names[imageArchiveManifest] {
 			c.Detail = "images.tar has no manifest.json"
 			return c, nil
 		}
@@ -599,8 +599,8 @@ func structuralCheck(ctx context.Context, pack string, m *Manifest, f FileEntry)
 	return c, nil
 }
 
-// ImageArchiveManifest is the top-level manifest.json of an image archive.
-const ImageArchiveManifest = "manifest.json"
+// imageArchiveManifest is the top-level manifest.json of an image archive.
+const imageArchiveManifest = "manifest.json"
 
 // walkTarHeaders reads every header of a tar file, seeking over the data
 // (archive/tar seeks an io.Seeker and reads the last byte of each entry, so

@@ -262,6 +262,16 @@ func TestWebhookFromManager(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		// OnJobEnd runs just after the final state is stored: wait for its outcome.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if s := w.Stats(); s.Delivered+s.Failed > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("down=%v: no notification attempted: %+v", down, w.Stats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		whClose(t, w)
 		s := w.Stats()
 		if down {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,40 +475,40 @@ func TestImportVolumeValidates(t *testing.T) {
 				w.WriteHeader(http.StatusCreated)
 				writeJSON(w, map[string]any{"Id": "helper1"})
 			})
-			removed := false
+			var removed atomic.Bool
 			f.handle("DELETE /containers/helper1", func(w http.ResponseWriter, r *http.Request) {
-				removed = true
+				removed.Store(true)
 				w.WriteHeader(http.StatusNoContent)
 			})
-			var got int64
+			var got atomic.Int64 // the handler may still run when an aborted upload returns
 			f.handle("PUT /containers/helper1/archive", func(w http.ResponseWriter, r *http.Request) {
 				if p := r.URL.Query().Get("path"); p != dockerapi.HelperMountPoint {
 					t.Errorf("path = %q", p)
 				}
 				n, err := io.Copy(io.Discard, r.Body)
-				got = n
+				got.Store(n)
 				if err != nil {
 					return // the client aborted the upload
 				}
 				w.WriteHeader(http.StatusOK)
 			})
 			err := f.client(t).ImportVolume(context.Background(), "v1", "app:1", bytes.NewReader(tc.in))
-			if !removed {
+			if !removed.Load() {
 				t.Error("helper container not removed")
 			}
 			if lbl, _ := created["Labels"].(map[string]any); lbl[dockerapi.LabelHelper] != "1" || lbl[dockerapi.LabelHelperVolume] != "v1" {
 				t.Errorf("helper labels = %v", created["Labels"])
 			}
 			if tc.ok {
-				if err != nil || got != int64(len(tc.in)) {
-					t.Fatalf("ImportVolume = %v (engine got %d of %d bytes)", err, got, len(tc.in))
+				if err != nil || got.Load() != int64(len(tc.in)) {
+					t.Fatalf("ImportVolume = %v (engine got %d of %d bytes)", err, got.Load(), len(tc.in))
 				}
 				return
 			}
 			if !errors.Is(err, dockerapi.ErrVolumeImport) || !errors.Is(err, tarcheck.ErrIncomplete) {
 				t.Fatalf("err = %v, want ErrVolumeImport wrapping tarcheck.ErrIncomplete", err)
 			}
-			t.Logf("engine got %d of %d bytes; %v", got, len(tc.in), err)
+			t.Logf("engine got %d of %d bytes; %v", got.Load(), len(tc.in), err)
 		})
 	}
 }

@@ -195,7 +195,14 @@ type LoadResult struct {
 // fails, so an error message inside it — or no "Loaded image" line at all —
 // is ErrImageLoad carrying the engine's words.
 func (c *Client) LoadImages(ctx context.Context, r io.Reader) (LoadResult, error) {
-	resp, err := c.cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	src := &sourceReader{r: r}
+	resp, err := c.cli.ImageLoad(ctx, src, client.ImageLoadWithQuiet(true))
+	if serr := src.failure(); serr != nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return LoadResult{}, fmt.Errorf("%w: reading the archive failed, the upload was aborted: %w", ErrImageLoad, serr)
+	}
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("%w: %w", ErrImageLoad, c.engineErr("load images", err, nil))
 	}
@@ -203,6 +210,9 @@ func (c *Client) LoadImages(ctx context.Context, r io.Reader) (LoadResult, error
 	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
 	defer stop()
 	res, err := parseLoadStream(resp.Body, resp.JSON)
+	if serr := src.failure(); serr != nil {
+		return res, fmt.Errorf("%w: reading the archive failed, the upload was aborted: %w", ErrImageLoad, serr)
+	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%w: load canceled: %w", ErrImageLoad, ctx.Err())
 	}

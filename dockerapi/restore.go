@@ -82,7 +82,7 @@ func (c *Client) ClearVolumeMarks(ctx context.Context, volumeName string) error 
 		return err
 	}
 	for _, id := range ids {
-		err := c.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		err := c.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}) // anonymous volumes of the image's VOLUMEs; never the named one
 		if err != nil && !isNotFound(err) {
 			return c.engineErr("remove the incomplete-restore marker "+shortID(id)+" of volume "+volumeName, err, nil)
 		}

@@ -447,9 +447,15 @@ func (c *Client) ImportVolume(ctx context.Context, name, helperImage string, r i
 		return fail(err)
 	}
 	defer remove()
-	vr := newValidatingReader(ctx, r)
+	src := &sourceReader{r: r}
+	vr := newValidatingReader(ctx, src)
 	defer vr.Close()
 	err = c.cli.CopyToContainer(ctx, id, HelperMountPoint, vr, container.CopyToContainerOptions{})
+	if serr := src.failure(); serr != nil {
+		// The SDK reports a failed request body as a connection failure:
+		// name the real cause, the archive that could not be read.
+		return fail(fmt.Errorf("reading the archive failed, the upload was aborted (discard the volume): %w", serr))
+	}
 	if verr := vr.verdict(); verr != nil {
 		return fail(fmt.Errorf("the archive is not a complete tar, the engine was stopped mid-way (discard the volume): %w", verr))
 	}
@@ -541,4 +547,31 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// sourceReader remembers the first error (other than io.EOF) its reader
+// returned, so that a failed upload is blamed on its source rather than on
+// the connection to the engine.
+type sourceReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *sourceReader) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }

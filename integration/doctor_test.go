@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +24,9 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
+	"github.com/dockpack/dockpack/mountcheck"
 )
 
 // opStack is a healthy compose-labelled stack: one running service "app"
@@ -53,6 +57,29 @@ func opNewStack(t *testing.T) *opStack {
 	})
 	s.db = opDB(t, t.TempDir())
 	return s
+}
+
+// opPolicy accepts a tmpfs target (the kernel here has no CIFS).
+var opPolicy = mountcheck.Policy{FSTypes: []string{"tmpfs"}, ProbeTimeout: 10 * time.Second}
+
+var opEng struct {
+	once sync.Once
+	c    *dockerapi.Client
+	err  error
+}
+
+// opEngine is dockpack's engine client, shared by these tests.
+func opEngine(t *testing.T) *dockerapi.Client {
+	t.Helper()
+	opEng.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		opEng.c, opEng.err = dockerapi.New(ctx, dockerapi.Options{})
+	})
+	if opEng.err != nil {
+		t.Fatal(opEng.err)
+	}
+	return opEng.c
 }
 
 // opDB creates a WAL SQLite database with a few rows in dir.
@@ -132,7 +159,7 @@ func opEvidence(c backup.DoctorCheck, key string) string {
 func opPack(t *testing.T, s *opStack, target string) *backup.Result {
 	t.Helper()
 	res, err := backup.Run(context.Background(), backup.Spec{
-		Engine: dmEngine(t), Project: s.project, Target: target, Policy: tmpfsPolicy, SQLitePath: s.db, StagingDir: t.TempDir(),
+		Engine: opEngine(t), Project: s.project, Target: target, Policy: opPolicy, SQLitePath: s.db, StagingDir: t.TempDir(),
 	}, nil)
 	if err != nil {
 		t.Fatalf("backup for the doctor test: %v", err)
@@ -147,8 +174,8 @@ func opStateDir(t *testing.T, s *opStack, target string) string {
 	dir := t.TempDir()
 	set := backup.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
-	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: dmEngine(t), Settings: set,
-		Policy: tmpfsPolicy, DisableScheduler: true})
+	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: opEngine(t), Settings: set,
+		Policy: opPolicy, DisableScheduler: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +289,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 	rel := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(rel)
 	ctx := context.Background()
-	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: dmEngine(t), Settings: set, Policy: tmpfsPolicy,
+	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: opEngine(t), Settings: set, Policy: opPolicy,
 		DisableScheduler: true, LeaseDuration: time.Minute,
 		Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
 			select { // a backup that runs until released
@@ -341,7 +368,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		// does not exist: what a killed daemon leaves behind.
 		dead := t.TempDir()
 		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: dmEngine(t), Settings: set, Policy: tmpfsPolicy,
+		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: opEngine(t), Settings: set, Policy: opPolicy,
 			DisableScheduler: true, LeaseDuration: time.Hour, PID: 1 << 22, ProcStart: strings.TrimSpace(string(boot)) + "/pid:[1]/1",
 			Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
 				<-ctx.Done()
@@ -361,3 +388,117 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		m2.Close(ctx)
 	})
 }
+
+// A real `dockpack serve` with metrics and a webhook: one backup succeeds,
+// one fails (the target filled up); doctor --daemon shows the failed job and
+// the free lock, /metrics (behind the token) counts both, and the webhook
+// receiver got both jobs' JSON.
+func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
+	s := opNewStack(t)
+	target := MustTmpfs(t, 32<<20)
+	var mu sync.Mutex
+	var hooks []backup.WebhookPayload
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p backup.WebhookPayload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		hooks = append(hooks, p)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	d := dmStart(t, dmOpts{stateDir: t.TempDir(), target: target, noSched: true,
+		args: []string{"--project", s.project, "--sqlite", s.db, "--webhook-url", rcv.URL + "/dockpack", "--webhook-max-attempts", "2"}})
+
+	ok := d.waitEnded(d.start("db", "volumes", "images").ID, 2*time.Minute)
+	if ok.Status != backup.JobCompleted {
+		t.Fatalf("first backup: %s", dmJobString(ok))
+	}
+	// Fill the target: the next backup is refused for lack of space.
+	filler := filepath.Join(target, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := f.Write(make([]byte, 256<<10)); err != nil {
+			break
+		}
+	}
+	f.Close()
+	failed := d.waitEnded(d.start("db", "volumes", "images").ID, 2*time.Minute)
+	os.Remove(filler)
+	if failed.Status != backup.JobFailed || failed.ErrorCode == nil {
+		t.Fatalf("second backup: %s", dmJobString(failed))
+	}
+	code := *failed.ErrorCode
+	for deadline := time.Now().Add(30 * time.Second); d.lock().JobID != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the lock was not released after the second job")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// doctor through the daemon's API.
+	rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + dmToken, "DOCKPACK_STATE_DIR="}, "--daemon", d.url, "--fstype", "tmpfs", "--staging-dir", t.TempDir())
+	opExpect(t, rep, exit, backup.CheckJobs, backup.VerdictWarn, "last_job_failed", 6)
+	if l, _ := rep.Check(backup.CheckLock); l.Verdict != backup.VerdictOK {
+		t.Errorf("lock after both jobs: %s %s", l.Verdict, l.Summary)
+	}
+	if j, _ := rep.Check(backup.CheckJobs); !strings.Contains(j.Summary, code) {
+		t.Errorf("jobs summary %q does not name %s", j.Summary, code)
+	}
+
+	// /metrics: behind the token.
+	if status, _ := d.do("GET", "/metrics", "", "wrong-token-0123456789abcdef0123456789"); status != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong token: %d", status)
+	}
+	// The job's end reaches the metrics and the webhook just after its final
+	// state is stored: poll until both saw the second job.
+	var text string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		status, body := d.do("GET", "/metrics", "")
+		if status != 200 {
+			t.Fatalf("/metrics: %d %s", status, body)
+		}
+		text = string(body)
+		mu.Lock()
+		n := len(hooks)
+		mu.Unlock()
+		if n >= 2 && strings.Contains(text, `dockpack_webhook_notifications_total{result="delivered"} 2`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second job's end did not reach the webhook (%d notifications) and the metrics:\n%s", n, text)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`dockpack_job_failures_total{error_code="` + code + `"} 1`,
+		`dockpack_jobs_ended_total{kind="full",status="completed"} 1`,
+		`dockpack_jobs_ended_total{kind="full",status="failed"} 1`,
+		fmt.Sprintf("dockpack_last_success_timestamp_seconds %s", strconvFloat(float64(*ok.FinishedAtMs)/1000)),
+		"dockpack_last_job_success 0",
+		"dockpack_lock_held 0",
+		`dockpack_last_success_component_bytes{component="images"}`,
+		`dockpack_last_success_component_duration_seconds{component="volumes"}`,
+		`dockpack_webhook_notifications_total{result="delivered"} 2`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooks) != 2 || hooks[0].Job.ID != ok.ID || hooks[0].Job.Status != backup.JobCompleted ||
+		hooks[1].Job.ID != failed.ID || hooks[1].Job.ErrorCode == nil || *hooks[1].Job.ErrorCode != code {
+		t.Errorf("webhook notifications: %+v", hooks)
+	}
+}
+
+func strconvFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -191,6 +191,11 @@ func (h *handler) routes() (err error) {
 	if _, ok := h.b.(ScheduleReporter); ok {
 		m.HandleFunc("GET /v1/schedule", h.schedule)
 	}
+	compat := h.opts.CompatPrefix
+	if compat == "-" {
+		compat = ""
+	}
+	drills := h.drillRoutes(m, compat) // drills.go: when the Backend is a DrillRunner
 	if p := h.opts.CompatPrefix; p != "-" {
 		m.HandleFunc("POST "+p+"/backup/run", h.compatRun(false))
 		m.HandleFunc("POST "+p+"/backup/run-full", h.compatRun(true))
@@ -199,7 +204,7 @@ func (h *handler) routes() (err error) {
 		m.HandleFunc("POST "+p+"/backup/jobs/{id}/cancel", h.cancelJob)
 		m.HandleFunc("GET "+p+"/settings", h.getSettings)
 		m.HandleFunc("PUT "+p+"/settings", h.putSettings)
-		if !h.extraServes(p + "/restore-drills") {
+		if !h.extraServes(p+"/restore-drills") && !drills {
 			// The page loads drills with settings and jobs and fails as a
 			// whole if that request fails: answer an empty list until the
 			// drill routes exist (Options.Extra).

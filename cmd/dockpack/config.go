@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -43,6 +44,9 @@ type serveConfig struct {
 	SSEKeepAlive        duration       `yaml:"sse_keepalive"`
 	TimeZone            string         `yaml:"time_zone,omitempty"`
 	DisableScheduler    bool           `yaml:"disable_scheduler"`
+	Lang                string         `yaml:"lang,omitempty"` // human messages: en or zh-CN (codes never change)
+	Metrics             bool           `yaml:"metrics"`        // GET /metrics behind the token
+	Webhook             webhookConfig  `yaml:"webhook"`        // job-end notifications
 	Mount               mountConfig    `yaml:"mount"`
 	Settings            settingsConfig `yaml:"settings"`
 	// Pin lists settings (JSON names) the UI may not change. Settings given
@@ -50,6 +54,14 @@ type serveConfig struct {
 	Pin []string `yaml:"pin,omitempty"`
 
 	sources map[string]string // key → "flag --x" | "env $X" | "file"
+}
+
+// webhookConfig notifies a URL when a job ends (backup.Webhook).
+type webhookConfig struct {
+	URL         string   `yaml:"url,omitempty"`
+	Secret      string   `yaml:"secret,omitempty"` // secret: redacted by --print-config
+	Timeout     duration `yaml:"timeout"`
+	MaxAttempts int      `yaml:"max_attempts"`
 }
 
 // mountConfig is the target mount policy (configuration, never UI-editable).
@@ -98,6 +110,8 @@ func defaultServeConfig() *serveConfig {
 		CancelGrace:         duration(5 * time.Second),
 		PersistInterval:     duration(time.Second),
 		SSEKeepAlive:        duration(15 * time.Second),
+		Metrics:             true,
+		Webhook:             webhookConfig{Timeout: duration(10 * time.Second), MaxAttempts: 6},
 		Mount:               mountConfig{FSTypes: stringList{"cifs", "smb3"}, ProbeTimeout: duration(10 * time.Second)},
 		sources:             map[string]string{},
 	}
@@ -286,6 +300,22 @@ var serveOptions = []cfgOption{
 	optDuration("sse_keepalive", "sse-keepalive", "DOCKPACK_SSE_KEEPALIVE", "interval of keep-alive comments on event streams", func(c *serveConfig) *duration { return &c.SSEKeepAlive }),
 	optString("time_zone", "time-zone", "DOCKPACK_TIME_ZONE", "time zone of the schedules, e.g. Asia/Shanghai (default the daemon's)", func(c *serveConfig) *string { return &c.TimeZone }),
 	optBool("disable_scheduler", "disable-scheduler", "DOCKPACK_DISABLE_SCHEDULER", "never run scheduled backups", func(c *serveConfig) *bool { return &c.DisableScheduler }),
+	optString("lang", "", "DOCKPACK_LANG", "", func(c *serveConfig) *string { return &c.Lang }), // the flag is the global --lang
+	optBool("metrics", "metrics", "DOCKPACK_METRICS", "serve GET /metrics (Prometheus text format) behind the bearer token", func(c *serveConfig) *bool { return &c.Metrics }),
+	optString("webhook.url", "webhook-url", "DOCKPACK_WEBHOOK_URL", "POST each finished job's JSON to this URL (retried with backoff; never blocks or fails the job)", func(c *serveConfig) *string { return &c.Webhook.URL }),
+	optString("webhook.secret", "", "DOCKPACK_WEBHOOK_SECRET", "", func(c *serveConfig) *string { return &c.Webhook.Secret }),
+	optDuration("webhook.timeout", "webhook-timeout", "DOCKPACK_WEBHOOK_TIMEOUT", "time limit of one webhook attempt", func(c *serveConfig) *duration { return &c.Webhook.Timeout }),
+	{key: "webhook.max_attempts", flag: "webhook-max-attempts", env: "DOCKPACK_WEBHOOK_MAX_ATTEMPTS", typ: "int",
+		usage: "attempts per webhook notification",
+		set: func(c *serveConfig, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			c.Webhook.MaxAttempts = n
+			return nil
+		},
+		get: func(c *serveConfig) string { return strconv.Itoa(c.Webhook.MaxAttempts) }},
 	optList("mount.fstype", "fstype", "DOCKPACK_FSTYPE", "filesystem types the target may be on, comma-separated", func(c *serveConfig) *stringList { return &c.Mount.FSTypes }),
 	optBool("mount.any_fstype", "any-fstype", "DOCKPACK_ANY_FSTYPE", "accept the target on any filesystem type", func(c *serveConfig) *bool { return &c.Mount.AnyFSType }),
 	optBool("mount.allow_root_fs", "allow-root-fs", "DOCKPACK_ALLOW_ROOT_FS", "accept a target on the root filesystem, i.e. not a mounted share", func(c *serveConfig) *bool { return &c.Mount.AllowRootFS }),
@@ -474,6 +504,14 @@ func (c *serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("pin: %q is not a setting (one of %s)", p, strings.Join(editable, ", ")))
 		}
 	}
+	if c.Lang != "" && !i18n.Valid(c.Lang) {
+		errs = append(errs, fmt.Errorf("lang %q: want one of %s", c.Lang, strings.Join(i18n.Supported(), ", ")))
+	}
+	if c.Webhook.URL != "" {
+		if err := c.webhook().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("webhook: %w", err))
+		}
+	}
 	if len(c.Mount.FSTypes) == 0 && !c.Mount.AnyFSType {
 		errs = append(errs, errors.New("mount.fstype is empty: name the filesystem types the target may be on (e.g. cifs,smb3), or set any_fstype"))
 	}
@@ -555,6 +593,17 @@ func (c *serveConfig) initialSettings() backup.Settings {
 	return s
 }
 
+// webhook is the backup.WebhookConfig of the configuration (Logger unset).
+func (c *serveConfig) webhook() backup.WebhookConfig {
+	return backup.WebhookConfig{URL: c.Webhook.URL, Secret: c.Webhook.Secret, Timeout: time.Duration(c.Webhook.Timeout), MaxAttempts: c.Webhook.MaxAttempts}
+}
+
+// lang is the configured language, normalized ("en" by default).
+func (c *serveConfig) lang() string {
+	l, _ := i18n.Normalize(c.Lang)
+	return l
+}
+
 // location is the schedules' time zone (validated).
 func (c *serveConfig) location() *time.Location {
 	if c.TimeZone == "" {
@@ -573,6 +622,9 @@ func (c *serveConfig) print(w io.Writer) error {
 	out := *c
 	if out.Token != "" {
 		out.Token = "<redacted>"
+	}
+	if out.Webhook.Secret != "" {
+		out.Webhook.Secret = "<redacted>"
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

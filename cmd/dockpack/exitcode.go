@@ -43,6 +43,10 @@ func exitCode(err error) int {
 		return exitCanceled
 	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec):
 		return exitUsage
+	case errors.Is(err, backup.ErrVerify), errors.Is(err, backup.ErrPruneRefused):
+		return exitVerify
+	case errors.Is(err, backup.ErrBusy):
+		return exitBusy
 	case errors.Is(err, backup.ErrPrecheck):
 		return exitPrecheck
 	}

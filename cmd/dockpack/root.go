@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/i18n"
 )
 
 // globals are the flags every subcommand shares.
@@ -45,6 +47,11 @@ A backup either works or says exactly why not before anything is harmed.`,
 				return usageError{err}
 			}
 			g.logger = lg
+			lang, ok := i18n.Normalize(g.lang)
+			if !ok {
+				return usageError{fmt.Errorf("--lang %q: want one of %s", g.lang, strings.Join(i18n.Supported(), ", "))}
+			}
+			g.lang = lang
 			return nil
 		},
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
+	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/metrics"
 )
 
 func init() { register(newServeCmd) }
@@ -44,6 +46,12 @@ secrets redacted. The settings the UI edits live in the state DB (<state-dir>/st
 the configuration gives their initial values, and a setting given by a flag or a
 variable, or listed under "pin:" in the file, is pinned: the UI cannot change it.
 
+GET /metrics serves Prometheus metrics (last success, per-component bytes and durations,
+failures by error code, the job in progress, the lock holder's age); --metrics=false turns
+it off. --webhook-url (or $DOCKPACK_WEBHOOK_URL, YAML webhook.url) receives a POST of each
+finished job's JSON, signed with $DOCKPACK_WEBHOOK_SECRET when set, retried with backoff;
+it never blocks or fails a job. Logs are JSON lines (zap) unless --log-format console.
+
 Every route but /healthz needs "Authorization: Bearer <token>". The token comes from
 --token-file or $DOCKPACK_TOKEN; without either it is read from <state-dir>/token, which
 is generated (mode 0600) on first start; its path is logged, never the token.
@@ -56,6 +64,12 @@ it finish — then exit 0.`,
 			cfg, err := loadServeConfig(cmd.Flags(), os.LookupEnv)
 			if err != nil {
 				return usageError{err}
+			}
+			if cmd.Flags().Changed("lang") { // the global flag outranks $DOCKPACK_LANG and the file
+				if !i18n.Valid(g.lang) {
+					return usageError{fmt.Errorf("--lang %q: want one of %s", g.lang, strings.Join(i18n.Supported(), ", "))}
+				}
+				cfg.Lang, cfg.sources["lang"] = g.lang, "flag --lang"
 			}
 			if printConfig {
 				return cfg.print(cmd.OutOrStdout())
@@ -90,6 +104,33 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	}
 	defer eng.Close()
 
+	// Job-end notifications and metrics: both fed by OnJobEnd, neither can
+	// block or fail a job.
+	var wh *backup.Webhook
+	if cfg.Webhook.URL != "" {
+		wcfg := cfg.webhook()
+		wcfg.Logger = log
+		if wh, err = backup.NewWebhook(ctx, wcfg); err != nil {
+			return usageError{err}
+		}
+	}
+	var col *metrics.Collector
+	if cfg.Metrics {
+		mo := metrics.Options{Version: backup.Version}
+		if wh != nil {
+			mo.Webhook = wh.Stats
+		}
+		col = metrics.New(mo)
+	}
+	onJobEnd := func(j backup.Job) {
+		if col != nil {
+			col.JobEnded(j)
+		}
+		if wh != nil {
+			wh.Notify(j)
+		}
+	}
+
 	seams := testSeamsFromEnv(log)
 	mcfg := backup.ManagerConfig{
 		StateDir:            cfg.StateDir,
@@ -108,11 +149,22 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 		DisableScheduler:    cfg.DisableScheduler,
 		Logger:              log,
 		Hooks:               seams.hooks(),
+		OnJobEnd:            onJobEnd,
+		Lang:                cfg.lang(),
+	}
+	if col != nil {
+		mcfg.Run = col.WrapRun(nil) // backup.Run, instrumented
 	}
 	// The manager outlives the signal: shutting down is its Close's job.
 	mgr, err := backup.NewManager(context.WithoutCancel(ctx), mcfg)
 	if err != nil {
+		closeWebhook(ctx, log, wh)
 		return err
+	}
+	extra := map[string]http.Handler{}
+	if col != nil {
+		col.Attach(mgr)
+		extra["GET /metrics"] = col.Handler() // behind the bearer token, like every route but /healthz
 	}
 	h, err := httpapi.New(mgr, httpapi.Options{
 		Token:        token,
@@ -120,14 +172,17 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 		MaxBodyBytes: int64(cfg.MaxBodyBytes),
 		SSEKeepAlive: time.Duration(cfg.SSEKeepAlive),
 		Logger:       log,
+		Extra:        extra,
 	})
 	if err != nil {
 		_ = mgr.Close(ctx)
+		closeWebhook(ctx, log, wh)
 		return usageError{err}
 	}
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		_ = mgr.Close(ctx)
+		closeWebhook(ctx, log, wh)
 		return err
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
@@ -145,15 +200,33 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("dockpack daemon listening", zap.String("addr", ln.Addr().Network()+"://"+ln.Addr().String()),
 		zap.String("state_dir", cfg.StateDir), zap.String("compat_prefix", cfg.CompatPrefix), zap.Strings("pinned", cfg.Pin),
-		zap.String("version", backup.Version))
+		zap.String("version", backup.Version), zap.String("lang", cfg.lang()), zap.Bool("metrics", col != nil), zap.Bool("webhook", wh != nil))
 
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		_ = mgr.Close(context.WithoutCancel(ctx))
+		closeWebhook(ctx, log, wh)
 		return fmt.Errorf("the HTTP server stopped: %w", err)
 	}
-	return shutdown(ctx, log, cfg, srv, mgr, cancelBase)
+	err = shutdown(ctx, log, cfg, srv, mgr, cancelBase)
+	closeWebhook(ctx, log, wh) // after the manager: the last job's end is notified too
+	return err
+}
+
+// webhookCloseTimeout bounds the delivery of queued notifications at exit.
+const webhookCloseTimeout = 10 * time.Second
+
+// closeWebhook delivers the queued notifications (bounded) and stops wh.
+func closeWebhook(ctx context.Context, log *zap.Logger, wh *backup.Webhook) {
+	if wh == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), webhookCloseTimeout)
+	defer cancel()
+	if err := wh.Close(cctx); err != nil {
+		log.Warn("webhook notifications left undelivered at exit", zap.Error(err))
+	}
 }
 
 // shutdown stops accepting requests, closes the manager (canceling and

@@ -36,5 +36,12 @@ echo "== verifying $pack with sha256sum -c"
 echo
 "$bin" show "$pack"
 echo
+echo "== dockpack verify (every checksum, the image archive, each volume tar, the SQLite snapshot)"
+"$bin" verify "$pack" --log-level warn
+echo
+echo "== what a restore under a new project name would do (dockpack restore --plan changes nothing)"
+"$bin" restore "$pack" --project dockpack-demo-copy --sqlite-dest "$root/demo-data/restored.db" --plan --log-level warn
+echo
+"$bin" packs --target "$root/demo-packs"
 echo "demo: pack ready in $pack"
 echo "demo: stop the sample stack with: make demo-clean"

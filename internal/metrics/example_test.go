@@ -27,5 +27,5 @@ func ExampleCollector() {
 	// dockpack_job_running_here 0
 	// # HELP dockpack_jobs_ended_total Backup jobs this process finished, by final status and kind.
 	// # TYPE dockpack_jobs_ended_total counter
-	// dockpack_jobs_ended_total{status="failed",kind="full"} 1
+	// dockpack_jobs_ended_total{kind="full",status="failed"} 1
 }

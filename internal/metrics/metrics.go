@@ -12,25 +12,22 @@
 //     lease left) and the schedules — so they survive restarts and cover jobs
 //     run by another process sharing the state DB.
 //
-// The exposition is Prometheus' text format 0.0.4, written by this package.
-// (github.com/prometheus/client_golang is in go.mod only as an indirect
-// requirement without its own dependencies, so it cannot be built here; the
-// names, types and help texts follow its conventions, and switching to it
-// changes nothing a scraper sees.)
+// The exposition is produced by the Prometheus client library: each scrape
+// builds constant metrics from the sources above (bound to the scrape
+// request's context) and serves them with promhttp.
 package metrics
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/dockpack/dockpack/backup"
 )
@@ -139,7 +136,8 @@ func (c *Collector) WrapRun(run RunFunc) RunFunc {
 	}
 }
 
-// Handler serves the metrics (GET and HEAD).
+// Handler serves the metrics (GET and HEAD) through promhttp; the state DB
+// is read with the scrape request's context.
 func (c *Collector) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -147,19 +145,37 @@ func (c *Collector) Handler() http.Handler {
 			http.Error(w, "GET or HEAD", http.StatusMethodNotAllowed)
 			return
 		}
-		var buf bytes.Buffer
-		if err := c.Write(r.Context(), &buf); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", ContentType)
 		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(buf.Bytes())
+		promhttp.HandlerFor(c.registry(r.Context()), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
 	})
 }
 
-// ContentType is the exposition format's media type.
+// ContentType is the media type Write produces (the text exposition format).
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// registry is a one-scrape registry holding a collector bound to ctx.
+func (c *Collector) registry(ctx context.Context) *prometheus.Registry {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(scrape{c: c, ctx: ctx})
+	return reg
+}
+
+// scrape adapts one scrape of the Collector to prometheus.Collector. It is
+// unchecked (Describe sends nothing): which series exist depends on the state.
+type scrape struct {
+	c   *Collector
+	ctx context.Context
+}
+
+func (s scrape) Describe(chan<- *prometheus.Desc) {}
+
+func (s scrape) Collect(ch chan<- prometheus.Metric) {
+	var e exposition
+	s.c.build(s.ctx, &e)
+	for _, m := range e.metrics {
+		ch <- m
+	}
+}
 
 // componentOfKind maps a pack file kind to its component label.
 var componentOfKind = map[string]string{
@@ -174,7 +190,21 @@ var componentOfStep = map[backup.Step]string{
 
 // Write writes every metric in the text exposition format.
 func (c *Collector) Write(ctx context.Context, w io.Writer) error {
-	var e exposition
+	mfs, err := c.registry(ctx).Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build computes every metric of one scrape.
+func (c *Collector) build(ctx context.Context, e *exposition) {
 	c.mu.Lock()
 	src := c.src
 	e.gauge("dockpack_build_info", "dockpack's version (always 1).", 1, "version", c.o.Version)
@@ -232,10 +262,8 @@ func (c *Collector) Write(ctx context.Context, w io.Writer) error {
 		e.counter("dockpack_webhook_retries_total", "Webhook attempts that were retried.", float64(s.Retries))
 	}
 	if src != nil {
-		c.writeState(ctx, &e, src)
+		c.writeState(ctx, e, src)
 	}
-	_, err := w.Write(e.bytes())
-	return err
 }
 
 // writeState adds what the state DB says (shared by every process using it).
@@ -324,16 +352,16 @@ func sortedKeys2(m map[[2]string]float64) [][2]string {
 	return keys
 }
 
-// exposition builds the text format: each family's HELP and TYPE lines,
-// then its samples.
+// exposition collects constant metrics; a family's help and type are set by
+// its first use.
 type exposition struct {
-	order    []string
 	families map[string]*family
+	metrics  []prometheus.Metric
 }
 
 type family struct {
-	help, typ string
-	lines     []string
+	help string
+	typ  prometheus.ValueType
 }
 
 func (e *exposition) help(name, typ, help string) *family {
@@ -342,33 +370,27 @@ func (e *exposition) help(name, typ, help string) *family {
 	}
 	f, ok := e.families[name]
 	if !ok {
-		f = &family{help: help, typ: typ}
+		vt := prometheus.UntypedValue
+		switch typ {
+		case "gauge":
+			vt = prometheus.GaugeValue
+		case "counter":
+			vt = prometheus.CounterValue
+		}
+		f = &family{help: help, typ: vt}
 		e.families[name] = f
-		e.order = append(e.order, name)
 	}
 	return f
 }
 
 func (e *exposition) sample(name string, v float64, labels ...string) {
 	f := e.help(name, "untyped", "")
-	var b strings.Builder
-	b.WriteString(name)
-	if len(labels) > 0 {
-		b.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(labels[i])
-			b.WriteString(`="`)
-			b.WriteString(escapeLabel(labels[i+1]))
-			b.WriteByte('"')
-		}
-		b.WriteByte('}')
+	var names, values []string
+	for i := 0; i+1 < len(labels); i += 2 {
+		names = append(names, labels[i])
+		values = append(values, labels[i+1])
 	}
-	b.WriteByte(' ')
-	b.WriteString(formatValue(v))
-	f.lines = append(f.lines, b.String())
+	e.metrics = append(e.metrics, prometheus.MustNewConstMetric(prometheus.NewDesc(name, f.help, names, nil), f.typ, v, values...))
 }
 
 func (e *exposition) gauge(name, help string, v float64, labels ...string) {
@@ -379,42 +401,4 @@ func (e *exposition) gauge(name, help string, v float64, labels ...string) {
 func (e *exposition) counter(name, help string, v float64, labels ...string) {
 	e.help(name, "counter", help)
 	e.sample(name, v, labels...)
-}
-
-func (e *exposition) bytes() []byte {
-	var b bytes.Buffer
-	names := append([]string(nil), e.order...)
-	sort.Strings(names)
-	for _, n := range names {
-		f := e.families[n]
-		if f.help != "" {
-			fmt.Fprintf(&b, "# HELP %s %s\n", n, escapeHelp(f.help))
-		}
-		fmt.Fprintf(&b, "# TYPE %s %s\n", n, f.typ)
-		for _, l := range f.lines {
-			b.WriteString(l)
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
-}
-
-var (
-	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }

@@ -92,7 +92,7 @@ func mtScrape(t *testing.T, h http.Handler) (map[string]float64, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != metrics.ContentType {
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), metrics.ContentType) {
 		t.Fatalf("scrape: %s %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 	return mtParse(t, string(b)), string(b)
@@ -184,7 +184,7 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	okJob := mtWaitEnded(t, m, job.ID)
 	got, _ = mtScrape(t, col.Handler())
 	for k, want := range map[string]float64{
-		`dockpack_jobs_ended_total{status="completed",kind="incremental"}`:      1,
+		`dockpack_jobs_ended_total{kind="incremental",status="completed"}`:      1,
 		`dockpack_last_success_component_bytes{component="db"}`:                 100,
 		`dockpack_last_success_component_bytes{component="volumes"}`:            500,
 		`dockpack_last_success_component_bytes{component="images"}`:             400,
@@ -216,8 +216,8 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	got, text := mtScrape(t, col.Handler())
 	for k, want := range map[string]float64{
 		`dockpack_job_failures_total{error_code="target_wrong_fstype"}`:    1,
-		`dockpack_jobs_ended_total{status="failed",kind="incremental"}`:    1,
-		`dockpack_jobs_ended_total{status="completed",kind="incremental"}`: 1,
+		`dockpack_jobs_ended_total{kind="incremental",status="failed"}`:    1,
+		`dockpack_jobs_ended_total{kind="incremental",status="completed"}`: 1,
 		"dockpack_last_job_success":                                        0,
 		"dockpack_last_success_timestamp_seconds":                          float64(*okJob.FinishedAtMs) / 1000,
 		`dockpack_last_success_component_bytes{component="volumes"}`:       500,
@@ -245,7 +245,7 @@ func TestMetricsExpositionEscapes(t *testing.T) {
 		`dockpack_job_failures_total{error_code="we\"ird\\code"}`:  1,
 		`dockpack_webhook_notifications_total{result="delivered"}`: 2,
 		`dockpack_webhook_notifications_total{result="failed"}`:    1,
-		`dockpack_jobs_ended_total{status="failed",kind="full"}`:   2,
+		`dockpack_jobs_ended_total{kind="full",status="failed"}`:   2,
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %v, want %v\n%s", k, got[k], want, b.String())

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dockpack/dockpack/backup"
+)
+
+func init() { register(newRestoreCmd) }
+
+func newRestoreCmd(g *globals) *cobra.Command {
+	var (
+		spec       backup.RestoreSpec
+		components string
+		jsonOut    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "restore PACK [flags]",
+		Short: "Restore a pack: images, named volumes (for the same or a new project name) and the SQLite database",
+		Long: `Restore a pack into the Docker Engine: verify it first (--no-verify skips that; every file is still
+checked against its checksum while it streams), plan, then load the images, recreate and fill the
+volumes and restore the database. --plan prints the plan and changes nothing.
+
+Volumes are created with the pack's driver, options and labels so that "docker compose up" adopts
+them. Under --project NEW they are named NEW_<volume> and labelled for NEW (compose's config-hash
+dropped), so a copy can run beside the original. An existing volume that holds data is refused
+unless --force; one a failed restore left incomplete is refilled without it. A volume used by a
+running container is refused unless --stop-running (those containers are stopped and started again
+afterwards). The database is restored only to --sqlite-dest, atomically, never while in use.
+
+Running restore again after a failure is safe.
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 refused by the plan (nothing changed), 4 the pack failed
+verification (nothing changed), 130 canceled.`,
+		Args: requireArgs(1, "the pack directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if components != "" {
+				spec.Components = []backup.Component{}
+				for _, s := range strings.Split(components, ",") {
+					c, err := backup.ParseComponent(s)
+					if err != nil {
+						return usageError{err}
+					}
+					spec.Components = append(spec.Components, c)
+				}
+			}
+			if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != backup.ComponentDB {
+				eng, err := g.openEngine(ctx)
+				if err != nil {
+					return err
+				}
+				defer eng.Close()
+				spec.Engine = eng
+			}
+			spec.Logger = g.logger
+			out := cmd.OutOrStdout()
+			var rep *progressReporter
+			switch {
+			case jsonOut:
+				rep = newProgressReporter(out, true)
+			case stderrIsTTY():
+				rep = newProgressReporter(out, false)
+			}
+			if rep != nil {
+				spec.Progress = rep.report
+			}
+			res, err := backup.Restore(ctx, args[0], spec)
+			if rep != nil {
+				rep.finish()
+			}
+			if err != nil {
+				if jsonOut {
+					ev := map[string]any{"event": "failed", "error": err.Error()}
+					if res != nil {
+						ev["plan"], ev["verify"] = res.Plan, res.Verify
+					}
+					rep.event(ev)
+				} else if res != nil && res.Plan != nil {
+					printRestorePlan(out, res.Plan)
+				} else if res != nil && res.Verify != nil && errors.Is(err, backup.ErrVerify) {
+					printVerify(out, res.Verify)
+				}
+				return err
+			}
+			if jsonOut {
+				rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
+					"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
+			} else {
+				printRestorePlan(out, res.Plan)
+				if !res.Planned {
+					fmt.Fprintf(out, "\nrestored %s from %s in %s\n", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond))
+				}
+			}
+			if res.Planned && len(res.Plan.Problems) > 0 {
+				return exitStatus(exitPrecheck)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Project, "project", "", "restore under this compose project name (default: the pack's)")
+	f.StringVar(&components, "components", "", "what to restore, comma-separated: db,volumes,images (default: what the pack holds; db only with --sqlite-dest)")
+	f.StringVar(&spec.SQLiteDest, "sqlite-dest", "", "restore the database to this path (atomically; refused while it is in use)")
+	f.BoolVar(&spec.Force, "force", false, "replace existing volumes that hold data, an existing database, and tags that name other images")
+	f.BoolVar(&spec.StopRunning, "stop-running", false, "stop the running containers that use a volume being restored, and start them again afterwards")
+	f.BoolVar(&spec.SkipVerify, "no-verify", false, "skip the full verification before restoring (checksums are still checked while streaming)")
+	f.BoolVar(&spec.PlanOnly, "plan", false, "print what would happen and change nothing")
+	f.BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
+	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
+	return cmd
+}
+
+func printRestorePlan(w io.Writer, p *backup.RestorePlan) {
+	fmt.Fprintf(w, "pack      %s\n", p.Pack)
+	if p.Project != p.PackProject {
+		fmt.Fprintf(w, "project   %s (packed as %s)\n", p.Project, p.PackProject)
+	} else {
+		fmt.Fprintf(w, "project   %s\n", p.Project)
+	}
+	comps := make([]string, len(p.Components))
+	for i, c := range p.Components {
+		comps[i] = string(c)
+	}
+	fmt.Fprintf(w, "restoring %s (%s to read)\n", strings.Join(comps, ", "), humanBytes(p.Bytes))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(p.Images) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "IMAGE\tCONFIG DIGEST\tACTION\tNOTE")
+		for _, im := range p.Images {
+			note := ""
+			if len(im.Moves) > 0 {
+				note = "moves " + strings.Join(im.Moves, ", ")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.Join(im.Tags, ", "), shortDigest(im.ConfigDigest), im.Action, note)
+		}
+		tw.Flush()
+	}
+	if len(p.Volumes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "VOLUME\tFROM\tCONTENT\tACTION\tNOTE")
+		for _, v := range p.Volumes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Target, v.Name, humanBytes(v.Size), v.Action, truncateRunes(v.Reason, 120))
+		}
+		tw.Flush()
+	}
+	if p.SQLite != nil {
+		fmt.Fprintf(w, "\ndatabase  %s → %s (%s, %s) %s\n", p.SQLite.File, p.SQLite.Dest, humanBytes(p.SQLite.Size), p.SQLite.Action, p.SQLite.Reason)
+	}
+	if len(p.Stop) > 0 {
+		fmt.Fprintf(w, "\nstopped while restoring, started again afterwards: %s\n", strings.Join(p.Stop, ", "))
+	}
+	notes := append([]string(nil), p.Notes...)
+	sort.Strings(notes)
+	for _, n := range notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	for _, pr := range p.Problems {
+		fmt.Fprintf(w, "REFUSED: %s\n", pr)
+	}
+}
