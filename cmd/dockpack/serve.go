@@ -361,10 +361,11 @@ func resolveToken(ctx context.Context, log *zap.Logger, cfg *serveConfig) (strin
 	return tok, nil
 }
 
-// Test seams. They are read only by `dockpack serve`, only from the
-// environment, and exist so the process-level tests (integration/daemon_*)
-// reach precise moments of a backup without sleeping. Nothing else uses
-// them; a daemon started with one logs a warning.
+// Test seams. They are read only by `dockpack serve` and `dockpack backup`,
+// only from the environment, and exist so the process-level tests
+// (integration/daemon_*, integration/cli_*) reach precise moments of a
+// backup without sleeping. Nothing else uses them; a process started with
+// one logs a warning.
 //
 //	DOCKPACK_TEST_THROTTLE_BPS=N  every pack file is written at no more than N bytes/s
 //	DOCKPACK_TEST_HOLD_STEP=STEP  the job stops in STEP until its context ends (cancel,
