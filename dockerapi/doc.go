@@ -14,6 +14,16 @@
 // internal/tarcheck as it passes: a truncated or poisoned archive is reported
 // as ErrImageSaveIncomplete or ErrVolumeExportIncomplete, never as a success.
 //
+// Measured on Engine 20.10 (graph-driver store), and different from what one
+// might expect: a file that grows during CopyFromContainer is cut at the size
+// the engine first saw, so the archive is well-formed but that file may be
+// inconsistent (only a shrinking file breaks the archive) — stop the writers
+// (backup.Spec.StopServices). While an archive of a container is streaming
+// and its reader stalls, the engine keeps that container locked: inspecting it
+// blocks until the stream ends. The engine gzips archive answers for clients
+// that accept it; this package's client does not ask for gzip (it costs engine
+// CPU and throughput on a local socket).
+//
 // Helper containers and images that this package creates carry the label
 // dockpack.helper=1 and are removed before the call returns, with a fresh
 // context even when the caller's context was canceled. No image is ever

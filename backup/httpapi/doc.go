@@ -28,7 +28,12 @@
 //	GET  /backup/jobs/{id}               job (404 {"detail": "job_not_found"})
 //	POST /backup/jobs/{id}/cancel        {"reason"} (optional) → job
 //	GET  /settings, PUT /settings        PUT requires "change_reason"
-//	GET  /restore-drills                 {"items": [], "count": 0} unless Options.Extra serves it
+//	GET  /restore-drills?limit=30        {"items": [drill...], "count": n}, newest first
+//	POST /restore-drills                 {job_id, backup_path, backup_hash, restore_target, verification_notes?} → drill
+//
+// Restore drills (also GET|POST /v1/drills) are served when the Backend
+// implements DrillRunner (*backup.Manager does); otherwise the list is empty
+// so the admin page still loads, and POST answers 501.
 //
 // Errors are {"detail": "..."}; a start while busy is 409
 // {"detail": "backup_job_already_running", "job_id": N}.
