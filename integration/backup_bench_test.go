@@ -120,7 +120,7 @@ func BenchmarkBackupImagesVsDockerSave(b *testing.B) {
 		dockertest.FillVolumeRandom(b, cli, base, vol, "/blob.bin", 512<<20, 9)
 		dockertest.MustContainer(b, cli, dockertest.ContainerSpec{Name: p + "-db-1", Image: base,
 			Labels: dockertest.ComposeLabels(p, "db", 1), Mounts: []dockertest.Mount{{Type: "volume", Source: vol, Target: "/data"}}})
-		db := bkDB(b)
+		db := MustSmallDB(b, "")
 		dFull, fullBytes, fullRSS := runDockpack("--sqlite", db)
 		ddFile := filepath.Join(dir, "dd.out")
 		start := time.Now()

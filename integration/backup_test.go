@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
-
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
@@ -118,53 +115,13 @@ func bkRemoveContainer(t *testing.T, cli *dockertest.Client, id string) {
 	}
 }
 
-var bkEngines sync.Map
-
-// bkEngine returns dockpack's engine client for host ("" = the environment's).
-func bkEngine(t testing.TB, host string) *dockerapi.Client {
-	t.Helper()
-	if c, ok := bkEngines.Load(host); ok && host == "" {
-		return c.(*dockerapi.Client)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := dockerapi.New(ctx, dockerapi.Options{Host: host})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if host == "" {
-		bkEngines.Store(host, c)
-	} else {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c
-}
-
-// bkDB creates a WAL SQLite database with a little data.
-func bkDB(t testing.TB) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "auth.db")
-	conn, err := sqlite.OpenConn(p, sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
-		INSERT INTO users(name) VALUES ('ada'), ('grace'), ('linus');`, nil); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-var tmpfsPolicy = mountcheck.Policy{FSTypes: []string{"tmpfs"}, ProbeTimeout: 10 * time.Second}
-
 func bkSpec(t *testing.T, s *bkStack, target string) backup.Spec {
 	return backup.Spec{
-		Engine:     bkEngine(t, ""),
+		Engine:     MustEngine(t),
 		Project:    s.project,
 		Target:     target,
 		Policy:     tmpfsPolicy,
-		SQLitePath: bkDB(t),
+		SQLitePath: MustSmallDB(t, ""),
 		StagingDir: t.TempDir(),
 	}
 }
@@ -251,7 +208,7 @@ func TestBackupFullPackFromLiveStack(t *testing.T) {
 	}
 
 	// One ImageSave for all images: smaller than the images saved one by one.
-	eng := bkEngine(t, "")
+	eng := MustEngine(t)
 	var separate int64
 	for _, ref := range []string{s.appImage, s.workerImage, s.untaggedID} {
 		sr, err := eng.SaveImages(context.Background(), []string{ref}, io.Discard)
@@ -482,7 +439,7 @@ func TestBackupTruncatedImageSave(t *testing.T) {
 			proxy := dockertest.NewFaultProxy(t, "", tc.fault)
 			target := MustTmpfs(t, 256<<20)
 			spec := bkSpec(t, s, target)
-			spec.Engine = bkEngine(t, proxy.Host())
+			spec.Engine = MustEngineAt(t, proxy.Host())
 			_, err := backup.Run(context.Background(), spec, nil)
 			if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.FailedStep(err) != backup.StepImages {
 				t.Fatalf("err = %v, want ErrImageSaveIncomplete in the images step", err)
@@ -503,7 +460,7 @@ func TestBackupVolumeExportBrokenMidway(t *testing.T) {
 	proxy := dockertest.NewFaultProxy(t, "", dockertest.Fault{Method: "GET", Path: dockertest.PathArchive, AfterBytes: 300, Action: dockertest.Truncate})
 	target := MustTmpfs(t, 256<<20)
 	spec := bkSpec(t, s, target)
-	spec.Engine = bkEngine(t, proxy.Host())
+	spec.Engine = MustEngineAt(t, proxy.Host())
 	spec.Components = []backup.Component{backup.ComponentVolumes}
 	spec.SQLitePath = ""
 	res, err := backup.Run(context.Background(), spec, nil)

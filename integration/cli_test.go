@@ -24,7 +24,7 @@ func TestCLIBackupInterruptedBySIGINT(t *testing.T) {
 	target := MustTmpfs(t, 256<<20)
 	holdDir := t.TempDir()
 	cmd := exec.Command(bin, "backup", "--project", s.project, "--target", target, "--fstype", "tmpfs",
-		"--sqlite", bkDB(t), "--stop", "app", "--json")
+		"--sqlite", MustSmallDB(t, ""), "--stop", "app", "--json")
 	// The test seam holds the job in the volume step after its first write
 	// (the service is stopped, a volume tar half written) and drops a marker.
 	cmd.Env = append(os.Environ(), "DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR="+holdDir)

@@ -140,7 +140,7 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 	}
 
 	// The same pack on the host side of the bind mount, complete.
-	packs, partials := opTargetDirs(t, target)
+	packs, partials := TargetDirs(t, target)
 	if len(packs) != 1 || len(partials) != 0 || packs[0] != filepath.Base(inside) {
 		t.Fatalf("host side of the target: packs %v, partial %v; the container reported %s", packs, partials, inside)
 	}
@@ -202,22 +202,4 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 	if p, _ := rep.Check(backup.CheckPacks); !strings.Contains(opEvidence(p, "newest"), packs[0]) {
 		t.Errorf("packs inside the container: %+v", p)
 	}
-}
-
-// opTargetDirs lists the packs and partial packs in target.
-func opTargetDirs(t *testing.T, target string) (packs, partials []string) {
-	t.Helper()
-	ents, err := os.ReadDir(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		switch {
-		case strings.HasPrefix(e.Name(), backup.PackPrefix):
-			packs = append(packs, e.Name())
-		case strings.HasPrefix(e.Name(), backup.PartialPrefix):
-			partials = append(partials, e.Name())
-		}
-	}
-	return packs, partials
 }

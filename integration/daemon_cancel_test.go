@@ -32,7 +32,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 			if step == backup.StepVolumes && s.runningByList(t) {
 				t.Error("the container runs in the middle of the volume step")
 			}
-			if _, partials := dmTargetDirs(t, target); (step == backup.StepPrecheck) != (len(partials) == 0) {
+			if _, partials := TargetDirs(t, target); (step == backup.StepPrecheck) != (len(partials) == 0) {
 				t.Errorf("partial dirs while held in %s: %v", step, partials)
 			}
 			t0 := time.Now()
@@ -51,7 +51,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 			t.Logf("canceled in %s: ended %v after the request, lock free", step, time.Since(t0).Round(time.Millisecond))
 			dmWait(t, 30*time.Second, "container running", func() bool { return s.running(t) })
 			dmAssertClean(t, target, s)
-			if packs, _ := dmTargetDirs(t, target); len(packs) > 0 {
+			if packs, _ := TargetDirs(t, target); len(packs) > 0 {
 				t.Errorf("packs after a canceled backup: %v", packs)
 			}
 			d.kill(syscall.SIGTERM)

@@ -27,7 +27,6 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/dockpack/dockpack/backup"
-	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -136,7 +135,7 @@ func (s *dmStack) runningByList(t *testing.T) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	users, err := dmEngine(t).VolumeUsers(ctx, s.volume)
+	users, err := MustEngine(t).VolumeUsers(ctx, s.volume)
 	if err != nil {
 		t.Fatalf("list the users of volume %s: %v", s.volume, err)
 	}
@@ -147,26 +146,6 @@ func (s *dmStack) runningByList(t *testing.T) bool {
 	}
 	t.Fatalf("container %s is not among the users of volume %s", s.app, s.volume)
 	return false
-}
-
-var dmEng struct {
-	once sync.Once
-	c    *dockerapi.Client
-	err  error
-}
-
-// dmEngine is dockpack's own engine client (shared by the daemon tests).
-func dmEngine(t *testing.T) *dockerapi.Client {
-	t.Helper()
-	dmEng.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		dmEng.c, dmEng.err = dockerapi.New(ctx, dockerapi.Options{})
-	})
-	if dmEng.err != nil {
-		t.Fatal(dmEng.err)
-	}
-	return dmEng.c
 }
 
 // dmOpts describes one `dockpack serve` process.
@@ -491,28 +470,10 @@ func dmWait(t *testing.T, timeout time.Duration, what string, cond func() bool) 
 	}
 }
 
-// dmTargetDirs lists the packs and partial packs in target.
-func dmTargetDirs(t *testing.T, target string) (packs, partials []string) {
-	t.Helper()
-	ents, err := os.ReadDir(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		switch {
-		case strings.HasPrefix(e.Name(), backup.PackPrefix):
-			packs = append(packs, e.Name())
-		case strings.HasPrefix(e.Name(), backup.PartialPrefix):
-			partials = append(partials, e.Name())
-		}
-	}
-	return packs, partials
-}
-
 // dmAssertClean: no partial pack in target, and the app container runs.
 func dmAssertClean(t *testing.T, target string, s *dmStack) {
 	t.Helper()
-	if _, partials := dmTargetDirs(t, target); len(partials) > 0 {
+	if _, partials := TargetDirs(t, target); len(partials) > 0 {
 		t.Errorf("partial pack directories left in %s: %v", target, partials)
 	}
 	if s != nil && !s.running(t) {

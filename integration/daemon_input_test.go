@@ -131,7 +131,7 @@ func TestDaemonBadInputMatrix(t *testing.T) {
 	if before != after {
 		t.Errorf("state changed by refused requests:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if packs, partials := dmTargetDirs(t, target); len(packs)+len(partials) > 0 {
+	if packs, partials := TargetDirs(t, target); len(packs)+len(partials) > 0 {
 		t.Errorf("target written: %v %v", packs, partials)
 	}
 	if !bytes.Contains([]byte(after), []byte(`"jobs":[]`)) {

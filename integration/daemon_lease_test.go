@@ -47,7 +47,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	// 1. A runs (held before its manifest) and renews: B is busy.
 	a1 := a.start("volumes")
 	a.waitHeld(holdA, backup.StepManifest, a1.ID)
-	_, partialsA := dmTargetDirs(t, target)
+	_, partialsA := TargetDirs(t, target)
 	if len(partialsA) != 1 {
 		t.Fatalf("partial dirs while A runs: %v", partialsA)
 	}
@@ -100,7 +100,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 		}
 		return j.Step != nil && *j.Step == string(backup.StepVolumes) && j.BytesDone > 0
 	})
-	_, partialsB := dmTargetDirs(t, target)
+	_, partialsB := TargetDirs(t, target)
 	a.kill(syscall.SIGCONT)
 	resumed := time.Now()
 	dmWait(t, 15*time.Second, "A noticing its lost lease", func() bool { return dmSawLeaseLost(a, a1.ID, frozen) })
@@ -108,7 +108,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	if j := b.job(b1.ID); j.Status != backup.JobRunning {
 		t.Errorf("B's job after A's abort: %s, want still running", dmJobString(j))
 	}
-	if _, p := dmTargetDirs(t, target); !slices.Equal(p, partialsB) {
+	if _, p := TargetDirs(t, target); !slices.Equal(p, partialsB) {
 		t.Errorf("partial dirs changed by A's abort: %v → %v", partialsB, p)
 	}
 	done := b.waitEnded(b1.ID, 60*time.Second)
@@ -131,7 +131,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	if s.runningByList(t) {
 		t.Fatal("A2 did not stop the container")
 	}
-	_, partialsA2 := dmTargetDirs(t, target)
+	_, partialsA2 := TargetDirs(t, target)
 	a2.kill(syscall.SIGKILL)
 	t0 := time.Now()
 	code, m := startB("db") // no volume step: B itself stops nothing

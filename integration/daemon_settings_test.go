@@ -73,7 +73,7 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 	}
 	runOne()
 	runOne()
-	if packs, _ := dmTargetDirs(t, target); len(packs) < 2 {
+	if packs, _ := TargetDirs(t, target); len(packs) < 2 {
 		t.Errorf("packs with retention 30: %v, want at least 2", packs)
 	}
 	code, m = put(cp+"/settings", `{"backup_retention_max": 1, "change_reason": "keep only the newest"}`)
@@ -81,7 +81,7 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 		t.Fatalf("PUT retention: %d %v", code, m)
 	}
 	last := runOne()
-	packs, _ := dmTargetDirs(t, target)
+	packs, _ := TargetDirs(t, target)
 	if len(packs) != 1 || last.PackName == nil || packs[0] != *last.PackName {
 		t.Errorf("packs with retention 1: %v, want only %v", packs, last.PackName)
 	}

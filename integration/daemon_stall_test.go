@@ -43,7 +43,7 @@ func TestDaemonStalledImageExport(t *testing.T) {
 	t.Logf("stalled image export: job failed (%s) %v after the start, stall timeout %v", *got.ErrorCode, took.Round(time.Millisecond), stall)
 	dmWait(t, 30*time.Second, "lock released", func() bool { return !d.lock().Held })
 	dmAssertClean(t, target, s)
-	if packs, _ := dmTargetDirs(t, target); len(packs) > 0 {
+	if packs, _ := TargetDirs(t, target); len(packs) > 0 {
 		t.Errorf("packs after a stalled backup: %v", packs)
 	}
 }

@@ -129,7 +129,7 @@ func TestDaemonKill9MidBackupThenRestart(t *testing.T) {
 	if s.runningByList(t) {
 		t.Fatal("the app container runs during the volume step; the test needs it stopped")
 	}
-	if _, partials := dmTargetDirs(t, target); len(partials) != 1 {
+	if _, partials := TargetDirs(t, target); len(partials) != 1 {
 		t.Fatalf("partial dirs mid-backup: %v, want 1", partials)
 	}
 	d.kill(syscall.SIGKILL)
@@ -152,7 +152,7 @@ func TestDaemonKill9MidBackupThenRestart(t *testing.T) {
 	done := d2.waitEnded(next.ID, 90*time.Second)
 	dmAssertPack(t, done)
 	dmAssertClean(t, target, s)
-	if packs, _ := dmTargetDirs(t, target); len(packs) != 1 {
+	if packs, _ := TargetDirs(t, target); len(packs) != 1 {
 		t.Errorf("packs %v, want the one of job %d", packs, next.ID)
 	}
 }

@@ -5,7 +5,6 @@ package integration_test
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,33 +13,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
-
-// daTimeout bounds each dockerapi call in these tests.
-const daTimeout = 2 * time.Minute
-
-// daCtx is a per-call context for the dockerapi tests.
-func daCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), daTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// daClient connects a dockerapi.Client to the engine of the environment.
-func daClient(t testing.TB) *dockerapi.Client {
-	t.Helper()
-	c, err := dockerapi.New(daCtx(t), dockerapi.Options{RestartTimeout: 30 * time.Second, CleanupTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("dockerapi.New: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // daProject is a unique compose project name (lowercase, no separators,
 // so v1 `_` and v2 `-` container names are both plain to build).
@@ -128,7 +104,7 @@ func daNoHelpers(t testing.TB, cli *dockertest.Client, volume string) {
 func daExport(t testing.TB, c *dockerapi.Client, st dockerapi.Stack, volume string) ([]byte, dockerapi.ExportResult) {
 	t.Helper()
 	var buf bytes.Buffer
-	res, err := c.ExportVolume(daCtx(t), st, volume, &buf)
+	res, err := c.ExportVolume(MustCtx(t), st, volume, &buf)
 	if err != nil {
 		t.Fatalf("ExportVolume %s: %v", volume, err)
 	}

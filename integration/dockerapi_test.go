@@ -20,8 +20,8 @@ import (
 )
 
 func TestDockerInfo(t *testing.T) {
-	c := daClient(t)
-	ei, err := c.Info(daCtx(t))
+	c := MustEngine(t)
+	ei, err := c.Info(MustCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestDockerInfo(t *testing.T) {
 // anonymous volume and a tmpfs.
 func TestDockerResolveStack(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
+	c := MustEngine(t)
 	p := daProject()
 	appRef := daImageRef("app")
 	dockertest.MustTestAppImage(t, cli, appRef)
@@ -88,7 +88,7 @@ func TestDockerResolveStack(t *testing.T) {
 	})
 
 	start := time.Now()
-	st, err := c.ResolveStack(daCtx(t), p)
+	st, err := c.ResolveStack(MustCtx(t), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestDockerResolveStack(t *testing.T) {
 	}
 
 	t.Run("unknown project", func(t *testing.T) {
-		_, err := c.ResolveStack(daCtx(t), p+"x")
+		_, err := c.ResolveStack(MustCtx(t), p+"x")
 		var pnf *dockerapi.ProjectNotFoundError
 		if !errors.Is(err, dockerapi.ErrProjectNotFound) || !errors.As(err, &pnf) {
 			t.Fatalf("err = %v, want ErrProjectNotFound", err)
@@ -187,7 +187,7 @@ func TestDockerResolveStack(t *testing.T) {
 	t.Run("project of volumes only", func(t *testing.T) {
 		q := daProject()
 		dockertest.MustVolume(t, cli, q+"_db", dockertest.ComposeVolumeLabels(q, "db"))
-		st, err := c.ResolveStack(daCtx(t), q)
+		st, err := c.ResolveStack(MustCtx(t), q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,18 +241,18 @@ func TestDockerResolveStack(t *testing.T) {
 // it back after removing them.
 func TestDockerSaveLoadSharedLayers(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
+	c := MustEngine(t)
 	baseRef := daImageRef("base")
 	dockertest.MustTestAppImage(t, cli, baseRef)
 	refA, refB := daImageRef("a"), daImageRef("b")
 	idA := dockertest.MustDerivedImage(t, cli, baseRef, refA, map[string][]byte{"/a.txt": []byte("image a\n")})
 	idB := dockertest.MustDerivedImage(t, cli, baseRef, refB, map[string][]byte{"/b.txt": []byte("image b\n")})
 
-	digA, err := c.ImageConfigDigest(daCtx(t), refA)
+	digA, err := c.ImageConfigDigest(MustCtx(t), refA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	digB, err := c.ImageConfigDigest(daCtx(t), refB)
+	digB, err := c.ImageConfigDigest(MustCtx(t), refB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, err := c.SaveImages(daCtx(t), []string{refA, refB}, f)
+	both, err := c.SaveImages(MustCtx(t), []string{refA, refB}, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -285,7 +285,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 	var sepTotal int64
 	for _, r := range []string{refA, refB} {
 		var cw daCounter
-		res, err := c.SaveImages(daCtx(t), []string{r}, &cw)
+		res, err := c.SaveImages(MustCtx(t), []string{r}, &cw)
 		if err != nil {
 			t.Fatalf("SaveImages %s: %v", r, err)
 		}
@@ -299,7 +299,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 
 	// the restore side: remove both (and the base), load the archive back
 	for _, r := range []string{idA, idB} {
-		if err := c.RemoveImage(daCtx(t), r, true); err != nil {
+		if err := c.RemoveImage(MustCtx(t), r, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,7 +307,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 	if dockertest.ImageExists(t, cli, refA) || dockertest.ImageExists(t, cli, refB) {
 		t.Fatal("images still present before the load")
 	}
-	if _, err := c.ImageConfigDigest(daCtx(t), refA); !errors.Is(err, dockerapi.ErrImageNotFound) {
+	if _, err := c.ImageConfigDigest(MustCtx(t), refA); !errors.Is(err, dockerapi.ErrImageNotFound) {
 		t.Errorf("ImageConfigDigest of a removed image: %v, want ErrImageNotFound", err)
 	}
 	in, err := os.Open(path)
@@ -315,7 +315,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	loaded, err := c.LoadImages(daCtx(t), in)
+	loaded, err := c.LoadImages(MustCtx(t), in)
 	if err != nil {
 		t.Fatalf("LoadImages: %v", err)
 	}
@@ -326,7 +326,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 		}
 	}
 	for r, want := range map[string]string{refA: digA, refB: digB} {
-		got, err := c.ImageConfigDigest(daCtx(t), r)
+		got, err := c.ImageConfigDigest(MustCtx(t), r)
 		if err != nil || got != want {
 			t.Errorf("after load %s: config digest %s, %v; want %s", r, got, err, want)
 		}
@@ -339,12 +339,12 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 			"aborted":        {Method: "GET", Path: dockertest.PathImageSave, AfterBytes: 1 << 20, Action: dockertest.Abort},
 		} {
 			proxy := dockertest.NewFaultProxy(t, "", f)
-			pc, err := dockerapi.New(daCtx(t), dockerapi.Options{Host: proxy.Host()})
+			pc, err := dockerapi.New(MustCtx(t), dockerapi.Options{Host: proxy.Host()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var cw daCounter
-			_, err = pc.SaveImages(daCtx(t), []string{refA, refB}, &cw)
+			_, err = pc.SaveImages(MustCtx(t), []string{refA, refB}, &cw)
 			pc.Close()
 			if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || proxy.Hits() != 1 {
 				t.Fatalf("%s: err = %v (fault applied %d times), want ErrImageSaveIncomplete", name, err, proxy.Hits())
@@ -357,7 +357,7 @@ func TestDockerSaveLoadSharedLayers(t *testing.T) {
 	})
 
 	t.Run("load garbage", func(t *testing.T) {
-		_, err := c.LoadImages(daCtx(t), bytes.NewReader(dockertest.MustTar(t, dockertest.TarEntry{Name: "hello.txt", Body: []byte("not an image")})))
+		_, err := c.LoadImages(MustCtx(t), bytes.NewReader(dockertest.MustTar(t, dockertest.TarEntry{Name: "hello.txt", Body: []byte("not an image")})))
 		if !errors.Is(err, dockerapi.ErrImageLoad) {
 			t.Fatalf("err = %v, want ErrImageLoad", err)
 		}
@@ -372,20 +372,20 @@ func (d *daCounter) Write(p []byte) (int, error) { d.n += int64(len(p)); return 
 
 func TestDockerSaveUntaggedByID(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
+	c := MustEngine(t)
 	baseRef := daImageRef("base")
 	dockertest.MustTestAppImage(t, cli, baseRef)
 	id := dockertest.MustDerivedImage(t, cli, baseRef, "", map[string][]byte{"/untagged": []byte("x")})
 	st := dockerapi.Image{ID: id}
 	var buf bytes.Buffer
-	res, err := c.SaveImages(daCtx(t), []string{st.SaveRef()}, &buf)
+	res, err := c.SaveImages(MustCtx(t), []string{st.SaveRef()}, &buf)
 	if err != nil {
 		t.Fatalf("SaveImages by ID: %v", err)
 	}
 	if len(res.Images) != 1 || res.Images[0].ConfigDigest != id || len(res.Images[0].RepoTags) != 0 || res.Images[0].Ref != id {
 		t.Errorf("Images = %+v, want one untagged %s", res.Images, id)
 	}
-	_, err = c.SaveImages(daCtx(t), []string{"dockpack-test/da-nonexistent:0"}, &buf)
+	_, err = c.SaveImages(MustCtx(t), []string{"dockpack-test/da-nonexistent:0"}, &buf)
 	if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || !errors.Is(err, dockerapi.ErrImageNotFound) {
 		t.Errorf("save of a missing image: %v", err)
 	}
@@ -395,7 +395,7 @@ func TestDockerSaveUntaggedByID(t *testing.T) {
 // them, also after the context was canceled, idempotently.
 func TestDockerStopRestart(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
+	c := MustEngine(t)
 	p := daProject()
 	ref := daImageRef("app")
 	dockertest.MustTestAppImage(t, cli, ref)
@@ -407,7 +407,7 @@ func TestDockerStopRestart(t *testing.T) {
 	idle := dockertest.MustContainer(t, cli, dockertest.ContainerSpec{Name: p + "-idle-1", Image: ref, Labels: dockertest.ComposeLabels(p, "idle", 1)})
 	all := append([]string{idle}, ids...)
 
-	restart, err := c.StopContainers(daCtx(t), all, 5*time.Second)
+	restart, err := c.StopContainers(MustCtx(t), all, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,11 +447,11 @@ func TestDockerStopRestart(t *testing.T) {
 	})
 
 	t.Run("ContainerState", func(t *testing.T) {
-		ct, err := c.ContainerState(daCtx(t), ids[0])
+		ct, err := c.ContainerState(MustCtx(t), ids[0])
 		if err != nil || !ct.Running || ct.State != "running" || ct.Service != "db" || ct.Name != p+"-db-1" {
 			t.Errorf("ContainerState = %+v, %v", ct, err)
 		}
-		if _, err := c.ContainerState(daCtx(t), p+"-nonexistent"); !errors.Is(err, dockerapi.ErrContainerNotFound) {
+		if _, err := c.ContainerState(MustCtx(t), p+"-nonexistent"); !errors.Is(err, dockerapi.ErrContainerNotFound) {
 			t.Errorf("missing container: %v", err)
 		}
 	})
@@ -480,7 +480,7 @@ func daRichTar(t testing.TB) []byte {
 // second export reads back.
 func TestDockerVolumeRoundTrip(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
+	c := MustEngine(t)
 	ref := daImageRef("app")
 	imgID := dockertest.MustTestAppImage(t, cli, ref)
 	src, dst := dockertest.Unique("dockpack-test-src"), dockertest.Unique("dockpack-test-dst")
@@ -506,25 +506,25 @@ func TestDockerVolumeRoundTrip(t *testing.T) {
 		}
 	}
 
-	if err := c.CreateVolume(daCtx(t), dockerapi.VolumeSpec{Name: dst, Labels: dockertest.Labels("purpose", "restore")}); err != nil {
+	if err := c.CreateVolume(MustCtx(t), dockerapi.VolumeSpec{Name: dst, Labels: dockertest.Labels("purpose", "restore")}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dockertest.RemoveVolume(t, cli, dst) })
-	if err := c.CreateVolume(daCtx(t), dockerapi.VolumeSpec{Name: dst}); !errors.Is(err, dockerapi.ErrVolumeExists) {
+	if err := c.CreateVolume(MustCtx(t), dockerapi.VolumeSpec{Name: dst}); !errors.Is(err, dockerapi.ErrVolumeExists) {
 		t.Errorf("second CreateVolume: %v, want ErrVolumeExists", err)
 	}
-	v, err := c.InspectVolume(daCtx(t), dst)
+	v, err := c.InspectVolume(MustCtx(t), dst)
 	if err != nil || v.Labels["purpose"] != "restore" || v.Driver != "local" {
 		t.Errorf("InspectVolume = %+v, %v", v, err)
 	}
-	empty, err := c.VolumeEmpty(daCtx(t), dst, ref)
+	empty, err := c.VolumeEmpty(MustCtx(t), dst, ref)
 	if err != nil || !empty {
 		t.Fatalf("VolumeEmpty(fresh) = %v, %v", empty, err)
 	}
-	if err := c.ImportVolume(daCtx(t), dst, "", bytes.NewReader(first)); err != nil {
+	if err := c.ImportVolume(MustCtx(t), dst, "", bytes.NewReader(first)); err != nil {
 		t.Fatalf("ImportVolume: %v", err)
 	}
-	empty, err = c.VolumeEmpty(daCtx(t), dst, "")
+	empty, err = c.VolumeEmpty(MustCtx(t), dst, "")
 	if err != nil || empty {
 		t.Fatalf("VolumeEmpty(imported) = %v, %v", empty, err)
 	}
@@ -538,7 +538,7 @@ func TestDockerVolumeRoundTrip(t *testing.T) {
 	t.Run("truncated import", func(t *testing.T) {
 		other := dockertest.Unique("dockpack-test-trunc")
 		dockertest.MustVolume(t, cli, other, nil)
-		err := c.ImportVolume(daCtx(t), other, ref, bytes.NewReader(first[:len(first)-1024]))
+		err := c.ImportVolume(MustCtx(t), other, ref, bytes.NewReader(first[:len(first)-1024]))
 		if !errors.Is(err, dockerapi.ErrVolumeImport) {
 			t.Fatalf("err = %v, want ErrVolumeImport", err)
 		}
@@ -548,19 +548,19 @@ func TestDockerVolumeRoundTrip(t *testing.T) {
 
 	t.Run("missing volume", func(t *testing.T) {
 		missing := dockertest.Unique("dockpack-test-missing")
-		if err := c.ImportVolume(daCtx(t), missing, ref, bytes.NewReader(first)); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+		if err := c.ImportVolume(MustCtx(t), missing, ref, bytes.NewReader(first)); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 			t.Errorf("ImportVolume: %v, want ErrVolumeNotFound", err)
 		}
-		if _, err := c.ExportVolume(daCtx(t), st, missing, &daCounter{}); !errors.Is(err, dockerapi.ErrVolumeNotFound) || !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) {
+		if _, err := c.ExportVolume(MustCtx(t), st, missing, &daCounter{}); !errors.Is(err, dockerapi.ErrVolumeNotFound) || !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) {
 			t.Errorf("ExportVolume: %v, want ErrVolumeNotFound", err)
 		}
-		if _, err := c.VolumeEmpty(daCtx(t), missing, ref); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+		if _, err := c.VolumeEmpty(MustCtx(t), missing, ref); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 			t.Errorf("VolumeEmpty: %v, want ErrVolumeNotFound", err)
 		}
-		if _, err := c.InspectVolume(daCtx(t), missing); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+		if _, err := c.InspectVolume(MustCtx(t), missing); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 			t.Errorf("the volume was created by a helper mount: %v", err)
 		}
-		if err := c.RemoveVolume(daCtx(t), missing, false); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+		if err := c.RemoveVolume(MustCtx(t), missing, false); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 			t.Errorf("RemoveVolume: %v, want ErrVolumeNotFound", err)
 		}
 	})
@@ -568,8 +568,8 @@ func TestDockerVolumeRoundTrip(t *testing.T) {
 
 func TestDockerHelperImage(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
-	ref, remove, err := c.HelperImage(daCtx(t))
+	c := MustEngine(t)
+	ref, remove, err := c.HelperImage(MustCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,7 +583,7 @@ func TestDockerHelperImage(t *testing.T) {
 	// a stack without images exports through it
 	vol := dockertest.Unique("dockpack-test-noimg")
 	dockertest.MustVolume(t, cli, vol, nil)
-	if err := c.ImportVolume(daCtx(t), vol, ref, bytes.NewReader(dockertest.MustTar(t, dockertest.TarEntry{Name: "x", Body: []byte("x")}))); err != nil {
+	if err := c.ImportVolume(MustCtx(t), vol, ref, bytes.NewReader(dockertest.MustTar(t, dockertest.TarEntry{Name: "x", Body: []byte("x")}))); err != nil {
 		t.Fatal(err)
 	}
 	data, res := daExport(t, c, dockerapi.Stack{Project: "none"}, vol)
@@ -626,8 +626,8 @@ func (d *daTruncateOnFirstWrite) Write(p []byte) (int, error) {
 // only grows is cut at the size the engine saw: the tar stays well-formed.)
 func TestDockerExportShrinkingFile(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	c := daClient(t)
-	ei, err := c.Info(daCtx(t))
+	c := MustEngine(t)
+	ei, err := c.Info(MustCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +638,7 @@ func TestDockerExportShrinkingFile(t *testing.T) {
 	imgID := dockertest.MustTestAppImage(t, cli, ref)
 	vol := dockertest.Unique("dockpack-test-shrink")
 	dockertest.MustVolume(t, cli, vol, nil)
-	v, err := c.InspectVolume(daCtx(t), vol)
+	v, err := c.InspectVolume(MustCtx(t), vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +653,7 @@ func TestDockerExportShrinkingFile(t *testing.T) {
 	f.Close()
 	st := dockerapi.Stack{Project: "none", Images: []dockerapi.Image{{ID: imgID, RepoTags: []string{ref}}}}
 	w := &daTruncateOnFirstWrite{path: big}
-	_, err = c.ExportVolume(daCtx(t), st, vol, w)
+	_, err = c.ExportVolume(MustCtx(t), st, vol, w)
 	if w.err != nil {
 		t.Fatal(w.err)
 	}

@@ -19,14 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
-
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
-	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
-	"github.com/dockpack/dockpack/mountcheck"
 )
 
 // opStack is a healthy compose-labelled stack: one running service "app"
@@ -55,47 +50,8 @@ func opNewStack(t *testing.T) *opStack {
 		Name: p + "_app_1", Image: s.image, Labels: dockertest.ComposeLabels(p, "app", 1), Start: true,
 		Mounts: []dockertest.Mount{{Type: "volume", Source: s.volume, Target: "/data"}},
 	})
-	s.db = opDB(t, t.TempDir())
+	s.db = MustSmallDB(t, t.TempDir())
 	return s
-}
-
-// opPolicy accepts a tmpfs target (the kernel here has no CIFS).
-var opPolicy = mountcheck.Policy{FSTypes: []string{"tmpfs"}, ProbeTimeout: 10 * time.Second}
-
-var opEng struct {
-	once sync.Once
-	c    *dockerapi.Client
-	err  error
-}
-
-// opEngine is dockpack's engine client, shared by these tests.
-func opEngine(t *testing.T) *dockerapi.Client {
-	t.Helper()
-	opEng.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		opEng.c, opEng.err = dockerapi.New(ctx, dockerapi.Options{})
-	})
-	if opEng.err != nil {
-		t.Fatal(opEng.err)
-	}
-	return opEng.c
-}
-
-// opDB creates a WAL SQLite database with a few rows in dir.
-func opDB(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "auth.db")
-	conn, err := sqlite.OpenConn(p, sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
-		INSERT INTO users(name) VALUES ('ada'), ('grace'), ('linus');`, nil); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // opDoctor runs `dockpack doctor --json` with args and returns the report
@@ -159,7 +115,7 @@ func opEvidence(c backup.DoctorCheck, key string) string {
 func opPack(t *testing.T, s *opStack, target string) *backup.Result {
 	t.Helper()
 	res, err := backup.Run(context.Background(), backup.Spec{
-		Engine: opEngine(t), Project: s.project, Target: target, Policy: opPolicy, SQLitePath: s.db, StagingDir: t.TempDir(),
+		Engine: MustEngine(t), Project: s.project, Target: target, Policy: tmpfsPolicy, SQLitePath: s.db, StagingDir: t.TempDir(),
 	}, nil)
 	if err != nil {
 		t.Fatalf("backup for the doctor test: %v", err)
@@ -174,8 +130,8 @@ func opStateDir(t *testing.T, s *opStack, target string) string {
 	dir := t.TempDir()
 	set := backup.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
-	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: opEngine(t), Settings: set,
-		Policy: opPolicy, DisableScheduler: true})
+	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: MustEngine(t), Settings: set,
+		Policy: tmpfsPolicy, DisableScheduler: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +224,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 
 	t.Run("WAL database on a read-only mount", func(t *testing.T) {
 		ro := MustTmpfs(t, 8<<20)
-		db := opDB(t, ro)
+		db := MustSmallDB(t, ro)
 		MustRemountReadOnly(t, ro)
 		args := append(append([]string{}, base...), "--sqlite", db)
 		rep, exit := opDoctor(t, nil, args...)
@@ -289,7 +245,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 	rel := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(rel)
 	ctx := context.Background()
-	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: opEngine(t), Settings: set, Policy: opPolicy,
+	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
 		DisableScheduler: true, LeaseDuration: time.Minute,
 		Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
 			select { // a backup that runs until released
@@ -368,7 +324,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		// does not exist: what a killed daemon leaves behind.
 		dead := t.TempDir()
 		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: opEngine(t), Settings: set, Policy: opPolicy,
+		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
 			DisableScheduler: true, LeaseDuration: time.Hour, PID: 1 << 22, ProcStart: strings.TrimSpace(string(boot)) + "/pid:[1]/1",
 			Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
 				<-ctx.Done()

@@ -57,7 +57,7 @@ func TestRestoreDrillRoutes(t *testing.T) {
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	state := t.TempDir()
 	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{
-		StateDir: state, Engine: rsEngine(t), Settings: set, Policy: tmpfsPolicy, StagingDir: t.TempDir(),
+		StateDir: state, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy, StagingDir: t.TempDir(),
 		DisableScheduler: true, LeaseDuration: 3 * time.Second, PersistInterval: 100 * time.Millisecond,
 	})
 	if err != nil {

@@ -28,27 +28,6 @@ import (
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
-// rsTimeout bounds each engine call of the restore tests.
-const rsTimeout = 3 * time.Minute
-
-func rsCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), rsTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// rsEngine is dockpack's engine client for these tests.
-func rsEngine(t testing.TB) *dockerapi.Client {
-	t.Helper()
-	c, err := dockerapi.New(rsCtx(t), dockerapi.Options{RestartTimeout: 30 * time.Second, CleanupTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // rsProject is a unique compose project name (lowercase letters and digits).
 func rsProject() string {
 	return strings.ReplaceAll(dockertest.Unique("rs"), "-", "")
@@ -137,7 +116,7 @@ func rsFill(t testing.TB, eng *dockerapi.Client, volume, image string, bigBytes 
 	t.Helper()
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(rsRichTar(pw, bigBytes)) }()
-	if err := eng.ImportVolume(rsCtx(t), volume, image, pr); err != nil {
+	if err := eng.ImportVolume(MustCtx(t), volume, image, pr); err != nil {
 		t.Fatalf("fill volume %s: %v", volume, err)
 	}
 }
@@ -152,7 +131,7 @@ func rsDigest(t testing.TB, cli *dockertest.Client, volume, image string) (strin
 	id := dockertest.MustContainer(t, cli, dockertest.ContainerSpec{Image: image,
 		Mounts: []dockertest.Mount{{Type: "volume", Source: volume, Target: "/v", NoCopy: true, ReadOnly: true}}})
 	defer dockertest.ForceRemoveContainer(cli, id)
-	rc, _, err := cli.CopyFromContainer(rsCtx(t), id, "/v")
+	rc, _, err := cli.CopyFromContainer(MustCtx(t), id, "/v")
 	if err != nil {
 		t.Fatalf("read volume %s: %v", volume, err)
 	}
@@ -325,7 +304,7 @@ func rsDump(t testing.TB, path string) string {
 func rsBackup(t testing.TB, eng *dockerapi.Client, project, target, db string, comps ...backup.Component) *backup.Result {
 	t.Helper()
 	spec := backup.Spec{Engine: eng, Project: project, Target: target, Policy: tmpfsPolicy, SQLitePath: db, StagingDir: t.TempDir(), Components: comps}
-	res, err := backup.Run(rsCtx(t), spec, nil)
+	res, err := backup.Run(MustCtx(t), spec, nil)
 	if err != nil {
 		t.Fatalf("backup of %s: %v", project, err)
 	}
@@ -335,7 +314,7 @@ func rsBackup(t testing.TB, eng *dockerapi.Client, project, target, db string, c
 // rsReadFile reads one file out of a container.
 func rsReadFile(t testing.TB, cli *dockertest.Client, containerID, path string) string {
 	t.Helper()
-	rc, _, err := cli.CopyFromContainer(rsCtx(t), containerID, path)
+	rc, _, err := cli.CopyFromContainer(MustCtx(t), containerID, path)
 	if err != nil {
 		t.Fatalf("read %s from %s: %v", path, containerID, err)
 	}
@@ -370,7 +349,7 @@ func rsCompose(t testing.TB, dir, project string, args ...string) string {
 // rsContainerOf finds the container of a compose v1 service (<project>_<service>_1).
 func rsContainerOf(t testing.TB, cli *dockertest.Client, project, service string) string {
 	t.Helper()
-	ci, err := cli.ContainerInspect(rsCtx(t), project+"_"+service+"_1")
+	ci, err := cli.ContainerInspect(MustCtx(t), project+"_"+service+"_1")
 	if err != nil {
 		t.Fatalf("container of %s/%s: %v", project, service, err)
 	}
@@ -400,7 +379,7 @@ func rsFlipMid(t testing.TB, path string) {
 // rsCLI runs the dockpack binary and returns its exit code, stdout and stderr.
 func rsCLI(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), rsTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), engineTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, dmBinary(t), args...)
 	var out, errb bytes.Buffer
@@ -423,7 +402,7 @@ func rsNoLeftovers(t testing.TB, cli *dockertest.Client, eng *dockerapi.Client, 
 		if n, _ := dockertest.CountLabelled(t, cli, dockerapi.LabelHelperVolume+"="+v); n != 0 {
 			t.Errorf("%d helper container(s) for volume %s left behind", n, v)
 		}
-		if marks, err := eng.VolumeIncompleteMarks(rsCtx(t), v); err != nil || len(marks) != 0 {
+		if marks, err := eng.VolumeIncompleteMarks(MustCtx(t), v); err != nil || len(marks) != 0 {
 			t.Errorf("volume %s still marked incomplete: %v %v", v, marks, err)
 		}
 	}

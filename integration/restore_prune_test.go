@@ -20,7 +20,7 @@ import (
 // while the newest pack fails verification (unless forced) — library and CLI.
 func TestRestorePrune(t *testing.T) {
 	s := rsSmallStack(t)
-	eng := rsEngine(t)
+	eng := MustEngine(t)
 	target := MustTmpfs(t, 128<<20)
 	var packs []*backup.Result
 	for range 3 {
@@ -43,7 +43,7 @@ func TestRestorePrune(t *testing.T) {
 		return out
 	}
 
-	res, err := backup.Prune(rsCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
+	res, err := backup.Prune(MustCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRestorePrune(t *testing.T) {
 	if err := os.Truncate(newestTar, 1024); err != nil {
 		t.Fatal(err)
 	}
-	res, err = backup.Prune(rsCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 1})
+	res, err = backup.Prune(MustCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 1})
 	if !errors.Is(err, backup.ErrPruneRefused) || len(res.Deleted) != 0 || !res.Refused || !strings.Contains(err.Error(), "volumes/"+s.volume+".tar") {
 		t.Fatalf("prune with a broken newest pack: %+v %v", res, err)
 	}
@@ -110,7 +110,7 @@ func TestRestorePrune(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dockpack prune --max-age: exit %d\n%s%s", code, out, errOut)
 	}
-	left, _ := backup.ListPacks(rsCtx(t), target)
+	left, _ := backup.ListPacks(MustCtx(t), target)
 	if len(left) != 1 || left[0].Name != fresh.Name {
 		t.Fatalf("after the age limit: %+v", left)
 	}

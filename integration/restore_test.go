@@ -29,7 +29,7 @@ const rsBigBytes = 100<<20 + 12345
 // digest, the database's logical dump.
 func TestRestoreRoundTrip(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	eng := rsEngine(t)
+	eng := MustEngine(t)
 	p := rsProject()
 	appImg, workerImg := "dockpack-test/"+p+"-app:1", "dockpack-test/"+p+"-worker:1"
 	dockertest.MustTestAppImage(t, cli, appImg)
@@ -82,12 +82,12 @@ func TestRestoreRoundTrip(t *testing.T) {
 		}
 	}
 	for _, v := range []string{data, logs} {
-		if err := eng.RemoveVolume(rsCtx(t), v, true); err != nil {
+		if err := eng.RemoveVolume(MustCtx(t), v, true); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, ref := range []string{workerImg, appImg} {
-		if err := eng.RemoveImage(rsCtx(t), ref, true); err != nil {
+		if err := eng.RemoveImage(MustCtx(t), ref, true); err != nil {
 			t.Fatal(err)
 		}
 		if dockertest.ImageExists(t, cli, ref) {
@@ -97,7 +97,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 
 	dest := filepath.Join(t.TempDir(), "restored-auth.db")
 	t0 = time.Now()
-	res, err := backup.Restore(rsCtx(t), bres.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
+	res, err := backup.Restore(MustCtx(t), bres.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
 	restoreTook := time.Since(t0)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
@@ -111,7 +111,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 		(backupTook + restoreTook).Round(time.Millisecond))
 
 	for tag, want := range digests {
-		got, err := eng.ImageConfigDigest(rsCtx(t), tag)
+		got, err := eng.ImageConfigDigest(MustCtx(t), tag)
 		if err != nil || got != want {
 			t.Errorf("%s: config digest %s (%v), want %s", tag, got, err, want)
 		}
@@ -125,7 +125,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 				t.Errorf("volume %s differs after the restore", v)
 			}
 		}
-		vol, err := eng.InspectVolume(rsCtx(t), v)
+		vol, err := eng.InspectVolume(MustCtx(t), v)
 		if err != nil || vol.Labels[dockerapi.LabelProject] != p || vol.Labels[dockerapi.LabelVolume] == "" || vol.Labels[dockertest.Label] != "1" {
 			t.Errorf("volume %s labels after the restore: %v %v", v, vol.Labels, err)
 		}
@@ -149,7 +149,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 // `down -v`.
 func TestRestoreCompose(t *testing.T) {
 	cli := dockertest.MustClient(t)
-	eng := rsEngine(t)
+	eng := MustEngine(t)
 	p, np := rsProject(), rsProject()
 	img := "dockpack-test/" + p + "-app:1"
 	dockertest.MustTestAppImage(t, cli, img)
@@ -178,14 +178,14 @@ func TestRestoreCompose(t *testing.T) {
 	res := rsBackup(t, eng, p, target, "", backup.ComponentVolumes, backup.ComponentImages)
 
 	// 1. Under a new name, beside the original (still running).
-	rr, err := backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Project: np, StagingDir: t.TempDir()})
+	rr, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Project: np, StagingDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("restore as %s: %v", np, err)
 	}
 	if rr.Plan.Volumes[0].Target != np+"_data" || rr.Plan.Images[0].Action != backup.ActionPresent {
 		t.Fatalf("plan %+v", rr.Plan)
 	}
-	vol, err := eng.InspectVolume(rsCtx(t), np+"_data")
+	vol, err := eng.InspectVolume(MustCtx(t), np+"_data")
 	if err != nil || vol.Labels[dockerapi.LabelProject] != np || vol.Labels[dockerapi.LabelVolume] != "data" {
 		t.Fatalf("restored volume %+v %v", vol, err)
 	}
@@ -207,10 +207,10 @@ func TestRestoreCompose(t *testing.T) {
 
 	// 2. The same name after `down -v`.
 	rsCompose(t, dir, p, "down", "-v", "--timeout", "1")
-	if _, err := eng.InspectVolume(rsCtx(t), p+"_data"); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+	if _, err := eng.InspectVolume(MustCtx(t), p+"_data"); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 		t.Fatalf("down -v left the volume: %v", err)
 	}
-	if _, err := backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, StagingDir: t.TempDir()}); err != nil {
+	if _, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, StagingDir: t.TempDir()}); err != nil {
 		t.Fatalf("restore as %s: %v", p, err)
 	}
 	out = rsCompose(t, dir, p, "up", "-d")

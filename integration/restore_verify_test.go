@@ -22,7 +22,7 @@ import (
 // a restore of the repaired pack refills it without --force.
 func TestRestoreTamperedPack(t *testing.T) {
 	s := rsSmallStack(t)
-	eng := rsEngine(t)
+	eng := MustEngine(t)
 	target := MustTmpfs(t, 64<<20)
 	res := rsBackup(t, eng, s.project, target, s.db)
 	rel := "volumes/" + s.volume + ".tar"
@@ -36,7 +36,7 @@ func TestRestoreTamperedPack(t *testing.T) {
 
 	path := filepath.Join(res.Pack, filepath.FromSlash(rel))
 	rsFlipMid(t, path)
-	vr, err := backup.Verify(rsCtx(t), res.Pack, backup.VerifyOptions{StagingDir: t.TempDir()})
+	vr, err := backup.Verify(MustCtx(t), res.Pack, backup.VerifyOptions{StagingDir: t.TempDir()})
 	if !errors.Is(err, backup.ErrVerify) || vr.OK {
 		t.Fatalf("verify of a tampered pack: %v", err)
 	}
@@ -63,15 +63,15 @@ func TestRestoreTamperedPack(t *testing.T) {
 	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.RemoveVolume(rsCtx(t), s.volume, true); err != nil {
+	if err := eng.RemoveVolume(MustCtx(t), s.volume, true); err != nil {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "restored.db")
-	_, err = backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
+	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
 	if !errors.Is(err, backup.ErrVerify) || !strings.Contains(err.Error(), rel) {
 		t.Fatalf("restore of a tampered pack: %v", err)
 	}
-	if _, err := eng.InspectVolume(rsCtx(t), s.volume); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+	if _, err := eng.InspectVolume(MustCtx(t), s.volume); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 		t.Fatalf("a refused restore created the volume: %v", err)
 	}
 	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
@@ -82,20 +82,20 @@ func TestRestoreTamperedPack(t *testing.T) {
 	}
 
 	// Without the verification the checksum stops the import at the end of the file.
-	t.Cleanup(func() { _ = eng.ClearVolumeMarks(rsCtx(t), s.volume) })
+	t.Cleanup(func() { _ = eng.ClearVolumeMarks(MustCtx(t), s.volume) })
 	rsForget(t, s.cli, s.volume)
-	_, err = backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SkipVerify: true, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
+	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SkipVerify: true, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
 	if !errors.Is(err, backup.ErrPackChanged) || !errors.Is(err, backup.ErrRestore) {
 		t.Fatalf("restore --no-verify of a tampered pack: %v", err)
 	}
-	if marks, err := eng.VolumeIncompleteMarks(rsCtx(t), s.volume); err != nil || len(marks) != 1 || marks[0] != res.Name {
+	if marks, err := eng.VolumeIncompleteMarks(MustCtx(t), s.volume); err != nil || len(marks) != 1 || marks[0] != res.Name {
 		t.Fatalf("marks after the failed import: %v %v", marks, err)
 	}
 	t.Logf("restore --no-verify: %v", err)
 
 	// Repaired, the pack restores over the incomplete volume without --force.
 	rsFlipMid(t, path)
-	rr, err := backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
+	rr, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("restore after the repair: %v", err)
 	}
@@ -104,7 +104,7 @@ func TestRestoreTamperedPack(t *testing.T) {
 	}
 	rsNoLeftovers(t, s.cli, eng, s.volume)
 	// Now complete: another restore needs --force.
-	_, err = backup.Restore(rsCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
+	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
 	if !errors.Is(err, backup.ErrRestoreRefused) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("restore over a complete volume: %v", err)
 	}
