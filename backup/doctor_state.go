@@ -146,7 +146,9 @@ func (r *StateReader) Lock(ctx context.Context) (LockInfo, error) {
 	}, nil
 }
 
-// judgeForeignLease is Manager.judgeLease for a reader that owns no lease.
+// judgeForeignLease is the lease rule for a lease the caller does not own (a
+// reader, or a Manager looking at another process's lease): live until it
+// expires, unless its owner is on this host and provably dead.
 func judgeForeignLease(l *lockRow, now time.Time, host string, alive func(int, string) bool) (live bool, why string) {
 	if now.UnixMilli() >= l.ExpiresAtMs {
 		return false, fmt.Sprintf("the lease of job %d (%s) expired at %s", l.JobID, l.owner(),

@@ -96,20 +96,13 @@ func releaseLock(conn *sqlite.Conn, token string, jobID int64) (bool, error) {
 // judgeLease says whether l is a live lease at now, and if not, why.
 // A lease held by this very Manager for a job it no longer runs is stale too.
 func (m *Manager) judgeLease(l *lockRow, now time.Time) (live bool, why string) {
-	if now.UnixMilli() >= l.ExpiresAtMs {
-		return false, fmt.Sprintf("the lease of job %d (%s) expired at %s", l.JobID, l.owner(),
-			time.UnixMilli(l.ExpiresAtMs).UTC().Format(time.RFC3339Nano))
-	}
-	if l.OwnerToken == m.id.Token {
+	if l.OwnerToken == m.id.Token && now.UnixMilli() < l.ExpiresAtMs {
 		if !m.isRunning(l.JobID) {
 			return false, fmt.Sprintf("the lease of job %d is this process's own, for a job it no longer runs", l.JobID)
 		}
 		return true, ""
 	}
-	if l.Host == m.id.Host && !m.cfg.ProcAlive(l.PID, l.ProcStart) {
-		return false, fmt.Sprintf("the owner of job %d (%s) is not running any more (pid gone or reused)", l.JobID, l.owner())
-	}
-	return true, ""
+	return judgeForeignLease(l, now, m.id.Host, m.cfg.ProcAlive)
 }
 
 // Lock reports the lock row as it is now.
