@@ -188,6 +188,8 @@ func (o *DoctorOptions) applyDefaults() {
 	if o.StagingDir == "" {
 		o.StagingDir = os.TempDir()
 	}
+	o.SQLitePath = absPath(o.SQLitePath)
+	o.Target = absPath(o.Target)
 	if o.Components == nil {
 		o.Components = []Component{ComponentVolumes, ComponentImages}
 		if o.SQLitePath != "" {

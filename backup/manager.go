@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -319,6 +320,13 @@ func (m *Manager) isRunning(id int64) bool {
 	return ok
 }
 
+// liveRuns is a copy of the runs this process has in flight.
+func (m *Manager) liveRuns() map[int64]*jobRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.runs)
+}
+
 func (m *Manager) liveRun(id int64) *jobRun {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -429,6 +437,10 @@ func (m *Manager) Start(ctx context.Context, req JobRequest) (Job, error) {
 // Get returns a job. For a job this process runs, the live progress (newer
 // than the last persisted one) is shown. It never waits for a running backup.
 func (m *Manager) Get(ctx context.Context, id int64) (Job, error) {
+	// Look for the live run BEFORE reading the row: a run that ends between
+	// the two would otherwise leave a row read before its final write with
+	// no live view over it, and progress would appear to go backwards.
+	jr := m.liveRun(id)
 	var row jobRow
 	err := m.st.read(ctx, func(conn *sqlite.Conn) error {
 		var err error
@@ -439,7 +451,7 @@ func (m *Manager) Get(ctx context.Context, id int64) (Job, error) {
 		return Job{}, err
 	}
 	job := row.Job
-	if jr := m.liveRun(id); jr != nil {
+	if jr != nil {
 		jr.overlay(&job)
 	}
 	return job, nil
@@ -456,6 +468,7 @@ func (m *Manager) List(ctx context.Context, o ListOptions) ([]Job, error) {
 	case limit > 200:
 		limit = 200
 	}
+	live := m.liveRuns() // before the read: see Get
 	var rows []jobRow
 	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
 		var err error
@@ -467,7 +480,7 @@ func (m *Manager) List(ctx context.Context, o ListOptions) ([]Job, error) {
 	out := make([]Job, 0, len(rows))
 	for _, r := range rows {
 		j := r.Job
-		if jr := m.liveRun(j.ID); jr != nil {
+		if jr := live[j.ID]; jr != nil {
 			jr.overlay(&j)
 		}
 		out = append(out, j)

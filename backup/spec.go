@@ -147,11 +147,8 @@ func (s *Spec) applyDefaults() {
 			s.Components = append([]Component{ComponentDB}, s.Components...)
 		}
 	}
-	if s.Target != "" {
-		if abs, err := filepath.Abs(s.Target); err == nil {
-			s.Target = abs
-		}
-	}
+	s.Target = absPath(s.Target)
+	s.SQLitePath = absPath(s.SQLitePath)
 }
 
 // Validate reports what is wrong with the spec (after defaults), wrapping ErrInvalidSpec.
@@ -197,3 +194,15 @@ func (s Spec) Validate() error {
 
 // Has reports whether component c is selected.
 func (s Spec) Has(c Component) bool { return slices.Contains(s.Components, c) }
+
+// absPath makes a non-empty path absolute (relative to the working
+// directory), so that messages, the manifest and mount checks name one path.
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
