@@ -17,6 +17,7 @@ import (
 type fakeEngine struct {
 	mu        sync.Mutex
 	info      dockerapi.EngineInfo
+	infoErr   error
 	stack     dockerapi.Stack
 	stackErr  error
 	imageData []byte // what SaveImages writes
@@ -63,6 +64,9 @@ func hexOf(s string) string {
 }
 
 func (f *fakeEngine) Info(ctx context.Context) (dockerapi.EngineInfo, error) {
+	if f.infoErr != nil {
+		return dockerapi.EngineInfo{}, f.infoErr
+	}
 	return f.info, ctx.Err()
 }
 

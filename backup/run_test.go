@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,6 +230,9 @@ func TestRunPrecheckRefusalsWriteNothing(t *testing.T) {
 	}{
 		{"default policy refuses the root fs", func(s *backup.Spec, _ *fakeEngine) { s.Policy = mountcheck.Policy{} }, mountcheck.ErrNotMounted, "target_not_mounted"},
 		{"unknown project", func(s *backup.Spec, _ *fakeEngine) { s.Project = "nope" }, dockerapi.ErrProjectNotFound, "project_not_found"},
+		{"engine gone", func(_ *backup.Spec, f *fakeEngine) {
+			f.infoErr = fmt.Errorf("%w: no answer from unix:///var/run/docker.sock", dockerapi.ErrEngineUnreachable)
+		}, dockerapi.ErrEngineUnreachable, "engine_unreachable"},
 		{"unknown service to stop", func(s *backup.Spec, _ *fakeEngine) { s.StopServices = []string{"db"} }, backup.ErrInvalidSpec, "invalid_spec"},
 		{"missing database", func(s *backup.Spec, _ *fakeEngine) { s.SQLitePath = "/nonexistent/auth.db" }, backup.ErrPrecheck, "sqlite_not_found"},
 		{"too little space", func(s *backup.Spec, _ *fakeEngine) {
