@@ -18,6 +18,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
 // Helpers of the verify, restore and drill tests (prefix rs).
@@ -36,39 +37,11 @@ type rsEntry struct {
 // first, entries relative to the volume root.
 func MustRsTar(t testing.TB, entries ...rsEntry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode, Uid: e.uid, Gid: e.gid, ModTime: mtime, Format: tar.FormatPAX}
-		if h.Typeflag == 0 {
-			h.Typeflag = tar.TypeReg
-			if strings.HasSuffix(e.name, "/") {
-				h.Typeflag = tar.TypeDir
-			}
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-			if h.Typeflag == tar.TypeDir {
-				h.Mode = 0o755
-			}
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(e.body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write([]byte(e.body)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	tes := make([]dockertest.TarEntry, len(entries))
+	for i, e := range entries {
+		tes[i] = dockertest.TarEntry{Name: e.name, Type: e.typ, Body: []byte(e.body), Mode: e.mode, UID: e.uid, GID: e.gid, Linkname: e.link}
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return dockertest.MustTar(t, tes...)
 }
 
 func rsHex(b []byte) string {
