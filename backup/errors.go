@@ -6,29 +6,17 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/dockpack/dockpack/backup/internal/sentinel"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/mountcheck"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
 
-// Step names a stage of a backup.
-type Step string
-
-// The steps of Run, in order.
-const (
-	StepPrecheck Step = "precheck"
-	StepSQLite   Step = "sqlite"
-	StepVolumes  Step = "volumes"
-	StepImages   Step = "images"
-	StepCompose  Step = "compose"
-	StepManifest Step = "manifest"
-	StepFinalize Step = "finalize"
-)
-
 // Sentinel errors of the backup package.
 var (
 	// ErrPrecheck marks a backup refused before anything was written.
-	ErrPrecheck = errors.New("precheck refused the backup")
+	ErrPrecheck = sentinel.ErrPrecheck
 	// ErrNothingToBackUp: the selected components hold nothing for this project.
 	ErrNothingToBackUp = errors.New("nothing to back up")
 	// ErrStalled: a step made no byte progress for the stall timeout.
@@ -41,7 +29,7 @@ var (
 
 // StepError says which step of a backup failed (and on which item).
 type StepError struct {
-	Step Step
+	Step progress.Step
 	Item string // a volume name, file, … (may be empty)
 	Err  error
 }
@@ -56,9 +44,11 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.Err }
 
 // Is makes every precheck StepError match ErrPrecheck.
-func (e *StepError) Is(target error) bool { return target == ErrPrecheck && e.Step == StepPrecheck }
+func (e *StepError) Is(target error) bool {
+	return target == ErrPrecheck && e.Step == progress.StepPrecheck
+}
 
-func stepErr(step Step, item string, err error) error {
+func stepErr(step progress.Step, item string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -70,7 +60,7 @@ func stepErr(step Step, item string, err error) error {
 }
 
 // FailedStep returns the step a backup error came from, or "".
-func FailedStep(err error) Step {
+func FailedStep(err error) progress.Step {
 	var se *StepError
 	if errors.As(err, &se) {
 		return se.Step

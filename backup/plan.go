@@ -9,6 +9,8 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/mountcheck"
 	"github.com/dockpack/dockpack/sqlitesnap"
@@ -38,7 +40,7 @@ type Check struct {
 type PackPlan struct {
 	Project    string
 	Target     string
-	Components []Component
+	Components []pack.Component
 	Engine     dockerapi.EngineInfo
 	Stack      dockerapi.Stack
 	Estimate   Estimate
@@ -54,7 +56,7 @@ type PackPlan struct {
 	DataRootChecked bool
 	// Stop lists the containers that would be stopped around the volume step.
 	Stop    []dockerapi.Container
-	Skipped []SkipEntry
+	Skipped []pack.SkipEntry
 	Checks  []Check
 }
 
@@ -92,7 +94,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 	}
 	result := func() (*PackPlan, error) {
 		if probs := p.Problems(); len(probs) > 0 {
-			return p, &StepError{Step: StepPrecheck, Err: errors.Join(probs...)}
+			return p, &StepError{Step: progress.StepPrecheck, Err: errors.Join(probs...)}
 		}
 		return p, nil
 	}
@@ -113,7 +115,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 	p.Stack = st
 	ok("stack", "project %q: %d containers, %d images, %d named volumes", st.Project, len(st.Containers), len(st.Images), len(st.Volumes))
 	for _, s := range st.Skipped {
-		p.Skipped = append(p.Skipped, SkipEntry{Kind: s.Kind, Source: s.Source, Destination: s.Destination, Container: s.Container, Reason: s.Reason})
+		p.Skipped = append(p.Skipped, pack.SkipEntry{Kind: s.Kind, Source: s.Source, Destination: s.Destination, Container: s.Container, Reason: s.Reason})
 	}
 
 	// Services to stop around the volume step.
@@ -147,7 +149,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 
 	// Estimates.
 	e := Estimate{VolumeSizes: map[string]int64{}}
-	if spec.Has(ComponentDB) {
+	if spec.Has(pack.ComponentDB) {
 		fi, err := os.Stat(spec.SQLitePath)
 		switch {
 		case err != nil:
@@ -162,7 +164,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 			ok("sqlite", "database %s, %s", spec.SQLitePath, units.BytesSize(float64(e.DB)))
 		}
 	}
-	if spec.Has(ComponentVolumes) {
+	if spec.Has(pack.ComponentVolumes) {
 		for _, v := range st.Volumes {
 			e.VolumeSizes[v.Name] = v.Size
 			if v.Size > 0 {
@@ -170,7 +172,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 			}
 		}
 	}
-	if spec.Has(ComponentImages) {
+	if spec.Has(pack.ComponentImages) {
 		n, err := spec.Engine.ImagesUniqueBytes(ctx, st.Images)
 		if err != nil {
 			fail("images", fmt.Errorf("estimate image sizes: %w", err))
@@ -181,11 +183,11 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 		e = spec.Hooks.AdjustEstimate(e)
 	}
 	p.Estimate = e
-	hasImages := spec.Has(ComponentImages) && len(st.Images) > 0
-	hasVolumes := spec.Has(ComponentVolumes) && len(st.Volumes) > 0
-	if !spec.Has(ComponentDB) && !hasImages && !hasVolumes {
+	hasImages := spec.Has(pack.ComponentImages) && len(st.Images) > 0
+	hasVolumes := spec.Has(pack.ComponentVolumes) && len(st.Volumes) > 0
+	if !spec.Has(pack.ComponentDB) && !hasImages && !hasVolumes {
 		fail("contents", fmt.Errorf("%w: project %q has no images or named volumes for the selected components (%s)",
-			ErrNothingToBackUp, st.Project, joinComponents(spec.Components)))
+			ErrNothingToBackUp, st.Project, pack.JoinComponents(spec.Components)))
 	}
 
 	// Target mount, with the space the pack needs.
@@ -205,7 +207,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 	}
 
 	// Local staging for the SQLite snapshot.
-	if spec.Has(ComponentDB) {
+	if spec.Has(pack.ComponentDB) {
 		free, _, err := mountcheck.FreeSpace(ctx, spec.StagingDir)
 		p.StagingFree = free
 		switch {
@@ -220,7 +222,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 	}
 
 	// A graph-driver engine stages the whole image export under its data root.
-	if spec.Has(ComponentImages) && info.ImageStore == "graphdriver" && info.Local && info.DataRoot != "" {
+	if spec.Has(pack.ComponentImages) && info.ImageStore == "graphdriver" && info.Local && info.DataRoot != "" {
 		if _, err := os.Stat(info.DataRoot); err == nil {
 			free, _, err := mountcheck.FreeSpace(ctx, info.DataRoot)
 			if err == nil {
@@ -234,16 +236,8 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 			}
 		}
 	}
-	if spec.Has(ComponentImages) && !p.DataRootChecked && info.ImageStore == "graphdriver" {
+	if spec.Has(pack.ComponentImages) && !p.DataRootChecked && info.ImageStore == "graphdriver" {
 		ok("data-root", "not checked: the engine's data root %q is not visible from here; make sure it has room for %s", info.DataRoot, units.BytesSize(float64(e.Images)))
 	}
 	return result()
-}
-
-func joinComponents(cs []Component) string {
-	s := make([]string, len(cs))
-	for i, c := range cs {
-		s[i] = string(c)
-	}
-	return strings.Join(s, ", ")
 }

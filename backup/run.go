@@ -16,9 +16,12 @@ import (
 	"github.com/docker/go-units"
 	"go.uber.org/zap"
 
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/nonnil"
 	"github.com/dockpack/dockpack/mountcheck"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
@@ -40,12 +43,12 @@ type Result struct {
 	Name string
 	// PackageHash is the sha256 of manifest.json.
 	PackageHash string
-	Manifest    *Manifest
+	Manifest    *pack.Manifest
 	// Bytes is the total size of the pack's files.
 	Bytes    int64
 	Duration time.Duration
 	// Steps holds the wall time of each step.
-	Steps map[Step]time.Duration
+	Steps map[progress.Step]time.Duration
 	Plan  *PackPlan
 }
 
@@ -54,7 +57,7 @@ type Result struct {
 // directory, restarts services it stopped, and returns an error naming the
 // step (see StepError, ErrorCode). A directory named migration_pack_* is only
 // ever a complete pack.
-func Run(ctx context.Context, spec Spec, progress ProgressFunc) (*Result, error) {
+func Run(ctx context.Context, spec Spec, report progress.Func) (*Result, error) {
 	spec.applyDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -63,9 +66,9 @@ func Run(ctx context.Context, spec Spec, progress ProgressFunc) (*Result, error)
 		t:     i18n.For(spec.Lang).T,
 		spec:  &spec,
 		log:   spec.Logger.With(zap.String("project", spec.Project)),
-		trk:   newTracker(progress, spec.Now, spec.ProgressInterval),
+		trk:   progress.NewTracker(report, spec.Now, spec.ProgressInterval),
 		start: spec.Now(),
-		steps: map[Step]time.Duration{},
+		steps: map[progress.Step]time.Duration{},
 	}
 	res, err := r.run(ctx)
 	if err != nil {
@@ -80,20 +83,20 @@ type runner struct {
 	t       func(key string, args ...any) string // progress messages in spec.Lang
 	spec    *Spec
 	log     *zap.Logger
-	trk     *tracker
+	trk     *progress.Tracker
 	start   time.Time
-	steps   map[Step]time.Duration
+	steps   map[progress.Step]time.Duration
 	plan    *PackPlan
 	pin     *mountcheck.Pinned
 	dir     string // the partial pack directory
-	files   []FileEntry
-	man     Manifest
+	files   []pack.FileEntry
+	man     pack.Manifest
 	restart func() error // undo of the volume step's stop, if any
 }
 
-func (r *runner) step(ctx context.Context, s Step, fn func() error) error {
+func (r *runner) step(ctx context.Context, s progress.Step, fn func() error) error {
 	if err := ctx.Err(); err != nil {
-		return stepErr(s, "", cause(ctx))
+		return stepErr(s, "", context.Cause(ctx))
 	}
 	if h := r.spec.Hooks.BeforeStep; h != nil {
 		if err := h(ctx, s); err != nil {
@@ -106,7 +109,7 @@ func (r *runner) step(ctx context.Context, s Step, fn func() error) error {
 	if err != nil && ctx.Err() != nil {
 		// Report the cancellation (or its cause, e.g. a stall) rather than
 		// whatever the interrupted I/O said.
-		if c := cause(ctx); !errors.Is(err, c) {
+		if c := context.Cause(ctx); !errors.Is(err, c) {
 			err = fmt.Errorf("%w (%v)", c, err)
 		}
 	}
@@ -122,8 +125,8 @@ func cause(ctx context.Context) error {
 
 func (r *runner) run(ctx context.Context) (res *Result, err error) {
 	spec := r.spec
-	r.trk.begin(StepPrecheck, "", 0, r.t("job.precheck"))
-	if err := r.step(ctx, StepPrecheck, func() error { return r.precheck(ctx) }); err != nil {
+	r.trk.Begin(progress.StepPrecheck, "", 0, r.t("job.precheck"))
+	if err := r.step(ctx, progress.StepPrecheck, func() error { return r.precheck(ctx) }); err != nil {
 		return nil, err
 	}
 
@@ -144,64 +147,64 @@ func (r *runner) run(ctx context.Context) (res *Result, err error) {
 		}
 	}()
 
-	ts := r.start.UTC().Format(PackTimeLayout)
+	ts := r.start.UTC().Format(pack.TimeLayout)
 	ts = strings.Replace(ts, ".", "_", 1)
-	name := PackPrefix + ts
+	name := pack.NamePrefix + ts
 	final := filepath.Join(spec.Target, name)
-	partial := filepath.Join(spec.Target, PartialPrefix+ts)
+	partial := filepath.Join(spec.Target, pack.PartialPrefix+ts)
 	if _, err := os.Lstat(final); err == nil {
-		return nil, stepErr(StepPrecheck, "", fmt.Errorf("pack %s already exists", final))
+		return nil, stepErr(progress.StepPrecheck, "", fmt.Errorf("pack %s already exists", final))
 	}
 	if err := os.Mkdir(partial, 0o755); err != nil {
-		return nil, stepErr(StepPrecheck, "", fmt.Errorf("create pack directory: %w", err))
+		return nil, stepErr(progress.StepPrecheck, "", fmt.Errorf("create pack directory: %w", err))
 	}
 	r.dir = partial
-	r.man = Manifest{
-		FormatVersion: FormatVersion,
-		Tool:          ToolInfo{Name: "dockpack", Version: Version},
+	r.man = pack.Manifest{
+		FormatVersion: pack.FormatVersion,
+		Tool:          pack.ToolInfo{Name: "dockpack", Version: Version},
 		CreatedAt:     r.start.UTC(),
 		Project:       spec.Project,
 		Contents:      slices.Clone(spec.Components),
-		Engine: EngineEntry{Version: r.plan.Engine.Version, APIVersion: r.plan.Engine.APIVersion, ImageStore: r.plan.Engine.ImageStore,
+		Engine: pack.EngineEntry{Version: r.plan.Engine.Version, APIVersion: r.plan.Engine.APIVersion, ImageStore: r.plan.Engine.ImageStore,
 			StorageDriver: r.plan.Engine.StorageDriver, OS: r.plan.Engine.OS, Arch: r.plan.Engine.Arch},
-		Images:  []ImageEntry{},
-		Volumes: []VolumeEntry{},
+		Images:  []pack.ImageEntry{},
+		Volumes: []pack.VolumeEntry{},
 		Skipped: slices.Clone(r.plan.Skipped),
 	}
 	r.man.Host, _ = os.Hostname()
-	r.trk.total = r.plan.Estimate.Total()
+	r.trk.SetTotal(r.plan.Estimate.Total())
 
-	if spec.Has(ComponentDB) {
-		if err := r.step(ctx, StepSQLite, func() error { return r.sqlite(ctx) }); err != nil {
+	if spec.Has(pack.ComponentDB) {
+		if err := r.step(ctx, progress.StepSQLite, func() error { return r.sqlite(ctx) }); err != nil {
 			return nil, err
 		}
 	}
-	if spec.Has(ComponentVolumes) && len(r.plan.Stack.Volumes) > 0 {
-		if err := r.step(ctx, StepVolumes, func() error { return r.volumes(ctx) }); err != nil {
+	if spec.Has(pack.ComponentVolumes) && len(r.plan.Stack.Volumes) > 0 {
+		if err := r.step(ctx, progress.StepVolumes, func() error { return r.volumes(ctx) }); err != nil {
 			return nil, err
 		}
 	}
-	if spec.Has(ComponentImages) && len(r.plan.Stack.Images) > 0 {
-		if err := r.step(ctx, StepImages, func() error { return r.images(ctx) }); err != nil {
+	if spec.Has(pack.ComponentImages) && len(r.plan.Stack.Images) > 0 {
+		if err := r.step(ctx, progress.StepImages, func() error { return r.images(ctx) }); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.step(ctx, StepCompose, func() error { return r.compose(ctx) }); err != nil {
+	if err := r.step(ctx, progress.StepCompose, func() error { return r.compose(ctx) }); err != nil {
 		return nil, err
 	}
 	var hash string
-	if err := r.step(ctx, StepManifest, func() error {
+	if err := r.step(ctx, progress.StepManifest, func() error {
 		var err error
 		hash, err = r.manifest(ctx)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := r.step(ctx, StepFinalize, func() error { return r.finalize(ctx, final) }); err != nil {
+	if err := r.step(ctx, progress.StepFinalize, func() error { return r.finalize(ctx, final) }); err != nil {
 		return nil, err
 	}
 	r.dir = ""
-	r.trk.percentAt(StepFinalize, 100, r.t("job.pack_complete", final))
+	r.trk.PercentAt(progress.StepFinalize, 100, r.t("job.pack_complete", final))
 	m := r.man
 	return &Result{Pack: final, Name: name, PackageHash: hash, Manifest: &m, Bytes: m.PackSize(),
 		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan}, nil
@@ -251,32 +254,32 @@ func (g *guardWriter) Write(p []byte) (int, error) {
 // writeFile streams a pack file: the produce func writes it through a chain
 // that re-checks the mount pin, counts progress and hashes. The file is
 // fsynced before it is recorded.
-func (r *runner) writeFile(ctx context.Context, step Step, item, rel, kind string, produce func(w io.Writer) error) (FileEntry, error) {
+func (r *runner) writeFile(ctx context.Context, step progress.Step, item, rel, kind string, produce func(w io.Writer) error) (pack.FileEntry, error) {
 	p := filepath.Join(r.dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return FileEntry{}, err
+		return pack.FileEntry{}, err
 	}
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return FileEntry{}, err
+		return pack.FileEntry{}, err
 	}
 	defer f.Close()
 	var w io.Writer = &guardWriter{ctx: ctx, w: &fsutil.WritebackWriter{F: f}, pin: r.pin, every: r.spec.PinCheckBytes}
 	if h := r.spec.Hooks.WrapWriter; h != nil {
 		w = h(step, item, w)
 	}
-	hw := fsutil.NewHashWriter(&countingWriter{w: w, t: r.trk})
+	hw := fsutil.NewHashWriter(r.trk.Writer(w))
 	if err := produce(hw); err != nil {
-		return FileEntry{}, err
+		return pack.FileEntry{}, err
 	}
 	if err := f.Sync(); err != nil {
-		return FileEntry{}, fmt.Errorf("fsync %s: %w", p, err)
+		return pack.FileEntry{}, fmt.Errorf("fsync %s: %w", p, err)
 	}
 	if err := f.Close(); err != nil {
-		return FileEntry{}, err
+		return pack.FileEntry{}, err
 	}
-	fe := FileEntry{Path: rel, Kind: kind, Size: hw.N(), SHA256: hw.Sum()}
-	if kind != KindManifest { // manifest.json and SHA256SUMS are not listed in the manifest
+	fe := pack.FileEntry{Path: rel, Kind: kind, Size: hw.N(), SHA256: hw.Sum()}
+	if kind != pack.FileManifest { // manifest.json and SHA256SUMS are not listed in the manifest
 		r.files = append(r.files, fe)
 	}
 	return fe, nil
@@ -286,7 +289,7 @@ func (r *runner) sqlite(ctx context.Context) error {
 	spec := r.spec
 	base := filepath.Base(spec.SQLitePath)
 	dst := filepath.Join(r.dir, base)
-	r.trk.begin(StepSQLite, base, r.plan.Estimate.DB, r.t("job.sqlite", spec.SQLitePath))
+	r.trk.Begin(progress.StepSQLite, base, r.plan.Estimate.DB, r.t("job.sqlite", spec.SQLitePath))
 	var copied int64
 	res, err := sqlitesnap.Snapshot(ctx, spec.SQLitePath, dst, sqlitesnap.Options{
 		StagingDir:  spec.StagingDir,
@@ -295,21 +298,21 @@ func (r *runner) sqlite(ctx context.Context) error {
 		Guard:       r.pin.Check,
 		Progress: func(p sqlitesnap.Progress) {
 			if p.Phase == "copy" && p.Done > copied {
-				r.trk.add(p.Done - copied)
+				r.trk.Add(p.Done - copied)
 				copied = p.Done
 				return
 			}
-			r.trk.message(r.t("job.sqlite.phase", p.Phase, p.Done, p.Total, p.Unit), false)
+			r.trk.Message(r.t("job.sqlite.phase", p.Phase, p.Done, p.Total, p.Unit), false)
 		},
 	})
 	if err != nil {
-		return stepErr(StepSQLite, spec.SQLitePath, err)
+		return stepErr(progress.StepSQLite, spec.SQLitePath, err)
 	}
 	if res.Bytes > copied {
-		r.trk.add(res.Bytes - copied)
+		r.trk.Add(res.Bytes - copied)
 	}
-	r.files = append(r.files, FileEntry{Path: base, Kind: KindSQLite, Size: res.Bytes, SHA256: res.SHA256})
-	r.man.SQLite = &SQLiteEntry{Source: spec.SQLitePath, File: base, SQLiteVersion: res.SQLiteVersion, JournalMode: res.JournalMode,
+	r.files = append(r.files, pack.FileEntry{Path: base, Kind: pack.FileSQLite, Size: res.Bytes, SHA256: res.SHA256})
+	r.man.SQLite = &pack.SQLiteEntry{Source: spec.SQLitePath, File: base, SQLiteVersion: res.SQLiteVersion, JournalMode: res.JournalMode,
 		PageCount: res.PageCount, PageSize: res.PageSize, Check: res.Check}
 	return nil
 }
@@ -327,7 +330,7 @@ func (r *runner) volumes(ctx context.Context) error {
 				return fmt.Errorf("recording containers to stop: %w", err)
 			}
 		}
-		r.trk.begin(StepVolumes, "", 0, r.t("job.volumes.stopping", strings.Join(names, ", ")))
+		r.trk.Begin(progress.StepVolumes, "", 0, r.t("job.volumes.stopping", strings.Join(names, ", ")))
 		restart, err := r.spec.Engine.StopContainers(ctx, ids, r.spec.StopTimeout)
 		if err != nil {
 			return fmt.Errorf("stopping %s: %w", strings.Join(names, ", "), err)
@@ -348,22 +351,22 @@ func (r *runner) volumes(ctx context.Context) error {
 		})
 	}
 	for _, v := range st.Volumes {
-		rel := path.Join(VolumesDir, v.Name+".tar")
-		r.trk.begin(StepVolumes, v.Name, v.Size, r.t("job.volumes.export", v.Name))
+		rel := path.Join(pack.VolumesDir, v.Name+".tar")
+		r.trk.Begin(progress.StepVolumes, v.Name, v.Size, r.t("job.volumes.export", v.Name))
 		var er dockerapi.ExportResult
-		_, err := r.writeFile(ctx, StepVolumes, v.Name, rel, KindVolume, func(w io.Writer) error {
+		_, err := r.writeFile(ctx, progress.StepVolumes, v.Name, rel, pack.FileVolume, func(w io.Writer) error {
 			var err error
 			er, err = r.spec.Engine.ExportVolume(ctx, st, v.Name, w)
 			return err
 		})
 		if err != nil {
-			return stepErr(StepVolumes, v.Name, err)
+			return stepErr(progress.StepVolumes, v.Name, err)
 		}
-		r.man.Volumes = append(r.man.Volumes, VolumeEntry{Name: v.Name, Driver: v.Driver, Options: nonNil(v.Options), Labels: nonNil(v.Labels),
+		r.man.Volumes = append(r.man.Volumes, pack.VolumeEntry{Name: v.Name, Driver: v.Driver, Options: nonnil.Map(v.Options), Labels: nonnil.Map(v.Labels),
 			External: v.External, Size: er.ContentBytes, File: rel})
 	}
 	if r.restart != nil {
-		r.trk.message(r.t("job.volumes.restarting"), true)
+		r.trk.Message(r.t("job.volumes.restarting"), true)
 		err := r.restart()
 		r.restart = nil
 		if err != nil {
@@ -377,16 +380,16 @@ func (r *runner) images(ctx context.Context) error {
 	st := r.plan.Stack
 	var refs []string
 	for _, im := range st.Images {
-		tags := realTags(im.RepoTags)
+		tags := dockerapi.RealTags(im.RepoTags)
 		if len(tags) == 0 {
 			refs = append(refs, im.ID)
 			continue
 		}
 		refs = append(refs, tags...)
 	}
-	r.trk.begin(StepImages, "", r.plan.Estimate.Images, r.t("job.images", len(st.Images), len(refs)))
+	r.trk.Begin(progress.StepImages, "", r.plan.Estimate.Images, r.t("job.images", len(st.Images), len(refs)))
 	var sr dockerapi.SaveResult
-	_, err := r.writeFile(ctx, StepImages, ImagesFile, ImagesFile, KindImages, func(w io.Writer) error {
+	_, err := r.writeFile(ctx, progress.StepImages, pack.ImagesFile, pack.ImagesFile, pack.FileImages, func(w io.Writer) error {
 		var err error
 		sr, err = r.spec.Engine.SaveImages(ctx, refs, w)
 		return err
@@ -399,8 +402,8 @@ func (r *runner) images(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", dockerapi.ErrImageSaveIncomplete, err)
 		}
-		r.man.Images = append(r.man.Images, ImageEntry{ID: im.ID, ConfigDigest: digest, RepoTags: nonNilS(realTags(im.RepoTags)),
-			RepoDigests: nonNilS(im.RepoDigests), Size: im.Size})
+		r.man.Images = append(r.man.Images, pack.ImageEntry{ID: im.ID, ConfigDigest: digest, RepoTags: nonnil.Slice(dockerapi.RealTags(im.RepoTags)),
+			RepoDigests: nonnil.Slice(im.RepoDigests), Size: im.Size})
 	}
 	r.man.MissingPlatforms = sr.MissingPlatforms
 	return nil
@@ -409,7 +412,7 @@ func (r *runner) images(ctx context.Context) error {
 // configDigestFor finds an image's entry in the saved archive by tag, or by
 // ID for untagged images (graph-driver IDs are config digests).
 func configDigestFor(im dockerapi.Image, saved []dockerapi.SavedImage) (string, error) {
-	tags := realTags(im.RepoTags)
+	tags := dockerapi.RealTags(im.RepoTags)
 	for _, s := range saved {
 		for _, t := range s.RepoTags {
 			if slices.Contains(tags, t) {
@@ -425,19 +428,9 @@ func configDigestFor(im dockerapi.Image, saved []dockerapi.SavedImage) (string, 
 	return "", fmt.Errorf("image %s (%s) is not in the saved archive", im.ID, strings.Join(tags, ", "))
 }
 
-func realTags(tags []string) []string {
-	var out []string
-	for _, t := range tags {
-		if t != "" && t != "<none>:<none>" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 func (r *runner) compose(ctx context.Context) error {
 	st := r.plan.Stack
-	r.trk.percentAt(StepCompose, pctDataEnd, r.t("job.compose"))
+	r.trk.PercentAt(progress.StepCompose, progress.PctDataEnd, r.t("job.compose"))
 	var srcs []string
 	srcs = append(srcs, st.ComposeFiles...)
 	srcs = append(srcs, st.EnvFiles...)
@@ -456,18 +449,18 @@ func (r *runner) compose(ctx context.Context) error {
 		}
 		f, err := os.Open(src)
 		if err != nil {
-			r.man.Skipped = append(r.man.Skipped, SkipEntry{Kind: "compose-file", Source: src,
+			r.man.Skipped = append(r.man.Skipped, pack.SkipEntry{Kind: "compose-file", Source: src,
 				Reason: fmt.Sprintf("not readable from where dockpack runs (%v); keep a copy of it yourself", errors.Unwrap(err))})
 			continue
 		}
 		used[name] = true
-		_, err = r.writeFile(ctx, StepCompose, name, path.Join(ComposeDir, name), KindCompose, func(w io.Writer) error {
+		_, err = r.writeFile(ctx, progress.StepCompose, name, path.Join(pack.ComposeDir, name), pack.FileCompose, func(w io.Writer) error {
 			_, err := io.Copy(w, fsutil.ContextReader(ctx, f))
 			return err
 		})
 		f.Close()
 		if err != nil {
-			return stepErr(StepCompose, src, err)
+			return stepErr(progress.StepCompose, src, err)
 		}
 	}
 	return nil
@@ -475,30 +468,30 @@ func (r *runner) compose(ctx context.Context) error {
 
 // manifest writes manifest.json and SHA256SUMS and returns the package hash.
 func (r *runner) manifest(ctx context.Context) (string, error) {
-	r.trk.percentAt(StepManifest, pctManifest, r.t("job.manifest"))
+	r.trk.PercentAt(progress.StepManifest, progress.PctManifest, r.t("job.manifest"))
 	r.man.Files = slices.Clone(r.files)
-	slices.SortFunc(r.man.Files, func(a, b FileEntry) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(r.man.Files, func(a, b pack.FileEntry) int { return strings.Compare(a.Path, b.Path) })
 	if err := r.man.Validate(); err != nil {
 		return "", fmt.Errorf("the manifest this backup produced is inconsistent (a bug): %w", err)
 	}
-	data, err := MarshalManifest(&r.man)
+	data, err := pack.MarshalManifest(&r.man)
 	if err != nil {
 		return "", err
 	}
-	mf, err := r.writeFile(ctx, StepManifest, ManifestFile, ManifestFile, KindManifest, func(w io.Writer) error {
+	mf, err := r.writeFile(ctx, progress.StepManifest, pack.ManifestFile, pack.ManifestFile, pack.FileManifest, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	sums := make([]Sum, 0, len(r.man.Files)+1)
+	sums := make([]pack.Sum, 0, len(r.man.Files)+1)
 	for _, f := range r.man.Files {
-		sums = append(sums, Sum{SHA256: f.SHA256, Path: f.Path})
+		sums = append(sums, pack.Sum{SHA256: f.SHA256, Path: f.Path})
 	}
-	sums = append(sums, Sum{SHA256: mf.SHA256, Path: ManifestFile})
-	if _, err := r.writeFile(ctx, StepManifest, SumsFile, SumsFile, KindManifest, func(w io.Writer) error {
-		_, err := w.Write(FormatSums(sums))
+	sums = append(sums, pack.Sum{SHA256: mf.SHA256, Path: pack.ManifestFile})
+	if _, err := r.writeFile(ctx, progress.StepManifest, pack.SumsFile, pack.SumsFile, pack.FileManifest, func(w io.Writer) error {
+		_, err := w.Write(pack.FormatSums(sums))
 		return err
 	}); err != nil {
 		return "", err
@@ -509,8 +502,8 @@ func (r *runner) manifest(ctx context.Context) (string, error) {
 // finalize makes every directory entry durable, re-checks the mount pin and
 // renames the partial directory to its final name.
 func (r *runner) finalize(ctx context.Context, final string) error {
-	r.trk.percentAt(StepFinalize, pctFinalize, r.t("job.finalize"))
-	for _, d := range []string{filepath.Join(r.dir, VolumesDir), filepath.Join(r.dir, ComposeDir), r.dir} {
+	r.trk.PercentAt(progress.StepFinalize, progress.PctFinalize, r.t("job.finalize"))
+	for _, d := range []string{filepath.Join(r.dir, pack.VolumesDir), filepath.Join(r.dir, pack.ComposeDir), r.dir} {
 		if _, err := os.Stat(d); err != nil {
 			continue
 		}
@@ -522,7 +515,7 @@ func (r *runner) finalize(ctx context.Context, final string) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return cause(ctx)
+		return context.Cause(ctx)
 	}
 	if err := os.Rename(r.dir, final); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", r.dir, final, err)
@@ -545,18 +538,4 @@ func onceErr(fn func() error) func() error {
 		}
 		return err
 	}
-}
-
-func nonNil(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-func nonNilS(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

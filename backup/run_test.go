@@ -9,89 +9,33 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
-
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
-// relaxed is the policy for unit tests: the temp dir is on the root fs.
-var relaxed = mountcheck.Policy{AnyFSType: true, AllowRootFS: true, ProbeTimeout: 5e9}
-
-func MustSQLite(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "auth.db")
-	conn, err := sqlite.OpenConn(p, sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT);
-		INSERT INTO users(name) VALUES ('ada'), ('grace');`, nil); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func MustSpec(t *testing.T, eng backup.Engine) backup.Spec {
-	t.Helper()
-	dir := t.TempDir()
-	return backup.Spec{
-		Engine:     eng,
-		Project:    "demo",
-		Target:     filepath.Join(dir, "target"),
-		Policy:     relaxed,
-		SQLitePath: MustSQLite(t, t.TempDir()),
-		StagingDir: t.TempDir(),
-	}
-}
-
-type progressLog struct {
-	mu  sync.Mutex
-	all []backup.Progress
-}
-
-func (p *progressLog) fn(pr backup.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.all = append(p.all, pr)
-}
-
-func MustEntries(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestRunWritesCompletePack(t *testing.T) {
-	eng := newFakeEngine()
-	spec := MustSpec(t, eng)
+	eng := backuptest.NewEngine()
+	spec := backuptest.MustSpec(t, eng)
 	spec.StopServices = []string{"app"}
-	var pl progressLog
-	res, err := backup.Run(context.Background(), spec, pl.fn)
+	var pl backuptest.ProgressLog
+	res, err := backup.Run(context.Background(), spec, pl.Func)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := regexp.MatchString(`^migration_pack_\d{8}_\d{6}_\d{3}$`, res.Name); !ok {
 		t.Fatalf("pack name %q", res.Name)
 	}
-	if got := MustEntries(t, spec.Target); len(got) != 1 || got[0] != res.Name {
+	if got := backuptest.MustEntries(t, spec.Target); len(got) != 1 || got[0] != res.Name {
 		t.Fatalf("target holds %v, want only %s", got, res.Name)
 	}
-	m, hash, err := backup.ReadManifest(context.Background(), res.Pack)
+	m, hash, err := pack.ReadManifest(context.Background(), res.Pack)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +59,7 @@ func TestRunWritesCompletePack(t *testing.T) {
 	if m.SQLite == nil || m.SQLite.Check != "ok" || m.SQLite.JournalMode != "wal" {
 		t.Fatalf("sqlite entry %+v", m.SQLite)
 	}
-	if len(m.Images) != 2 || m.Images[1].ConfigDigest != eng.stack.Images[1].ID || len(m.Images[1].RepoTags) != 0 {
+	if len(m.Images) != 2 || m.Images[1].ConfigDigest != eng.Stack.Images[1].ID || len(m.Images[1].RepoTags) != 0 {
 		t.Fatalf("images %+v", m.Images)
 	}
 	if !m.Volumes[1].External || m.Volumes[0].Labels["com.docker.compose.project"] != "demo" {
@@ -125,11 +69,11 @@ func TestRunWritesCompletePack(t *testing.T) {
 		t.Fatalf("skipped %+v", m.Skipped)
 	}
 	// The untagged image is saved by ID, the tagged one by tag, in one call.
-	if len(eng.saved) != 1 || strings.Join(eng.saved[0], " ") != "demo/app:1 "+eng.stack.Images[1].ID {
-		t.Fatalf("SaveImages calls %v", eng.saved)
+	if saved := eng.Saved(); len(saved) != 1 || strings.Join(saved[0], " ") != "demo/app:1 "+eng.Stack.Images[1].ID {
+		t.Fatalf("SaveImages calls %v", saved)
 	}
-	if !eng.isRunning("c-app") || eng.stopCalls != 1 || eng.startCalls != 1 {
-		t.Fatalf("app running=%v stops=%d starts=%d", eng.isRunning("c-app"), eng.stopCalls, eng.startCalls)
+	if stops, starts := eng.StopStartCalls(); !eng.IsRunning("c-app") || stops != 1 || starts != 1 {
+		t.Fatalf("app running=%v stops=%d starts=%d", eng.IsRunning("c-app"), stops, starts)
 	}
 	sumCmd := exec.Command("sha256sum", "-c", "--quiet", "SHA256SUMS")
 	sumCmd.Dir = res.Pack
@@ -137,8 +81,8 @@ func TestRunWritesCompletePack(t *testing.T) {
 		t.Fatalf("sha256sum -c in the pack: %v\n%s", err, out)
 	}
 	// Progress: monotonic, steps in order, ends at 100.
-	last, order := -1, []backup.Step{}
-	for _, p := range pl.all {
+	last, order := -1, []progress.Step{}
+	for _, p := range pl.All() {
 		if p.Percent < last {
 			t.Fatalf("progress went backwards: %d after %d", p.Percent, last)
 		}
@@ -161,50 +105,50 @@ func TestRunWritesCompletePack(t *testing.T) {
 }
 
 func TestRunFailureRemovesPartialAndRestarts(t *testing.T) {
-	eng := newFakeEngine()
-	eng.exportErr["shared"] = dockerapi.ErrVolumeExportIncomplete
-	spec := MustSpec(t, eng)
+	eng := backuptest.NewEngine()
+	eng.ExportErr["shared"] = dockerapi.ErrVolumeExportIncomplete
+	spec := backuptest.MustSpec(t, eng)
 	spec.StopServices = []string{"app"}
 	_, err := backup.Run(context.Background(), spec, nil)
 	if !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) {
 		t.Fatalf("err = %v", err)
 	}
-	if backup.FailedStep(err) != backup.StepVolumes || !strings.Contains(err.Error(), "shared") {
+	if backup.FailedStep(err) != progress.StepVolumes || !strings.Contains(err.Error(), "shared") {
 		t.Fatalf("error does not name the step and volume: %v", err)
 	}
 	if backup.ErrorCode(err) != "volume_export_incomplete" {
 		t.Fatalf("code %s", backup.ErrorCode(err))
 	}
-	if got := MustEntries(t, spec.Target); len(got) != 0 {
+	if got := backuptest.MustEntries(t, spec.Target); len(got) != 0 {
 		t.Fatalf("target holds %v after a failure", got)
 	}
-	if !eng.isRunning("c-app") {
+	if !eng.IsRunning("c-app") {
 		t.Fatal("the stopped service was not started again")
 	}
 }
 
 func TestRunImageSaveFailureLeavesNoPack(t *testing.T) {
-	eng := newFakeEngine()
-	eng.saveErr = dockerapi.ErrImageSaveIncomplete
-	spec := MustSpec(t, eng)
+	eng := backuptest.NewEngine()
+	eng.SaveErr = dockerapi.ErrImageSaveIncomplete
+	spec := backuptest.MustSpec(t, eng)
 	_, err := backup.Run(context.Background(), spec, nil)
-	if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.FailedStep(err) != backup.StepImages {
+	if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.FailedStep(err) != progress.StepImages {
 		t.Fatalf("err = %v", err)
 	}
-	if got := MustEntries(t, spec.Target); len(got) != 0 {
+	if got := backuptest.MustEntries(t, spec.Target); len(got) != 0 {
 		t.Fatalf("target holds %v", got)
 	}
 }
 
 func TestRunCancelDuringVolumeStep(t *testing.T) {
-	eng := newFakeEngine()
-	eng.blockExport = true
-	spec := MustSpec(t, eng)
+	eng := backuptest.NewEngine()
+	eng.BlockExport = true
+	spec := backuptest.MustSpec(t, eng)
 	spec.StopServices = []string{"app"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	spec.Hooks.BeforeStep = func(_ context.Context, s backup.Step) error {
-		if s == backup.StepVolumes {
+	spec.Hooks.BeforeStep = func(_ context.Context, s progress.Step) error {
+		if s == progress.StepVolumes {
 			go cancel() // the export then blocks until canceled
 		}
 		return nil
@@ -213,10 +157,10 @@ func TestRunCancelDuringVolumeStep(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || backup.ErrorCode(err) != "canceled" {
 		t.Fatalf("err = %v", err)
 	}
-	if got := MustEntries(t, spec.Target); len(got) != 0 {
+	if got := backuptest.MustEntries(t, spec.Target); len(got) != 0 {
 		t.Fatalf("target holds %v after cancel", got)
 	}
-	if !eng.isRunning("c-app") {
+	if !eng.IsRunning("c-app") {
 		t.Fatal("the stopped service was not started again after cancel")
 	}
 }
@@ -224,30 +168,30 @@ func TestRunCancelDuringVolumeStep(t *testing.T) {
 func TestRunPrecheckRefusalsWriteNothing(t *testing.T) {
 	cases := []struct {
 		name   string
-		mutate func(*backup.Spec, *fakeEngine)
+		mutate func(*backup.Spec, *backuptest.Engine)
 		is     error
 		code   string
 	}{
-		{"default policy refuses the root fs", func(s *backup.Spec, _ *fakeEngine) { s.Policy = mountcheck.Policy{} }, mountcheck.ErrNotMounted, "target_not_mounted"},
-		{"unknown project", func(s *backup.Spec, _ *fakeEngine) { s.Project = "nope" }, dockerapi.ErrProjectNotFound, "project_not_found"},
-		{"engine gone", func(_ *backup.Spec, f *fakeEngine) {
-			f.infoErr = fmt.Errorf("%w: no answer from unix:///var/run/docker.sock", dockerapi.ErrEngineUnreachable)
+		{"default policy refuses the root fs", func(s *backup.Spec, _ *backuptest.Engine) { s.Policy = mountcheck.Policy{} }, mountcheck.ErrNotMounted, "target_not_mounted"},
+		{"unknown project", func(s *backup.Spec, _ *backuptest.Engine) { s.Project = "nope" }, dockerapi.ErrProjectNotFound, "project_not_found"},
+		{"engine gone", func(_ *backup.Spec, f *backuptest.Engine) {
+			f.InfoErr = fmt.Errorf("%w: no answer from unix:///var/run/docker.sock", dockerapi.ErrEngineUnreachable)
 		}, dockerapi.ErrEngineUnreachable, "engine_unreachable"},
-		{"unknown service to stop", func(s *backup.Spec, _ *fakeEngine) { s.StopServices = []string{"db"} }, backup.ErrInvalidSpec, "invalid_spec"},
-		{"missing database", func(s *backup.Spec, _ *fakeEngine) { s.SQLitePath = "/nonexistent/auth.db" }, backup.ErrPrecheck, "sqlite_not_found"},
-		{"too little space", func(s *backup.Spec, _ *fakeEngine) {
+		{"unknown service to stop", func(s *backup.Spec, _ *backuptest.Engine) { s.StopServices = []string{"db"} }, backup.ErrInvalidSpec, "invalid_spec"},
+		{"missing database", func(s *backup.Spec, _ *backuptest.Engine) { s.SQLitePath = "/nonexistent/auth.db" }, backup.ErrPrecheck, "sqlite_not_found"},
+		{"too little space", func(s *backup.Spec, _ *backuptest.Engine) {
 			s.Hooks.AdjustEstimate = func(e backup.Estimate) backup.Estimate { e.Images = 1 << 60; return e }
 		}, mountcheck.ErrInsufficientSpace, "insufficient_space"},
-		{"nothing to back up", func(s *backup.Spec, f *fakeEngine) {
+		{"nothing to back up", func(s *backup.Spec, f *backuptest.Engine) {
 			s.SQLitePath = ""
-			s.Components = []backup.Component{backup.ComponentVolumes}
-			f.stack.Volumes = nil
+			s.Components = []pack.Component{pack.ComponentVolumes}
+			f.Stack.Volumes = nil
 		}, backup.ErrNothingToBackUp, "nothing_to_back_up"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eng := newFakeEngine()
-			spec := MustSpec(t, eng)
+			eng := backuptest.NewEngine()
+			spec := backuptest.MustSpec(t, eng)
 			tc.mutate(&spec, eng)
 			plan, err := backup.Run(context.Background(), spec, nil)
 			if !errors.Is(err, tc.is) || !errors.Is(err, backup.ErrPrecheck) {
@@ -267,13 +211,13 @@ func TestRunPrecheckRefusalsWriteNothing(t *testing.T) {
 }
 
 func TestPlanEstimatesWithoutWriting(t *testing.T) {
-	eng := newFakeEngine()
-	spec := MustSpec(t, eng)
+	eng := backuptest.NewEngine()
+	spec := backuptest.MustSpec(t, eng)
 	p, err := backup.Plan(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Estimate.Volumes != 500 || p.Estimate.Images != int64(len(eng.imageData)) || p.Estimate.DB <= 0 {
+	if p.Estimate.Volumes != 500 || p.Estimate.Images != int64(len(eng.ImageData)) || p.Estimate.DB <= 0 {
 		t.Fatalf("estimate %+v", p.Estimate)
 	}
 	if p.Required < uint64(p.Estimate.Total()) {
@@ -291,11 +235,11 @@ func TestSpecValidate(t *testing.T) {
 		want string
 	}{
 		{"no engine", backup.Spec{Project: "p", Target: "/t"}, "no Docker Engine"},
-		{"no project", backup.Spec{Engine: newFakeEngine(), Target: "/t"}, "no compose project"},
-		{"no target", backup.Spec{Engine: newFakeEngine(), Project: "p"}, "no target"},
-		{"db without path", backup.Spec{Engine: newFakeEngine(), Project: "p", Target: "/t", Components: []backup.Component{backup.ComponentDB}}, "--sqlite"},
-		{"empty selection", backup.Spec{Engine: newFakeEngine(), Project: "p", Target: "/t", Components: []backup.Component{}}, "no component"},
-		{"stop without volumes", backup.Spec{Engine: newFakeEngine(), Project: "p", Target: "/t", Components: []backup.Component{backup.ComponentImages}, StopServices: []string{"a"}}, "stopped for nothing"},
+		{"no project", backup.Spec{Engine: backuptest.NewEngine(), Target: "/t"}, "no compose project"},
+		{"no target", backup.Spec{Engine: backuptest.NewEngine(), Project: "p"}, "no target"},
+		{"db without path", backup.Spec{Engine: backuptest.NewEngine(), Project: "p", Target: "/t", Components: []pack.Component{pack.ComponentDB}}, "--sqlite"},
+		{"empty selection", backup.Spec{Engine: backuptest.NewEngine(), Project: "p", Target: "/t", Components: []pack.Component{}}, "no component"},
+		{"stop without volumes", backup.Spec{Engine: backuptest.NewEngine(), Project: "p", Target: "/t", Components: []pack.Component{pack.ComponentImages}, StopServices: []string{"a"}}, "stopped for nothing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

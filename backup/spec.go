@@ -6,43 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dockpack/dockpack/backup/internal/sentinel"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 )
-
-// Component is one part of a pack.
-type Component string
-
-// The components a pack can hold.
-const (
-	ComponentDB      Component = "db"
-	ComponentVolumes Component = "volumes"
-	ComponentImages  Component = "images"
-)
-
-// AllComponents lists every component in pack order.
-var AllComponents = []Component{ComponentDB, ComponentVolumes, ComponentImages}
-
-// ParseComponent maps "db", "volumes", "images" (and "database"/"sqlite") to a Component.
-func ParseComponent(s string) (Component, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "db", "database", "sqlite":
-		return ComponentDB, nil
-	case "volumes", "volume":
-		return ComponentVolumes, nil
-	case "images", "image":
-		return ComponentImages, nil
-	}
-	return "", fmt.Errorf("%w: unknown component %q (want db, volumes or images)", ErrInvalidSpec, s)
-}
 
 // Spec describes one backup.
 type Spec struct {
@@ -60,7 +37,7 @@ type Spec struct {
 	SQLitePath string
 	// Components to back up. Default (nil): volumes and images, plus db when
 	// SQLitePath is set. An empty non-nil list is an error.
-	Components []Component
+	Components []pack.Component
 	// StopServices are compose services stopped around the volume step (and
 	// only around it) so their volumes are consistent.
 	StopServices []string
@@ -93,7 +70,7 @@ type Spec struct {
 // Hooks lets a caller observe and intervene between steps.
 type Hooks struct {
 	// BeforeStep runs before each step; an error aborts the backup.
-	BeforeStep func(ctx context.Context, step Step) error
+	BeforeStep func(ctx context.Context, step progress.Step) error
 	// BeforeStop runs before containers are stopped for consistency, so a
 	// caller can record them durably (a crash must not leave them stopped).
 	BeforeStop func(ctx context.Context, containers []dockerapi.Container) error
@@ -105,13 +82,13 @@ type Hooks struct {
 	// AfterRestart runs after those containers were started again (err is the restart's result).
 	AfterRestart func(ctx context.Context, containers []dockerapi.Container, err error)
 	// WrapWriter wraps the writer of each streamed file (tests: throttling, faults).
-	WrapWriter func(step Step, item string, w io.Writer) io.Writer
+	WrapWriter func(step progress.Step, item string, w io.Writer) io.Writer
 	// AdjustEstimate may change the estimate used by the space checks (tests).
 	AdjustEstimate func(e Estimate) Estimate
 }
 
 // ErrInvalidSpec marks a Spec that cannot be run as given (a usage error).
-var ErrInvalidSpec = errors.New("invalid backup spec")
+var ErrInvalidSpec = sentinel.ErrInvalidSpec
 
 func (s *Spec) applyDefaults() {
 	if s.StagingDir == "" {
@@ -142,17 +119,18 @@ func (s *Spec) applyDefaults() {
 		s.Lang = i18n.English
 	}
 	if s.Components == nil {
-		s.Components = []Component{ComponentVolumes, ComponentImages}
+		s.Components = []pack.Component{pack.ComponentVolumes, pack.ComponentImages}
 		if s.SQLitePath != "" {
-			s.Components = append([]Component{ComponentDB}, s.Components...)
+			s.Components = append([]pack.Component{pack.ComponentDB}, s.Components...)
 		}
 	}
-	s.Target = absPath(s.Target)
-	s.SQLitePath = absPath(s.SQLitePath)
+	s.Target = fsutil.Abs(s.Target)
+	s.SQLitePath = fsutil.Abs(s.SQLitePath)
 }
 
-// Validate reports what is wrong with the spec (after defaults), wrapping ErrInvalidSpec.
+// Validate reports what is wrong with the spec (with its defaults applied), wrapping ErrInvalidSpec.
 func (s Spec) Validate() error {
+	s.applyDefaults()
 	var errs []error
 	if s.Engine == nil {
 		errs = append(errs, errors.New("no Docker Engine client given"))
@@ -167,14 +145,14 @@ func (s Spec) Validate() error {
 		errs = append(errs, errors.New("no component selected (db, volumes, images)"))
 	}
 	for _, c := range s.Components {
-		if !slices.Contains(AllComponents, c) {
+		if !slices.Contains(pack.AllComponents, c) {
 			errs = append(errs, fmt.Errorf("unknown component %q (want db, volumes or images)", c))
 		}
 	}
-	if s.Has(ComponentDB) && s.SQLitePath == "" {
+	if s.Has(pack.ComponentDB) && s.SQLitePath == "" {
 		errs = append(errs, errors.New("the db component needs the SQLite database path (--sqlite)"))
 	}
-	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(ComponentVolumes) {
+	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
 		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
 	}
 	if s.SpaceMargin < 1 {
@@ -193,16 +171,4 @@ func (s Spec) Validate() error {
 }
 
 // Has reports whether component c is selected.
-func (s Spec) Has(c Component) bool { return slices.Contains(s.Components, c) }
-
-// absPath makes a non-empty path absolute (relative to the working
-// directory), so that messages, the manifest and mount checks name one path.
-func absPath(p string) string {
-	if p == "" {
-		return p
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		return abs
-	}
-	return p
-}
+func (s Spec) Has(c pack.Component) bool { return slices.Contains(s.Components, c) }

@@ -514,3 +514,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// RealTags drops the empty and "<none>:<none>" entries the engine lists for
+// untagged images.
+func RealTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if t != "" && t != "<none>:<none>" {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -78,7 +78,7 @@ func BenchmarkBackupImagesVsDockerSave(b *testing.B) {
 		}
 		d := time.Since(start)
 		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
-		packs, _ := filepath.Glob(filepath.Join(dir, backup.PackPrefix+"*"))
+		packs, _ := filepath.Glob(filepath.Join(dir, pack.NamePrefix+"*"))
 		var size int64
 		for _, pk := range packs {
 			size += dirBytes(pk)

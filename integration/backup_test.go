@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -144,7 +146,7 @@ func TestBackupFullPackFromLiveStack(t *testing.T) {
 	spec := bkSpec(t, s, target)
 	spec.StopServices = []string{"app"}
 	var last atomic.Int64
-	res, err := backup.Run(context.Background(), spec, func(p backup.Progress) {
+	res, err := backup.Run(context.Background(), spec, func(p progress.Report) {
 		if int64(p.Percent) < last.Load() {
 			t.Errorf("progress went backwards: %d after %d", p.Percent, last.Load())
 		}
@@ -168,7 +170,7 @@ func TestBackupFullPackFromLiveStack(t *testing.T) {
 	if !strings.Contains(strings.Join(tags, " "), s.appImage) || !strings.Contains(strings.Join(tags, " "), s.workerImage) || !untagged {
 		t.Fatalf("images in manifest: %+v", m.Images)
 	}
-	vols := map[string]backup.VolumeEntry{}
+	vols := map[string]pack.VolumeEntry{}
 	for _, v := range m.Volumes {
 		vols[v.Name] = v
 	}
@@ -217,7 +219,7 @@ func TestBackupFullPackFromLiveStack(t *testing.T) {
 		}
 		separate += sr.Bytes
 	}
-	fe, _ := m.File(backup.ImagesFile)
+	fe, _ := m.File(pack.ImagesFile)
 	t.Logf("images.tar %d bytes; saved separately %d bytes", fe.Size, separate)
 	if fe.Size >= separate {
 		t.Errorf("images.tar (%d) is not smaller than separate saves (%d): shared layers stored twice?", fe.Size, separate)
@@ -235,7 +237,7 @@ func TestBackupFullPackFromLiveStack(t *testing.T) {
 			t.Fatalf("remove %s: %v", ref, err)
 		}
 	}
-	out, err := exec.Command("docker", "load", "-i", filepath.Join(res.Pack, backup.ImagesFile)).CombinedOutput()
+	out, err := exec.Command("docker", "load", "-i", filepath.Join(res.Pack, pack.ImagesFile)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker load: %v\n%s", err, out)
 	}
@@ -311,8 +313,8 @@ func TestBackupTargetUnmountedMidWrite(t *testing.T) {
 	spec := bkSpec(t, s, target)
 	spec.PinCheckBytes = 256 << 10
 	var once sync.Once
-	spec.Hooks.WrapWriter = func(step backup.Step, item string, w io.Writer) io.Writer {
-		if step != backup.StepImages {
+	spec.Hooks.WrapWriter = func(step progress.Step, item string, w io.Writer) io.Writer {
+		if step != progress.StepImages {
 			return w
 		}
 		return bkAfterBytes(w, 1<<20, func() {
@@ -324,7 +326,7 @@ func TestBackupTargetUnmountedMidWrite(t *testing.T) {
 		})
 	}
 	_, err := backup.Run(context.Background(), spec, nil)
-	if !errors.Is(err, mountcheck.ErrMountChanged) || backup.FailedStep(err) != backup.StepImages {
+	if !errors.Is(err, mountcheck.ErrMountChanged) || backup.FailedStep(err) != progress.StepImages {
 		t.Fatalf("err = %v, want ErrMountChanged in the images step", err)
 	}
 	t.Logf("failure: %v", err)
@@ -339,8 +341,8 @@ func TestBackupCancelDuringVolumeStep(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sawStopped atomic.Bool
-	spec.Hooks.WrapWriter = func(step backup.Step, item string, w io.Writer) io.Writer {
-		if step != backup.StepVolumes {
+	spec.Hooks.WrapWriter = func(step progress.Step, item string, w io.Writer) io.Writer {
+		if step != progress.StepVolumes {
 			return w
 		}
 		return bkAfterBytes(w, 1, func() {
@@ -349,7 +351,7 @@ func TestBackupCancelDuringVolumeStep(t *testing.T) {
 		})
 	}
 	_, err := backup.Run(ctx, spec, nil)
-	if !errors.Is(err, context.Canceled) || backup.FailedStep(err) != backup.StepVolumes {
+	if !errors.Is(err, context.Canceled) || backup.FailedStep(err) != progress.StepVolumes {
 		t.Fatalf("err = %v, want canceled in the volumes step", err)
 	}
 	if !sawStopped.Load() {
@@ -367,15 +369,15 @@ func TestBackupCancelDuringImageStep(t *testing.T) {
 	spec := bkSpec(t, s, target)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	spec.Hooks.WrapWriter = func(step backup.Step, item string, w io.Writer) io.Writer {
-		if step != backup.StepImages {
+	spec.Hooks.WrapWriter = func(step progress.Step, item string, w io.Writer) io.Writer {
+		if step != progress.StepImages {
 			return w
 		}
 		return bkAfterBytes(w, 1<<20, cancel)
 	}
 	t0 := time.Now()
 	_, err := backup.Run(ctx, spec, nil)
-	if !errors.Is(err, context.Canceled) || backup.FailedStep(err) != backup.StepImages {
+	if !errors.Is(err, context.Canceled) || backup.FailedStep(err) != progress.StepImages {
 		t.Fatalf("err = %v, want canceled in the images step", err)
 	}
 	t.Logf("canceled run returned after %v", time.Since(t0))
@@ -395,10 +397,10 @@ func TestBackupStopsWriterDuringItsVolumeExport(t *testing.T) {
 	target := MustTmpfs(t, 256<<20)
 	spec := bkSpec(t, s, target)
 	spec.StopServices = []string{"writer"}
-	spec.Components = []backup.Component{backup.ComponentVolumes}
+	spec.Components = []pack.Component{pack.ComponentVolumes}
 	spec.SQLitePath = ""
 	var runningDuringExport atomic.Int32
-	spec.Hooks.WrapWriter = func(step backup.Step, item string, w io.Writer) io.Writer {
+	spec.Hooks.WrapWriter = func(step progress.Step, item string, w io.Writer) io.Writer {
 		if item != wvol {
 			return w
 		}
@@ -441,7 +443,7 @@ func TestBackupTruncatedImageSave(t *testing.T) {
 			spec := bkSpec(t, s, target)
 			spec.Engine = MustEngineAt(t, proxy.Host())
 			_, err := backup.Run(context.Background(), spec, nil)
-			if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.FailedStep(err) != backup.StepImages {
+			if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.FailedStep(err) != progress.StepImages {
 				t.Fatalf("err = %v, want ErrImageSaveIncomplete in the images step", err)
 			}
 			if proxy.Hits() == 0 {
@@ -461,10 +463,10 @@ func TestBackupVolumeExportBrokenMidway(t *testing.T) {
 	target := MustTmpfs(t, 256<<20)
 	spec := bkSpec(t, s, target)
 	spec.Engine = MustEngineAt(t, proxy.Host())
-	spec.Components = []backup.Component{backup.ComponentVolumes}
+	spec.Components = []pack.Component{pack.ComponentVolumes}
 	spec.SQLitePath = ""
 	res, err := backup.Run(context.Background(), spec, nil)
-	if !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) || backup.FailedStep(err) != backup.StepVolumes {
+	if !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) || backup.FailedStep(err) != progress.StepVolumes {
 		if res != nil {
 			t.Logf("files: %+v", res.Manifest.Files)
 		}

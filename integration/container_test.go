@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/doctor"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 	"github.com/dockpack/dockpack/internal/fsutil"
 )
@@ -135,7 +136,7 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 		t.Fatalf("no done event in the container's output:\n%s", out)
 	}
 	inside, _ := done["pack"].(string)
-	if !strings.HasPrefix(inside, "/target/"+backup.PackPrefix) {
+	if !strings.HasPrefix(inside, "/target/"+pack.NamePrefix) {
 		t.Fatalf("the container wrote its pack to %q, want under /target", inside)
 	}
 
@@ -144,15 +145,15 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 	if len(packs) != 1 || len(partials) != 0 || packs[0] != filepath.Base(inside) {
 		t.Fatalf("host side of the target: packs %v, partial %v; the container reported %s", packs, partials, inside)
 	}
-	pack := filepath.Join(target, packs[0])
-	m, hash, err := backup.ReadManifest(context.Background(), pack)
+	packDir := filepath.Join(target, packs[0])
+	m, hash, err := pack.ReadManifest(context.Background(), packDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hash != done["package_hash"] {
 		t.Errorf("package hash on the host %s, the container reported %v", hash, done["package_hash"])
 	}
-	if m.Project != s.project || !slices.Equal(m.Contents, []backup.Component{backup.ComponentDB, backup.ComponentVolumes, backup.ComponentImages}) {
+	if m.Project != s.project || !slices.Equal(m.Contents, []pack.Component{pack.ComponentDB, pack.ComponentVolumes, pack.ComponentImages}) {
 		t.Errorf("manifest: project %s contents %v", m.Project, m.Contents)
 	}
 	if len(m.Volumes) != 1 || m.Volumes[0].Name != s.volume || len(m.Images) != 1 || m.SQLite == nil || m.SQLite.Source != s.db {
@@ -160,18 +161,18 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 	}
 
 	// Verify on the host: every line of SHA256SUMS against the file's bytes.
-	f, err := os.Open(filepath.Join(pack, backup.SumsFile))
+	f, err := os.Open(filepath.Join(packDir, pack.SumsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sums, err := backup.ParseSums(f)
+	sums, err := pack.ParseSums(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total int64
 	for _, sum := range sums {
-		got, n, err := fsutil.HashFile(context.Background(), filepath.Join(pack, filepath.FromSlash(sum.Path)))
+		got, n, err := fsutil.HashFile(context.Background(), filepath.Join(packDir, filepath.FromSlash(sum.Path)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,18 +189,18 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 	// doctor inside the container: the staging it checks is the container's /tmp.
 	out = opRun(t, s.cli, image, mounts, "doctor", "--json", "--project", s.project, "--target", "/target", "--fstype", "tmpfs",
 		"--sqlite", s.db, "--staging-dir", "/tmp", "--no-images", "--log-level", "error")
-	var rep backup.DoctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
 		t.Fatalf("doctor's report: %v\n%s", err, out)
 	}
-	st, _ := rep.Check(backup.CheckStaging)
-	if st.Verdict != backup.VerdictOK || opEvidence(st, "path") != "/tmp" || opEvidence(st, "free") == "" {
+	st, _ := rep.Check(doctor.CheckStaging)
+	if st.Verdict != doctor.VerdictOK || opEvidence(st, "path") != "/tmp" || opEvidence(st, "free") == "" {
 		t.Errorf("staging inside the container: %+v", st)
 	}
-	if tg, _ := rep.Check(backup.CheckTarget); tg.Verdict != backup.VerdictOK || opEvidence(tg, "mount_point") != "/target" || opEvidence(tg, "fstype") != "tmpfs" {
+	if tg, _ := rep.Check(doctor.CheckTarget); tg.Verdict != doctor.VerdictOK || opEvidence(tg, "mount_point") != "/target" || opEvidence(tg, "fstype") != "tmpfs" {
 		t.Errorf("target inside the container: %+v", tg)
 	}
-	if p, _ := rep.Check(backup.CheckPacks); !strings.Contains(opEvidence(p, "newest"), packs[0]) {
+	if p, _ := rep.Check(doctor.CheckPacks); !strings.Contains(opEvidence(p, "newest"), packs[0]) {
 		t.Errorf("packs inside the container: %+v", p)
 	}
 }

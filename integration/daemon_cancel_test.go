@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -20,8 +21,8 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 	s := dmNewStack(t, 256<<10)
 	target := MustTmpfs(t, 256<<20)
 	state := t.TempDir()
-	steps := []backup.Step{backup.StepPrecheck, backup.StepSQLite, backup.StepVolumes, backup.StepImages,
-		backup.StepCompose, backup.StepManifest, backup.StepFinalize}
+	steps := []progress.Step{progress.StepPrecheck, progress.StepSQLite, progress.StepVolumes, progress.StepImages,
+		progress.StepCompose, progress.StepManifest, progress.StepFinalize}
 	for i, step := range steps {
 		t.Run(string(step), func(t *testing.T) {
 			hold := t.TempDir()
@@ -29,10 +30,10 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 				env: []string{"DOCKPACK_TEST_HOLD_STEP=" + string(step), "DOCKPACK_TEST_HOLD_DIR=" + hold}})
 			j := d.start("db", "volumes", "images")
 			d.waitHeld(hold, step, j.ID)
-			if step == backup.StepVolumes && s.runningByList(t) {
+			if step == progress.StepVolumes && s.runningByList(t) {
 				t.Error("the container runs in the middle of the volume step")
 			}
-			if _, partials := TargetDirs(t, target); (step == backup.StepPrecheck) != (len(partials) == 0) {
+			if _, partials := TargetDirs(t, target); (step == progress.StepPrecheck) != (len(partials) == 0) {
 				t.Errorf("partial dirs while held in %s: %v", step, partials)
 			}
 			t0 := time.Now()
@@ -44,7 +45,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 				t.Fatalf("cancel: %d %s", code, b)
 			}
 			got := d.waitEnded(j.ID, 30*time.Second)
-			if got.Status != backup.JobCanceled || got.CancelReason == nil || *got.CancelReason != "test cancel in "+string(step) {
+			if got.Status != jobs.StatusCanceled || got.CancelReason == nil || *got.CancelReason != "test cancel in "+string(step) {
 				t.Errorf("after cancel in %s: %s", step, dmJobString(got))
 			}
 			dmWait(t, 30*time.Second, "lock released", func() bool { return !d.lock().Held })
@@ -66,7 +67,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 		d := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true, args: []string{"--stop-all"},
 			env: []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + hold}})
 		j := d.start("db", "volumes", "images")
-		d.waitHeld(hold, backup.StepVolumes, j.ID)
+		d.waitHeld(hold, progress.StepVolumes, j.ID)
 		t0 := time.Now()
 		d.kill(syscall.SIGTERM)
 		if code := d.waitExit(60 * time.Second); code != 0 {
@@ -78,7 +79,7 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 		}
 		dmAssertClean(t, target, s)
 		d2 := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true})
-		if got := d2.job(j.ID); got.Status.Active() || got.Status == backup.JobCompleted {
+		if got := d2.job(j.ID); got.Status.Active() || got.Status == jobs.StatusCompleted {
 			t.Errorf("job after SIGTERM and restart: %s", dmJobString(got))
 		} else {
 			t.Logf("job after SIGTERM: %s", dmJobString(got))
@@ -92,8 +93,8 @@ func TestDaemonCancelDuringEachStep(t *testing.T) {
 		d := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true, args: []string{"--wait-on-shutdown"},
 			env: []string{"DOCKPACK_TEST_THROTTLE_BPS=262144"}}) // the 256 KiB volume takes ~1 s
 		j := d.start("db", "volumes")
-		d.waitJob(j.ID, 30*time.Second, "writing its volume", func(j backup.Job) bool {
-			return j.Step != nil && *j.Step == string(backup.StepVolumes) && j.BytesDone > 0
+		d.waitJob(j.ID, 30*time.Second, "writing its volume", func(j jobs.Job) bool {
+			return j.Step != nil && *j.Step == string(progress.StepVolumes) && j.BytesDone > 0
 		})
 		d.kill(syscall.SIGTERM)
 		dmWait(t, 10*time.Second, "new connections refused", func() bool {

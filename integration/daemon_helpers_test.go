@@ -26,7 +26,9 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -329,13 +331,13 @@ func (d *dmDaemon) try(method, path, body string, token ...string) (int, []byte,
 }
 
 // start asks for a backup of components (POST /v1/backups) and wants 202.
-func (d *dmDaemon) start(components ...string) backup.Job {
+func (d *dmDaemon) start(components ...string) jobs.Job {
 	d.t.Helper()
 	code, b := d.do("POST", "/v1/backups", dmComponents(components))
 	if code != http.StatusAccepted {
 		d.t.Fatalf("POST /v1/backups: %d %s", code, b)
 	}
-	var j backup.Job
+	var j jobs.Job
 	if err := json.Unmarshal(b, &j); err != nil {
 		d.t.Fatal(err)
 	}
@@ -347,13 +349,13 @@ func dmComponents(components []string) string {
 	return string(b)
 }
 
-func (d *dmDaemon) job(id int64) backup.Job {
+func (d *dmDaemon) job(id int64) jobs.Job {
 	d.t.Helper()
 	code, b := d.do("GET", fmt.Sprintf("/v1/jobs/%d", id), "")
 	if code != 200 {
 		d.t.Fatalf("GET job %d: %d %s", id, code, b)
 	}
-	var j backup.Job
+	var j jobs.Job
 	if err := json.Unmarshal(b, &j); err != nil {
 		d.t.Fatal(err)
 	}
@@ -361,7 +363,7 @@ func (d *dmDaemon) job(id int64) backup.Job {
 }
 
 // waitJob polls the job until done(job) or the deadline.
-func (d *dmDaemon) waitJob(id int64, timeout time.Duration, what string, done func(backup.Job) bool) backup.Job {
+func (d *dmDaemon) waitJob(id int64, timeout time.Duration, what string, done func(jobs.Job) bool) jobs.Job {
 	d.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -376,12 +378,12 @@ func (d *dmDaemon) waitJob(id int64, timeout time.Duration, what string, done fu
 	}
 }
 
-func (d *dmDaemon) waitEnded(id int64, timeout time.Duration) backup.Job {
+func (d *dmDaemon) waitEnded(id int64, timeout time.Duration) jobs.Job {
 	d.t.Helper()
-	return d.waitJob(id, timeout, "ended", func(j backup.Job) bool { return !j.Status.Active() })
+	return d.waitJob(id, timeout, "ended", func(j jobs.Job) bool { return !j.Status.Active() })
 }
 
-func dmJobString(j backup.Job) string {
+func dmJobString(j jobs.Job) string {
 	s := func(p *string) string {
 		if p == nil {
 			return "-"
@@ -406,13 +408,13 @@ func (d *dmDaemon) settings() map[string]any {
 }
 
 // lock reads GET /v1/lock.
-func (d *dmDaemon) lock() backup.LockInfo {
+func (d *dmDaemon) lock() jobs.LockInfo {
 	d.t.Helper()
 	code, b := d.do("GET", "/v1/lock", "")
 	if code != 200 {
 		d.t.Fatalf("GET lock: %d %s", code, b)
 	}
-	var li backup.LockInfo
+	var li jobs.LockInfo
 	if err := json.Unmarshal(b, &li); err != nil {
 		d.t.Fatal(err)
 	}
@@ -440,7 +442,7 @@ func (d *dmDaemon) logLines() []map[string]any {
 
 // waitHeld waits until job id reached the test seam's hold in step (the
 // marker file held-<step> in dir), failing at once if the job ended.
-func (d *dmDaemon) waitHeld(dir string, step backup.Step, id int64) {
+func (d *dmDaemon) waitHeld(dir string, step progress.Step, id int64) {
 	d.t.Helper()
 	marker := filepath.Join(dir, "held-"+string(step))
 	deadline := time.Now().Add(60 * time.Second)
@@ -483,12 +485,12 @@ func dmAssertClean(t *testing.T, target string, s *dmStack) {
 
 // dmAssertPack checks a completed job's pack: its directory exists and
 // holds a manifest whose hash is the job's package_hash.
-func dmAssertPack(t *testing.T, j backup.Job) {
+func dmAssertPack(t *testing.T, j jobs.Job) {
 	t.Helper()
-	if j.Status != backup.JobCompleted || j.OutputDir == nil || j.PackageHash == nil {
+	if j.Status != jobs.StatusCompleted || j.OutputDir == nil || j.PackageHash == nil {
 		t.Fatalf("job not completed with a pack: %s", dmJobString(j))
 	}
-	m, hash, err := backup.ReadManifest(context.Background(), *j.OutputDir)
+	m, hash, err := pack.ReadManifest(context.Background(), *j.OutputDir)
 	if err != nil {
 		t.Fatalf("pack of job %d: %v", j.ID, err)
 	}

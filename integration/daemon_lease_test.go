@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/progress"
 )
 
 // Two daemons share one state DB (and target):
@@ -46,7 +47,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 
 	// 1. A runs (held before its manifest) and renews: B is busy.
 	a1 := a.start("volumes")
-	a.waitHeld(holdA, backup.StepManifest, a1.ID)
+	a.waitHeld(holdA, progress.StepManifest, a1.ID)
 	_, partialsA := TargetDirs(t, target)
 	if len(partialsA) != 1 {
 		t.Fatalf("partial dirs while A runs: %v", partialsA)
@@ -65,7 +66,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	a.kill(syscall.SIGSTOP)
 	t.Cleanup(func() { a.kill(syscall.SIGCONT) })
 	frozen := time.Now()
-	var b1 backup.Job
+	var b1 jobs.Job
 	dmWait(t, 4*lease+10*time.Second, "B takes over A's expired lease", func() bool {
 		code, body := b.do("POST", "/v1/backups", dmComponents([]string{"volumes"}))
 		switch code {
@@ -80,8 +81,8 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	})
 	t.Logf("phase 2: B took over %v after A froze (lease %v), job %d", time.Since(frozen).Round(time.Millisecond), lease, b1.ID)
 	// The takeover's recovery (it may finish just after the start answered).
-	ja := b.waitJob(a1.ID, 10*time.Second, "recovered", func(j backup.Job) bool { return !j.Status.Active() })
-	if ja.Status != backup.JobFailed || ja.ErrorCode == nil || *ja.ErrorCode != "interrupted" {
+	ja := b.waitJob(a1.ID, 10*time.Second, "recovered", func(j jobs.Job) bool { return !j.Status.Active() })
+	if ja.Status != jobs.StatusFailed || ja.ErrorCode == nil || *ja.ErrorCode != "interrupted" {
 		t.Errorf("A's job after the takeover: %s, want failed/interrupted", dmJobString(ja))
 	}
 	dmWait(t, 10*time.Second, "A's partial dir removed by the takeover's recovery", func() bool {
@@ -98,14 +99,14 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 		if !j.Status.Active() {
 			t.Fatalf("B's job ended before A resumed: %s", dmJobString(j))
 		}
-		return j.Step != nil && *j.Step == string(backup.StepVolumes) && j.BytesDone > 0
+		return j.Step != nil && *j.Step == string(progress.StepVolumes) && j.BytesDone > 0
 	})
 	_, partialsB := TargetDirs(t, target)
 	a.kill(syscall.SIGCONT)
 	resumed := time.Now()
 	dmWait(t, 15*time.Second, "A noticing its lost lease", func() bool { return dmSawLeaseLost(a, a1.ID, frozen) })
 	t.Logf("phase 3: A noticed the lost lease of job %d within %v of resuming; B's partial dirs then: %v", a1.ID, time.Since(resumed).Round(time.Millisecond), partialsB)
-	if j := b.job(b1.ID); j.Status != backup.JobRunning {
+	if j := b.job(b1.ID); j.Status != jobs.StatusRunning {
 		t.Errorf("B's job after A's abort: %s, want still running", dmJobString(j))
 	}
 	if _, p := TargetDirs(t, target); !slices.Equal(p, partialsB) {
@@ -113,7 +114,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 	}
 	done := b.waitEnded(b1.ID, 60*time.Second)
 	dmAssertPack(t, done)
-	if ja := a.job(a1.ID); ja.Status != backup.JobFailed {
+	if ja := a.job(a1.ID); ja.Status != jobs.StatusFailed {
 		t.Errorf("A's job at the end: %s", dmJobString(ja))
 	}
 	if code, _ := a.do("GET", "/healthz", ""); code != 200 {
@@ -127,7 +128,7 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 		args: []string{"--lease-duration", "5m", "--stop-all"},
 		env:  []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + holdA2}})
 	j2 := a2.start("volumes")
-	a2.waitHeld(holdA2, backup.StepVolumes, j2.ID)
+	a2.waitHeld(holdA2, progress.StepVolumes, j2.ID)
 	if s.runningByList(t) {
 		t.Fatal("A2 did not stop the container")
 	}
@@ -140,8 +141,8 @@ func TestDaemonTwoProcessesShareTheLock(t *testing.T) {
 		t.Fatalf("B's start right after A2 was killed: %d %v, want 202 (A2's 5m lease must not matter)", code, m)
 	}
 	t.Logf("phase 4: B took over from killed A2 in %v (A2's lease 5m)", took.Round(time.Millisecond))
-	ja2 := b.waitJob(j2.ID, 10*time.Second, "recovered", func(j backup.Job) bool { return !j.Status.Active() })
-	if ja2.Status != backup.JobFailed || ja2.ErrorCode == nil || *ja2.ErrorCode != "interrupted" {
+	ja2 := b.waitJob(j2.ID, 10*time.Second, "recovered", func(j jobs.Job) bool { return !j.Status.Active() })
+	if ja2.Status != jobs.StatusFailed || ja2.ErrorCode == nil || *ja2.ErrorCode != "interrupted" {
 		t.Errorf("A2's job after the takeover: %s, want failed/interrupted", dmJobString(ja2))
 	}
 	dmWait(t, 30*time.Second, "the container A2 stopped running again", func() bool { return s.running(t) })

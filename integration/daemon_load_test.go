@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // dmPollRate is the rate the pollers drive GET /v1/jobs/{id} at during a
@@ -40,7 +40,7 @@ func TestDaemonEventsAndPollingDuringBackup(t *testing.T) {
 	// The event stream.
 	type sse struct {
 		name string
-		ev   backup.Event
+		ev   jobs.Event
 	}
 	var events []sse
 	sseDone := make(chan error, 1)
@@ -66,7 +66,7 @@ func TestDaemonEventsAndPollingDuringBackup(t *testing.T) {
 			case strings.HasPrefix(line, "event: "):
 				name = line[7:]
 			case strings.HasPrefix(line, "data: "):
-				var ev backup.Event
+				var ev jobs.Event
 				if err := json.Unmarshal([]byte(line[6:]), &ev); err != nil {
 					sseDone <- fmt.Errorf("event data %q: %v", line, err)
 					return
@@ -131,7 +131,7 @@ func TestDaemonEventsAndPollingDuringBackup(t *testing.T) {
 					}
 					continue
 				}
-				var got backup.Job
+				var got jobs.Job
 				if json.Unmarshal(body, &got) == nil && !got.Status.Active() {
 					stop.Store(true)
 				}
@@ -203,7 +203,7 @@ func TestDaemonEventsAndPollingDuringBackup(t *testing.T) {
 			if i != len(events)-1 {
 				t.Errorf("final event at %d of %d", i, len(events))
 			}
-			if e.ev.Job == nil || e.ev.Job.Status != backup.JobCompleted || e.ev.Job.Progress != 100 {
+			if e.ev.Job == nil || e.ev.Job.Status != jobs.StatusCompleted || e.ev.Job.Progress != 100 {
 				t.Errorf("final event job: %+v", e.ev.Job)
 			}
 		default:

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // A PUT to a pinned setting is refused (409); a PUT of the retention and of
@@ -29,7 +29,7 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 	if code != 200 || m["incremental_schedule"] != "* * * * *" {
 		t.Fatalf("PUT schedule: %d %v", code, m)
 	}
-	var sched backup.ScheduleStatus
+	var sched jobs.ScheduleStatus
 	_, b := d.do("GET", "/v1/schedule", "")
 	if err := json.Unmarshal(b, &sched); err != nil || sched.NextIncremental == nil {
 		t.Fatalf("schedule after PUT: %s (%v)", b, err)
@@ -53,7 +53,7 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 	}
 
 	// Retention: 30 keeps both packs; after a PUT of 1 the next backup leaves one.
-	runOne := func() backup.Job {
+	runOne := func() jobs.Job {
 		t.Helper()
 		var id int64
 		dmWait(t, 60*time.Second, "a backup accepted", func() bool {
@@ -92,14 +92,14 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 	// The schedule fired: a scheduled job exists, or the firing was skipped because one ran.
 	fired := func() (bool, string) {
 		_, b := d.do("GET", "/v1/jobs?limit=200", "")
-		var list struct{ Jobs []backup.Job }
+		var list struct{ Jobs []jobs.Job }
 		json.Unmarshal(b, &list)
 		for _, j := range list.Jobs {
 			if j.Trigger == "schedule" {
 				return true, "scheduled job " + dmItoa(j.ID) + " " + string(j.Status)
 			}
 		}
-		var st backup.ScheduleStatus
+		var st jobs.ScheduleStatus
 		_, b = d.do("GET", "/v1/schedule", "")
 		json.Unmarshal(b, &st)
 		if st.SkippedTotal > 0 {
@@ -126,7 +126,7 @@ func TestDaemonSettingsPinnedRetentionSchedule(t *testing.T) {
 	}
 	// Let a scheduled job that still runs end before the cleanup.
 	_, b = d.do("GET", "/v1/jobs?status=running", "")
-	var running struct{ Jobs []backup.Job }
+	var running struct{ Jobs []jobs.Job }
 	json.Unmarshal(b, &running)
 	for _, j := range running.Jobs {
 		d.waitEnded(j.ID, 60*time.Second)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -28,7 +28,7 @@ func TestDaemonStalledImageExport(t *testing.T) {
 	j := d.start("db", "volumes", "images")
 	got := d.waitEnded(j.ID, 60*time.Second)
 	took := time.Since(t0)
-	if got.Status != backup.JobFailed || got.ErrorCode == nil || *got.ErrorCode != "stalled" {
+	if got.Status != jobs.StatusFailed || got.ErrorCode == nil || *got.ErrorCode != "stalled" {
 		t.Fatalf("job behind a stalling engine: %s, want failed/stalled", dmJobString(got))
 	}
 	if got.Detail == nil || !strings.Contains(*got.Detail, "images") {

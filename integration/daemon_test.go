@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/progress"
 )
 
 // 200 concurrent start requests (half native, half RagFlowAuth's) while
@@ -59,7 +60,7 @@ func TestDaemonConcurrentStartsOneWinner(t *testing.T) {
 		}
 		switch {
 		case a.code == 202 && !a.compat:
-			var j backup.Job
+			var j jobs.Job
 			json.Unmarshal(a.body, &j)
 			winner, accepted = j.ID, accepted+1
 		case a.code == 200 && a.compat:
@@ -94,7 +95,7 @@ func TestDaemonConcurrentStartsOneWinner(t *testing.T) {
 	t.Logf("1 accepted (job %d), %d busy with the holder's id", winner, busy)
 
 	// The winner is the one running; cancel it and the lock is free again.
-	d.waitHeld(hold, backup.StepPrecheck, winner)
+	d.waitHeld(hold, progress.StepPrecheck, winner)
 	if li := d.lock(); !li.Held || li.JobID != winner {
 		t.Errorf("lock %+v, want held by job %d", li, winner)
 	}
@@ -102,7 +103,7 @@ func TestDaemonConcurrentStartsOneWinner(t *testing.T) {
 		t.Fatalf("cancel: %d %s", code, b)
 	}
 	j := d.waitEnded(winner, 15*time.Second)
-	if j.Status != backup.JobCanceled {
+	if j.Status != jobs.StatusCanceled {
 		t.Errorf("job after cancel: %s", dmJobString(j))
 	}
 	dmWait(t, 10*time.Second, "lock released", func() bool { return !d.lock().Held })
@@ -125,7 +126,7 @@ func TestDaemonKill9MidBackupThenRestart(t *testing.T) {
 	held.env = []string{"DOCKPACK_TEST_HOLD_STEP=volumes", "DOCKPACK_TEST_HOLD_DIR=" + hold}
 	d := dmStart(t, held)
 	j := d.start("db", "volumes", "images")
-	d.waitHeld(hold, backup.StepVolumes, j.ID)
+	d.waitHeld(hold, progress.StepVolumes, j.ID)
 	if s.runningByList(t) {
 		t.Fatal("the app container runs during the volume step; the test needs it stopped")
 	}
@@ -139,7 +140,7 @@ func TestDaemonKill9MidBackupThenRestart(t *testing.T) {
 	d2 := dmStart(t, opts)
 	t.Logf("restarted in %v", time.Since(t0).Round(time.Millisecond))
 	got := d2.job(j.ID)
-	if got.Status != backup.JobFailed || got.ErrorCode == nil || *got.ErrorCode != "interrupted" {
+	if got.Status != jobs.StatusFailed || got.ErrorCode == nil || *got.ErrorCode != "interrupted" {
 		t.Errorf("killed job after restart: %s, want failed/interrupted", dmJobString(got))
 	}
 	if li := d2.lock(); li.Held {

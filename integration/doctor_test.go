@@ -20,7 +20,12 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -56,7 +61,7 @@ func opNewStack(t *testing.T) *opStack {
 
 // opDoctor runs `dockpack doctor --json` with args and returns the report
 // and the exit code.
-func opDoctor(t *testing.T, env []string, args ...string) (*backup.DoctorReport, int) {
+func opDoctor(t *testing.T, env []string, args ...string) (*doctor.Report, int) {
 	t.Helper()
 	cmd := exec.Command(dmBinary(t), append([]string{"doctor", "--json", "--log-level", "error"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -70,14 +75,14 @@ func opDoctor(t *testing.T, env []string, args ...string) (*backup.DoctorReport,
 	} else if err != nil {
 		t.Fatalf("dockpack doctor: %v", err)
 	}
-	var rep backup.DoctorReport
+	var rep doctor.Report
 	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
 		t.Fatalf("dockpack doctor %v (exit %d): not a JSON report: %v\nstdout: %s\nstderr: %s", args, code, jerr, out.Bytes(), errOut.Bytes())
 	}
 	return &rep, code
 }
 
-func opDump(rep *backup.DoctorReport) string {
+func opDump(rep *doctor.Report) string {
 	var b strings.Builder
 	for _, c := range rep.Checks {
 		fmt.Fprintf(&b, "  %-9s %-4s %-22s %s | %s\n", c.Name, c.Verdict, c.Code, c.Summary, c.Detail)
@@ -86,7 +91,7 @@ func opDump(rep *backup.DoctorReport) string {
 }
 
 // opExpect checks one check's verdict and code, and the exit code.
-func opExpect(t *testing.T, rep *backup.DoctorReport, exit int, name string, verdict backup.Verdict, code string, wantExit int) backup.DoctorCheck {
+func opExpect(t *testing.T, rep *doctor.Report, exit int, name string, verdict doctor.Verdict, code string, wantExit int) doctor.Check {
 	t.Helper()
 	c, ok := rep.Check(name)
 	if !ok {
@@ -101,7 +106,7 @@ func opExpect(t *testing.T, rep *backup.DoctorReport, exit int, name string, ver
 	return c
 }
 
-func opEvidence(c backup.DoctorCheck, key string) string {
+func opEvidence(c doctor.Check, key string) string {
 	var vals []string
 	for _, e := range c.Evidence {
 		if e.Key == key {
@@ -128,9 +133,9 @@ func opPack(t *testing.T, s *opStack, target string) *backup.Result {
 func opStateDir(t *testing.T, s *opStack, target string) string {
 	t.Helper()
 	dir := t.TempDir()
-	set := backup.DefaultSettings()
+	set := jobs.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
-	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{StateDir: dir, Engine: MustEngine(t), Settings: set,
+	m, err := jobs.NewManager(context.Background(), jobs.Config{StateDir: dir, Engine: MustEngine(t), Settings: set,
 		Policy: tmpfsPolicy, DisableScheduler: true})
 	if err != nil {
 		t.Fatal(err)
@@ -151,15 +156,15 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		rep, exit := opDoctor(t, nil, base...)
-		if rep.Verdict != backup.VerdictOK || exit != 0 {
+		if rep.Verdict != doctor.VerdictOK || exit != 0 {
 			t.Fatalf("verdict %s, exit %d, want ok and 0:\n%s", rep.Verdict, exit, opDump(rep))
 		}
 		for _, c := range rep.Checks {
-			if c.Verdict != backup.VerdictOK {
+			if c.Verdict != doctor.VerdictOK {
 				t.Errorf("%s: %s %s", c.Name, c.Verdict, c.Summary)
 			}
 		}
-		packs, _ := rep.Check(backup.CheckPacks)
+		packs, _ := rep.Check(doctor.CheckPacks)
 		if !strings.Contains(opEvidence(packs, "newest"), res.Name) {
 			t.Errorf("packs evidence %v does not name %s", packs.Evidence, res.Name)
 		}
@@ -169,7 +174,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 	t.Run("settings from the state DB", func(t *testing.T) {
 		// No --project/--target/--sqlite: the daemon's settings fill them.
 		rep, exit := opDoctor(t, nil, "--staging-dir", staging, "--fstype", "tmpfs", "--state-dir", state)
-		if rep.Verdict != backup.VerdictOK || exit != 0 {
+		if rep.Verdict != doctor.VerdictOK || exit != 0 {
 			t.Fatalf("verdict %s, exit %d:\n%s", rep.Verdict, exit, opDump(rep))
 		}
 	})
@@ -177,7 +182,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 	t.Run("wrong fstype", func(t *testing.T) {
 		args := append(append([]string{}, base...), "--fstype", "cifs,smb3")
 		rep, exit := opDoctor(t, nil, args...)
-		c := opExpect(t, rep, exit, backup.CheckTarget, backup.VerdictFail, "target_wrong_fstype", 1)
+		c := opExpect(t, rep, exit, doctor.CheckTarget, doctor.VerdictFail, "target_wrong_fstype", 1)
 		if opEvidence(c, "fstype") != "tmpfs" || c.Fix == "" {
 			t.Errorf("target check: %+v", c)
 		}
@@ -197,26 +202,26 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 		f.Close()
 		args := append(append([]string{}, base...), "--target", filepath.Join(full, "packs"))
 		rep, exit := opDoctor(t, nil, args...)
-		opExpect(t, rep, exit, backup.CheckTarget, backup.VerdictFail, "insufficient_space", 1)
+		opExpect(t, rep, exit, doctor.CheckTarget, doctor.VerdictFail, "insufficient_space", 1)
 	})
 
 	t.Run("unknown project", func(t *testing.T) {
 		args := append(append([]string{}, base...), "--project", s.project+"-nope")
 		rep, exit := opDoctor(t, nil, args...)
-		c := opExpect(t, rep, exit, backup.CheckStack, backup.VerdictFail, "project_not_found", 1)
+		c := opExpect(t, rep, exit, doctor.CheckStack, doctor.VerdictFail, "project_not_found", 1)
 		if !strings.Contains(opEvidence(c, "known_projects"), s.project) {
 			t.Errorf("known projects %q do not list %s", opEvidence(c, "known_projects"), s.project)
 		}
 	})
 
 	t.Run("stale partial dir", func(t *testing.T) {
-		old := filepath.Join(target, backup.PartialPrefix+time.Now().Add(-3*time.Hour).UTC().Format("20060102_150405")+"_000")
+		old := filepath.Join(target, pack.PartialPrefix+time.Now().Add(-3*time.Hour).UTC().Format("20060102_150405")+"_000")
 		if err := os.Mkdir(old, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		defer os.Remove(old)
 		rep, exit := opDoctor(t, nil, base...)
-		c := opExpect(t, rep, exit, backup.CheckPacks, backup.VerdictWarn, "stale_partial", 6)
+		c := opExpect(t, rep, exit, doctor.CheckPacks, doctor.VerdictWarn, "stale_partial", 6)
 		if !strings.Contains(opEvidence(c, "stale_partial"), filepath.Base(old)) {
 			t.Errorf("evidence %v does not name %s", c.Evidence, filepath.Base(old))
 		}
@@ -228,7 +233,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 		MustRemountReadOnly(t, ro)
 		args := append(append([]string{}, base...), "--sqlite", db)
 		rep, exit := opDoctor(t, nil, args...)
-		opExpect(t, rep, exit, backup.CheckSQLite, backup.VerdictFail, "sqlite_wal_readonly", 1)
+		opExpect(t, rep, exit, doctor.CheckSQLite, doctor.VerdictFail, "sqlite_wal_readonly", 1)
 	})
 }
 
@@ -238,16 +243,16 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 	s := opNewStack(t)
 	target := MustTmpfs(t, 64<<20)
 	state := t.TempDir()
-	set := backup.DefaultSettings()
+	set := jobs.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	release := make(chan struct{})
 	var once sync.Once
 	rel := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(rel)
 	ctx := context.Background()
-	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: state, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
+	m, err := jobs.NewManager(ctx, jobs.Config{StateDir: state, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
 		DisableScheduler: true, LeaseDuration: time.Minute,
-		Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+		Run: func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
 			select { // a backup that runs until released
 			case <-release:
 				return nil, fmt.Errorf("%w: released by the test", context.Canceled)
@@ -259,16 +264,16 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
-	job, err := m.Start(ctx, backup.JobRequest{})
+	job, err := m.Start(ctx, jobs.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := []string{"--staging-dir", t.TempDir(), "--fstype", "tmpfs", "--no-images"}
 	host, _ := os.Hostname()
 
-	check := func(t *testing.T, rep *backup.DoctorReport, exit int) {
+	check := func(t *testing.T, rep *doctor.Report, exit int) {
 		t.Helper()
-		c := opExpect(t, rep, exit, backup.CheckLock, backup.VerdictWarn, "lock_held", 6)
+		c := opExpect(t, rep, exit, doctor.CheckLock, doctor.VerdictWarn, "lock_held", 6)
 		if got := opEvidence(c, "job_id"); got != fmt.Sprint(job.ID) {
 			t.Errorf("job evidence %q, want %d", got, job.ID)
 		}
@@ -278,7 +283,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		if left := opEvidence(c, "lease_left"); left == "" || strings.Contains(left, "expired") {
 			t.Errorf("lease left %q", left)
 		}
-		if j, _ := rep.Check(backup.CheckJobs); !strings.Contains(opEvidence(j, "job"), fmt.Sprintf("#%d", job.ID)) {
+		if j, _ := rep.Check(doctor.CheckJobs); !strings.Contains(opEvidence(j, "job"), fmt.Sprintf("#%d", job.ID)) {
 			t.Errorf("jobs evidence %v does not list job %d", j.Evidence, job.ID)
 		}
 	}
@@ -298,11 +303,11 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		defer srv.Close()
 		rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + token, "DOCKPACK_STATE_DIR="}, append(base, "--daemon", srv.URL, "--lang", "zh-CN")...)
 		check(t, rep, exit)
-		c, _ := rep.Check(backup.CheckLock)
+		c, _ := rep.Check(doctor.CheckLock)
 		if rep.Lang != "zh-CN" || c.Title != "备份锁" || !strings.Contains(c.Summary, "持有") {
 			t.Errorf("zh-CN lock check: lang %s, %q %q", rep.Lang, c.Title, c.Summary)
 		}
-		if st, _ := rep.Check(backup.CheckStack); st.Verdict != backup.VerdictOK {
+		if st, _ := rep.Check(doctor.CheckStack); st.Verdict != doctor.VerdictOK {
 			t.Errorf("the project from the daemon's settings: stack %s %s", st.Verdict, st.Summary)
 		}
 	})
@@ -324,20 +329,20 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		// does not exist: what a killed daemon leaves behind.
 		dead := t.TempDir()
 		boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-		m2, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dead, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
+		m2, err := jobs.NewManager(ctx, jobs.Config{StateDir: dead, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy,
 			DisableScheduler: true, LeaseDuration: time.Hour, PID: 1 << 22, ProcStart: strings.TrimSpace(string(boot)) + "/pid:[1]/1",
-			Run: func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+			Run: func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
 				<-ctx.Done()
 				return nil, ctx.Err()
 			}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m2.Start(ctx, backup.JobRequest{}); err != nil {
+		if _, err := m2.Start(ctx, jobs.Request{}); err != nil {
 			t.Fatal(err)
 		}
 		rep, exit := opDoctor(t, nil, append(base, "--state-dir", dead)...)
-		c := opExpect(t, rep, exit, backup.CheckLock, backup.VerdictWarn, "lock_stale", 6)
+		c := opExpect(t, rep, exit, doctor.CheckLock, doctor.VerdictWarn, "lock_stale", 6)
 		if !strings.Contains(opEvidence(c, "stale_reason"), "not running") {
 			t.Errorf("stale reason %q", opEvidence(c, "stale_reason"))
 		}
@@ -353,9 +358,9 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 	s := opNewStack(t)
 	target := MustTmpfs(t, 32<<20)
 	var mu sync.Mutex
-	var hooks []backup.WebhookPayload
+	var hooks []webhook.Payload
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p backup.WebhookPayload
+		var p webhook.Payload
 		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
 			t.Errorf("webhook body: %v", err)
 		}
@@ -368,7 +373,7 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 		args: []string{"--project", s.project, "--sqlite", s.db, "--webhook-url", rcv.URL + "/dockpack", "--webhook-max-attempts", "2"}})
 
 	ok := d.waitEnded(d.start("db", "volumes", "images").ID, 2*time.Minute)
-	if ok.Status != backup.JobCompleted {
+	if ok.Status != jobs.StatusCompleted {
 		t.Fatalf("first backup: %s", dmJobString(ok))
 	}
 	// Fill the target: the next backup is refused for lack of space.
@@ -385,7 +390,7 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 	f.Close()
 	failed := d.waitEnded(d.start("db", "volumes", "images").ID, 2*time.Minute)
 	os.Remove(filler)
-	if failed.Status != backup.JobFailed || failed.ErrorCode == nil {
+	if failed.Status != jobs.StatusFailed || failed.ErrorCode == nil {
 		t.Fatalf("second backup: %s", dmJobString(failed))
 	}
 	code := *failed.ErrorCode
@@ -398,11 +403,11 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 
 	// doctor through the daemon's API.
 	rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + dmToken, "DOCKPACK_STATE_DIR="}, "--daemon", d.url, "--fstype", "tmpfs", "--staging-dir", t.TempDir())
-	opExpect(t, rep, exit, backup.CheckJobs, backup.VerdictWarn, "last_job_failed", 6)
-	if l, _ := rep.Check(backup.CheckLock); l.Verdict != backup.VerdictOK {
+	opExpect(t, rep, exit, doctor.CheckJobs, doctor.VerdictWarn, "last_job_failed", 6)
+	if l, _ := rep.Check(doctor.CheckLock); l.Verdict != doctor.VerdictOK {
 		t.Errorf("lock after both jobs: %s %s", l.Verdict, l.Summary)
 	}
-	if j, _ := rep.Check(backup.CheckJobs); !strings.Contains(j.Summary, code) {
+	if j, _ := rep.Check(doctor.CheckJobs); !strings.Contains(j.Summary, code) {
 		t.Errorf("jobs summary %q does not name %s", j.Summary, code)
 	}
 
@@ -451,7 +456,7 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if len(hooks) != 2 || hooks[0].Job.ID != ok.ID || hooks[0].Job.Status != backup.JobCompleted ||
+	if len(hooks) != 2 || hooks[0].Job.ID != ok.ID || hooks[0].Job.Status != jobs.StatusCompleted ||
 		hooks[1].Job.ID != failed.ID || hooks[1].Job.ErrorCode == nil || *hooks[1].Job.ErrorCode != code {
 		t.Errorf("webhook notifications: %+v", hooks)
 	}

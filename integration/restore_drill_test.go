@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 const rsToken = "rs-drill-token-0123456789abcdef0123"
@@ -53,10 +53,10 @@ func rsAPI(t testing.TB, srv *httptest.Server, method, path, body string) (int, 
 func TestRestoreDrillRoutes(t *testing.T) {
 	s := rsSmallStack(t)
 	target := MustTmpfs(t, 128<<20)
-	set := backup.DefaultSettings()
+	set := jobs.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	state := t.TempDir()
-	m, err := backup.NewManager(context.Background(), backup.ManagerConfig{
+	m, err := jobs.NewManager(context.Background(), jobs.Config{
 		StateDir: state, Engine: MustEngine(t), Settings: set, Policy: tmpfsPolicy, StagingDir: t.TempDir(),
 		DisableScheduler: true, LeaseDuration: 3 * time.Second, PersistInterval: 100 * time.Millisecond,
 	})

@@ -24,6 +24,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
@@ -301,7 +302,7 @@ func rsDump(t testing.TB, path string) string {
 }
 
 // rsBackup makes a pack of project into target (tmpfs policy).
-func rsBackup(t testing.TB, eng *dockerapi.Client, project, target, db string, comps ...backup.Component) *backup.Result {
+func rsBackup(t testing.TB, eng *dockerapi.Client, project, target, db string, comps ...pack.Component) *backup.Result {
 	t.Helper()
 	spec := backup.Spec{Engine: eng, Project: project, Target: target, Policy: tmpfsPolicy, SQLitePath: db, StagingDir: t.TempDir(), Components: comps}
 	res, err := backup.Run(MustCtx(t), spec, nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 // TestRestorePrune: prune keeps the newest N, never deletes the newest
@@ -24,17 +25,17 @@ func TestRestorePrune(t *testing.T) {
 	target := MustTmpfs(t, 128<<20)
 	var packs []*backup.Result
 	for range 3 {
-		packs = append(packs, rsBackup(t, eng, s.project, target, "", backup.ComponentVolumes))
+		packs = append(packs, rsBackup(t, eng, s.project, target, "", pack.ComponentVolumes))
 	}
-	ts := strings.Replace(time.Now().Add(-48*time.Hour).UTC().Format(backup.PackTimeLayout), ".", "_", 1)
-	partial := filepath.Join(target, backup.PartialPrefix+ts)
+	ts := strings.Replace(time.Now().Add(-48*time.Hour).UTC().Format(pack.TimeLayout), ".", "_", 1)
+	partial := filepath.Join(target, pack.PartialPrefix+ts)
 	if err := os.MkdirAll(filepath.Join(partial, "volumes"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-30 * time.Hour)
 	os.Chtimes(filepath.Join(partial, "volumes"), old, old)
 	os.Chtimes(partial, old, old)
-	names := func(ps []backup.PackInfo) []string {
+	names := func(ps []pack.Info) []string {
 		var out []string
 		for _, p := range ps {
 			out = append(out, p.Name)
@@ -43,7 +44,7 @@ func TestRestorePrune(t *testing.T) {
 		return out
 	}
 
-	res, err := backup.Prune(MustCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
+	res, err := pack.Prune(MustCtx(t), pack.PruneOptions{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +69,8 @@ func TestRestorePrune(t *testing.T) {
 	if err := os.Truncate(newestTar, 1024); err != nil {
 		t.Fatal(err)
 	}
-	res, err = backup.Prune(MustCtx(t), backup.PruneOptions{Target: target, Project: s.project, Keep: 1})
-	if !errors.Is(err, backup.ErrPruneRefused) || len(res.Deleted) != 0 || !res.Refused || !strings.Contains(err.Error(), "volumes/"+s.volume+".tar") {
+	res, err = pack.Prune(MustCtx(t), pack.PruneOptions{Target: target, Project: s.project, Keep: 1})
+	if !errors.Is(err, pack.ErrPruneRefused) || len(res.Deleted) != 0 || !res.Refused || !strings.Contains(err.Error(), "volumes/"+s.volume+".tar") {
 		t.Fatalf("prune with a broken newest pack: %+v %v", res, err)
 	}
 	t.Logf("refusal: %v", err)
@@ -84,10 +85,10 @@ func TestRestorePrune(t *testing.T) {
 	}
 	code, out, errOut = rsCLI(t, "packs", "--target", target, "--json")
 	var listed struct {
-		Packs []backup.PackInfo `json:"packs"`
+		Packs []pack.Info `json:"packs"`
 	}
 	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed.Packs) != 2 || listed.Packs[0].Name != packs[2].Name ||
-		listed.Packs[0].Status != backup.PackComplete || listed.Packs[0].Project != s.project {
+		listed.Packs[0].Status != pack.StatusComplete || listed.Packs[0].Project != s.project {
 		t.Fatalf("dockpack packs --json: exit %d %v\n%s%s", code, err, out, errOut)
 	}
 
@@ -105,12 +106,12 @@ func TestRestorePrune(t *testing.T) {
 	// Age limit: a fresh good pack, and every older one is past a one-second age —
 	// only the newest complete pack stays.
 	time.Sleep(1100 * time.Millisecond)
-	fresh := rsBackup(t, eng, s.project, target, "", backup.ComponentVolumes)
+	fresh := rsBackup(t, eng, s.project, target, "", pack.ComponentVolumes)
 	code, out, errOut = rsCLI(t, "prune", "--target", target, "--project", s.project, "--max-age", "0d1s")
 	if code != 0 {
 		t.Fatalf("dockpack prune --max-age: exit %d\n%s%s", code, out, errOut)
 	}
-	left, _ := backup.ListPacks(MustCtx(t), target)
+	left, _ := pack.List(MustCtx(t), target)
 	if len(left) != 1 || left[0].Name != fresh.Name {
 		t.Fatalf("after the age limit: %+v", left)
 	}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"testing"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/restore"
 )
 
 // A restore that fails midway leaves its half-filled volume marked
@@ -22,20 +24,20 @@ func TestRestoreAgainAfterAFailedRestore(t *testing.T) {
 	copyVolume := copyProject + "_data"
 	rsForget(t, s.cli, copyVolume)
 
-	spec := func() backup.RestoreSpec {
-		return backup.RestoreSpec{Engine: eng, Project: copyProject, StagingDir: t.TempDir(),
-			Components: []backup.Component{backup.ComponentVolumes}}
+	spec := func() restore.Spec {
+		return restore.Spec{Engine: eng, Project: copyProject, StagingDir: t.TempDir(),
+			Components: []pack.Component{pack.ComponentVolumes}}
 	}
 	boom := errors.New("the share went away mid-read")
 	failing := spec()
-	failing.Hooks.WrapReader = func(step backup.Step, item string, r io.Reader) io.Reader {
-		if step == backup.StepVolumes {
+	failing.Hooks.WrapReader = func(step progress.Step, item string, r io.Reader) io.Reader {
+		if step == progress.StepVolumes {
 			return io.MultiReader(io.LimitReader(r, 64<<10), rsFailReader{boom})
 		}
 		return r
 	}
-	_, err := backup.Restore(MustCtx(t), res.Pack, failing)
-	if !errors.Is(err, backup.ErrRestore) || !errors.Is(err, boom) {
+	_, err := restore.Run(MustCtx(t), res.Pack, failing)
+	if !errors.Is(err, restore.ErrFailed) || !errors.Is(err, boom) {
 		t.Fatalf("first restore: %v, want ErrRestore wrapping the read error", err)
 	}
 	if marks, err := eng.VolumeIncompleteMarks(MustCtx(t), copyVolume); err != nil || len(marks) == 0 {
@@ -43,11 +45,11 @@ func TestRestoreAgainAfterAFailedRestore(t *testing.T) {
 	}
 	t.Logf("first restore failed as arranged: %v", err)
 
-	again, err := backup.Restore(MustCtx(t), res.Pack, spec())
+	again, err := restore.Run(MustCtx(t), res.Pack, spec())
 	if err != nil {
 		t.Fatalf("second restore (no force): %v", err)
 	}
-	if len(again.Plan.Volumes) != 1 || again.Plan.Volumes[0].Target != copyVolume || again.Plan.Volumes[0].Action != backup.ActionRefill {
+	if len(again.Plan.Volumes) != 1 || again.Plan.Volumes[0].Target != copyVolume || again.Plan.Volumes[0].Action != restore.ActionRefill {
 		t.Fatalf("second restore plan: %+v", again.Plan.Volumes)
 	}
 	rsNoLeftovers(t, s.cli, eng, copyVolume)

@@ -13,7 +13,9 @@ import (
 
 	"github.com/docker/go-units"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
@@ -97,15 +99,15 @@ func TestRestoreRoundTrip(t *testing.T) {
 
 	dest := filepath.Join(t.TempDir(), "restored-auth.db")
 	t0 = time.Now()
-	res, err := backup.Restore(MustCtx(t), bres.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
+	res, err := restore.Run(MustCtx(t), bres.Pack, restore.Spec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
 	restoreTook := time.Since(t0)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	t.Logf("restore: verified %s in %s, then restored %s (images %s, volumes %s, sqlite %s); total %s",
-		units.BytesSize(float64(res.Verify.Bytes)), res.Steps[backup.StepVerify].Round(time.Millisecond), units.BytesSize(float64(res.Bytes)),
-		res.Steps[backup.StepImages].Round(time.Millisecond), res.Steps[backup.StepVolumes].Round(time.Millisecond),
-		res.Steps[backup.StepSQLite].Round(time.Millisecond), restoreTook.Round(time.Millisecond))
+		units.BytesSize(float64(res.Verify.Bytes)), res.Steps[progress.StepVerify].Round(time.Millisecond), units.BytesSize(float64(res.Bytes)),
+		res.Steps[progress.StepImages].Round(time.Millisecond), res.Steps[progress.StepVolumes].Round(time.Millisecond),
+		res.Steps[progress.StepSQLite].Round(time.Millisecond), restoreTook.Round(time.Millisecond))
 	t.Logf("round trip: big file %d bytes, pack %d bytes (%s), restored %d bytes; backup %s + restore %s = %s",
 		int64(rsBigBytes), bres.Bytes, units.BytesSize(float64(bres.Bytes)), res.Bytes, backupTook.Round(time.Millisecond), restoreTook.Round(time.Millisecond),
 		(backupTook + restoreTook).Round(time.Millisecond))
@@ -175,14 +177,14 @@ func TestRestoreCompose(t *testing.T) {
 		dockertest.TarEntry{Name: "conf/", UID: 1000, GID: 1000}))
 	origDigest, _ := rsDigest(t, cli, p+"_data", img)
 	target := MustTmpfs(t, 128<<20)
-	res := rsBackup(t, eng, p, target, "", backup.ComponentVolumes, backup.ComponentImages)
+	res := rsBackup(t, eng, p, target, "", pack.ComponentVolumes, pack.ComponentImages)
 
 	// 1. Under a new name, beside the original (still running).
-	rr, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Project: np, StagingDir: t.TempDir()})
+	rr, err := restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, Project: np, StagingDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("restore as %s: %v", np, err)
 	}
-	if rr.Plan.Volumes[0].Target != np+"_data" || rr.Plan.Images[0].Action != backup.ActionPresent {
+	if rr.Plan.Volumes[0].Target != np+"_data" || rr.Plan.Images[0].Action != restore.ActionPresent {
 		t.Fatalf("plan %+v", rr.Plan)
 	}
 	vol, err := eng.InspectVolume(MustCtx(t), np+"_data")
@@ -210,7 +212,7 @@ func TestRestoreCompose(t *testing.T) {
 	if _, err := eng.InspectVolume(MustCtx(t), p+"_data"); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
 		t.Fatalf("down -v left the volume: %v", err)
 	}
-	if _, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, StagingDir: t.TempDir()}); err != nil {
+	if _, err := restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, StagingDir: t.TempDir()}); err != nil {
 		t.Fatalf("restore as %s: %v", p, err)
 	}
 	out = rsCompose(t, dir, p, "up", "-d")

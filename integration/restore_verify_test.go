@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
@@ -36,8 +37,8 @@ func TestRestoreTamperedPack(t *testing.T) {
 
 	path := filepath.Join(res.Pack, filepath.FromSlash(rel))
 	rsFlipMid(t, path)
-	vr, err := backup.Verify(MustCtx(t), res.Pack, backup.VerifyOptions{StagingDir: t.TempDir()})
-	if !errors.Is(err, backup.ErrVerify) || vr.OK {
+	vr, err := pack.Verify(MustCtx(t), res.Pack, pack.VerifyOptions{StagingDir: t.TempDir()})
+	if !errors.Is(err, pack.ErrVerify) || vr.OK {
 		t.Fatalf("verify of a tampered pack: %v", err)
 	}
 	failed := vr.Failed()
@@ -51,8 +52,8 @@ func TestRestoreTamperedPack(t *testing.T) {
 	t.Logf("verify: %v", err)
 	code, out, errOut := rsCLI(t, "verify", "--json", res.Pack)
 	var js struct {
-		OK     bool                    `json:"ok"`
-		Failed []backup.ComponentCheck `json:"failed"`
+		OK     bool                  `json:"ok"`
+		Failed []pack.ComponentCheck `json:"failed"`
 	}
 	if jerr := json.Unmarshal([]byte(out), &js); code != 4 || jerr != nil || js.OK || len(js.Failed) != 1 || js.Failed[0].Path != rel ||
 		!strings.Contains(errOut, rel) || !strings.Contains(errOut, fe.SHA256) {
@@ -67,8 +68,8 @@ func TestRestoreTamperedPack(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "restored.db")
-	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
-	if !errors.Is(err, backup.ErrVerify) || !strings.Contains(err.Error(), rel) {
+	_, err = restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, SQLiteDest: dest, StagingDir: t.TempDir()})
+	if !errors.Is(err, pack.ErrVerify) || !strings.Contains(err.Error(), rel) {
 		t.Fatalf("restore of a tampered pack: %v", err)
 	}
 	if _, err := eng.InspectVolume(MustCtx(t), s.volume); !errors.Is(err, dockerapi.ErrVolumeNotFound) {
@@ -84,8 +85,8 @@ func TestRestoreTamperedPack(t *testing.T) {
 	// Without the verification the checksum stops the import at the end of the file.
 	t.Cleanup(func() { _ = eng.ClearVolumeMarks(MustCtx(t), s.volume) })
 	rsForget(t, s.cli, s.volume)
-	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, SkipVerify: true, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
-	if !errors.Is(err, backup.ErrPackChanged) || !errors.Is(err, backup.ErrRestore) {
+	_, err = restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, SkipVerify: true, Components: []pack.Component{pack.ComponentVolumes}, StagingDir: t.TempDir()})
+	if !errors.Is(err, restore.ErrPackChanged) || !errors.Is(err, restore.ErrFailed) {
 		t.Fatalf("restore --no-verify of a tampered pack: %v", err)
 	}
 	if marks, err := eng.VolumeIncompleteMarks(MustCtx(t), s.volume); err != nil || len(marks) != 1 || marks[0] != res.Name {
@@ -95,17 +96,17 @@ func TestRestoreTamperedPack(t *testing.T) {
 
 	// Repaired, the pack restores over the incomplete volume without --force.
 	rsFlipMid(t, path)
-	rr, err := backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
+	rr, err := restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, Components: []pack.Component{pack.ComponentVolumes}, StagingDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("restore after the repair: %v", err)
 	}
-	if rr.Plan.Volumes[0].Action != backup.ActionRefill {
+	if rr.Plan.Volumes[0].Action != restore.ActionRefill {
 		t.Fatalf("plan %+v", rr.Plan.Volumes)
 	}
 	rsNoLeftovers(t, s.cli, eng, s.volume)
 	// Now complete: another restore needs --force.
-	_, err = backup.Restore(MustCtx(t), res.Pack, backup.RestoreSpec{Engine: eng, Components: []backup.Component{backup.ComponentVolumes}, StagingDir: t.TempDir()})
-	if !errors.Is(err, backup.ErrRestoreRefused) || !strings.Contains(err.Error(), "--force") {
+	_, err = restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: eng, Components: []pack.Component{pack.ComponentVolumes}, StagingDir: t.TempDir()})
+	if !errors.Is(err, restore.ErrRefused) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("restore over a complete volume: %v", err)
 	}
 	if code, out, errOut := rsCLI(t, "restore", "--plan", "--components", "volumes", res.Pack); code != 3 || !strings.Contains(out, "REFUSED") {

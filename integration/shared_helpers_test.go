@@ -14,7 +14,7 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/mountcheck"
 )
@@ -98,9 +98,9 @@ func TargetDirs(t testing.TB, target string) (packs, partials []string) {
 	}
 	for _, e := range ents {
 		switch {
-		case strings.HasPrefix(e.Name(), backup.PackPrefix):
+		case strings.HasPrefix(e.Name(), pack.NamePrefix):
 			packs = append(packs, e.Name())
-		case strings.HasPrefix(e.Name(), backup.PartialPrefix):
+		case strings.HasPrefix(e.Name(), pack.PartialPrefix):
 			partials = append(partials, e.Name())
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // DrillRunner is an optional Backend interface: when implemented (as
@@ -22,8 +22,8 @@ import (
 // job's pack and restores its SQLite snapshot into a staging folder; it
 // holds the backup lock (409 while a backup runs).
 type DrillRunner interface {
-	RunDrill(ctx context.Context, req backup.DrillRequest) (backup.Drill, error)
-	ListDrills(ctx context.Context, limit int) ([]backup.Drill, error)
+	RunDrill(ctx context.Context, req jobs.DrillRequest) (jobs.Drill, error)
+	ListDrills(ctx context.Context, limit int) ([]jobs.Drill, error)
 }
 
 // Codes of a drill request RagFlowAuth's frontend knows.
@@ -77,7 +77,7 @@ func (h *handler) listDrills(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if items == nil {
-		items = []backup.Drill{}
+		items = []jobs.Drill{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "count": len(items)})
 }
@@ -96,8 +96,8 @@ type drillBody struct {
 
 // parseDrill turns the body into a request, with RagFlowAuth's codes for
 // what is missing or malformed.
-func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (backup.DrillRequest, error) {
-	var req backup.DrillRequest
+func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (jobs.DrillRequest, error) {
+	var req jobs.DrillRequest
 	b, err := h.readBody(w, r)
 	if err != nil {
 		return req, err

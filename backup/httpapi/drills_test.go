@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // drillFake is fakeBackend plus restore drills: a drill of job 1 with the
@@ -17,8 +18,8 @@ import (
 type drillFake struct {
 	*fakeBackend
 	dmu     sync.Mutex
-	drills  []backup.Drill
-	lastReq backup.DrillRequest
+	drills  []jobs.Drill
+	lastReq jobs.DrillRequest
 	busy    bool
 }
 
@@ -27,32 +28,32 @@ const (
 	dfHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 )
 
-func (f *drillFake) RunDrill(ctx context.Context, req backup.DrillRequest) (backup.Drill, error) {
+func (f *drillFake) RunDrill(ctx context.Context, req jobs.DrillRequest) (jobs.Drill, error) {
 	f.dmu.Lock()
 	defer f.dmu.Unlock()
 	f.lastReq = req
 	if err := req.Validate(); err != nil {
-		return backup.Drill{}, err
+		return jobs.Drill{}, err
 	}
 	switch {
 	case f.busy:
-		return backup.Drill{}, &backup.BusyError{JobID: 7, Owner: "fake"}
+		return jobs.Drill{}, &jobs.BusyError{JobID: 7, Owner: "fake"}
 	case req.JobID != 1:
-		return backup.Drill{}, fmt.Errorf("%w: no backup job with id %d", backup.ErrJobNotFound, req.JobID)
+		return jobs.Drill{}, fmt.Errorf("%w: no backup job with id %d", jobs.ErrJobNotFound, req.JobID)
 	case req.BackupPath != dfPath:
-		return backup.Drill{}, fmt.Errorf("%w: backup_path_mismatch: not job 1's output_dir", backup.ErrInvalidSpec)
+		return jobs.Drill{}, fmt.Errorf("%w: backup_path_mismatch: not job 1's output_dir", backup.ErrInvalidSpec)
 	case req.BackupHash != dfHash:
-		return backup.Drill{}, fmt.Errorf("%w: backup_hash_mismatch: not job 1's package_hash", backup.ErrInvalidSpec)
+		return jobs.Drill{}, fmt.Errorf("%w: backup_hash_mismatch: not job 1's package_hash", backup.ErrInvalidSpec)
 	}
-	d := backup.Drill{DrillID: fmt.Sprintf("restore_drill_%d", len(f.drills)+1), JobID: 1, BackupPath: dfPath, BackupHash: dfHash, ActualBackupHash: dfHash,
-		HashMatch: true, CompareMatch: true, RestoreTarget: req.RestoreTarget, AcceptanceStatus: backup.DrillPassed, PackageValidationStatus: backup.DrillPassed,
+	d := jobs.Drill{DrillID: fmt.Sprintf("restore_drill_%d", len(f.drills)+1), JobID: 1, BackupPath: dfPath, BackupHash: dfHash, ActualBackupHash: dfHash,
+		HashMatch: true, CompareMatch: true, RestoreTarget: req.RestoreTarget, AcceptanceStatus: jobs.DrillPassed, PackageValidationStatus: jobs.DrillPassed,
 		Result: "success", ExecutedBy: req.ExecutedBy, VerificationNotes: req.VerificationNotes,
-		VerificationReport: backup.DrillReport{Checks: []backup.DrillCheck{{Name: "manifest", Status: backup.CheckPassed}}}}
-	f.drills = append([]backup.Drill{d}, f.drills...)
+		VerificationReport: jobs.DrillReport{Checks: []jobs.DrillCheck{{Name: "manifest", Status: jobs.CheckPassed}}}}
+	f.drills = append([]jobs.Drill{d}, f.drills...)
 	return d, nil
 }
 
-func (f *drillFake) ListDrills(ctx context.Context, limit int) ([]backup.Drill, error) {
+func (f *drillFake) ListDrills(ctx context.Context, limit int) ([]jobs.Drill, error) {
 	f.dmu.Lock()
 	defer f.dmu.Unlock()
 	return f.drills[:min(limit, len(f.drills))], nil

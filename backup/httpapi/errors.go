@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // Error codes the handler produces itself (the Backend's errors map to the
@@ -64,32 +65,32 @@ func reqErr(status int, code, detail string) *Error {
 func classify(err error) *Error {
 	var (
 		he     *Error
-		busy   *backup.BusyError
-		pinned *backup.PinnedError
+		busy   *jobs.BusyError
+		pinned *jobs.PinnedError
 		mbe    *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &he):
 		return he
 	case errors.As(err, &busy):
-		return &Error{Status: http.StatusConflict, Code: backup.ErrBusy.Error(), Detail: err.Error(), JobID: busy.JobID}
-	case errors.Is(err, backup.ErrBusy):
-		return &Error{Status: http.StatusConflict, Code: backup.ErrBusy.Error(), Detail: err.Error()}
-	case errors.Is(err, backup.ErrJobNotFound):
-		return &Error{Status: http.StatusNotFound, Code: backup.ErrJobNotFound.Error(), Detail: err.Error()}
+		return &Error{Status: http.StatusConflict, Code: jobs.ErrBusy.Error(), Detail: err.Error(), JobID: busy.JobID}
+	case errors.Is(err, jobs.ErrBusy):
+		return &Error{Status: http.StatusConflict, Code: jobs.ErrBusy.Error(), Detail: err.Error()}
+	case errors.Is(err, jobs.ErrJobNotFound):
+		return &Error{Status: http.StatusNotFound, Code: jobs.ErrJobNotFound.Error(), Detail: err.Error()}
 	case errors.As(err, &pinned):
-		return &Error{Status: http.StatusConflict, Code: backup.ErrSettingPinned.Error() + ":" + pinned.Field, Detail: err.Error()}
-	case errors.Is(err, backup.ErrSettingPinned):
-		return &Error{Status: http.StatusConflict, Code: backup.ErrSettingPinned.Error(), Detail: err.Error()}
+		return &Error{Status: http.StatusConflict, Code: jobs.ErrSettingPinned.Error() + ":" + pinned.Field, Detail: err.Error()}
+	case errors.Is(err, jobs.ErrSettingPinned):
+		return &Error{Status: http.StatusConflict, Code: jobs.ErrSettingPinned.Error(), Detail: err.Error()}
 	case errors.Is(err, backup.ErrInvalidSpec):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSpec, Detail: trimSentinel(err, backup.ErrInvalidSpec)}
-	case errors.Is(err, backup.ErrInvalidSettings):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSettings, Detail: trimSentinel(err, backup.ErrInvalidSettings)}
-	case errors.Is(err, backup.ErrJobNotActive):
+	case errors.Is(err, jobs.ErrInvalidSettings):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSettings, Detail: trimSentinel(err, jobs.ErrInvalidSettings)}
+	case errors.Is(err, jobs.ErrJobNotActive):
 		return &Error{Status: http.StatusConflict, Code: CodeJobNotActive, Detail: err.Error()}
-	case errors.Is(err, backup.ErrTargetMissing):
-		return &Error{Status: http.StatusConflict, Code: backup.ErrTargetMissing.Error(), Detail: err.Error()}
-	case errors.Is(err, backup.ErrClosed):
+	case errors.Is(err, jobs.ErrTargetMissing):
+		return &Error{Status: http.StatusConflict, Code: jobs.ErrTargetMissing.Error(), Detail: err.Error()}
+	case errors.Is(err, jobs.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Detail: "the backup manager is shutting down: " + err.Error()}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
@@ -124,8 +125,8 @@ type compatBody struct {
 // for its refusals (it starts with RagFlowAuth's code), else "code: message".
 func compatDetail(e *Error) string {
 	switch {
-	case e.Code == backup.ErrBusy.Error(), e.Code == backup.ErrJobNotFound.Error(), e.Code == CodeChangeReason,
-		e.Code == CodeUnauthorized, e.Code == CodeInvalidJobID, strings.HasPrefix(e.Code, backup.ErrSettingPinned.Error()):
+	case e.Code == jobs.ErrBusy.Error(), e.Code == jobs.ErrJobNotFound.Error(), e.Code == CodeChangeReason,
+		e.Code == CodeUnauthorized, e.Code == CodeInvalidJobID, strings.HasPrefix(e.Code, jobs.ErrSettingPinned.Error()):
 		return e.Code
 	case e.Detail == "":
 		return e.Code

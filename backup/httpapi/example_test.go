@@ -7,22 +7,22 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // oneJob is a Backend whose lock is held by job 7 (a real daemon passes its *backup.Manager).
 type oneJob struct{ httpapi.Backend }
 
-func (oneJob) Start(context.Context, backup.JobRequest) (backup.Job, error) {
-	return backup.Job{}, &backup.BusyError{JobID: 7}
+func (oneJob) Start(context.Context, jobs.Request) (jobs.Job, error) {
+	return jobs.Job{}, &jobs.BusyError{JobID: 7}
 }
 
-func (oneJob) Get(_ context.Context, id int64) (backup.Job, error) {
+func (oneJob) Get(_ context.Context, id int64) (jobs.Job, error) {
 	if id != 7 {
-		return backup.Job{}, backup.ErrJobNotFound
+		return jobs.Job{}, jobs.ErrJobNotFound
 	}
-	return backup.Job{ID: 7, Kind: backup.KindFull, Status: backup.JobRunning, Progress: 42}, nil
+	return jobs.Job{ID: 7, Kind: jobs.KindFull, Status: jobs.StatusRunning, Progress: 42}, nil
 }
 
 func ExampleNew() {

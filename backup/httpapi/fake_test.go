@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef"
@@ -22,77 +23,77 @@ const testToken = "0123456789abcdef0123456789abcdef"
 // with pins. Mutating calls are counted so tests can prove "no state change".
 type fakeBackend struct {
 	mu       sync.Mutex
-	jobs     map[int64]backup.Job
+	jobs     map[int64]jobs.Job
 	nextID   int64
 	holder   int64 // the job holding the lock, 0 = free
-	settings backup.Settings
+	settings jobs.Settings
 	pinned   []string
 	mutating int // Start/Cancel/UpdateSettings calls that got past validation
-	lastReq  backup.JobRequest
-	lastList backup.ListOptions
-	lastPtch backup.SettingsPatch
+	lastReq  jobs.Request
+	lastList jobs.ListOptions
+	lastPtch jobs.SettingsPatch
 	lastWhy  string
-	packs    []backup.PackInfo
+	packs    []pack.Info
 
 	// err, when set, is returned by every method (error-mapping tests).
 	err error
 	// subscribe replaces Subscribe's default (a closed channel after the job's final event).
-	subscribe func(ctx context.Context, id int64) (<-chan backup.Event, error)
+	subscribe func(ctx context.Context, id int64) (<-chan jobs.Event, error)
 	// panicOn makes Get panic.
 	panicOnGet bool
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{jobs: map[int64]backup.Job{}, settings: backup.Settings{TargetMode: "local", BackupRetentionMax: 30}}
+	return &fakeBackend{jobs: map[int64]jobs.Job{}, settings: jobs.Settings{TargetMode: "local", BackupRetentionMax: 30}}
 }
 
-func (f *fakeBackend) Start(ctx context.Context, req backup.JobRequest) (backup.Job, error) {
+func (f *fakeBackend) Start(ctx context.Context, req jobs.Request) (jobs.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return backup.Job{}, f.err
+		return jobs.Job{}, f.err
 	}
 	if f.holder != 0 {
-		return backup.Job{}, &backup.BusyError{JobID: f.holder, Owner: "fake"}
+		return jobs.Job{}, &jobs.BusyError{JobID: f.holder, Owner: "fake"}
 	}
 	f.mutating++
 	f.lastReq = req
 	f.nextID++
-	kind := backup.KindIncremental
-	if req.Full || slices.Contains(req.Components, backup.ComponentImages) {
-		kind = backup.KindFull
+	kind := jobs.KindIncremental
+	if req.Full || slices.Contains(req.Components, pack.ComponentImages) {
+		kind = jobs.KindFull
 	}
-	j := backup.Job{ID: f.nextID, Kind: kind, Status: backup.JobRunning, CreatedAtMs: time.Now().UnixMilli(),
-		VerificationStatus: backup.VerificationNotVerified, Components: req.Components, Trigger: req.Trigger}
+	j := jobs.Job{ID: f.nextID, Kind: kind, Status: jobs.StatusRunning, CreatedAtMs: time.Now().UnixMilli(),
+		VerificationStatus: jobs.VerificationNotVerified, Components: req.Components, Trigger: req.Trigger}
 	f.jobs[j.ID] = j
 	f.holder = j.ID
 	return j, nil
 }
 
-func (f *fakeBackend) Get(ctx context.Context, id int64) (backup.Job, error) {
+func (f *fakeBackend) Get(ctx context.Context, id int64) (jobs.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.panicOnGet {
 		panic("fake panic")
 	}
 	if f.err != nil {
-		return backup.Job{}, f.err
+		return jobs.Job{}, f.err
 	}
 	j, ok := f.jobs[id]
 	if !ok {
-		return backup.Job{}, fmt.Errorf("job %d: %w", id, backup.ErrJobNotFound)
+		return jobs.Job{}, fmt.Errorf("job %d: %w", id, jobs.ErrJobNotFound)
 	}
 	return j, nil
 }
 
-func (f *fakeBackend) List(ctx context.Context, o backup.ListOptions) ([]backup.Job, error) {
+func (f *fakeBackend) List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
 	f.lastList = o
-	var out []backup.Job
+	var out []jobs.Job
 	for id := f.nextID; id > 0 && len(out) < o.Limit; id-- {
 		if j, ok := f.jobs[id]; ok && (o.Status == "" || j.Status == o.Status) {
 			out = append(out, j)
@@ -101,20 +102,20 @@ func (f *fakeBackend) List(ctx context.Context, o backup.ListOptions) ([]backup.
 	return out, nil
 }
 
-func (f *fakeBackend) Cancel(ctx context.Context, id int64, reason string) (backup.Job, error) {
+func (f *fakeBackend) Cancel(ctx context.Context, id int64, reason string) (jobs.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return backup.Job{}, f.err
+		return jobs.Job{}, f.err
 	}
 	j, ok := f.jobs[id]
 	if !ok {
-		return backup.Job{}, fmt.Errorf("job %d: %w", id, backup.ErrJobNotFound)
+		return jobs.Job{}, fmt.Errorf("job %d: %w", id, jobs.ErrJobNotFound)
 	}
 	f.mutating++
 	f.lastWhy = reason
 	if j.Status.Active() {
-		j.Status = backup.JobCanceled
+		j.Status = jobs.StatusCanceled
 		j.CancelReason = &reason
 		f.jobs[id] = j
 		if f.holder == id {
@@ -124,7 +125,7 @@ func (f *fakeBackend) Cancel(ctx context.Context, id int64, reason string) (back
 	return j, nil
 }
 
-func (f *fakeBackend) Subscribe(ctx context.Context, id int64) (<-chan backup.Event, error) {
+func (f *fakeBackend) Subscribe(ctx context.Context, id int64) (<-chan jobs.Event, error) {
 	if f.subscribe != nil {
 		return f.subscribe(ctx, id)
 	}
@@ -132,37 +133,37 @@ func (f *fakeBackend) Subscribe(ctx context.Context, id int64) (<-chan backup.Ev
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan backup.Event, 1)
-	ch <- backup.Event{Type: "final", JobID: id, Job: &j}
+	ch := make(chan jobs.Event, 1)
+	ch <- jobs.Event{Type: "final", JobID: id, Job: &j}
 	close(ch)
 	return ch, nil
 }
 
-func (f *fakeBackend) Settings(ctx context.Context) (backup.Settings, error) {
+func (f *fakeBackend) Settings(ctx context.Context) (jobs.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return backup.Settings{}, f.err
+		return jobs.Settings{}, f.err
 	}
 	s := f.settings
 	s.PinnedFields = slices.Clone(f.pinned)
 	return s, nil
 }
 
-func (f *fakeBackend) UpdateSettings(ctx context.Context, p backup.SettingsPatch) (backup.Settings, error) {
+func (f *fakeBackend) UpdateSettings(ctx context.Context, p jobs.SettingsPatch) (jobs.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return backup.Settings{}, f.err
+		return jobs.Settings{}, f.err
 	}
 	if p.ChangeReason == "" {
-		return backup.Settings{}, fmt.Errorf("%w: change_reason required", backup.ErrInvalidSettings)
+		return jobs.Settings{}, fmt.Errorf("%w: change_reason required", jobs.ErrInvalidSettings)
 	}
 	if p.TargetLocalDir != nil && slices.Contains(f.pinned, "target_local_dir") {
-		return backup.Settings{}, &backup.PinnedError{Field: "target_local_dir"}
+		return jobs.Settings{}, &jobs.PinnedError{Field: "target_local_dir"}
 	}
 	if p.BackupRetentionMax != nil && (*p.BackupRetentionMax < 1 || *p.BackupRetentionMax > 100) {
-		return backup.Settings{}, fmt.Errorf("%w: backup_retention_max: %d is outside 1..100", backup.ErrInvalidSettings, *p.BackupRetentionMax)
+		return jobs.Settings{}, fmt.Errorf("%w: backup_retention_max: %d is outside 1..100", jobs.ErrInvalidSettings, *p.BackupRetentionMax)
 	}
 	f.mutating++
 	f.lastPtch = p
@@ -181,7 +182,7 @@ func (f *fakeBackend) UpdateSettings(ctx context.Context, p backup.SettingsPatch
 	return f.settings, nil
 }
 
-func (f *fakeBackend) Packs(ctx context.Context) ([]backup.PackInfo, error) {
+func (f *fakeBackend) Packs(ctx context.Context) ([]pack.Info, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -190,11 +191,11 @@ func (f *fakeBackend) Packs(ctx context.Context) ([]backup.PackInfo, error) {
 	return f.packs, nil
 }
 
-func (f *fakeBackend) JobLog(ctx context.Context, id int64) ([]backup.LogLine, error) {
+func (f *fakeBackend) JobLog(ctx context.Context, id int64) ([]jobs.LogLine, error) {
 	if _, err := f.Get(ctx, id); err != nil {
 		return nil, err
 	}
-	return []backup.LogLine{{AtMs: 1, Level: "info", Message: "hello"}}, nil
+	return []jobs.LogLine{{AtMs: 1, Level: "info", Message: "hello"}}, nil
 }
 
 func (f *fakeBackend) mutations() int {

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 	"go.uber.org/zap"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 // writeJSON answers v as JSON with status.
@@ -49,7 +49,7 @@ func (h *handler) startBackup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req := backup.JobRequest{Trigger: triggerAPI}
+	req := jobs.Request{Trigger: triggerAPI}
 	if body.Components != nil {
 		if len(body.Components) == 0 {
 			h.fail(w, r, reqErr(http.StatusBadRequest, CodeInvalidValue,
@@ -57,7 +57,7 @@ func (h *handler) startBackup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, s := range body.Components {
-			c, err := backup.ParseComponent(s)
+			c, err := pack.ParseComponent(s)
 			if err != nil {
 				h.fail(w, r, err)
 				return
@@ -86,7 +86,7 @@ func (h *handler) compatRun(full bool) http.HandlerFunc {
 			h.fail(w, r, err)
 			return
 		}
-		job, err := h.b.Start(r.Context(), backup.JobRequest{Full: full, Trigger: triggerManual})
+		job, err := h.b.Start(r.Context(), jobs.Request{Full: full, Trigger: triggerManual})
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -101,15 +101,15 @@ func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	jobs, err := h.b.List(r.Context(), o)
+	list, err := h.b.List(r.Context(), o)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []backup.Job{}
+	if list == nil {
+		list = []jobs.Job{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]backup.Job{"jobs": jobs})
+	writeJSON(w, http.StatusOK, map[string][]jobs.Job{"jobs": list})
 }
 
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
@@ -160,9 +160,9 @@ func (h *handler) jobLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if lines == nil {
-		lines = []backup.LogLine{}
+		lines = []jobs.LogLine{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]backup.LogLine{"lines": lines})
+	writeJSON(w, http.StatusOK, map[string][]jobs.LogLine{"lines": lines})
 }
 
 func (h *handler) packs(w http.ResponseWriter, r *http.Request) {
@@ -172,9 +172,9 @@ func (h *handler) packs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if packs == nil {
-		packs = []backup.PackInfo{}
+		packs = []pack.Info{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]backup.PackInfo{"packs": packs})
+	writeJSON(w, http.StatusOK, map[string][]pack.Info{"packs": packs})
 }
 
 func (h *handler) getSettings(w http.ResponseWriter, r *http.Request) {
@@ -208,7 +208,7 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 // writeSettings answers the settings; on the compat route with the
 // constant fields RagFlowAuth's page also reads (dockpack has no Windows
 // replica).
-func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s backup.Settings) {
+func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s jobs.Settings) {
 	if s.StopServices == nil {
 		s.StopServices = []string{}
 	}

@@ -10,40 +10,40 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 	"go.uber.org/zap"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 // Backend is what the handler serves. *backup.Manager satisfies it; tests
 // use fakes.
 type Backend interface {
-	Start(ctx context.Context, req backup.JobRequest) (backup.Job, error)
-	Get(ctx context.Context, id int64) (backup.Job, error)
-	List(ctx context.Context, o backup.ListOptions) ([]backup.Job, error)
-	Cancel(ctx context.Context, id int64, reason string) (backup.Job, error)
-	Subscribe(ctx context.Context, id int64) (<-chan backup.Event, error)
-	Settings(ctx context.Context) (backup.Settings, error)
-	UpdateSettings(ctx context.Context, p backup.SettingsPatch) (backup.Settings, error)
-	Packs(ctx context.Context) ([]backup.PackInfo, error)
+	Start(ctx context.Context, req jobs.Request) (jobs.Job, error)
+	Get(ctx context.Context, id int64) (jobs.Job, error)
+	List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error)
+	Cancel(ctx context.Context, id int64, reason string) (jobs.Job, error)
+	Subscribe(ctx context.Context, id int64) (<-chan jobs.Event, error)
+	Settings(ctx context.Context) (jobs.Settings, error)
+	UpdateSettings(ctx context.Context, p jobs.SettingsPatch) (jobs.Settings, error)
+	Packs(ctx context.Context) ([]pack.Info, error)
 }
 
 // JobLogger is an optional Backend interface: when implemented,
 // GET /v1/jobs/{id}/log serves a job's recent log lines.
 type JobLogger interface {
-	JobLog(ctx context.Context, id int64) ([]backup.LogLine, error)
+	JobLog(ctx context.Context, id int64) ([]jobs.LogLine, error)
 }
 
 // LockReporter is an optional Backend interface: when implemented,
 // GET /v1/lock shows the lock lease.
 type LockReporter interface {
-	Lock(ctx context.Context) (backup.LockInfo, error)
+	Lock(ctx context.Context) (jobs.LockInfo, error)
 }
 
 // ScheduleReporter is an optional Backend interface: when implemented,
 // GET /v1/schedule shows the schedules and their next runs.
 type ScheduleReporter interface {
-	ScheduleStatus(ctx context.Context) (backup.ScheduleStatus, error)
+	ScheduleStatus(ctx context.Context) (jobs.ScheduleStatus, error)
 }
 
 // Defaults of Options.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/progress"
 )
 
 const compat = httpapi.DefaultCompatPrefix
@@ -103,18 +105,18 @@ func TestErrorMapping(t *testing.T) {
 		detail string // compat "detail" (prefix)
 		jobID  float64
 	}{
-		{&backup.BusyError{JobID: 7, Owner: "x"}, 409, "backup_job_already_running", "backup_job_already_running", 7},
-		{fmt.Errorf("job 9: %w", backup.ErrJobNotFound), 404, "job_not_found", "job_not_found", 0},
-		{&backup.PinnedError{Field: "target_local_dir"}, 409, "setting_pinned:target_local_dir", "setting_pinned:target_local_dir", 0},
+		{&jobs.BusyError{JobID: 7, Owner: "x"}, 409, "backup_job_already_running", "backup_job_already_running", 7},
+		{fmt.Errorf("job 9: %w", jobs.ErrJobNotFound), 404, "job_not_found", "job_not_found", 0},
+		{&jobs.PinnedError{Field: "target_local_dir"}, 409, "setting_pinned:target_local_dir", "setting_pinned:target_local_dir", 0},
 		{fmt.Errorf("%w: local_backup_target_not_configured: no target", backup.ErrInvalidSpec), 400, "invalid_spec", "local_backup_target_not_configured: no target", 0},
-		{fmt.Errorf("%w: full_backup_disabled: off", backup.ErrInvalidSettings), 400, "invalid_settings", "full_backup_disabled: off", 0},
-		{backup.ErrJobNotActive, 409, "job_not_active", "job_not_active", 0},
-		{fmt.Errorf("start: %w", backup.ErrClosed), 503, "manager_closed", "manager_closed", 0},
+		{fmt.Errorf("%w: full_backup_disabled: off", jobs.ErrInvalidSettings), 400, "invalid_settings", "full_backup_disabled: off", 0},
+		{jobs.ErrJobNotActive, 409, "job_not_active", "job_not_active", 0},
+		{fmt.Errorf("start: %w", jobs.ErrClosed), 503, "manager_closed", "manager_closed", 0},
 		{errors.New("disk on fire"), 500, "internal_error", "internal_error: disk on fire", 0},
 	}
 	for _, c := range cases {
 		f := newFake()
-		f.jobs[1] = backup.Job{ID: 1, Status: backup.JobRunning}
+		f.jobs[1] = jobs.Job{ID: 1, Status: jobs.StatusRunning}
 		f.nextID = 1
 		f.err = c.err
 		srv := MustServer(t, f, httpapi.Options{})
@@ -150,7 +152,7 @@ func TestErrorMapping(t *testing.T) {
 
 func TestBadInputMatrix(t *testing.T) {
 	f := newFake()
-	f.jobs[1] = backup.Job{ID: 1, Status: backup.JobRunning}
+	f.jobs[1] = jobs.Job{ID: 1, Status: jobs.StatusRunning}
 	f.nextID, f.holder = 1, 0
 	srv := MustServer(t, f, httpapi.Options{MaxBodyBytes: 1024})
 	before, _ := f.Settings(context.Background())
@@ -272,7 +274,7 @@ func TestListLimitClamped(t *testing.T) {
 			}
 		}
 	}
-	if code, _, _ := MustDo(t, srv, "GET", "/v1/jobs?status=failed", ""); code != 200 || f.lastList.Status != backup.JobFailed {
+	if code, _, _ := MustDo(t, srv, "GET", "/v1/jobs?status=failed", ""); code != 200 || f.lastList.Status != jobs.StatusFailed {
 		t.Errorf("status filter: %d %q", code, f.lastList.Status)
 	}
 }
@@ -284,8 +286,8 @@ func TestStartNativeAndCompat(t *testing.T) {
 	if code != http.StatusAccepted {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	var j backup.Job
-	if err := json.Unmarshal([]byte(body), &j); err != nil || j.ID != 1 || j.Status != backup.JobRunning {
+	var j jobs.Job
+	if err := json.Unmarshal([]byte(body), &j); err != nil || j.ID != 1 || j.Status != jobs.StatusRunning {
 		t.Fatalf("start answer %s (%v)", body, err)
 	}
 	if hdr.Get("Location") != "jobs/1" {
@@ -320,7 +322,7 @@ func TestStartNativeAndCompat(t *testing.T) {
 	}
 	// Jobs list newest first as the backend gives it; a job by id; unknown → 404.
 	code, _, body = MustDo(t, srv, "GET", compat+"/backup/jobs?limit=30", "")
-	var list struct{ Jobs []backup.Job }
+	var list struct{ Jobs []jobs.Job }
 	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Jobs) != 2 || list.Jobs[0].ID != 2 {
 		t.Errorf("list: %d %s", code, body)
 	}
@@ -505,21 +507,21 @@ func MustReadSSE(t testing.TB, resp *http.Response) (events []sseEvent, comments
 
 func TestEventsStream(t *testing.T) {
 	f := newFake()
-	f.jobs[1] = backup.Job{ID: 1, Status: backup.JobCompleted, Progress: 100}
+	f.jobs[1] = jobs.Job{ID: 1, Status: jobs.StatusCompleted, Progress: 100}
 	f.nextID = 1
 	ended := make(chan struct{})
-	f.subscribe = func(ctx context.Context, id int64) (<-chan backup.Event, error) {
+	f.subscribe = func(ctx context.Context, id int64) (<-chan jobs.Event, error) {
 		if id != 1 {
-			return nil, backup.ErrJobNotFound
+			return nil, jobs.ErrJobNotFound
 		}
-		ch := make(chan backup.Event)
+		ch := make(chan jobs.Event)
 		go func() {
 			defer close(ch)
 			j := f.jobs[1]
-			for _, ev := range []backup.Event{
-				{Type: "progress", JobID: 1, Progress: &backup.Progress{Step: backup.StepVolumes, Percent: 10}},
-				{Type: "log", JobID: 1, Log: &backup.LogLine{Level: "info", Message: "volume a"}},
-				{Type: "progress", JobID: 1, Progress: &backup.Progress{Step: backup.StepImages, Percent: 60}},
+			for _, ev := range []jobs.Event{
+				{Type: "progress", JobID: 1, Progress: &progress.Report{Step: progress.StepVolumes, Percent: 10}},
+				{Type: "log", JobID: 1, Log: &jobs.LogLine{Level: "info", Message: "volume a"}},
+				{Type: "progress", JobID: 1, Progress: &progress.Report{Step: progress.StepImages, Percent: 60}},
 				{Type: "final", JobID: 1, Job: &j},
 				{Type: "progress", JobID: 1}, // after final: never sent
 			} {
@@ -551,7 +553,7 @@ func TestEventsStream(t *testing.T) {
 	var names []string
 	for _, e := range events {
 		names = append(names, e.name)
-		var ev backup.Event
+		var ev jobs.Event
 		if err := json.Unmarshal([]byte(e.data), &ev); err != nil || ev.Type != e.name || ev.JobID != 1 {
 			t.Errorf("event %s data %s (%v)", e.name, e.data, err)
 		}
@@ -583,8 +585,8 @@ func TestEventsStream(t *testing.T) {
 func TestEventsClientGoesAway(t *testing.T) {
 	f := newFake()
 	done := make(chan struct{})
-	f.subscribe = func(ctx context.Context, id int64) (<-chan backup.Event, error) {
-		ch := make(chan backup.Event)
+	f.subscribe = func(ctx context.Context, id int64) (<-chan jobs.Event, error) {
+		ch := make(chan jobs.Event)
 		go func() {
 			<-ctx.Done()
 			close(done)

@@ -1,14 +1,14 @@
 package httpapi_test
 
 import (
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // The real Manager is a Backend with every optional interface.
 var (
-	_ httpapi.Backend          = (*backup.Manager)(nil)
-	_ httpapi.JobLogger        = (*backup.Manager)(nil)
-	_ httpapi.LockReporter     = (*backup.Manager)(nil)
-	_ httpapi.ScheduleReporter = (*backup.Manager)(nil)
+	_ httpapi.Backend          = (*jobs.Manager)(nil)
+	_ httpapi.JobLogger        = (*jobs.Manager)(nil)
+	_ httpapi.LockReporter     = (*jobs.Manager)(nil)
+	_ httpapi.ScheduleReporter = (*jobs.Manager)(nil)
 )

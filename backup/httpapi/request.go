@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // List limits (RagFlowAuth's contract: 1–200, default 30).
@@ -111,12 +111,12 @@ func parseJobID(r *http.Request) (int64, error) {
 
 // parseListOptions reads ?limit= (integer, clamped to 1..200, default 30)
 // and, for the native API, ?status= (a job status).
-func parseListOptions(r *http.Request, allowStatus bool) (backup.ListOptions, error) {
+func parseListOptions(r *http.Request, allowStatus bool) (jobs.ListOptions, error) {
 	q, err := parseQuery(r)
 	if err != nil {
-		return backup.ListOptions{}, err
+		return jobs.ListOptions{}, err
 	}
-	o := backup.ListOptions{Limit: defaultLimit}
+	o := jobs.ListOptions{Limit: defaultLimit}
 	for k, vs := range q {
 		switch {
 		case k == "limit":
@@ -126,9 +126,9 @@ func parseListOptions(r *http.Request, allowStatus bool) (backup.ListOptions, er
 			}
 			o.Limit = min(max(n, minLimit), maxLimit)
 		case k == "status" && allowStatus:
-			st := backup.JobStatus(vs[0])
+			st := jobs.Status(vs[0])
 			switch st {
-			case backup.JobQueued, backup.JobRunning, backup.JobCanceling, backup.JobCanceled, backup.JobCompleted, backup.JobFailed:
+			case jobs.StatusQueued, jobs.StatusRunning, jobs.StatusCanceling, jobs.StatusCanceled, jobs.StatusCompleted, jobs.StatusFailed:
 				o.Status = st
 			case "":
 			default:

@@ -8,26 +8,26 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // settingsField decodes one field of a settings PUT into the patch.
-type settingsField func(p *backup.SettingsPatch, name string, raw json.RawMessage) error
+type settingsField func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error
 
 // settingsFields are the fields a settings PUT may change, by JSON name.
 var settingsFields = map[string]settingsField{
-	"enabled":                    boolField(func(p *backup.SettingsPatch) **bool { return &p.Enabled }),
-	"target_mode":                stringField(func(p *backup.SettingsPatch) **string { return &p.TargetMode }),
-	"target_local_dir":           stringField(func(p *backup.SettingsPatch) **string { return &p.TargetLocalDir }),
-	"ragflow_compose_path":       stringField(func(p *backup.SettingsPatch) **string { return &p.RagflowComposePath }),
-	"ragflow_project_name":       stringField(func(p *backup.SettingsPatch) **string { return &p.RagflowProjectName }),
-	"ragflow_stop_services":      boolField(func(p *backup.SettingsPatch) **bool { return &p.RagflowStopServices }),
-	"auth_db_path":               stringField(func(p *backup.SettingsPatch) **string { return &p.AuthDBPath }),
-	"full_backup_enabled":        boolField(func(p *backup.SettingsPatch) **bool { return &p.FullBackupEnabled }),
-	"full_backup_include_images": boolField(func(p *backup.SettingsPatch) **bool { return &p.FullBackupIncludeImages }),
-	"incremental_schedule":       scheduleField(func(p *backup.SettingsPatch) ***string { return &p.IncrementalSchedule }),
-	"full_backup_schedule":       scheduleField(func(p *backup.SettingsPatch) ***string { return &p.FullBackupSchedule }),
-	"backup_retention_max": func(p *backup.SettingsPatch, name string, raw json.RawMessage) error {
+	"enabled":                    boolField(func(p *jobs.SettingsPatch) **bool { return &p.Enabled }),
+	"target_mode":                stringField(func(p *jobs.SettingsPatch) **string { return &p.TargetMode }),
+	"target_local_dir":           stringField(func(p *jobs.SettingsPatch) **string { return &p.TargetLocalDir }),
+	"ragflow_compose_path":       stringField(func(p *jobs.SettingsPatch) **string { return &p.RagflowComposePath }),
+	"ragflow_project_name":       stringField(func(p *jobs.SettingsPatch) **string { return &p.RagflowProjectName }),
+	"ragflow_stop_services":      boolField(func(p *jobs.SettingsPatch) **bool { return &p.RagflowStopServices }),
+	"auth_db_path":               stringField(func(p *jobs.SettingsPatch) **string { return &p.AuthDBPath }),
+	"full_backup_enabled":        boolField(func(p *jobs.SettingsPatch) **bool { return &p.FullBackupEnabled }),
+	"full_backup_include_images": boolField(func(p *jobs.SettingsPatch) **bool { return &p.FullBackupIncludeImages }),
+	"incremental_schedule":       scheduleField(func(p *jobs.SettingsPatch) ***string { return &p.IncrementalSchedule }),
+	"full_backup_schedule":       scheduleField(func(p *jobs.SettingsPatch) ***string { return &p.FullBackupSchedule }),
+	"backup_retention_max": func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error {
 		var n int
 		if err := decodeValue(name, raw, &n, "an integer from 1 to 100"); err != nil {
 			return err
@@ -35,7 +35,7 @@ var settingsFields = map[string]settingsField{
 		p.BackupRetentionMax = &n
 		return nil
 	},
-	"stop_services": func(p *backup.SettingsPatch, name string, raw json.RawMessage) error {
+	"stop_services": func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error {
 		var ss []string
 		if err := decodeValue(name, raw, &ss, "a list of compose service names"); err != nil {
 			return err
@@ -70,8 +70,8 @@ func decodeValue(name string, raw json.RawMessage, v any, want string) error {
 	return nil
 }
 
-func boolField(f func(*backup.SettingsPatch) **bool) settingsField {
-	return func(p *backup.SettingsPatch, name string, raw json.RawMessage) error {
+func boolField(f func(*jobs.SettingsPatch) **bool) settingsField {
+	return func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error {
 		var b bool
 		if err := decodeValue(name, raw, &b, "true or false"); err != nil {
 			return err
@@ -81,8 +81,8 @@ func boolField(f func(*backup.SettingsPatch) **bool) settingsField {
 	}
 }
 
-func stringField(f func(*backup.SettingsPatch) **string) settingsField {
-	return func(p *backup.SettingsPatch, name string, raw json.RawMessage) error {
+func stringField(f func(*jobs.SettingsPatch) **string) settingsField {
+	return func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error {
 		var s string
 		if err := decodeValue(name, raw, &s, "a string"); err != nil {
 			return err
@@ -93,8 +93,8 @@ func stringField(f func(*backup.SettingsPatch) **string) settingsField {
 }
 
 // scheduleField: a 5-field cron string, or null / "" to clear the schedule.
-func scheduleField(f func(*backup.SettingsPatch) ***string) settingsField {
-	return func(p *backup.SettingsPatch, name string, raw json.RawMessage) error {
+func scheduleField(f func(*jobs.SettingsPatch) ***string) settingsField {
+	return func(p *jobs.SettingsPatch, name string, raw json.RawMessage) error {
 		var v *string
 		if !isNull(raw) {
 			var s string
@@ -113,8 +113,8 @@ func scheduleField(f func(*backup.SettingsPatch) ***string) settingsField {
 // parseSettingsPatch decodes a settings PUT: any subset of the editable
 // fields plus a required change_reason. Unknown and read-only fields are
 // refused (400), never ignored.
-func parseSettingsPatch(body []byte) (backup.SettingsPatch, error) {
-	var p backup.SettingsPatch
+func parseSettingsPatch(body []byte) (jobs.SettingsPatch, error) {
+	var p jobs.SettingsPatch
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
 		return p, reqErr(http.StatusBadRequest, CodeInvalidJSON, "the request body must be a JSON object with the settings to change and a change_reason")
 	}

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs"
 	"go.uber.org/zap"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 // sseWriteTimeout bounds each write of an event stream, so a client that
@@ -85,7 +84,7 @@ const eventFinal = "final"
 
 // eventName is the SSE event field: the event's type when it is a plain
 // word, else "progress".
-func eventName(ev backup.Event) string {
+func eventName(ev jobs.Event) string {
 	t := ev.Type
 	if t == "" || len(t) > 32 {
 		return "progress"

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/progress"
 )
 
 func init() { register(newBackupCmd) }
@@ -70,7 +71,7 @@ type progressReporter struct {
 	json bool
 	enc  *json.Encoder
 	bar  *progressbar.ProgressBar
-	step backup.Step
+	step progress.Step
 }
 
 func newProgressReporter(out io.Writer, jsonLines bool) *progressReporter {
@@ -79,7 +80,7 @@ func newProgressReporter(out io.Writer, jsonLines bool) *progressReporter {
 
 func (p *progressReporter) event(v any) { _ = p.enc.Encode(v) }
 
-func (p *progressReporter) report(pr backup.Progress) {
+func (p *progressReporter) report(pr progress.Report) {
 	if p.json {
 		p.event(map[string]any{"event": "progress", "step": pr.Step, "item": pr.Item, "percent": pr.Percent,
 			"bytes_done": pr.BytesDone, "bytes_total": pr.BytesTotal, "message": pr.Message, "time": pr.Time})

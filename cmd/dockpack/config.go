@@ -17,7 +17,8 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 )
@@ -498,7 +499,7 @@ func (c *serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("time_zone %q: %v", c.TimeZone, err))
 		}
 	}
-	editable := backup.EditableSettings()
+	editable := jobs.EditableSettings()
 	for _, p := range c.Pin {
 		if !slices.Contains(editable, p) {
 			errs = append(errs, fmt.Errorf("pin: %q is not a setting (one of %s)", p, strings.Join(editable, ", ")))
@@ -550,8 +551,8 @@ func (c *serveConfig) policy() mountcheck.Policy {
 }
 
 // initialSettings are backup.DefaultSettings with the configured values applied.
-func (c *serveConfig) initialSettings() backup.Settings {
-	s := backup.DefaultSettings()
+func (c *serveConfig) initialSettings() jobs.Settings {
+	s := jobs.DefaultSettings()
 	sc := c.Settings
 	setB := func(dst *bool, v *bool) {
 		if v != nil {
@@ -594,8 +595,8 @@ func (c *serveConfig) initialSettings() backup.Settings {
 }
 
 // webhook is the backup.WebhookConfig of the configuration (Logger unset).
-func (c *serveConfig) webhook() backup.WebhookConfig {
-	return backup.WebhookConfig{URL: c.Webhook.URL, Secret: c.Webhook.Secret, Timeout: time.Duration(c.Webhook.Timeout), MaxAttempts: c.Webhook.MaxAttempts}
+func (c *serveConfig) webhook() webhook.Config {
+	return webhook.Config{URL: c.Webhook.URL, Secret: c.Webhook.Secret, Timeout: time.Duration(c.Webhook.Timeout), MaxAttempts: c.Webhook.MaxAttempts}
 }
 
 // lang is the configured language, normalized ("en" by default).

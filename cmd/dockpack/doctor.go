@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
@@ -65,7 +67,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 depends on, each with a verdict (ok / warn / fail), the evidence and the fix:
 
   target     the target mount: filesystem type, not the root filesystem, expected mount
-             point, read-only, free space against the pack estimate, a write probe
+             point, read-only, free space against the packDir estimate, a write probe
   root-fs    free space on the root filesystem
   staging    the staging directory: exists, writable, room for the SQLite snapshot
   sqlite     the application's database: readable, a WAL database's directory writable
@@ -97,7 +99,7 @@ Exit codes: 0 all ok, 6 the worst verdict is a warning, 1 a check failed, 2 usag
 				return err
 			}
 			defer cleanup()
-			rep, err := backup.Doctor(ctx, opts)
+			rep, err := doctor.Run(ctx, opts)
 			if err != nil {
 				return usageError{err}
 			}
@@ -115,9 +117,9 @@ Exit codes: 0 all ok, 6 the worst verdict is a warning, 1 a check failed, 2 usag
 				return err
 			}
 			switch rep.Verdict {
-			case backup.VerdictFail:
+			case doctor.VerdictFail:
 				return exitStatus(exitFailure)
-			case backup.VerdictWarn:
+			case doctor.VerdictWarn:
 				return exitStatus(exitWarn)
 			}
 			return nil
@@ -129,14 +131,14 @@ Exit codes: 0 all ok, 6 the worst verdict is a warning, 1 a check failed, 2 usag
 
 // options builds the library's options: flags first, then the daemon's
 // settings (from --daemon or the state DB) for what the flags leave out.
-func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stateDirFlag bool) (backup.DoctorOptions, func(), error) {
+func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stateDirFlag bool) (doctor.Options, func(), error) {
 	var closers []func()
 	cleanup := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	o := backup.DoctorOptions{
+	o := doctor.Options{
 		Project: f.project, Target: f.target, SQLitePath: f.sqlite, StagingDir: f.staging,
 		Policy: f.pol.policy(), Lang: lang, Jobs: f.jobs, PartialStaleAfter: f.partialStale, CheckTimeout: f.timeout,
 	}
@@ -145,7 +147,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	}
 
 	// Where the lock, the jobs and the settings come from.
-	var settings func(context.Context) (backup.Settings, error)
+	var settings func(context.Context) (jobs.Settings, error)
 	switch {
 	case f.daemon != "":
 		dc, err := newDaemonClient(f.daemon, f.tokenFile, f.stateDir)
@@ -156,21 +158,21 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	default:
 		dir := f.stateDir
 		if dir == "" {
-			if _, err := os.Stat(filepath.Join(defaultStateDir, backup.StateDBFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(defaultStateDir, jobs.StateDBFile)); err == nil {
 				dir = defaultStateDir
 			}
 		}
 		if dir == "" {
 			break
 		}
-		sr, err := backup.OpenStateReader(ctx, dir, backup.StateReaderOptions{})
+		sr, err := jobs.OpenStateReader(ctx, dir, jobs.StateReaderOptions{})
 		switch {
 		case err != nil && errors.Is(err, fs.ErrNotExist) && stateDirFlag:
 			return o, cleanup, usageError{err}
 		case err != nil && errors.Is(err, fs.ErrNotExist):
-			o.StateDesc = filepath.Join(dir, backup.StateDBFile) // reported as not there
+			o.StateDesc = filepath.Join(dir, jobs.StateDBFile) // reported as not there
 		case err != nil:
-			o.State, o.StateDesc = brokenState{err}, "state DB "+filepath.Join(dir, backup.StateDBFile)
+			o.State, o.StateDesc = brokenState{err}, "state DB "+filepath.Join(dir, jobs.StateDBFile)
 		}
 		if err != nil {
 			break
@@ -183,7 +185,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 			if o.Project == "" {
 				o.Project = s.RagflowProjectName
 				if o.Project == "" {
-					o.Project = backup.ComposeProjectName(s.RagflowComposePath)
+					o.Project = jobs.ComposeProjectName(s.RagflowComposePath)
 				}
 			}
 			if o.Target == "" {
@@ -196,15 +198,15 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 			g.logger.Warn("cannot read the daemon's settings: give --project, --target and --sqlite")
 		}
 	}
-	comps := []backup.Component{}
+	comps := []pack.Component{}
 	if o.SQLitePath != "" {
-		comps = append(comps, backup.ComponentDB)
+		comps = append(comps, pack.ComponentDB)
 	}
 	if !f.noVolumes {
-		comps = append(comps, backup.ComponentVolumes)
+		comps = append(comps, pack.ComponentVolumes)
 	}
 	if !f.noImages {
-		comps = append(comps, backup.ComponentImages)
+		comps = append(comps, pack.ComponentImages)
 	}
 	o.Components = comps
 
@@ -261,8 +263,8 @@ func (u unreachableEngine) StopContainers(context.Context, []string, time.Durati
 // brokenState reports a state DB that exists but cannot be read.
 type brokenState struct{ err error }
 
-func (b brokenState) Lock(context.Context) (backup.LockInfo, error) { return backup.LockInfo{}, b.err }
-func (b brokenState) List(context.Context, backup.ListOptions) ([]backup.Job, error) {
+func (b brokenState) Lock(context.Context) (jobs.LockInfo, error) { return jobs.LockInfo{}, b.err }
+func (b brokenState) List(context.Context, jobs.ListOptions) ([]jobs.Job, error) {
 	return nil, b.err
 }
 
@@ -319,28 +321,28 @@ func (d *daemonClient) get(ctx context.Context, path string, v any) error {
 	return nil
 }
 
-func (d *daemonClient) Lock(ctx context.Context) (backup.LockInfo, error) {
-	var l backup.LockInfo
+func (d *daemonClient) Lock(ctx context.Context) (jobs.LockInfo, error) {
+	var l jobs.LockInfo
 	err := d.get(ctx, "/v1/lock", &l)
 	return l, err
 }
 
-func (d *daemonClient) List(ctx context.Context, o backup.ListOptions) ([]backup.Job, error) {
+func (d *daemonClient) List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error) {
 	var out struct {
-		Jobs []backup.Job `json:"jobs"`
+		Jobs []jobs.Job `json:"jobs"`
 	}
 	err := d.get(ctx, "/v1/jobs?limit="+strconv.Itoa(o.Limit), &out)
 	return out.Jobs, err
 }
 
-func (d *daemonClient) Settings(ctx context.Context) (backup.Settings, error) {
-	var s backup.Settings
+func (d *daemonClient) Settings(ctx context.Context) (jobs.Settings, error) {
+	var s jobs.Settings
 	err := d.get(ctx, "/v1/settings", &s)
 	return s, err
 }
 
 // printDoctor writes the report for people, in its language.
-func printDoctor(w io.Writer, rep *backup.DoctorReport, brief bool) {
+func printDoctor(w io.Writer, rep *doctor.Report, brief bool) {
 	p := i18n.For(rep.Lang)
 	fmt.Fprintln(w, p.T("doctor.header", rep.Host, rep.At.Local().Format("2006-01-02 15:04:05 MST")))
 	fmt.Fprintln(w)
@@ -349,7 +351,7 @@ func printDoctor(w io.Writer, rep *backup.DoctorReport, brief bool) {
 		titleW = max(titleW, textWidth(c.Title))
 		tagW = max(tagW, textWidth(verdictTag(p, c.Verdict)))
 	}
-	counts := map[backup.Verdict]int{}
+	counts := map[doctor.Verdict]int{}
 	for _, c := range rep.Checks {
 		counts[c.Verdict]++
 		tag := padRight(verdictTag(p, c.Verdict), tagW)
@@ -365,7 +367,7 @@ func printDoctor(w io.Writer, rep *backup.DoctorReport, brief bool) {
 		for _, e := range c.Evidence {
 			fmt.Fprintf(w, "%s%s  %s\n", indent, padRight(e.Label, labelW), e.Value)
 		}
-		if c.Verdict == backup.VerdictWarn || c.Verdict == backup.VerdictFail {
+		if c.Verdict == doctor.VerdictWarn || c.Verdict == doctor.VerdictFail {
 			fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.code"), c.Code)
 			if c.Detail != "" {
 				fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.detail"), c.Detail)
@@ -374,18 +376,18 @@ func printDoctor(w io.Writer, rep *backup.DoctorReport, brief bool) {
 				fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.fix"), c.Fix)
 			}
 		}
-		if len(c.Evidence) > 0 || c.Verdict == backup.VerdictWarn || c.Verdict == backup.VerdictFail {
+		if len(c.Evidence) > 0 || c.Verdict == doctor.VerdictWarn || c.Verdict == doctor.VerdictFail {
 			fmt.Fprintln(w)
 		}
 	}
 	if brief {
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, p.T("doctor.footer", verdictTag(p, rep.Verdict), counts[backup.VerdictOK], counts[backup.VerdictWarn],
-		counts[backup.VerdictFail], counts[backup.VerdictSkip]))
+	fmt.Fprintln(w, p.T("doctor.footer", verdictTag(p, rep.Verdict), counts[doctor.VerdictOK], counts[doctor.VerdictWarn],
+		counts[doctor.VerdictFail], counts[doctor.VerdictSkip]))
 }
 
-func verdictTag(p i18n.Printer, v backup.Verdict) string {
+func verdictTag(p i18n.Printer, v doctor.Verdict) string {
 	return "[" + p.T("doctor.verdict."+string(v)) + "]"
 }
 

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/doctor"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -30,14 +33,14 @@ func TestTextWidth(t *testing.T) {
 	}
 }
 
-func opReport(lang string) *backup.DoctorReport {
+func opReport(lang string) *doctor.Report {
 	title := map[string][2]string{"en": {"target", "lock"}, "zh-CN": {"备份目标", "备份锁"}}[lang]
-	return &backup.DoctorReport{Verdict: backup.VerdictWarn, Lang: lang, Host: "h", At: time.Unix(0, 0),
-		Checks: []backup.DoctorCheck{
-			{Name: "target", Title: title[0], Verdict: backup.VerdictOK, Code: "ok", Summary: "fine",
-				Evidence: []backup.Evidence{{Key: "fstype", Label: "fstype", Value: "cifs"}}},
-			{Name: "lock", Title: title[1], Verdict: backup.VerdictWarn, Code: "lock_stale", Summary: "stale", Fix: "nothing to do"},
-			{Name: "jobs", Title: "jobs", Verdict: backup.VerdictSkip, Code: "skipped", Summary: "not checked"},
+	return &doctor.Report{Verdict: doctor.VerdictWarn, Lang: lang, Host: "h", At: time.Unix(0, 0),
+		Checks: []doctor.Check{
+			{Name: "target", Title: title[0], Verdict: doctor.VerdictOK, Code: "ok", Summary: "fine",
+				Evidence: []doctor.Evidence{{Key: "fstype", Label: "fstype", Value: "cifs"}}},
+			{Name: "lock", Title: title[1], Verdict: doctor.VerdictWarn, Code: "lock_stale", Summary: "stale", Fix: "nothing to do"},
+			{Name: "jobs", Title: "jobs", Verdict: doctor.VerdictSkip, Code: "skipped", Summary: "not checked"},
 		}}
 }
 
@@ -75,7 +78,7 @@ func TestPrintDoctorAlignsAndShowsCodes(t *testing.T) {
 
 func opPlan() *backup.PackPlan {
 	return &backup.PackPlan{
-		Project: "demo", Target: "/mnt/replica/packs", Components: []backup.Component{backup.ComponentDB, backup.ComponentVolumes, backup.ComponentImages},
+		Project: "demo", Target: "/mnt/replica/packs", Components: []pack.Component{pack.ComponentDB, pack.ComponentVolumes, pack.ComponentImages},
 		Engine: dockerapi.EngineInfo{Version: "20.10.24", APIVersion: "1.41", ImageStore: "graphdriver", DataRoot: "/var/lib/docker"},
 		Stack: dockerapi.Stack{
 			Images:  []dockerapi.Image{{ID: "sha256:" + strings.Repeat("b", 64), Size: 5 << 20, Containers: []string{"demo_tool_1"}}, {ID: "sha256:aa", RepoTags: []string{"demo/app:1"}, Size: 7 << 20, Containers: []string{"demo_app_1"}}},
@@ -86,7 +89,7 @@ func opPlan() *backup.PackPlan {
 		TargetReport: mountcheck.Report{MountPoint: "/mnt/replica", FSType: "cifs", Source: "//nas/backup", FreeBytes: 600 << 30},
 		StagingDir:   "/tmp", StagingFree: 10 << 30, DataRootFree: 40 << 30, DataRootChecked: true,
 		Stop: []dockerapi.Container{{Name: "demo_app_1"}},
-		Skipped: []backup.SkipEntry{
+		Skipped: []pack.SkipEntry{
 			{Kind: "anonymous", Source: "f00", Destination: "/cache", Container: "demo_app_1", Reason: "anonymous volume"},
 			{Kind: "bind", Source: "/srv/data", Destination: "/data", Container: "demo_app_1", Reason: "bind mount"},
 			{Kind: "weird", Source: "x", Reason: "some reason"},
@@ -152,14 +155,14 @@ func TestDaemonClient(t *testing.T) {
 		}
 		switch r.URL.Path {
 		case "/v1/lock":
-			json.NewEncoder(w).Encode(backup.LockInfo{Held: true, JobID: 4, Host: "nas", PID: 9})
+			json.NewEncoder(w).Encode(jobs.LockInfo{Held: true, JobID: 4, Host: "nas", PID: 9})
 		case "/v1/jobs":
 			if r.URL.Query().Get("limit") != "3" {
 				t.Errorf("limit %q", r.URL.Query().Get("limit"))
 			}
-			json.NewEncoder(w).Encode(map[string]any{"jobs": []backup.Job{{ID: 4, Status: backup.JobRunning}}})
+			json.NewEncoder(w).Encode(map[string]any{"jobs": []jobs.Job{{ID: 4, Status: jobs.StatusRunning}}})
 		case "/v1/settings":
-			json.NewEncoder(w).Encode(backup.Settings{TargetLocalDir: "/mnt/replica/packs", RagflowProjectName: "ragflow"})
+			json.NewEncoder(w).Encode(jobs.Settings{TargetLocalDir: "/mnt/replica/packs", RagflowProjectName: "ragflow"})
 		}
 	}))
 	defer srv.Close()
@@ -174,8 +177,8 @@ func TestDaemonClient(t *testing.T) {
 	if l, err := dc.Lock(ctx); err != nil || !l.Held || l.JobID != 4 {
 		t.Errorf("lock %+v %v", l, err)
 	}
-	if jobs, err := dc.List(ctx, backup.ListOptions{Limit: 3}); err != nil || len(jobs) != 1 {
-		t.Errorf("jobs %+v %v", jobs, err)
+	if recent, err := dc.List(ctx, jobs.ListOptions{Limit: 3}); err != nil || len(recent) != 1 {
+		t.Errorf("recent %+v %v", recent, err)
 	}
 	if s, err := dc.Settings(ctx); err != nil || s.RagflowProjectName != "ragflow" {
 		t.Errorf("settings %+v %v", s, err)
@@ -215,15 +218,15 @@ func TestDoctorCommand(t *testing.T) {
 	// No engine: a finding, not a crash.
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 	out, code := run("doctor", "--json", "--log-level", "error", "--staging-dir", t.TempDir(), "--project", "demo", "--check-timeout", "5s")
-	var rep backup.DoctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not a report: %v\n%s", err, out)
 	}
-	c, _ := rep.Check(backup.CheckEngine)
-	if code != exitFailure || c.Verdict != backup.VerdictFail || c.Code != "engine_unreachable" {
+	c, _ := rep.Check(doctor.CheckEngine)
+	if code != exitFailure || c.Verdict != doctor.VerdictFail || c.Code != "engine_unreachable" {
 		t.Errorf("no engine: exit %d, engine %s %s", code, c.Verdict, c.Code)
 	}
-	if st, _ := rep.Check(backup.CheckStack); st.Verdict != backup.VerdictSkip {
+	if st, _ := rep.Check(doctor.CheckStack); st.Verdict != doctor.VerdictSkip {
 		t.Errorf("stack without an engine: %s", st.Verdict)
 	}
 	// plan without an engine: the precheck refuses (exit 3), the table says why.

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -13,7 +14,7 @@ import (
 // --lang zh-CN prints the same in Chinese (codes stay as they are).
 func Example_plan() {
 	plan := &backup.PackPlan{
-		Project: "demo", Target: "/mnt/replica/packs", Components: []backup.Component{backup.ComponentVolumes},
+		Project: "demo", Target: "/mnt/replica/packs", Components: []pack.Component{pack.ComponentVolumes},
 		Stack:        dockerapi.Stack{Volumes: []dockerapi.Volume{{Name: "demo_data", Size: 3 << 20, UsedBy: []dockerapi.VolumeUser{{ContainerName: "demo_app_1"}}}}},
 		Estimate:     backup.Estimate{Volumes: 3 << 20, VolumeSizes: map[string]int64{"demo_data": 3 << 20}},
 		Required:     3 << 20 * 11 / 10,

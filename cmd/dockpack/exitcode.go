@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 // Exit codes of the dockpack command. This is the one place errors map to them.
@@ -43,9 +45,9 @@ func exitCode(err error) int {
 		return exitCanceled
 	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec):
 		return exitUsage
-	case errors.Is(err, backup.ErrVerify), errors.Is(err, backup.ErrPruneRefused):
+	case errors.Is(err, pack.ErrVerify), errors.Is(err, pack.ErrPruneRefused):
 		return exitVerify
-	case errors.Is(err, backup.ErrBusy):
+	case errors.Is(err, jobs.ErrBusy):
 		return exitBusy
 	case errors.Is(err, backup.ErrPrecheck):
 		return exitPrecheck

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -19,11 +22,11 @@ func TestExitCode(t *testing.T) {
 		{errors.New("boom"), exitFailure},
 		{usageError{errors.New("bad flag")}, exitUsage},
 		{fmt.Errorf("%w: no project", backup.ErrInvalidSpec), exitUsage},
-		{&backup.StepError{Step: backup.StepPrecheck, Err: mountcheck.ErrNotMounted}, exitPrecheck},
-		{&backup.StepError{Step: backup.StepImages, Err: errors.New("x")}, exitFailure},
-		{fmt.Errorf("x: %w", backup.ErrVerify), exitVerify},
-		{fmt.Errorf("x: %w", backup.ErrPruneRefused), exitVerify},
-		{&backup.BusyError{JobID: 3}, exitBusy},
+		{&backup.StepError{Step: progress.StepPrecheck, Err: mountcheck.ErrNotMounted}, exitPrecheck},
+		{&backup.StepError{Step: progress.StepImages, Err: errors.New("x")}, exitFailure},
+		{fmt.Errorf("x: %w", pack.ErrVerify), exitVerify},
+		{fmt.Errorf("x: %w", pack.ErrPruneRefused), exitVerify},
+		{&jobs.BusyError{JobID: 3}, exitBusy},
 		{fmt.Errorf("step: %w", context.Canceled), exitCanceled},
 		{exitStatus(exitWarn), exitWarn},
 	} {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -71,15 +72,15 @@ func (s *specFlags) bind(fs *pflag.FlagSet) {
 }
 
 func (s *specFlags) spec(eng backup.Engine) backup.Spec {
-	comps := []backup.Component{}
+	comps := []pack.Component{}
 	if s.sqlite != "" {
-		comps = append(comps, backup.ComponentDB)
+		comps = append(comps, pack.ComponentDB)
 	}
 	if !s.noVolumes {
-		comps = append(comps, backup.ComponentVolumes)
+		comps = append(comps, pack.ComponentVolumes)
 	}
 	if !s.noImages {
-		comps = append(comps, backup.ComponentImages)
+		comps = append(comps, pack.ComponentImages)
 	}
 	return backup.Spec{
 		Engine:          eng,

@@ -8,9 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/spf13/cobra"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func init() { register(newPacksCmd) }
@@ -31,12 +30,12 @@ size, creation time, project and components. Only manifests are read; use verify
 			if target == "" {
 				return usageError{fmt.Errorf("no target directory given (--target or $DOCKPACK_TARGET)")}
 			}
-			packs, err := backup.ListPacks(cmd.Context(), target)
+			packs, err := pack.List(cmd.Context(), target)
 			if err != nil {
 				return err
 			}
 			if packs == nil {
-				packs = []backup.PackInfo{}
+				packs = []pack.Info{}
 			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
@@ -53,7 +52,7 @@ size, creation time, project and components. Only manifests are read; use verify
 	return cmd
 }
 
-func printPacks(w io.Writer, packs []backup.PackInfo) {
+func printPacks(w io.Writer, packs []pack.Info) {
 	if len(packs) == 0 {
 		fmt.Fprintln(w, "no packs")
 		return
@@ -66,7 +65,7 @@ func printPacks(w io.Writer, packs []backup.PackInfo) {
 			comps[i] = string(c)
 		}
 		status := string(p.Status)
-		if p.Status == backup.PackInvalid && p.Problem != "" {
+		if p.Status == pack.StatusInvalid && p.Problem != "" {
 			status += ": " + truncateRunes(p.Problem, 60)
 		}
 		created := "-"

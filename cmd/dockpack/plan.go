@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
@@ -90,16 +91,16 @@ type planItem struct {
 
 // planItems lists what the pack would hold, in pack order.
 func planItems(p i18n.Printer, pl *backup.PackPlan, sqlitePath string) []planItem {
-	has := func(c backup.Component) bool { return slices.Contains(pl.Components, c) }
+	has := func(c pack.Component) bool { return slices.Contains(pl.Components, c) }
 	var items []planItem
-	if has(backup.ComponentDB) {
+	if has(pack.ComponentDB) {
 		items = append(items, planItem{Kind: "db", Name: sqlitePath, Bytes: pl.Estimate.DB, Note: p.T("plan.note.db")})
 	}
 	stopped := map[string]bool{}
 	for _, c := range pl.Stop {
 		stopped[c.Name] = true
 	}
-	if has(backup.ComponentVolumes) {
+	if has(pack.ComponentVolumes) {
 		for _, v := range pl.Stack.Volumes {
 			var notes []string
 			if v.External {
@@ -121,7 +122,7 @@ func planItems(p i18n.Printer, pl *backup.PackPlan, sqlitePath string) []planIte
 			items = append(items, planItem{Kind: "volume", Name: v.Name, Bytes: size, Note: strings.Join(notes, "; ")})
 		}
 	}
-	if has(backup.ComponentImages) {
+	if has(pack.ComponentImages) {
 		for _, im := range pl.Stack.Images {
 			name := strings.Join(cleanTags(im.RepoTags), ", ")
 			note := p.T("plan.note.used_by", strings.Join(im.Containers, ", "))
@@ -153,7 +154,7 @@ func sizeText(p i18n.Printer, n int64) string {
 }
 
 // skipReason is the reason a mount is not in the pack, in p's language.
-func skipReason(p i18n.Printer, s backup.SkipEntry) string {
+func skipReason(p i18n.Printer, s pack.SkipEntry) string {
 	key := "plan.skip." + s.Kind
 	if i18n.Has(i18n.English, key) {
 		return p.T(key)
@@ -193,7 +194,7 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 		rows = append(rows, []string{p.T("plan.kind." + it.Kind), it.Name, sizeText(p, it.Bytes), it.Note})
 	}
 	totalNote := ""
-	if slices.Contains(pl.Components, backup.ComponentImages) && len(pl.Stack.Images) > 0 {
+	if slices.Contains(pl.Components, pack.ComponentImages) && len(pl.Stack.Images) > 0 {
 		totalNote = p.T("plan.note.total_images", units.BytesSize(float64(pl.Estimate.Images)))
 	}
 	rows = append(rows, []string{p.T("plan.total"), "", units.BytesSize(float64(pl.Estimate.Total())), totalNote})
@@ -211,7 +212,7 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 	} else {
 		fmt.Fprintln(w, p.T("plan.target_unknown", pl.Target, units.BytesSize(float64(pl.Required))))
 	}
-	if slices.Contains(pl.Components, backup.ComponentDB) {
+	if slices.Contains(pl.Components, pack.ComponentDB) {
 		fmt.Fprintln(w, p.T("plan.staging", pl.StagingDir, units.BytesSize(float64(pl.StagingFree)), units.BytesSize(float64(pl.Estimate.DB))))
 	}
 	if pl.DataRootChecked {
@@ -306,24 +307,24 @@ func writeTable(w io.Writer, rows [][]string, ruleAt int) {
 
 // planJSON is `dockpack plan --json`.
 type planJSON struct {
-	OK              bool               `json:"ok"`
-	Project         string             `json:"project"`
-	Target          string             `json:"target"`
-	Components      []backup.Component `json:"components"`
-	Engine          engineJSON         `json:"engine"`
-	Items           []planItem         `json:"items"`
-	EstimateBytes   int64              `json:"estimate_bytes"`
-	ImagesBytes     int64              `json:"images_bytes"` // shared layers counted once
-	RequiredBytes   uint64             `json:"required_bytes"`
-	TargetMount     string             `json:"target_mount_point"`
-	TargetFSType    string             `json:"target_fstype"`
-	TargetFreeBytes uint64             `json:"target_free_bytes"`
-	StagingDir      string             `json:"staging_dir"`
-	StagingFree     uint64             `json:"staging_free_bytes"`
-	DataRootFree    *uint64            `json:"data_root_free_bytes"` // null: not checked
-	Stop            []string           `json:"stop"`
-	Skipped         []backup.SkipEntry `json:"skipped"`
-	Checks          []checkJSON        `json:"checks"`
+	OK              bool             `json:"ok"`
+	Project         string           `json:"project"`
+	Target          string           `json:"target"`
+	Components      []pack.Component `json:"components"`
+	Engine          engineJSON       `json:"engine"`
+	Items           []planItem       `json:"items"`
+	EstimateBytes   int64            `json:"estimate_bytes"`
+	ImagesBytes     int64            `json:"images_bytes"` // shared layers counted once
+	RequiredBytes   uint64           `json:"required_bytes"`
+	TargetMount     string           `json:"target_mount_point"`
+	TargetFSType    string           `json:"target_fstype"`
+	TargetFreeBytes uint64           `json:"target_free_bytes"`
+	StagingDir      string           `json:"staging_dir"`
+	StagingFree     uint64           `json:"staging_free_bytes"`
+	DataRootFree    *uint64          `json:"data_root_free_bytes"` // null: not checked
+	Stop            []string         `json:"stop"`
+	Skipped         []pack.SkipEntry `json:"skipped"`
+	Checks          []checkJSON      `json:"checks"`
 }
 
 type engineJSON struct {
@@ -353,7 +354,7 @@ func planJSONOf(pl *backup.PackPlan, perr error, sqlitePath string) planJSON {
 		out.Items = []planItem{}
 	}
 	if out.Skipped == nil {
-		out.Skipped = []backup.SkipEntry{}
+		out.Skipped = []pack.SkipEntry{}
 	}
 	if pl.DataRootChecked {
 		v := pl.DataRootFree

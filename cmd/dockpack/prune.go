@@ -11,10 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func init() { register(newPruneCmd) }
@@ -67,7 +66,7 @@ var _ pflag.Value = ageValue{}
 
 func newPruneCmd(g *globals) *cobra.Command {
 	var (
-		o       backup.PruneOptions
+		o       pack.PruneOptions
 		jsonOut bool
 	)
 	o.PartialOlderThan = 24 * time.Hour
@@ -96,7 +95,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 			}
 			o.LiveWithin = o.PartialOlderThan
 			o.Logger = g.logger
-			res, err := backup.Prune(cmd.Context(), o)
+			res, err := pack.Prune(cmd.Context(), o)
 			out := cmd.OutOrStdout()
 			if jsonOut {
 				enc := json.NewEncoder(out)
@@ -131,7 +130,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 	return cmd
 }
 
-func printPrune(w io.Writer, o backup.PruneOptions, res backup.PruneResult) {
+func printPrune(w io.Writer, o pack.PruneOptions, res pack.PruneResult) {
 	verb := "deleted"
 	if o.DryRun {
 		verb = "would delete"

@@ -9,16 +9,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/spf13/cobra"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func init() { register(newRestoreCmd) }
 
 func newRestoreCmd(g *globals) *cobra.Command {
 	var (
-		spec       backup.RestoreSpec
+		spec       restore.Spec
 		components string
 		jsonOut    bool
 	)
@@ -44,16 +44,16 @@ verification (nothing changed), 130 canceled.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if components != "" {
-				spec.Components = []backup.Component{}
+				spec.Components = []pack.Component{}
 				for _, s := range strings.Split(components, ",") {
-					c, err := backup.ParseComponent(s)
+					c, err := pack.ParseComponent(s)
 					if err != nil {
 						return usageError{err}
 					}
 					spec.Components = append(spec.Components, c)
 				}
 			}
-			if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != backup.ComponentDB {
+			if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != pack.ComponentDB {
 				eng, err := g.openEngine(ctx)
 				if err != nil {
 					return err
@@ -73,7 +73,7 @@ verification (nothing changed), 130 canceled.`,
 			if rep != nil {
 				spec.Progress = rep.report
 			}
-			res, err := backup.Restore(ctx, args[0], spec)
+			res, err := restore.Run(ctx, args[0], spec)
 			if rep != nil {
 				rep.finish()
 			}
@@ -86,7 +86,7 @@ verification (nothing changed), 130 canceled.`,
 					rep.event(ev)
 				} else if res != nil && res.Plan != nil {
 					printRestorePlan(out, res.Plan)
-				} else if res != nil && res.Verify != nil && errors.Is(err, backup.ErrVerify) {
+				} else if res != nil && res.Verify != nil && errors.Is(err, pack.ErrVerify) {
 					printVerify(out, res.Verify)
 				}
 				return err
@@ -120,7 +120,7 @@ verification (nothing changed), 130 canceled.`,
 	return cmd
 }
 
-func printRestorePlan(w io.Writer, p *backup.RestorePlan) {
+func printRestorePlan(w io.Writer, p *restore.Plan) {
 	fmt.Fprintf(w, "pack      %s\n", p.Pack)
 	if p.Project != p.PackProject {
 		fmt.Fprintf(w, "project   %s (packed as %s)\n", p.Project, p.PackProject)

@@ -23,6 +23,9 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -106,11 +109,11 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 
 	// Job-end notifications and metrics: both fed by OnJobEnd, neither can
 	// block or fail a job.
-	var wh *backup.Webhook
+	var wh *webhook.Sender
 	if cfg.Webhook.URL != "" {
 		wcfg := cfg.webhook()
 		wcfg.Logger = log
-		if wh, err = backup.NewWebhook(ctx, wcfg); err != nil {
+		if wh, err = webhook.New(ctx, wcfg); err != nil {
 			return usageError{err}
 		}
 	}
@@ -122,7 +125,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 		}
 		col = metrics.New(mo)
 	}
-	onJobEnd := func(j backup.Job) {
+	onJobEnd := func(j jobs.Job) {
 		if col != nil {
 			col.JobEnded(j)
 		}
@@ -132,7 +135,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	}
 
 	seams := testSeamsFromEnv(log)
-	mcfg := backup.ManagerConfig{
+	mcfg := jobs.Config{
 		StateDir:            cfg.StateDir,
 		Engine:              eng,
 		Settings:            cfg.initialSettings(),
@@ -156,7 +159,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 		mcfg.Run = col.WrapRun(nil) // backup.Run, instrumented
 	}
 	// The manager outlives the signal: shutting down is its Close's job.
-	mgr, err := backup.NewManager(context.WithoutCancel(ctx), mcfg)
+	mgr, err := jobs.NewManager(context.WithoutCancel(ctx), mcfg)
 	if err != nil {
 		closeWebhook(ctx, log, wh)
 		return err
@@ -218,7 +221,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 const webhookCloseTimeout = 10 * time.Second
 
 // closeWebhook delivers the queued notifications (bounded) and stops wh.
-func closeWebhook(ctx context.Context, log *zap.Logger, wh *backup.Webhook) {
+func closeWebhook(ctx context.Context, log *zap.Logger, wh *webhook.Sender) {
 	if wh == nil {
 		return
 	}
@@ -232,7 +235,7 @@ func closeWebhook(ctx context.Context, log *zap.Logger, wh *backup.Webhook) {
 // shutdown stops accepting requests, closes the manager (canceling and
 // cleaning up the running job, or waiting for it) and ends the remaining
 // requests. A second SIGTERM/SIGINT stops waiting.
-func shutdown(ctx context.Context, log *zap.Logger, cfg *serveConfig, srv *http.Server, mgr *backup.Manager, cancelBase context.CancelFunc) error {
+func shutdown(ctx context.Context, log *zap.Logger, cfg *serveConfig, srv *http.Server, mgr *jobs.Manager, cancelBase context.CancelFunc) error {
 	log.Info("shutting down: no new requests", zap.Bool("wait_for_running_backup", cfg.WaitOnShutdown))
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
@@ -382,7 +385,7 @@ const (
 
 type testSeams struct {
 	bps      int64
-	holdStep backup.Step
+	holdStep progress.Step
 	holdDir  string
 	log      *zap.Logger
 
@@ -400,7 +403,7 @@ func testSeamsFromEnv(log *zap.Logger) *testSeams {
 		}
 	}
 	if v := os.Getenv(envTestHoldStep); v != "" {
-		s.holdStep = backup.Step(v)
+		s.holdStep = progress.Step(v)
 		s.holdDir = os.Getenv(envTestHoldDir)
 		log.Warn("TEST SEAM active: jobs hold in a step until canceled", zap.String("env", envTestHoldStep), zap.String("step", v))
 	}
@@ -419,10 +422,10 @@ func (s *testSeams) jobCtx() context.Context {
 }
 
 // dataStep: the hold of these steps happens after their first write.
-func dataStep(st backup.Step) bool { return st == backup.StepVolumes || st == backup.StepImages }
+func dataStep(st progress.Step) bool { return st == progress.StepVolumes || st == progress.StepImages }
 
 // hold marks the hold reached and blocks until the job's context ends.
-func (s *testSeams) hold(ctx context.Context, step backup.Step) error {
+func (s *testSeams) hold(ctx context.Context, step progress.Step) error {
 	if s.holdDir != "" {
 		_ = os.WriteFile(filepath.Join(s.holdDir, "held-"+string(step)), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	}
@@ -439,7 +442,7 @@ func (s *testSeams) hooks() backup.Hooks {
 		return backup.Hooks{}
 	}
 	return backup.Hooks{
-		BeforeStep: func(ctx context.Context, step backup.Step) error {
+		BeforeStep: func(ctx context.Context, step progress.Step) error {
 			s.mu.Lock()
 			s.ctx = ctx
 			s.mu.Unlock()
@@ -448,7 +451,7 @@ func (s *testSeams) hooks() backup.Hooks {
 			}
 			return nil
 		},
-		WrapWriter: func(step backup.Step, item string, w io.Writer) io.Writer {
+		WrapWriter: func(step progress.Step, item string, w io.Writer) io.Writer {
 			return &seamWriter{s: s, step: step, w: w, start: time.Now()}
 		},
 	}
@@ -457,7 +460,7 @@ func (s *testSeams) hooks() backup.Hooks {
 // seamWriter throttles and/or holds one pack file's writes.
 type seamWriter struct {
 	s       *testSeams
-	step    backup.Step
+	step    progress.Step
 	w       io.Writer
 	start   time.Time
 	written int64

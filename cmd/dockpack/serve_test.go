@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/progress"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func mustObservedLogger() (*zap.Logger, *observer.ObservedLogs) {
@@ -144,11 +143,11 @@ func TestSeamHoldAndThrottle(t *testing.T) {
 	s := testSeamsFromEnv(zap.NewNop())
 	h := s.hooks()
 	ctx, cancel := context.WithCancelCause(context.Background())
-	if err := h.BeforeStep(ctx, backup.StepVolumes); err != nil {
+	if err := h.BeforeStep(ctx, progress.StepVolumes); err != nil {
 		t.Fatal(err)
 	}
 	var sink bytes.Buffer
-	w := h.WrapWriter(backup.StepVolumes, "vol", &sink)
+	w := h.WrapWriter(progress.StepVolumes, "vol", &sink)
 	if n, err := w.Write(make([]byte, 1000)); n != 1000 || err != nil {
 		t.Fatalf("first write: %d %v", n, err)
 	}
@@ -183,7 +182,7 @@ func TestSeamHoldAndThrottle(t *testing.T) {
 	s2 := testSeamsFromEnv(zap.NewNop())
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if err := s2.hooks().BeforeStep(ctx2, backup.StepManifest); !errors.Is(err, context.Canceled) {
+	if err := s2.hooks().BeforeStep(ctx2, progress.StepManifest); !errors.Is(err, context.Canceled) {
 		t.Errorf("manifest hold: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "held-manifest")); err != nil {
@@ -195,8 +194,8 @@ func TestSeamHoldAndThrottle(t *testing.T) {
 	s3 := testSeamsFromEnv(zap.NewNop())
 	ctx3, cancel3 := context.WithCancelCause(context.Background())
 	h3 := s3.hooks()
-	h3.BeforeStep(ctx3, backup.StepImages)
-	w3 := h3.WrapWriter(backup.StepImages, "images.tar", &sink)
+	h3.BeforeStep(ctx3, progress.StepImages)
+	w3 := h3.WrapWriter(progress.StepImages, "images.tar", &sink)
 	go func() { time.Sleep(50 * time.Millisecond); cancel3(why) }()
 	n, err := w3.Write(make([]byte, 100000)) // 1000 s at 100 B/s
 	if !errors.Is(err, why) || n >= 100000 {

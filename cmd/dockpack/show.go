@@ -3,9 +3,8 @@ package main
 import (
 	"encoding/json"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/spf13/cobra"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func init() { register(newShowCmd) }
@@ -17,7 +16,7 @@ func newShowCmd(g *globals) *cobra.Command {
 		Short: "Print what a pack holds (reads its manifest only; use verify to check the data)",
 		Args:  requireArgs(1, "the pack directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, hash, err := backup.ReadManifest(cmd.Context(), args[0])
+			m, hash, err := pack.ReadManifest(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -7,15 +7,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/docker/go-units"
-
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 func humanBytes(n int64) string { return units.BytesSize(float64(n)) }
 
 // printPackSummary prints what a pack holds.
-func printPackSummary(w io.Writer, pack string, m *backup.Manifest, hash string) {
-	fmt.Fprintf(w, "pack          %s\n", pack)
+func printPackSummary(w io.Writer, packDir string, m *pack.Manifest, hash string) {
+	fmt.Fprintf(w, "pack          %s\n", packDir)
 	fmt.Fprintf(w, "project       %s\n", m.Project)
 	fmt.Fprintf(w, "created       %s\n", m.CreatedAt.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(w, "engine        %s (API %s, %s image store)\n", m.Engine.Version, m.Engine.APIVersion, m.Engine.ImageStore)

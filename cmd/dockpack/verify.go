@@ -8,9 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/spf13/cobra"
-
-	"github.com/dockpack/dockpack/backup"
 )
 
 func init() { register(newVerifyCmd) }
@@ -40,15 +39,15 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 			if !jsonOut && stderrIsTTY() {
 				bar = newProgressReporter(out, false)
 			}
-			o := backup.VerifyOptions{StagingDir: staging, Structural: structural, Logger: g.logger}
+			o := pack.VerifyOptions{StagingDir: staging, Structural: structural, Logger: g.logger}
 			if bar != nil {
 				o.Progress = bar.report
 			}
-			res, err := backup.Verify(cmd.Context(), args[0], o)
+			res, err := pack.Verify(cmd.Context(), args[0], o)
 			if bar != nil {
 				bar.finish()
 			}
-			if err != nil && !errors.Is(err, backup.ErrVerify) {
+			if err != nil && !errors.Is(err, pack.ErrVerify) {
 				return err
 			}
 			if jsonOut {
@@ -71,10 +70,10 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 }
 
 // verifyJSON is the JSON of a verification.
-func verifyJSON(r *backup.VerifyResult) map[string]any {
+func verifyJSON(r *pack.VerifyResult) map[string]any {
 	failed := r.Failed()
 	if failed == nil {
-		failed = []backup.ComponentCheck{}
+		failed = []pack.ComponentCheck{}
 	}
 	return map[string]any{
 		"pack": r.Pack, "ok": r.OK, "package_hash": r.PackageHash, "structural": r.Structural,
@@ -82,7 +81,7 @@ func verifyJSON(r *backup.VerifyResult) map[string]any {
 	}
 }
 
-func printVerify(w io.Writer, r *backup.VerifyResult) {
+func printVerify(w io.Writer, r *pack.VerifyResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tCHECK\tFILE\tDETAIL")
 	for _, c := range r.Checks {

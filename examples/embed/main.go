@@ -28,8 +28,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/mountcheck"
 )
@@ -73,10 +73,10 @@ func run() error {
 		return err
 	}
 	defer eng.Close()
-	settings := backup.DefaultSettings()
+	settings := jobs.DefaultSettings()
 	settings.TargetLocalDir = *target
 	settings.RagflowProjectName = *project
-	mgr, err := backup.NewManager(context.WithoutCancel(ctx), backup.ManagerConfig{
+	mgr, err := jobs.NewManager(context.WithoutCancel(ctx), jobs.Config{
 		StateDir: *stateDir,
 		Engine:   eng,
 		Settings: settings,

@@ -8,31 +8,32 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 // stubBackend answers every job lookup with one completed job.
 type stubBackend struct{}
 
-func (stubBackend) Start(context.Context, backup.JobRequest) (backup.Job, error) {
-	return backup.Job{ID: 1, Status: backup.JobRunning}, nil
+func (stubBackend) Start(context.Context, jobs.Request) (jobs.Job, error) {
+	return jobs.Job{ID: 1, Status: jobs.StatusRunning}, nil
 }
-func (stubBackend) Get(_ context.Context, id int64) (backup.Job, error) {
-	return backup.Job{ID: id, Status: backup.JobCompleted, Progress: 100}, nil
+func (stubBackend) Get(_ context.Context, id int64) (jobs.Job, error) {
+	return jobs.Job{ID: id, Status: jobs.StatusCompleted, Progress: 100}, nil
 }
-func (stubBackend) List(context.Context, backup.ListOptions) ([]backup.Job, error) { return nil, nil }
-func (stubBackend) Cancel(_ context.Context, id int64, _ string) (backup.Job, error) {
-	return backup.Job{ID: id}, nil
+func (stubBackend) List(context.Context, jobs.ListOptions) ([]jobs.Job, error) { return nil, nil }
+func (stubBackend) Cancel(_ context.Context, id int64, _ string) (jobs.Job, error) {
+	return jobs.Job{ID: id}, nil
 }
-func (stubBackend) Subscribe(context.Context, int64) (<-chan backup.Event, error) { return nil, nil }
-func (stubBackend) Settings(context.Context) (backup.Settings, error) {
-	return backup.DefaultSettings(), nil
+func (stubBackend) Subscribe(context.Context, int64) (<-chan jobs.Event, error) { return nil, nil }
+func (stubBackend) Settings(context.Context) (jobs.Settings, error) {
+	return jobs.DefaultSettings(), nil
 }
-func (stubBackend) UpdateSettings(context.Context, backup.SettingsPatch) (backup.Settings, error) {
-	return backup.DefaultSettings(), nil
+func (stubBackend) UpdateSettings(context.Context, jobs.SettingsPatch) (jobs.Settings, error) {
+	return jobs.DefaultSettings(), nil
 }
-func (stubBackend) Packs(context.Context) ([]backup.PackInfo, error) { return nil, nil }
+func (stubBackend) Packs(context.Context) ([]pack.Info, error) { return nil, nil }
 
 func TestEmbeddedUnderPrefixWithAppAuth(t *testing.T) {
 	api, err := httpapi.New(stubBackend{}, httpapi.Options{Auth: adminOnly("the-key")})

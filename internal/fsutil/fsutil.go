@@ -144,3 +144,16 @@ func RemoveAllQuiet(path string) error {
 	}
 	return nil
 }
+
+// Abs makes a non-empty path absolute (relative to the working directory),
+// so that messages, manifests and mount checks name one path; it returns p
+// unchanged when it is empty or cannot be made absolute.
+func Abs(p string) string {
+	if p == "" {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}

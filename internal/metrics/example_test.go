@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/internal/metrics"
 )
 
@@ -13,7 +13,7 @@ import (
 func ExampleCollector() {
 	col := metrics.New(metrics.Options{Version: "1.0.0"})
 	code := "target_not_mounted"
-	col.JobEnded(backup.Job{ID: 1, Kind: backup.KindFull, Status: backup.JobFailed, ErrorCode: &code})
+	col.JobEnded(jobs.Job{ID: 1, Kind: jobs.KindFull, Status: jobs.StatusFailed, ErrorCode: &code})
 	col.Write(context.Background(), os.Stdout)
 	// Output:
 	// # HELP dockpack_build_info dockpack's version (always 1).

@@ -30,18 +30,22 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/webhook"
 )
 
 // Source is what the collector reads at scrape time; *backup.Manager
 // satisfies it.
 type Source interface {
-	Lock(ctx context.Context) (backup.LockInfo, error)
-	List(ctx context.Context, o backup.ListOptions) ([]backup.Job, error)
-	ScheduleStatus(ctx context.Context) (backup.ScheduleStatus, error)
+	Lock(ctx context.Context) (jobs.LockInfo, error)
+	List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error)
+	ScheduleStatus(ctx context.Context) (jobs.ScheduleStatus, error)
 }
 
 // RunFunc is the signature of backup.Run (and of ManagerConfig.Run).
-type RunFunc = func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error)
+type RunFunc = func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error)
 
 // Options configures New. Zero values take the defaults.
 type Options struct {
@@ -50,7 +54,7 @@ type Options struct {
 	// ScrapeTimeout bounds the state-DB reads of one scrape. Default 5s.
 	ScrapeTimeout time.Duration
 	// Webhook, when set, reports the webhook's delivery counters.
-	Webhook func() backup.WebhookStats
+	Webhook func() webhook.Stats
 	// Now is the clock (tests). Default time.Now.
 	Now func() time.Time
 }
@@ -64,7 +68,7 @@ type Collector struct {
 	ended     map[[2]string]float64 // status, kind → count
 	failures  map[string]float64    // error code → count
 	running   bool
-	progress  backup.Progress
+	progress  progress.Report
 	lastOK    *backup.Result
 	lastOKAt  time.Time
 	startedAt time.Time
@@ -94,11 +98,11 @@ func (c *Collector) Attach(src Source) {
 
 // JobEnded records a finished job; it never blocks (use it as, or inside,
 // backup.ManagerConfig.OnJobEnd).
-func (c *Collector) JobEnded(j backup.Job) {
+func (c *Collector) JobEnded(j jobs.Job) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended[[2]string{string(j.Status), j.Kind}]++
-	if j.Status == backup.JobFailed {
+	if j.Status == jobs.StatusFailed {
 		code := "failed"
 		if j.ErrorCode != nil && *j.ErrorCode != "" {
 			code = *j.ErrorCode
@@ -114,11 +118,11 @@ func (c *Collector) WrapRun(run RunFunc) RunFunc {
 	if run == nil {
 		run = backup.Run
 	}
-	return func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
+	return func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
 		c.mu.Lock()
-		c.running, c.progress, c.startedAt = true, backup.Progress{}, c.o.Now()
+		c.running, c.progress, c.startedAt = true, progress.Report{}, c.o.Now()
 		c.mu.Unlock()
-		res, err := run(ctx, spec, func(pr backup.Progress) {
+		res, err := run(ctx, spec, func(pr progress.Report) {
 			c.mu.Lock()
 			c.progress = pr
 			c.mu.Unlock()
@@ -179,13 +183,13 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 
 // componentOfKind maps a pack file kind to its component label.
 var componentOfKind = map[string]string{
-	backup.KindSQLite: "db", backup.KindVolume: "volumes", backup.KindImages: "images", backup.KindCompose: "compose",
+	pack.FileSQLite: "db", pack.FileVolume: "volumes", pack.FileImages: "images", pack.FileCompose: "compose",
 }
 
 // componentOfStep maps a backup step to its component label.
-var componentOfStep = map[backup.Step]string{
-	backup.StepPrecheck: "precheck", backup.StepSQLite: "db", backup.StepVolumes: "volumes", backup.StepImages: "images",
-	backup.StepCompose: "compose", backup.StepManifest: "manifest", backup.StepFinalize: "finalize",
+var componentOfStep = map[progress.Step]string{
+	progress.StepPrecheck: "precheck", progress.StepSQLite: "db", progress.StepVolumes: "volumes", progress.StepImages: "images",
+	progress.StepCompose: "compose", progress.StepManifest: "manifest", progress.StepFinalize: "finalize",
 }
 
 // Write writes every metric in the text exposition format.
@@ -283,7 +287,7 @@ func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
 			e.gauge("dockpack_lock_lease_remaining_seconds", "Time until the lock's lease expires (negative: expired).", l.ExpiresAt.Sub(now).Seconds())
 		}
 	}
-	if ok, err := src.List(ctx, backup.ListOptions{Limit: 1, Status: backup.JobCompleted}); err != nil {
+	if ok, err := src.List(ctx, jobs.ListOptions{Limit: 1, Status: jobs.StatusCompleted}); err != nil {
 		up = 0
 	} else if len(ok) == 1 {
 		j := ok[0]
@@ -295,14 +299,14 @@ func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
 		}
 		e.gauge("dockpack_last_success_bytes", "Bytes written by the last successful backup.", float64(j.BytesDone))
 	}
-	if jobs, err := src.List(ctx, backup.ListOptions{Limit: 20}); err != nil {
+	if recent, err := src.List(ctx, jobs.ListOptions{Limit: 20}); err != nil {
 		up = 0
 	} else {
-		for _, j := range jobs {
+		for _, j := range recent {
 			if j.Status.Active() || j.FinishedAtMs == nil {
 				continue
 			}
-			e.gauge("dockpack_last_job_success", "1 when the last finished backup job completed, 0 when it failed or was canceled.", b2f(j.Status == backup.JobCompleted))
+			e.gauge("dockpack_last_job_success", "1 when the last finished backup job completed, 0 when it failed or was canceled.", b2f(j.Status == jobs.StatusCompleted))
 			e.gauge("dockpack_last_job_timestamp_seconds", "When the last finished backup job ended (Unix time).", float64(*j.FinishedAtMs)/1000)
 			break
 		}
@@ -313,10 +317,10 @@ func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
 		e.counter("dockpack_schedule_skipped_total", "Scheduled backups this process skipped because another backup held the lock.", float64(s.SkippedTotal))
 		e.help("dockpack_schedule_next_run_timestamp_seconds", "gauge", "Next firing of each active schedule (Unix time).")
 		if s.NextIncremental != nil {
-			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextIncremental.UnixMilli())/1000, "kind", backup.KindIncremental)
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextIncremental.UnixMilli())/1000, "kind", jobs.KindIncremental)
 		}
 		if s.NextFull != nil {
-			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextFull.UnixMilli())/1000, "kind", backup.KindFull)
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextFull.UnixMilli())/1000, "kind", jobs.KindFull)
 		}
 	}
 	e.gauge("dockpack_state_up", "1 when the last scrape could read the state DB.", up)

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/metrics"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -98,7 +102,7 @@ func mtScrape(t *testing.T, h http.Handler) (map[string]float64, string) {
 	return mtParse(t, string(b)), string(b)
 }
 
-func mtWaitEnded(t *testing.T, m *backup.Manager, id int64) backup.Job {
+func mtWaitEnded(t *testing.T, m *jobs.Manager, id int64) jobs.Job {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -123,25 +127,25 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	col := metrics.New(metrics.Options{Version: "test"})
 	outcome := make(chan error, 1)
 	reached := make(chan struct{}, 1)
-	stub := func(ctx context.Context, spec backup.Spec, p backup.ProgressFunc) (*backup.Result, error) {
-		p(backup.Progress{Step: backup.StepVolumes, Percent: 40, BytesDone: 400, BytesTotal: 1000})
+	stub := func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
+		p(progress.Report{Step: progress.StepVolumes, Percent: 40, BytesDone: 400, BytesTotal: 1000})
 		reached <- struct{}{}
 		if err := <-outcome; err != nil {
 			return nil, err
 		}
 		return &backup.Result{Pack: filepath.Join(spec.Target, "migration_pack_x"), Name: "migration_pack_x", Bytes: 1000,
-			Manifest: &backup.Manifest{Files: []backup.FileEntry{
-				{Path: "app.db", Kind: backup.KindSQLite, Size: 100},
-				{Path: "volumes/a.tar", Kind: backup.KindVolume, Size: 200},
-				{Path: "volumes/b.tar", Kind: backup.KindVolume, Size: 300},
-				{Path: "images.tar", Kind: backup.KindImages, Size: 400},
+			Manifest: &pack.Manifest{Files: []pack.FileEntry{
+				{Path: "app.db", Kind: pack.FileSQLite, Size: 100},
+				{Path: "volumes/a.tar", Kind: pack.FileVolume, Size: 200},
+				{Path: "volumes/b.tar", Kind: pack.FileVolume, Size: 300},
+				{Path: "images.tar", Kind: pack.FileImages, Size: 400},
 			}},
-			Steps: map[backup.Step]time.Duration{backup.StepSQLite: time.Second, backup.StepVolumes: 2 * time.Second, backup.StepImages: 3 * time.Second}}, nil
+			Steps: map[progress.Step]time.Duration{progress.StepSQLite: time.Second, progress.StepVolumes: 2 * time.Second, progress.StepImages: 3 * time.Second}}, nil
 	}
 	dir := t.TempDir()
-	set := backup.DefaultSettings()
+	set := jobs.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = filepath.Join(dir, "packs"), "demo", "/srv/app.db"
-	m, err := backup.NewManager(ctx, backup.ManagerConfig{StateDir: dir, Engine: mtEngine{}, Settings: set, DisableScheduler: true,
+	m, err := jobs.NewManager(ctx, jobs.Config{StateDir: dir, Engine: mtEngine{}, Settings: set, DisableScheduler: true,
 		Run: col.WrapRun(stub), OnJobEnd: col.JobEnded})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +164,7 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	}
 
 	// A job in progress.
-	job, err := m.Start(ctx, backup.JobRequest{})
+	job, err := m.Start(ctx, jobs.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,12 +207,12 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	}
 
 	// The next one fails: refused by the mount check.
-	job, err = m.Start(ctx, backup.JobRequest{})
+	job, err = m.Start(ctx, jobs.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-reached
-	outcome <- &backup.StepError{Step: backup.StepPrecheck, Err: fmt.Errorf("%w: /mnt/replica is on ext4", mountcheck.ErrFSType)}
+	outcome <- &backup.StepError{Step: progress.StepPrecheck, Err: fmt.Errorf("%w: /mnt/replica is on ext4", mountcheck.ErrFSType)}
 	failed := mtWaitEnded(t, m, job.ID)
 	if failed.ErrorCode == nil || *failed.ErrorCode != "target_wrong_fstype" {
 		t.Fatalf("failed job: %+v", failed)
@@ -230,10 +234,10 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 }
 
 func TestMetricsExpositionEscapes(t *testing.T) {
-	col := metrics.New(metrics.Options{Version: "v\"1\"\\\nx", Webhook: func() backup.WebhookStats { return backup.WebhookStats{Delivered: 2, Failed: 1} }})
-	col.JobEnded(backup.Job{Status: backup.JobFailed, Kind: backup.KindFull})
+	col := metrics.New(metrics.Options{Version: "v\"1\"\\\nx", Webhook: func() webhook.Stats { return webhook.Stats{Delivered: 2, Failed: 1} }})
+	col.JobEnded(jobs.Job{Status: jobs.StatusFailed, Kind: jobs.KindFull})
 	code := `we"ird\code`
-	col.JobEnded(backup.Job{Status: backup.JobFailed, Kind: backup.KindFull, ErrorCode: &code})
+	col.JobEnded(jobs.Job{Status: jobs.StatusFailed, Kind: jobs.KindFull, ErrorCode: &code})
 	var b strings.Builder
 	if err := col.Write(context.Background(), &b); err != nil {
 		t.Fatal(err)
@@ -269,14 +273,14 @@ func TestMetricsHandlerMethods(t *testing.T) {
 // A source that fails is reported as dockpack_state_up 0, not as a failed scrape.
 type mtBroken struct{}
 
-func (mtBroken) Lock(context.Context) (backup.LockInfo, error) {
-	return backup.LockInfo{}, errors.New("locked")
+func (mtBroken) Lock(context.Context) (jobs.LockInfo, error) {
+	return jobs.LockInfo{}, errors.New("locked")
 }
-func (mtBroken) List(context.Context, backup.ListOptions) ([]backup.Job, error) {
+func (mtBroken) List(context.Context, jobs.ListOptions) ([]jobs.Job, error) {
 	return nil, errors.New("locked")
 }
-func (mtBroken) ScheduleStatus(context.Context) (backup.ScheduleStatus, error) {
-	return backup.ScheduleStatus{}, errors.New("locked")
+func (mtBroken) ScheduleStatus(context.Context) (jobs.ScheduleStatus, error) {
+	return jobs.ScheduleStatus{}, errors.New("locked")
 }
 
 func TestMetricsStateDown(t *testing.T) {

@@ -1,0 +1,187 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+)
+
+// JobStatus is a job's state; the values are RagFlowAuth's.
+type Status string
+
+// Job states.
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusCanceling Status = "canceling"
+	StatusCanceled  Status = "canceled"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+)
+
+// Active reports whether a job in this state may still change (canceling included).
+func (s Status) Active() bool { return s == StatusQueued || s == StatusRunning || s == StatusCanceling }
+
+// Job kinds: "full" when images are included, else "incremental"
+// (RagFlowAuth's word for database + volumes).
+const (
+	KindFull        = "full"
+	KindIncremental = "incremental"
+)
+
+// Verification statuses of a job's pack.
+const (
+	VerificationNotVerified = "not_verified"
+	VerificationPassed      = "passed"
+	VerificationFailed      = "failed"
+	VerificationBlocked     = "blocked"
+)
+
+// Job is one backup job as stored and as served (JSON field names are the
+// RagFlowAuth frontend's; nullable fields are pointers).
+type Job struct {
+	ID                  int64   `json:"id"`
+	Kind                string  `json:"kind"`
+	Status              Status  `json:"status"`
+	Progress            int     `json:"progress"`
+	Message             *string `json:"message"`
+	Detail              *string `json:"detail"`
+	OutputDir           *string `json:"output_dir"`
+	PackageHash         *string `json:"package_hash"`
+	CreatedAtMs         int64   `json:"created_at_ms"`
+	StartedAtMs         *int64  `json:"started_at_ms"`
+	FinishedAtMs        *int64  `json:"finished_at_ms"`
+	CancelRequestedAtMs *int64  `json:"cancel_requested_at_ms"`
+	CancelReason        *string `json:"cancel_reason"`
+	CanceledAtMs        *int64  `json:"canceled_at_ms"`
+	VerificationStatus  string  `json:"verification_status"`
+	VerificationDetail  *string `json:"verification_detail"`
+	VerifiedBy          *string `json:"verified_by"`
+	VerifiedAtMs        *int64  `json:"verified_at_ms"`
+	LastRestoreDrillID  *string `json:"last_restore_drill_id"`
+	// RagFlowAuth's replication fields; dockpack does not replicate, they stay null.
+	ReplicationStatus *string `json:"replication_status"`
+	ReplicationError  *string `json:"replication_error"`
+	ReplicaPath       *string `json:"replica_path"`
+
+	// dockpack's own fields.
+	Project       string           `json:"project"`
+	Components    []pack.Component `json:"components"`
+	Trigger       string           `json:"trigger"` // manual | schedule | api
+	Step          *string          `json:"step"`
+	BytesDone     int64            `json:"bytes_done"`
+	BytesTotal    int64            `json:"bytes_total"`
+	ErrorCode     *string          `json:"error_code"`
+	HeartbeatAtMs *int64           `json:"heartbeat_at_ms"`
+	PackName      *string          `json:"pack_name"`
+}
+
+// JobRequest asks the Manager for a backup.
+type Request struct {
+	// Components to include; nil means database + volumes (RagFlowAuth's
+	// "incremental"), plus images when Full is set and the settings
+	// include images in full backups.
+	Components []pack.Component
+	// Full is RagFlowAuth's run-full.
+	Full bool
+	// Trigger records who asked: "manual", "schedule" or "api".
+	Trigger string
+}
+
+// ListOptions filters Manager.List.
+type ListOptions struct {
+	Limit  int    // 1..200, default 30
+	Status Status // "" = all
+}
+
+// LogLine is one recent log line of a job.
+type LogLine struct {
+	AtMs    int64  `json:"at_ms"`
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// Event is what Manager.Subscribe delivers: progress, log lines, and one
+// final event carrying the finished job.
+type Event struct {
+	Type     string           `json:"type"` // "progress" | "log" | "final"
+	JobID    int64            `json:"job_id"`
+	Progress *progress.Report `json:"progress,omitempty"`
+	Log      *LogLine         `json:"log,omitempty"`
+	Job      *Job             `json:"job,omitempty"`
+}
+
+// Job-system errors.
+var (
+	// ErrBusy: another backup holds the lock; see BusyError for its job id.
+	ErrBusy = errors.New("backup_job_already_running")
+	// ErrJobNotFound: no job with that id.
+	ErrJobNotFound = errors.New("job_not_found")
+	// ErrSettingPinned: the setting is fixed by the daemon's configuration.
+	ErrSettingPinned = errors.New("setting_pinned")
+	// ErrInvalidSettings: a settings update is not acceptable.
+	ErrInvalidSettings = errors.New("invalid_settings")
+	// ErrJobNotActive: the job already ended (e.g. cancel of a finished job).
+	ErrJobNotActive = errors.New("job_not_active")
+	// ErrClosed: the manager is shut down.
+	ErrClosed = errors.New("manager_closed")
+	// ErrTargetMissing: the configured target directory does not exist (the
+	// share is probably not mounted).
+	ErrTargetMissing = errors.New("target_not_found")
+)
+
+// BusyError is returned by Manager.Start while a live lease is held.
+type BusyError struct {
+	JobID int64 // the job holding the lock
+	Owner string
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("a backup is already running (job %d, %s): wait for it or cancel it", e.JobID, e.Owner)
+}
+
+// Is makes BusyError match ErrBusy.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// PinnedError names the pinned setting a PUT tried to change.
+type PinnedError struct{ Field string }
+
+func (e *PinnedError) Error() string {
+	return fmt.Sprintf("setting %s is pinned by the daemon's configuration (flag, environment or YAML); change it there", e.Field)
+}
+
+// Is makes PinnedError match ErrSettingPinned.
+func (e *PinnedError) Is(target error) bool { return target == ErrSettingPinned }
+
+// Settings are the daemon's editable settings (stored in the state DB) with
+// RagFlowAuth's field names, plus derived read-only stats.
+type Settings struct {
+	Enabled                 bool    `json:"enabled"`
+	TargetMode              string  `json:"target_mode"` // "local" | "share": both mean TargetLocalDir, a mounted directory
+	TargetLocalDir          string  `json:"target_local_dir"`
+	RagflowComposePath      string  `json:"ragflow_compose_path"`
+	RagflowProjectName      string  `json:"ragflow_project_name"`
+	RagflowStopServices     bool    `json:"ragflow_stop_services"`
+	AuthDBPath              string  `json:"auth_db_path"`
+	FullBackupEnabled       bool    `json:"full_backup_enabled"`
+	FullBackupIncludeImages bool    `json:"full_backup_include_images"`
+	IncrementalSchedule     *string `json:"incremental_schedule"`
+	FullBackupSchedule      *string `json:"full_backup_schedule"`
+	BackupRetentionMax      int     `json:"backup_retention_max"`
+	// StopServices names services stopped around the volume step (native).
+	StopServices []string `json:"stop_services"`
+
+	// Derived, read-only.
+	LocalBackupTargetPath string `json:"local_backup_target_path"`
+	LocalBackupPackCount  int    `json:"local_backup_pack_count"`
+	// LocalBackupPackCountSkipped: the target could not be listed in time
+	// (hung or missing mount), so the count is not known.
+	LocalBackupPackCountSkipped bool     `json:"local_backup_pack_count_skipped"`
+	LastRunAtMs                 *int64   `json:"last_run_at_ms"`
+	UpdatedAtMs                 int64    `json:"updated_at_ms"`
+	LastSkippedRunAtMs          *int64   `json:"last_skipped_run_at_ms"`
+	LastSkippedRunReason        string   `json:"last_skipped_run_reason"`
+	PinnedFields                []string `json:"pinned_fields"`
+}

@@ -1,0 +1,684 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/owner"
+
+	"go.uber.org/zap"
+	"zombiezen.com/go/sqlite"
+
+	"github.com/dockpack/dockpack/mountcheck"
+)
+
+// Engine is what the manager needs from the engine (*dockerapi.Client
+// satisfies it): a backup's Engine, plus starting containers again during
+// recovery.
+type Engine interface {
+	backup.Engine
+	StartContainers(ctx context.Context, ids []string) error
+}
+
+// ManagerConfig configures a Manager. Zero durations take the documented defaults.
+type Config struct {
+	// StateDir holds state.db (required; created 0700 if missing).
+	StateDir string
+	// Engine is the Docker Engine (required).
+	Engine Engine
+	// Settings are the initial values of settings not yet stored in the state
+	// DB, and the values of the pinned ones. Start from DefaultSettings():
+	// booleans are taken as given; a zero BackupRetentionMax or TargetMode
+	// takes its default (30, "local").
+	Settings Settings
+	// Pinned lists JSON names of settings fixed by configuration: their value
+	// comes from Settings at every start and UpdateSettings refuses to change them.
+	Pinned []string
+	// Policy is what the target mount must satisfy (configuration, not UI-editable).
+	Policy mountcheck.Policy
+	// StagingDir is local scratch space for the SQLite snapshot. Default os.TempDir().
+	StagingDir string
+	// LeaseDuration is the lock lease; it is renewed every LeaseDuration/3. Default 30s.
+	LeaseDuration time.Duration
+	// StallTimeout fails a job whose step shows no progress for this long. Default 10m.
+	StallTimeout time.Duration
+	// ImagesFirstByteRate is the rate (bytes/s) assumed for the engine-side
+	// staging of an image export: until the images step's first byte, the
+	// allowance is StallTimeout + imagesEstimate/rate. Default 20 MiB/s.
+	ImagesFirstByteRate int64
+	// CancelGrace: a canceled (or stalled, or lease-lost) job is reported
+	// ended within this, even if Run is still unwinding. Default 5s.
+	CancelGrace time.Duration
+	// PersistInterval is the least time between progress writes to the state DB. Default 1s.
+	PersistInterval time.Duration
+	// EventsPerJob is how many log lines are kept per job. Default 200.
+	EventsPerJob int
+	// Location is the time zone of the schedules. Default time.Local.
+	Location *time.Location
+	// WaitOnClose makes Close wait for the running job instead of canceling it.
+	WaitOnClose bool
+	// DisableScheduler turns the schedules off (tests, one-shot use).
+	DisableScheduler bool
+	// Logger receives structured logs. Default zap.NewNop().
+	Logger *zap.Logger
+	// Lang is the language of job messages and log lines: "en" (default)
+	// or "zh-CN". Machine codes (error_code, detail codes) never change.
+	Lang string
+	// Hooks are merged into each job's Spec (tests: seams between steps);
+	// BeforeStep also runs, with StepVerify, before a restore drill verifies its pack.
+	Hooks backup.Hooks
+	// Run runs one backup. Default Run.
+	Run func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error)
+	// OnJobEnd is called once per finished job (by the process that wrote its
+	// final state: a recovered job's by the recovering process); it must not block.
+	OnJobEnd func(Job)
+
+	// Identity seams (tests). Defaults: os.Hostname, os.Getpid, ProcStartOf(PID), ProcAlive.
+	Host      string
+	PID       int
+	ProcStart string
+	ProcAlive func(pid int, procStart string) bool
+	// Now is the clock for stored times and lease expiry. Default time.Now.
+	Now func() time.Time
+
+	// BusyTimeout is how long a state-DB statement waits for another writer. Default 5s.
+	BusyTimeout time.Duration
+	// PartialMaxAge: retention removes partial pack directories older than this
+	// (left by crashes the recovery could not attribute). Default 24h.
+	PartialMaxAge time.Duration
+	// AbandonAfter: when Run ignores cancellation this long, the job's lease
+	// is released and its goroutine abandoned (logged), so the lock never
+	// wedges. Default 5m.
+	AbandonAfter time.Duration
+	// RecoveryTimeout bounds one recovery pass (partial dirs, container starts). Default 2m.
+	RecoveryTimeout time.Duration
+	// StatTimeout bounds reading the target directory for derived statistics
+	// and partial-directory bookkeeping (a hung mount must not hang a GET). Default 3s.
+	StatTimeout time.Duration
+	// PoolSize is the number of state-DB connections. Default 8.
+	PoolSize int
+	// DrillDir is where restore drills restore the SQLite snapshot, in a
+	// subfolder named after the drill's restore_target (never the live
+	// database). Default <StateDir>/restore-drills.
+	DrillDir string
+}
+
+func (c *Config) applyDefaults() {
+	if c.Lang == "" {
+		c.Lang = i18n.English
+	}
+	if c.StagingDir == "" {
+		c.StagingDir = os.TempDir()
+	}
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = 30 * time.Second
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = 10 * time.Minute
+	}
+	if c.ImagesFirstByteRate == 0 {
+		c.ImagesFirstByteRate = 20 << 20
+	}
+	if c.CancelGrace == 0 {
+		c.CancelGrace = 5 * time.Second
+	}
+	if c.PersistInterval == 0 {
+		c.PersistInterval = time.Second
+	}
+	if c.EventsPerJob == 0 {
+		c.EventsPerJob = 200
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Run == nil {
+		c.Run = backup.Run
+	}
+	if c.Host == "" {
+		c.Host, _ = os.Hostname()
+	}
+	if c.PID == 0 {
+		c.PID = os.Getpid()
+	}
+	if c.ProcStart == "" && c.PID == os.Getpid() {
+		c.ProcStart = owner.ProcStartOf(c.PID)
+	}
+	if c.ProcAlive == nil {
+		c.ProcAlive = owner.ProcAlive
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.BusyTimeout == 0 {
+		c.BusyTimeout = 5 * time.Second
+	}
+	if c.PartialMaxAge == 0 {
+		c.PartialMaxAge = 24 * time.Hour
+	}
+	if c.AbandonAfter == 0 {
+		c.AbandonAfter = 5 * time.Minute
+	}
+	if c.RecoveryTimeout == 0 {
+		c.RecoveryTimeout = 2 * time.Minute
+	}
+	if c.StatTimeout == 0 {
+		c.StatTimeout = 3 * time.Second
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = 8
+	}
+	if c.DrillDir == "" && c.StateDir != "" {
+		c.DrillDir = filepath.Join(c.StateDir, "restore-drills")
+	}
+	c.Settings.applyDefaults()
+}
+
+// Validate reports what is wrong with the configuration (after defaults).
+func (c Config) Validate() error {
+	c.applyDefaults()
+	var errs []error
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("no state dir given: the directory that holds state.db"))
+	}
+	if c.Engine == nil {
+		errs = append(errs, errors.New("no Docker Engine client given"))
+	}
+	if !i18n.Valid(c.Lang) {
+		errs = append(errs, fmt.Errorf("language %q is not supported (want one of %s)", c.Lang, strings.Join(i18n.Supported(), ", ")))
+	}
+	for name, d := range map[string]time.Duration{
+		"lease duration": c.LeaseDuration, "stall timeout": c.StallTimeout, "cancel grace": c.CancelGrace,
+		"persist interval": c.PersistInterval, "busy timeout": c.BusyTimeout, "partial max age": c.PartialMaxAge,
+		"abandon-after": c.AbandonAfter, "recovery timeout": c.RecoveryTimeout, "stat timeout": c.StatTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s is negative", name, d))
+		}
+	}
+	if c.LeaseDuration > 0 && c.LeaseDuration < 30*time.Millisecond {
+		errs = append(errs, fmt.Errorf("lease duration %s is too short to be renewed (at least 30ms; default 30s)", c.LeaseDuration))
+	}
+	if c.ImagesFirstByteRate < 0 {
+		errs = append(errs, fmt.Errorf("images first-byte rate %d B/s is negative", c.ImagesFirstByteRate))
+	}
+	if c.EventsPerJob < 1 {
+		errs = append(errs, fmt.Errorf("events per job %d: keep at least 1", c.EventsPerJob))
+	}
+	if c.PoolSize < 2 {
+		errs = append(errs, fmt.Errorf("state DB pool size %d: at least 2", c.PoolSize))
+	}
+	for _, p := range c.Pinned {
+		if !slices.Contains(editableSettings, p) {
+			errs = append(errs, fmt.Errorf("pinned setting %q is not an editable setting (one of %v)", p, editableSettings))
+		}
+	}
+	if err := validateSettings(c.Settings); err != nil {
+		errs = append(errs, fmt.Errorf("initial settings: %w", err))
+	}
+	if err := c.Policy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: manager configuration: %w", backup.ErrInvalidSpec, errors.Join(errs...))
+}
+
+// Manager runs backup jobs one at a time across every process sharing its
+// state DB, records them, and serves their state. Its methods are safe for
+// concurrent use.
+type Manager struct {
+	cfg    Config
+	log    *zap.Logger
+	st     *store
+	id     owner.Identity
+	pinned map[string]bool
+	tick   time.Duration
+
+	base       context.Context // lives until Close has waited for the jobs
+	baseCancel context.CancelFunc
+
+	startMu sync.Mutex // serializes Start in this process; guards closed
+	closed  bool
+
+	mu   sync.Mutex
+	runs map[int64]*jobRun // jobs this process runs (or whose Run is unwinding)
+
+	wg    sync.WaitGroup // job goroutines and restore drills
+	sched *scheduler
+
+	drillMu sync.Mutex
+	drills  map[string]context.CancelCauseFunc // running restore drills, canceled by Close
+}
+
+// NewManager opens (creating and migrating) the state DB, stores the initial
+// and pinned settings, recovers jobs left unfinished by dead processes, and
+// starts the scheduler.
+func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.applyDefaults()
+	st, err := openStore(ctx, cfg.StateDir, cfg.BusyTimeout, cfg.PoolSize)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:    cfg,
+		log:    cfg.Logger.Named("jobs"),
+		st:     st,
+		id:     owner.Identity{Token: owner.NewToken(), Host: cfg.Host, PID: cfg.PID, ProcStart: cfg.ProcStart},
+		pinned: map[string]bool{},
+		runs:   map[int64]*jobRun{},
+	}
+	for _, p := range cfg.Pinned {
+		m.pinned[p] = true
+	}
+	m.tick = min(cfg.PersistInterval, cfg.LeaseDuration/3, cfg.CancelGrace/4, cfg.StallTimeout/4)
+	m.tick = max(m.tick, 5*time.Millisecond)
+	m.base, m.baseCancel = context.WithCancel(context.WithoutCancel(ctx))
+	fail := func(err error) (*Manager, error) {
+		m.baseCancel()
+		st.close()
+		return nil, err
+	}
+	if err := m.initSettings(ctx); err != nil {
+		return fail(err)
+	}
+	if err := m.recoverAtStart(ctx); err != nil {
+		return fail(fmt.Errorf("recovery at start-up: %w", err))
+	}
+	if !cfg.DisableScheduler {
+		m.sched = newScheduler(m)
+		s, err := m.loadSettings(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		m.sched.reload(s)
+		m.sched.start()
+	}
+	m.log.Info("job manager ready", zap.String("state_db", st.path), zap.String("owner", m.id.String()),
+		zap.Duration("lease", cfg.LeaseDuration), zap.Duration("stall_timeout", cfg.StallTimeout))
+	return m, nil
+}
+
+func (m *Manager) isRunning(id int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.runs[id]
+	return ok
+}
+
+// liveRuns is a copy of the runs this process has in flight.
+func (m *Manager) liveRuns() map[int64]*jobRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.runs)
+}
+
+func (m *Manager) liveRun(id int64) *jobRun {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs[id]
+}
+
+// dbCtx is the context of the manager's own writes (final states, lease
+// renewal): not the request's, and not the job's (which is canceled).
+func (m *Manager) dbCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(m.base, 4*m.cfg.BusyTimeout)
+}
+
+// Start takes the lease lock and starts a backup. While a live lease is held
+// it returns a *BusyError (matching ErrBusy) naming the holder's job. Spec
+// problems (no target or project configured, a component that needs a
+// setting not given) fail with an error wrapping ErrInvalidSpec before any
+// job exists; a full backup while full backups are disabled fails with an
+// error wrapping ErrInvalidSettings. Mount, space and engine prechecks run
+// inside the job: their failure is a failed job with an error code.
+func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
+	m.startMu.Lock()
+	closed := m.closed
+	m.startMu.Unlock()
+	if closed {
+		return Job{}, ErrClosed
+	}
+	set, err := m.loadSettings(ctx)
+	if err != nil {
+		return Job{}, err
+	}
+	spec, kind, err := m.buildSpec(set, req)
+	if err != nil {
+		return Job{}, err
+	}
+	trigger := req.Trigger
+	if trigger == "" {
+		trigger = "manual"
+	}
+
+	m.startMu.Lock()
+	defer m.startMu.Unlock()
+	if m.closed {
+		return Job{}, ErrClosed
+	}
+	now := m.cfg.Now()
+	nowMs := now.UnixMilli()
+	row := jobRow{
+		Job: Job{Kind: kind, Status: StatusRunning, CreatedAtMs: nowMs, StartedAtMs: &nowMs, HeartbeatAtMs: &nowMs,
+			Message: ptr(m.tr("job.starting")), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
+			VerificationStatus: VerificationNotVerified},
+		Target: spec.Target, OwnerToken: m.id.Token, OwnerHost: m.id.Host, OwnerPID: m.id.PID,
+	}
+	var (
+		id        int64
+		recovered []jobRow
+		takeover  string
+	)
+	err = m.st.write(ctx, func(conn *sqlite.Conn) error {
+		l, err := readLock(conn)
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			live, why := m.judgeLease(l, now)
+			if live {
+				return &BusyError{JobID: l.JobID, Owner: l.owner()}
+			}
+			takeover = why
+		}
+		id, err = insertJob(conn, row)
+		if err != nil {
+			return err
+		}
+		if err := writeLock(conn, lockRow{OwnerToken: m.id.Token, JobID: id, Host: m.id.Host, PID: m.id.PID, ProcStart: m.id.ProcStart,
+			AcquiredAtMs: nowMs, RenewedAtMs: nowMs, ExpiresAtMs: now.Add(m.cfg.LeaseDuration).UnixMilli()}); err != nil {
+			return fmt.Errorf("state db: write backup lock: %w", err)
+		}
+		why := "its lock was free"
+		if takeover != "" {
+			why = takeover
+		}
+		recovered, err = markInterrupted(conn, id, nowMs, m.id, why, m.tr("job.interrupted"))
+		return err
+	})
+	if err != nil {
+		var be *BusyError
+		if !errors.As(err, &be) {
+			m.log.Error("cannot start backup job", zap.Error(err))
+		}
+		return Job{}, err
+	}
+	row.ID = id
+	jr := m.newJobRun(row, spec, now)
+	if takeover != "" {
+		jr.logk("warn", "job.log.took_over", takeover)
+	}
+	m.mu.Lock()
+	m.runs[id] = jr
+	m.mu.Unlock()
+	m.wg.Add(2)
+	go jr.monitor()
+	go jr.run(recovered)
+	m.log.Info("backup job started", zap.Int64("job_id", id), zap.String("kind", kind), zap.String("trigger", trigger),
+		zap.String("project", spec.Project), zap.String("target", spec.Target))
+	return jr.snapshot(), nil
+}
+
+// Get returns a job. For a job this process runs, the live progress (newer
+// than the last persisted one) is shown. It never waits for a running backup.
+func (m *Manager) Get(ctx context.Context, id int64) (Job, error) {
+	// Look for the live run BEFORE reading the row: a run that ends between
+	// the two would otherwise leave a row read before its final write with
+	// no live view over it, and progress would appear to go backwards.
+	jr := m.liveRun(id)
+	var row jobRow
+	err := m.st.read(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		row, err = getJob(conn, id)
+		return err
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	job := row.Job
+	if jr != nil {
+		jr.overlay(&job)
+	}
+	return job, nil
+}
+
+// List returns jobs newest first; Limit is clamped to 1..200 (0: 30).
+func (m *Manager) List(ctx context.Context, o ListOptions) ([]Job, error) {
+	limit := o.Limit
+	switch {
+	case limit == 0:
+		limit = 30
+	case limit < 1:
+		limit = 1
+	case limit > 200:
+		limit = 200
+	}
+	live := m.liveRuns() // before the read: see Get
+	var rows []jobRow
+	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
+		var err error
+		rows, err = listJobs(conn, limit, o.Status)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]Job, 0, len(rows))
+	for _, r := range rows {
+		j := r.Job
+		if jr := live[j.ID]; jr != nil {
+			jr.overlay(&j)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Cancel asks a job to stop and returns it. The job becomes canceling at
+// once (cancel_requested_at_ms and cancel_reason are stored) and canceled
+// when its backup has unwound — within CancelGrace at the latest, even if the
+// engine goes on exporting; the lock stays held until the backup returns.
+// Canceling a job that already ended returns it unchanged (idempotent, no
+// error). A job run by another process sharing the state DB is canceled by
+// that process (it polls for the request); a job nobody runs any more is
+// ended as canceled at once and its leftovers cleaned up.
+func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, error) {
+	if reason == "" {
+		reason = "canceled by request"
+	}
+	nowMs := m.cfg.Now().UnixMilli()
+	var (
+		orphan  *jobRow
+		changed bool
+		ended   bool
+	)
+	err := m.st.write(ctx, func(conn *sqlite.Conn) error {
+		row, err := getJob(conn, id)
+		if err != nil {
+			return err
+		}
+		if !row.Status.Active() {
+			ended = true
+			return nil
+		}
+		if row.Status != StatusCanceling {
+			if err := exec(conn, `UPDATE jobs SET status = 'canceling', cancel_requested_at_ms = ?, cancel_reason = ?
+				WHERE id = ? AND status IN ('queued', 'running')`, nowMs, reason, id); err != nil {
+				return err
+			}
+			changed = true
+			if err := insertEvents(conn, id, []LogLine{{AtMs: nowMs, Level: "warn", Message: "cancel requested: " + reason}}, m.cfg.EventsPerJob); err != nil {
+				return err
+			}
+		}
+		if m.isRunning(id) {
+			return nil
+		}
+		l, err := readLock(conn)
+		if err != nil {
+			return err
+		}
+		if l != nil && l.JobID == id {
+			if live, _ := m.judgeLease(l, m.cfg.Now()); live {
+				return nil // its owner polls for the request
+			}
+			if _, err := releaseLock(conn, l.OwnerToken, id); err != nil {
+				return err
+			}
+		}
+		// Nobody runs it: end it now.
+		if err := exec(conn, `UPDATE jobs SET status = 'canceled', canceled_at_ms = ?, finished_at_ms = ?, error_code = 'canceled',
+			message = ?, detail = ? WHERE id = ? AND status IN `+activeStatuses,
+			nowMs, nowMs, m.tr("job.canceled", reason), fmt.Sprintf("canceled by request (%s); no live process was running it any more", reason), id); err != nil {
+			return err
+		}
+		orphan = &row
+		return nil
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	if ended {
+		return m.Get(ctx, id)
+	}
+	if jr := m.liveRun(id); jr != nil {
+		jr.requestStop(stopUser, fmt.Errorf("%w: %s", context.Canceled, reason), reason)
+	} else if orphan != nil {
+		m.cleanupRecovered(ctx, []jobRow{*orphan}, nil)
+	}
+	if changed {
+		m.log.Info("backup job cancel requested", zap.Int64("job_id", id), zap.String("reason", reason))
+	}
+	return m.Get(ctx, id)
+}
+
+// JobLog returns the recent log lines of a job, oldest first.
+func (m *Manager) JobLog(ctx context.Context, id int64) ([]LogLine, error) {
+	var lines []LogLine
+	err := m.st.readTx(ctx, func(conn *sqlite.Conn) error {
+		if _, err := getJob(conn, id); err != nil {
+			return err
+		}
+		var err error
+		lines, err = jobEvents(conn, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if jr := m.liveRun(id); jr != nil {
+		lines = append(lines, jr.pendingLogs()...)
+		if over := len(lines) - m.cfg.EventsPerJob; over > 0 {
+			lines = lines[over:]
+		}
+	}
+	return lines, nil
+}
+
+// Packs lists the packs in the configured target directory (ListPacks).
+func (m *Manager) Packs(ctx context.Context) ([]pack.Info, error) {
+	s, err := m.loadSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.TargetLocalDir == "" {
+		return nil, fmt.Errorf("%w: local_backup_target_not_configured: no backup target directory is configured (settings target_local_dir)", backup.ErrInvalidSpec)
+	}
+	packs, err := pack.List(ctx, s.TargetLocalDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the target directory %s does not exist: is the share mounted? (dockpack doctor checks it)", ErrTargetMissing, s.TargetLocalDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if packs == nil {
+		packs = []pack.Info{}
+	}
+	return packs, nil
+}
+
+// Close stops the scheduler and refuses new jobs; then it cancels the
+// running job (reason "daemon shutting down"), or with WaitOnClose waits for
+// it, and closes the state DB. If ctx ends first, the running job is canceled
+// and Close returns ctx's error; whatever the job could not write is
+// recovered at the next start.
+func (m *Manager) Close(ctx context.Context) error {
+	m.startMu.Lock()
+	if m.closed {
+		m.startMu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.startMu.Unlock()
+	if m.sched != nil {
+		m.sched.stop()
+	}
+	stopAll := func() {
+		m.mu.Lock()
+		runs := make([]*jobRun, 0, len(m.runs))
+		for _, jr := range m.runs {
+			runs = append(runs, jr)
+		}
+		m.mu.Unlock()
+		for _, jr := range runs {
+			jr.requestStop(stopShutdown, fmt.Errorf("%w: the daemon is shutting down", context.Canceled), "daemon shutting down")
+		}
+		m.cancelDrills(fmt.Errorf("%w: the daemon is shutting down", context.Canceled))
+	}
+	if !m.cfg.WaitOnClose {
+		stopAll()
+	}
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		stopAll()
+		err = fmt.Errorf("closing the job manager: %w (the running job was canceled; recovery finishes it at the next start)", ctx.Err())
+	}
+	m.baseCancel()
+	if cerr := m.st.close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	m.log.Info("job manager closed")
+	return err
+}
+
+// jobEnded reports a finished job to OnJobEnd.
+func (m *Manager) jobEnded(j Job) {
+	if m.cfg.OnJobEnd == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("OnJobEnd panicked", zap.Any("panic", r))
+		}
+	}()
+	m.cfg.OnJobEnd(j)
+}
+
+// tr is a job message in the configured language.
+func (m *Manager) tr(key string, args ...any) string { return i18n.T(m.cfg.Lang, key, args...) }

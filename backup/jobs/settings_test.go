@@ -1,0 +1,271 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/jobs"
+)
+
+func TestSettingsDefaults(t *testing.T) {
+	ctx := context.Background()
+	m := backuptest.MustManager(t, jobs.Config{Settings: jobs.DefaultSettings(), Run: quickRun})
+	s, err := m.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Enabled || s.TargetMode != "local" || s.BackupRetentionMax != 30 || !s.FullBackupEnabled || !s.FullBackupIncludeImages ||
+		s.IncrementalSchedule != nil || s.FullBackupSchedule != nil || s.TargetLocalDir != "" || s.StopServices == nil ||
+		s.PinnedFields == nil || len(s.PinnedFields) != 0 || s.LastRunAtMs != nil || s.UpdatedAtMs == 0 || s.LocalBackupPackCount != 0 {
+		t.Fatalf("default settings %+v", s)
+	}
+	// Zero retention and target mode in the configuration take their defaults.
+	m2 := backuptest.MustManager(t, jobs.Config{Settings: jobs.Settings{TargetLocalDir: "/srv/backups"}, Run: quickRun})
+	s2, _ := m2.Settings(ctx)
+	if s2.BackupRetentionMax != 30 || s2.TargetMode != "local" || s2.TargetLocalDir != "/srv/backups" {
+		t.Fatalf("settings from a partial config %+v", s2)
+	}
+}
+
+func TestSettingsUpdate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	m := backuptest.MustManager(t, jobs.Config{StateDir: dir, Run: quickRun})
+	before, _ := m.Settings(ctx)
+	time.Sleep(2 * time.Millisecond) // updated_at_ms must move
+	s, err := m.UpdateSettings(ctx, jobs.SettingsPatch{
+		BackupRetentionMax:  new(5),
+		IncrementalSchedule: new(new("  0  2 * * *  ")),
+		StopServices:        &[]string{"app", " worker "},
+		AuthDBPath:          new("/srv/app/./data/auth.db"),
+		ChangeReason:        "nightly backups",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.BackupRetentionMax != 5 || sv(s.IncrementalSchedule) != "0 2 * * *" || !slices.Equal(s.StopServices, []string{"app", "worker"}) ||
+		s.AuthDBPath != "/srv/app/data/auth.db" || s.UpdatedAtMs <= before.UpdatedAtMs {
+		t.Fatalf("after update %+v", s)
+	}
+	// Unchanged fields keep their values; clearing a schedule stores null.
+	s, err = m.UpdateSettings(ctx, jobs.SettingsPatch{IncrementalSchedule: new((*string)(nil)), ChangeReason: "pause"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.IncrementalSchedule != nil || s.BackupRetentionMax != 5 {
+		t.Fatalf("after clearing %+v", s)
+	}
+	s, err = m.UpdateSettings(ctx, jobs.SettingsPatch{FullBackupSchedule: new(new("")), ChangeReason: "empty means none"})
+	if err != nil || s.FullBackupSchedule != nil {
+		t.Fatalf("empty schedule: %+v %v", s.FullBackupSchedule, err)
+	}
+	conn := MustStateConn(t, dir)
+	if n := mustQueryInt(t, conn, `SELECT count(*) FROM settings_changes WHERE reason = 'nightly backups' AND fields LIKE '%backup_retention_max%'`); n != 1 {
+		t.Fatalf("change not audited")
+	}
+}
+
+func TestSettingsChangeReasonRequired(t *testing.T) {
+	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
+	_, err := m.UpdateSettings(context.Background(), jobs.SettingsPatch{BackupRetentionMax: new(3), ChangeReason: "  "})
+	var se *jobs.SettingsError
+	if !errors.As(err, &se) || se.Field != "change_reason" || !errors.Is(err, jobs.ErrInvalidSettings) {
+		t.Fatalf("err = %v", err)
+	}
+	if s, _ := m.Settings(context.Background()); s.BackupRetentionMax != 30 {
+		t.Fatalf("changed without a reason: %d", s.BackupRetentionMax)
+	}
+}
+
+func TestSettingsValidation(t *testing.T) {
+	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
+	tests := []struct {
+		field string
+		patch jobs.SettingsPatch
+	}{
+		{"backup_retention_max", jobs.SettingsPatch{BackupRetentionMax: new(0)}},
+		{"backup_retention_max", jobs.SettingsPatch{BackupRetentionMax: new(101)}},
+		{"incremental_schedule", jobs.SettingsPatch{IncrementalSchedule: new(new("every night"))}},
+		{"incremental_schedule", jobs.SettingsPatch{IncrementalSchedule: new(new("@daily"))}},
+		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 2 * *"))}},
+		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 25 * * *"))}},
+		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 0 2 * * *"))}},
+		{"target_mode", jobs.SettingsPatch{TargetMode: new("nfs")}},
+		{"target_local_dir", jobs.SettingsPatch{TargetLocalDir: new("relative/dir")}},
+		{"auth_db_path", jobs.SettingsPatch{AuthDBPath: new("auth.db")}},
+		{"ragflow_compose_path", jobs.SettingsPatch{RagflowComposePath: new("./docker-compose.yml")}},
+		{"ragflow_project_name", jobs.SettingsPatch{RagflowProjectName: new("My Project")}},
+		{"stop_services", jobs.SettingsPatch{StopServices: &[]string{"app", "app"}}},
+	}
+	for _, tc := range tests {
+		tc.patch.ChangeReason = "test"
+		_, err := m.UpdateSettings(context.Background(), tc.patch)
+		var se *jobs.SettingsError
+		if !errors.Is(err, jobs.ErrInvalidSettings) || !errors.As(err, &se) || se.Field != tc.field {
+			t.Errorf("%s: err = %v", tc.field, err)
+			continue
+		}
+		t.Logf("%s: %v", tc.field, err)
+	}
+	s, _ := m.Settings(context.Background())
+	if s.BackupRetentionMax != 30 || s.TargetMode != "local" || s.IncrementalSchedule != nil {
+		t.Fatalf("a refused update changed something: %+v", s)
+	}
+}
+
+func TestSettingsPinned(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	set := backuptest.Settings(t)
+	set.BackupRetentionMax = 10
+	m := backuptest.MustManager(t, jobs.Config{StateDir: dir, Settings: set, Pinned: []string{"backup_retention_max", "target_local_dir"}, Run: quickRun})
+	_, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(20), ChangeReason: "more"})
+	var pe *jobs.PinnedError
+	if !errors.As(err, &pe) || pe.Field != "backup_retention_max" || !errors.Is(err, jobs.ErrSettingPinned) {
+		t.Fatalf("PUT to a pinned field: %v", err)
+	}
+	// The same value is no change: accepted (a UI may send the whole object back).
+	s, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(10), Enabled: new(false), ChangeReason: "same value"})
+	if err != nil || s.BackupRetentionMax != 10 || s.Enabled {
+		t.Fatalf("same value of a pinned field: %+v %v", s, err)
+	}
+	if !slices.Equal(s.PinnedFields, []string{"backup_retention_max", "target_local_dir"}) {
+		t.Fatalf("pinned fields %v", s.PinnedFields)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Restart with new configuration: the pinned value follows it, the
+	// UI-edited one (enabled) stays as stored.
+	set.BackupRetentionMax = 12
+	set.Enabled = true
+	m2 := backuptest.MustManager(t, jobs.Config{StateDir: dir, Settings: set, Pinned: []string{"backup_retention_max"}, Run: quickRun})
+	s2, _ := m2.Settings(ctx)
+	if s2.BackupRetentionMax != 12 || s2.Enabled {
+		t.Fatalf("after restart: retention %d (pinned, want 12), enabled %v (stored, want false)", s2.BackupRetentionMax, s2.Enabled)
+	}
+	if _, err := m2.UpdateSettings(ctx, jobs.SettingsPatch{TargetLocalDir: new("/elsewhere"), ChangeReason: "no longer pinned"}); err != nil {
+		t.Fatalf("unpinned field: %v", err)
+	}
+}
+
+func TestSettingsRetentionChangesWhatIsKept(t *testing.T) {
+	ctx := context.Background()
+	clock := backuptest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	set := backuptest.Settings(t)
+	set.BackupRetentionMax = 3
+	m := backuptest.MustManager(t, jobs.Config{Settings: set, Now: clock.Now})
+	runOnce := func() jobs.Job {
+		t.Helper()
+		clock.Advance(time.Second)
+		job, err := m.Start(ctx, jobs.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := MustJobEnded(t, m, job.ID)
+		if got.Status != jobs.StatusCompleted {
+			t.Fatalf("job %+v %s", got, sv(got.Detail))
+		}
+		MustLockFree(t, m)
+		return got
+	}
+	count := func() int {
+		s, err := m.Settings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.LocalBackupPackCount
+	}
+	for range 4 {
+		runOnce()
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d packs with retention 3", n)
+	}
+	if _, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(1), ChangeReason: "disk is small"}); err != nil {
+		t.Fatal(err)
+	}
+	last := runOnce()
+	if n := count(); n != 1 {
+		t.Fatalf("%d packs after lowering retention to 1", n)
+	}
+	packs, _ := m.Packs(ctx)
+	if len(packs) != 1 || packs[0].Name != sv(last.PackName) {
+		t.Fatalf("kept %+v, want the newest %s", packs, sv(last.PackName))
+	}
+	lines, _ := m.JobLog(ctx, last.ID)
+	deleted := 0
+	for _, l := range lines {
+		if strings.Contains(l.Message, "retention (keep 1): deleted") {
+			deleted++
+		}
+	}
+	if deleted != 3 {
+		t.Fatalf("%d retention lines in the job log, want 3: %+v", deleted, lines)
+	}
+}
+
+func TestSettingsPackCountReadsNames(t *testing.T) {
+	set := backuptest.Settings(t)
+	for _, name := range []string{"migration_pack_20250101_000000_000", "migration_pack_x", "migration_pack_y", ".partial-migration_pack_z", "other"} {
+		if err := os.Mkdir(filepath.Join(set.TargetLocalDir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(set.TargetLocalDir, "migration_pack_file"), nil, 0o644)
+	m := backuptest.MustManager(t, jobs.Config{Settings: set, Run: quickRun})
+	s, err := m.Settings(context.Background())
+	if err != nil || s.LocalBackupPackCount != 3 || s.LocalBackupPackCountSkipped {
+		t.Fatalf("pack count %d skipped %v (%v), want 3", s.LocalBackupPackCount, s.LocalBackupPackCountSkipped, err)
+	}
+	set.TargetLocalDir = filepath.Join(set.TargetLocalDir, "missing")
+	m2 := backuptest.MustManager(t, jobs.Config{Settings: set, Run: quickRun})
+	if s, err := m2.Settings(context.Background()); err != nil || s.LocalBackupPackCount != 0 || s.LocalBackupPackCountSkipped {
+		t.Fatalf("missing target: %+v %v", s, err)
+	}
+}
+
+func TestSettingsProjectDerivedFromComposePath(t *testing.T) {
+	ctx := context.Background()
+	set := backuptest.Settings(t)
+	set.RagflowProjectName = ""
+	set.RagflowComposePath = "/srv/My_App.v2/docker-compose.yml"
+	m := backuptest.MustManager(t, jobs.Config{Settings: set, Run: quickRun})
+	job, err := m.Start(ctx, jobs.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Project != "my_appv2" {
+		t.Fatalf("project %q", job.Project)
+	}
+	MustJobEnded(t, m, job.ID)
+}
+
+func TestSettingsComposeProjectName(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack", "compose.prod")
+	os.MkdirAll(filepath.Dir(file), 0o755)
+	os.WriteFile(file, nil, 0o644)
+	for in, want := range map[string]string{
+		"":                                "",
+		"/srv/ragflow/docker-compose.yml": "ragflow",
+		"/srv/RagFlow Auth/compose.yaml":  "ragflowauth",
+		"/srv/ragflow":                    "ragflow",
+		"/srv/_-My.Stack-1/":              "mystack-1",
+		"MyProject":                       "myproject",
+		"demo_app":                        "demo_app",
+		file:                              "stack",
+		"/srv/部署/docker-compose.yml":      "",
+	} {
+		if got := jobs.ComposeProjectName(in); got != want {
+			t.Errorf("ComposeProjectName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
