@@ -27,10 +27,20 @@ const (
 	Chinese = "zh-CN"
 )
 
-// catalogs maps a language to its messages (key → fmt format).
-var catalogs = map[string]map[string]string{
-	English: catalogEN,
-	Chinese: catalogZH,
+// catalogs maps a language to its messages (key → fmt format). Each area
+// of dockpack keeps its messages in its own pair of files (<area>_en.go,
+// <area>_zh.go) that add them here; English is the reference every language
+// must match.
+var catalogs = map[string]map[string]string{English: {}, Chinese: {}}
+
+// add registers messages of lang; a key registered twice is a bug.
+func add(lang string, m map[string]string) {
+	for k, v := range m {
+		if _, dup := catalogs[lang][k]; dup {
+			panic("i18n: message " + k + " registered twice for " + lang)
+		}
+		catalogs[lang][k] = v
+	}
 }
 
 // Supported lists the languages with a catalog, English first.
@@ -68,7 +78,7 @@ func T(lang, key string, args ...any) string {
 	l, _ := Normalize(lang)
 	format, ok := catalogs[l][key]
 	if !ok {
-		format, ok = catalogEN[key]
+		format, ok = catalogs[English][key]
 	}
 	if !ok {
 		if len(args) == 0 {
