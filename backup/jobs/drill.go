@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
-	"github.com/dockpack/dockpack/internal/owner"
 	"github.com/dockpack/dockpack/internal/textutil"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
@@ -218,7 +217,7 @@ func (m *Manager) RunDrill(ctx context.Context, req DrillRequest) (Drill, error)
 		d.Reason = "manual_restore_drill"
 	}
 
-	dctx, release, err := m.holdDrillLock(ctx, d.DrillID, job.ID)
+	dctx, release, err := m.holdLease(ctx, "restore drill "+d.DrillID, job.ID)
 	if err != nil {
 		return Drill{}, err
 	}
@@ -238,7 +237,7 @@ func (m *Manager) RunDrill(ctx context.Context, req DrillRequest) (Drill, error)
 
 	wctx, cancel := m.dbCtx()
 	defer cancel()
-	if err := m.st.write(wctx, func(conn *sqlite.Conn) error { return recordDrill(conn, d) }); err != nil {
+	if err := m.db.Write(wctx, func(tx *statedb.Tx) error { return recordDrill(tx, d) }); err != nil {
 		return Drill{}, fmt.Errorf("restore drill %s: record it in the state DB: %w", d.DrillID, err)
 	}
 	log.Info("restore drill finished", zap.String("acceptance", d.AcceptanceStatus), zap.Strings("failed", d.VerificationReport.Failed))
@@ -248,27 +247,17 @@ func (m *Manager) RunDrill(ctx context.Context, req DrillRequest) (Drill, error)
 // ListDrills returns the recorded drills, newest first; limit is clamped
 // to 1..200 (0: 30).
 func (m *Manager) ListDrills(ctx context.Context, limit int) ([]Drill, error) {
-	switch {
-	case limit == 0:
-		limit = 30
-	case limit < 1:
-		limit = 1
-	case limit > 200:
-		limit = 200
-	}
 	out := []Drill{}
-	err := m.st.read(ctx, func(conn *sqlite.Conn) error {
-		return query(conn, `SELECT body FROM restore_drills ORDER BY id DESC LIMIT ?`, func(stmt *sqlite.Stmt) error {
-			var d Drill
-			if err := json.Unmarshal([]byte(stmt.ColumnText(0)), &d); err != nil {
-				return fmt.Errorf("state db: a stored restore drill is not valid JSON: %w", err)
-			}
-			if d.VerificationReport.Checks == nil {
-				d.VerificationReport.Checks = []DrillCheck{}
+	err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+		bodies, err := tx.DrillBodies(clampLimit(limit))
+		for _, b := range bodies {
+			d, derr := drillOf(b)
+			if derr != nil {
+				return derr
 			}
 			out = append(out, d)
-			return nil
-		}, limit)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -276,128 +265,36 @@ func (m *Manager) ListDrills(ctx context.Context, limit int) ([]Drill, error) {
 	return out, nil
 }
 
-// GetDrill returns one recorded drill (ErrDrillNotFound when unknown).
-func (m *Manager) GetDrill(ctx context.Context, drillID string) (Drill, error) {
+// drillOf decodes a stored drill.
+func drillOf(body []byte) (Drill, error) {
 	var d Drill
-	found := false
-	err := m.st.read(ctx, func(conn *sqlite.Conn) error {
-		return query(conn, `SELECT body FROM restore_drills WHERE drill_id = ?`, func(stmt *sqlite.Stmt) error {
-			found = true
-			return json.Unmarshal([]byte(stmt.ColumnText(0)), &d)
-		}, drillID)
-	})
-	if err != nil {
-		return Drill{}, err
+	if err := json.Unmarshal(body, &d); err != nil {
+		return Drill{}, fmt.Errorf("state db: a stored restore drill is not valid JSON: %w", err)
 	}
-	if !found {
-		return Drill{}, fmt.Errorf("%w: no restore drill %q", ErrDrillNotFound, drillID)
+	if d.VerificationReport.Checks == nil {
+		d.VerificationReport.Checks = []DrillCheck{}
 	}
 	return d, nil
 }
 
+// GetDrill returns one recorded drill (ErrDrillNotFound when unknown).
+func (m *Manager) GetDrill(ctx context.Context, drillID string) (Drill, error) {
+	var body []byte
+	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+		var err error
+		body, err = tx.DrillBody(drillID)
+		return err
+	}); err != nil {
+		return Drill{}, err
+	}
+	if body == nil {
+		return Drill{}, fmt.Errorf("%w: no restore drill %q", ErrDrillNotFound, drillID)
+	}
+	return drillOf(body)
+}
+
 // ErrDrillNotFound: no drill with that id.
 var ErrDrillNotFound = errors.New("drill_not_found")
-
-// holdDrillLock takes the backup lock for a drill (a fresh owner token,
-// this process's identity, the drilled job's id) and renews it until
-// release; losing it cancels the returned context. A live lease is a
-// *BusyError; a stale one is taken over and its jobs recovered, as Start does.
-func (m *Manager) holdDrillLock(ctx context.Context, drillID string, jobID int64) (context.Context, func(), error) {
-	token := owner.NewToken()
-	now := m.cfg.Now()
-	var recovered []jobRow
-	err := m.st.write(ctx, func(conn *sqlite.Conn) error {
-		l, err := readLock(conn)
-		if err != nil {
-			return err
-		}
-		why := "its lock was free"
-		if l != nil {
-			live, reason := m.judgeLease(l, now)
-			if live {
-				return &BusyError{JobID: l.JobID, Owner: l.owner()}
-			}
-			why = reason
-		}
-		if err := writeLock(conn, lockRow{OwnerToken: token, JobID: jobID, Host: m.id.Host, PID: m.id.PID, ProcStart: m.id.ProcStart,
-			AcquiredAtMs: now.UnixMilli(), RenewedAtMs: now.UnixMilli(), ExpiresAtMs: now.Add(m.cfg.LeaseDuration).UnixMilli()}); err != nil {
-			return fmt.Errorf("state db: write backup lock: %w", err)
-		}
-		recovered, err = markInterrupted(conn, 0, now.UnixMilli(), m.id, why+" (taken by restore drill "+drillID+")", m.tr("job.interrupted"))
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(recovered) > 0 {
-		m.cleanupRecovered(ctx, recovered, nil)
-	}
-	dctx, cancel := context.WithCancelCause(ctx)
-	m.drillMu.Lock()
-	if m.drills == nil {
-		m.drills = map[string]context.CancelCauseFunc{}
-	}
-	m.drills[drillID] = cancel
-	m.drillMu.Unlock()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(m.cfg.LeaseDuration/3, 5*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-dctx.Done():
-				return
-			case <-t.C:
-			}
-			now := m.cfg.Now()
-			wctx, wcancel := m.dbCtx()
-			var ok bool
-			err := m.st.write(wctx, func(conn *sqlite.Conn) error {
-				var err error
-				ok, err = renewLock(conn, token, jobID, now.UnixMilli(), now.Add(m.cfg.LeaseDuration).UnixMilli())
-				return err
-			})
-			wcancel()
-			if err == nil && !ok {
-				cancel(fmt.Errorf("%w: restore drill %s: another process took over the backup lock", backup.ErrLeaseLost, drillID))
-				return
-			}
-			if err != nil {
-				m.log.Warn("cannot renew the restore drill's lease; retrying", zap.String("drill_id", drillID), zap.Error(err))
-			}
-		}
-	}()
-	release := func() {
-		close(stop)
-		<-done
-		cancel(nil)
-		m.drillMu.Lock()
-		delete(m.drills, drillID)
-		m.drillMu.Unlock()
-		wctx, wcancel := m.dbCtx()
-		defer wcancel()
-		if err := m.st.write(wctx, func(conn *sqlite.Conn) error {
-			_, err := releaseLock(conn, token, jobID)
-			return err
-		}); err != nil {
-			m.log.Error("cannot release the restore drill's lock; it expires by itself", zap.String("drill_id", drillID), zap.Error(err))
-		}
-	}
-	return dctx, release, nil
-}
-
-// cancelDrills cancels the running drills (Close).
-func (m *Manager) cancelDrills(cause error) {
-	m.drillMu.Lock()
-	defer m.drillMu.Unlock()
-	for _, c := range m.drills {
-		c(cause)
-	}
-}
 
 // runDrill verifies d's pack, restores its SQLite snapshot under dir and
 // fills in d's verdict. It never fails: what goes wrong is a check.
@@ -434,7 +331,7 @@ func runDrill(ctx context.Context, d *Drill, dir, staging string, log *zap.Logge
 		d.ActualBackupHash = vr.PackageHash
 		for _, c := range vr.Checks {
 			st := CheckPassed
-			if !c.OK {
+			if !c.OK() {
 				st = CheckFailed
 				if c.Kind == pack.FileDir {
 					st, blocked = CheckBlocked, true
@@ -534,24 +431,22 @@ func pruneDrillDirs(dir, keep string, log *zap.Logger) {
 }
 
 // recordDrill stores d and updates its job's verification fields.
-func recordDrill(conn *sqlite.Conn, d Drill) error {
+func recordDrill(tx *statedb.Tx, d Drill) error {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	if err := exec(conn, `INSERT INTO restore_drills (drill_id, job_id, executed_at_ms, acceptance_status, result, body) VALUES (?, ?, ?, ?, ?, ?)`,
-		d.DrillID, d.JobID, d.ExecutedAtMs, d.AcceptanceStatus, d.Result, string(body)); err != nil {
+	if err := tx.InsertDrill(statedb.Drill{DrillID: d.DrillID, JobID: d.JobID, ExecutedAtMs: d.ExecutedAtMs,
+		AcceptanceStatus: d.AcceptanceStatus, Result: d.Result, Body: body}); err != nil {
 		return err
 	}
 	detail := fmt.Sprintf("restore drill %s: %s", d.DrillID, d.AcceptanceStatus)
 	if len(d.VerificationReport.Failed) > 0 {
 		detail += ": " + strings.Join(d.VerificationReport.Failed, "; ")
 	}
-	var verifiedAt any
+	v := statedb.Verification{Status: d.AcceptanceStatus, Detail: textutil.Truncate(detail, 4000), VerifiedBy: d.ExecutedBy, DrillID: d.DrillID}
 	if d.AcceptanceStatus == DrillPassed {
-		verifiedAt = d.ExecutedAtMs
+		v.VerifiedAtMs = &d.ExecutedAtMs
 	}
-	return exec(conn, `UPDATE jobs SET verification_status = ?, verification_detail = ?, verified_by = ?,
-		verified_at_ms = COALESCE(?, verified_at_ms), last_restore_drill_id = ? WHERE id = ?`,
-		d.AcceptanceStatus, textutil.Truncate(detail, 4000), d.ExecutedBy, verifiedAt, d.DrillID, d.JobID)
+	return tx.SetVerification(d.JobID, v)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 )
@@ -118,7 +119,7 @@ var (
 	// ErrBusy: another backup holds the lock; see BusyError for its job id.
 	ErrBusy = errors.New("backup_job_already_running")
 	// ErrJobNotFound: no job with that id.
-	ErrJobNotFound = errors.New("job_not_found")
+	ErrJobNotFound = statedb.ErrNoJob
 	// ErrSettingPinned: the setting is fixed by the daemon's configuration.
 	ErrSettingPinned = errors.New("setting_pinned")
 	// ErrInvalidSettings: a settings update is not acceptable.
@@ -185,3 +186,13 @@ type Settings struct {
 	LastSkippedRunReason        string   `json:"last_skipped_run_reason"`
 	PinnedFields                []string `json:"pinned_fields"`
 }
+
+// clampLimit is a list limit clamped to 1..200, 0 meaning 30.
+func clampLimit(n int) int {
+	if n == 0 {
+		return 30
+	}
+	return min(max(n, 1), 200)
+}
+
+func (o ListOptions) limit() int { return clampLimit(o.Limit) }

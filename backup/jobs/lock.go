@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
-	"zombiezen.com/go/sqlite"
 )
 
 // The lease lock: one row in backup_locks (name = 'backup') names the owner
@@ -35,68 +35,9 @@ type LockInfo struct {
 	StaleReason string `json:"stale_reason,omitempty"`
 }
 
-type lockRow struct {
-	OwnerToken   string
-	JobID        int64
-	Host         string
-	PID          int
-	ProcStart    string
-	AcquiredAtMs int64
-	RenewedAtMs  int64
-	ExpiresAtMs  int64
-}
-
-func (l *lockRow) owner() string { return fmt.Sprintf("host %s pid %d", l.Host, l.PID) }
-
-func readLock(conn *sqlite.Conn) (*lockRow, error) {
-	var l *lockRow
-	err := query(conn, `SELECT owner_token, job_id, host, pid, proc_start, acquired_at_ms, renewed_at_ms, expires_at_ms
-		FROM backup_locks WHERE name = 'backup'`, func(stmt *sqlite.Stmt) error {
-		l = &lockRow{
-			OwnerToken: stmt.ColumnText(0), JobID: stmt.ColumnInt64(1), Host: stmt.ColumnText(2), PID: stmt.ColumnInt(3),
-			ProcStart: stmt.ColumnText(4), AcquiredAtMs: stmt.ColumnInt64(5), RenewedAtMs: stmt.ColumnInt64(6), ExpiresAtMs: stmt.ColumnInt64(7),
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("state db: read backup lock: %w", err)
-	}
-	return l, nil
-}
-
-func writeLock(conn *sqlite.Conn, l lockRow) error {
-	return exec(conn, `INSERT INTO backup_locks (name, owner_token, job_id, host, pid, proc_start, acquired_at_ms, renewed_at_ms, expires_at_ms)
-		VALUES ('backup', ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(name) DO UPDATE SET owner_token = excluded.owner_token, job_id = excluded.job_id, host = excluded.host,
-			pid = excluded.pid, proc_start = excluded.proc_start, acquired_at_ms = excluded.acquired_at_ms,
-			renewed_at_ms = excluded.renewed_at_ms, expires_at_ms = excluded.expires_at_ms`,
-		l.OwnerToken, l.JobID, l.Host, l.PID, l.ProcStart, l.AcquiredAtMs, l.RenewedAtMs, l.ExpiresAtMs)
-}
-
-// renewLock extends the lease if token still holds it for jobID; false
-// means the lease was taken over (or released).
-func renewLock(conn *sqlite.Conn, token string, jobID, nowMs, expiresMs int64) (bool, error) {
-	if err := exec(conn, `UPDATE backup_locks SET renewed_at_ms = ?, expires_at_ms = ?
-		WHERE name = 'backup' AND owner_token = ? AND job_id = ?`, nowMs, expiresMs, token, jobID); err != nil {
-		return false, err
-	}
-	if conn.Changes() == 0 {
-		return false, nil
-	}
-	return true, exec(conn, `UPDATE jobs SET heartbeat_at_ms = ? WHERE id = ? AND owner_token = ?`, nowMs, jobID, token)
-}
-
-// releaseLock deletes the lock row only if token still holds it for jobID.
-func releaseLock(conn *sqlite.Conn, token string, jobID int64) (bool, error) {
-	if err := exec(conn, `DELETE FROM backup_locks WHERE name = 'backup' AND owner_token = ? AND job_id = ?`, token, jobID); err != nil {
-		return false, err
-	}
-	return conn.Changes() > 0, nil
-}
-
 // judgeLease says whether l is a live lease at now, and if not, why.
 // A lease held by this very Manager for a job it no longer runs is stale too.
-func (m *Manager) judgeLease(l *lockRow, now time.Time) (live bool, why string) {
+func (m *Manager) judgeLease(l *statedb.Lock, now time.Time) (live bool, why string) {
 	if l.OwnerToken == m.id.Token && now.UnixMilli() < l.ExpiresAtMs {
 		if !m.isRunning(l.JobID) {
 			return false, fmt.Sprintf("the lease of job %d is this process's own, for a job it no longer runs", l.JobID)
@@ -108,10 +49,10 @@ func (m *Manager) judgeLease(l *lockRow, now time.Time) (live bool, why string) 
 
 // Lock reports the lock row as it is now.
 func (m *Manager) Lock(ctx context.Context) (LockInfo, error) {
-	var l *lockRow
-	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
+	var l *statedb.Lock
+	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
 		var err error
-		l, err = readLock(conn)
+		l, err = tx.Lock()
 		return err
 	}); err != nil {
 		return LockInfo{}, err
@@ -120,11 +61,33 @@ func (m *Manager) Lock(ctx context.Context) (LockInfo, error) {
 		return LockInfo{}, nil
 	}
 	live, why := m.judgeLease(l, m.cfg.Now())
+	return lockInfo(l, live, why), nil
+}
+
+// lockInfo describes a lock row judged live or not (why).
+func lockInfo(l *statedb.Lock, live bool, why string) LockInfo {
+	if l == nil {
+		return LockInfo{}
+	}
 	return LockInfo{
 		Held: live, JobID: l.JobID, OwnerToken: owner.ShortToken(l.OwnerToken), Host: l.Host, PID: l.PID,
 		AcquiredAt: time.UnixMilli(l.AcquiredAtMs).UTC(), RenewedAt: time.UnixMilli(l.RenewedAtMs).UTC(),
 		ExpiresAt: time.UnixMilli(l.ExpiresAtMs).UTC(), Stale: !live, StaleReason: why,
-	}, nil
+	}
+}
+
+// judgeForeignLease is the lease rule for a lease the caller does not own (a
+// reader, or a Manager looking at another process's lease): live until it
+// expires, unless its owner is on this host and provably dead.
+func judgeForeignLease(l *statedb.Lock, now time.Time, host string, alive func(int, string) bool) (live bool, why string) {
+	if now.UnixMilli() >= l.ExpiresAtMs {
+		return false, fmt.Sprintf("the lease of job %d (%s) expired at %s", l.JobID, l.Owner(),
+			time.UnixMilli(l.ExpiresAtMs).UTC().Format(time.RFC3339Nano))
+	}
+	if l.Host == host && !alive(l.PID, l.ProcStart) {
+		return false, fmt.Sprintf("the owner of job %d (%s) is not running any more (pid gone or reused)", l.JobID, l.Owner())
+	}
+	return true, ""
 }
 
 // MarshalJSON leaves out the times of a free lock instead of printing year 1.

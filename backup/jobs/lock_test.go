@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
 )
 
@@ -235,8 +237,15 @@ func TestLockLostLeaseCancelsJob(t *testing.T) {
 	}
 	br.waitStarted(t)
 	// Another owner overwrites the lock row (a takeover without recovery).
-	conn := MustStateConn(t, dir)
-	mustExec(t, conn, `UPDATE backup_locks SET owner_token = 'someone-else'`)
+	db := MustStateDB(t, dir)
+	mustWrite(t, db, func(tx *statedb.Tx) error {
+		l, err := tx.Lock()
+		if err != nil || l == nil {
+			return fmt.Errorf("lock row %v: %v", l, err)
+		}
+		l.OwnerToken = "someone-else"
+		return tx.PutLock(*l)
+	})
 	got := MustJobEnded(t, m, job.ID)
 	if got.Status != jobs.StatusFailed || sv(got.ErrorCode) != "lease_lost" {
 		t.Fatalf("job after losing its lease: %+v", got)
@@ -245,9 +254,12 @@ func TestLockLostLeaseCancelsJob(t *testing.T) {
 		t.Fatalf("the backup's ctx cause is %v, want ErrLeaseLost", br.lastCause())
 	}
 	// The lock row is the new owner's: not released by the loser.
-	if n := mustQueryInt(t, conn, `SELECT count(*) FROM backup_locks WHERE owner_token = 'someone-else'`); n != 1 {
-		t.Fatal("the loser deleted the new owner's lock row")
-	}
+	mustRead(t, db, func(tx *statedb.Tx) error {
+		if l, err := tx.Lock(); err != nil || l == nil || l.OwnerToken != "someone-else" {
+			t.Fatalf("the loser deleted the new owner's lock row (%+v, %v)", l, err)
+		}
+		return nil
+	})
 	backuptest.Wait(t, 5*time.Second, "OnJobEnd", func() bool { mu.Lock(); defer mu.Unlock(); return len(ended) > 0 })
 	mu.Lock()
 	defer mu.Unlock()

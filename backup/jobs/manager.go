@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/nonnil"
 	"github.com/dockpack/dockpack/internal/owner"
 
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
 
 	"github.com/dockpack/dockpack/mountcheck"
 )
@@ -246,7 +247,7 @@ func (c Config) Validate() error {
 type Manager struct {
 	cfg    Config
 	log    *zap.Logger
-	st     *store
+	db     *statedb.DB
 	id     owner.Identity
 	pinned map[string]bool
 	tick   time.Duration
@@ -263,8 +264,8 @@ type Manager struct {
 	wg    sync.WaitGroup // job goroutines and restore drills
 	sched *scheduler
 
-	drillMu sync.Mutex
-	drills  map[string]context.CancelCauseFunc // running restore drills, canceled by Close
+	holdMu sync.Mutex
+	holds  map[string]context.CancelCauseFunc // operations holding the lock through holdLease (drills), canceled by Close
 }
 
 // NewManager opens (creating and migrating) the state DB, stores the initial
@@ -275,17 +276,18 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.applyDefaults()
-	st, err := openStore(ctx, cfg.StateDir, cfg.BusyTimeout, cfg.PoolSize)
+	db, err := statedb.Open(ctx, cfg.StateDir, cfg.BusyTimeout, cfg.PoolSize)
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{
 		cfg:    cfg,
 		log:    cfg.Logger.Named("jobs"),
-		st:     st,
+		db:     db,
 		id:     owner.Identity{Token: owner.NewToken(), Host: cfg.Host, PID: cfg.PID, ProcStart: cfg.ProcStart},
 		pinned: map[string]bool{},
 		runs:   map[int64]*jobRun{},
+		holds:  map[string]context.CancelCauseFunc{},
 	}
 	for _, p := range cfg.Pinned {
 		m.pinned[p] = true
@@ -295,7 +297,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	m.base, m.baseCancel = context.WithCancel(context.WithoutCancel(ctx))
 	fail := func(err error) (*Manager, error) {
 		m.baseCancel()
-		st.close()
+		db.Close()
 		return nil, err
 	}
 	if err := m.initSettings(ctx); err != nil {
@@ -313,7 +315,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		m.sched.reload(s)
 		m.sched.start()
 	}
-	m.log.Info("job manager ready", zap.String("state_db", st.path), zap.String("owner", m.id.String()),
+	m.log.Info("job manager ready", zap.String("state_db", db.Path()), zap.String("owner", m.id.String()),
 		zap.Duration("lease", cfg.LeaseDuration), zap.Duration("stall_timeout", cfg.StallTimeout))
 	return m, nil
 }
@@ -378,42 +380,19 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	}
 	now := m.cfg.Now()
 	nowMs := now.UnixMilli()
-	row := jobRow{
-		Job: Job{Kind: kind, Status: StatusRunning, CreatedAtMs: nowMs, StartedAtMs: &nowMs, HeartbeatAtMs: &nowMs,
-			Message: ptr(m.tr("job.starting")), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
-			VerificationStatus: VerificationNotVerified},
-		Target: spec.Target, OwnerToken: m.id.Token, OwnerHost: m.id.Host, OwnerPID: m.id.PID,
-	}
+	job := Job{Kind: kind, Status: StatusRunning, CreatedAtMs: nowMs, StartedAtMs: &nowMs, HeartbeatAtMs: &nowMs,
+		Message: ptr(m.tr("job.starting")), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
+		VerificationStatus: VerificationNotVerified}
 	var (
-		id        int64
-		recovered []jobRow
+		ls        lease
+		recovered []statedb.Job
 		takeover  string
 	)
-	err = m.st.write(ctx, func(conn *sqlite.Conn) error {
-		l, err := readLock(conn)
-		if err != nil {
-			return err
-		}
-		if l != nil {
-			live, why := m.judgeLease(l, now)
-			if live {
-				return &BusyError{JobID: l.JobID, Owner: l.owner()}
-			}
-			takeover = why
-		}
-		id, err = insertJob(conn, row)
-		if err != nil {
-			return err
-		}
-		if err := writeLock(conn, lockRow{OwnerToken: m.id.Token, JobID: id, Host: m.id.Host, PID: m.id.PID, ProcStart: m.id.ProcStart,
-			AcquiredAtMs: nowMs, RenewedAtMs: nowMs, ExpiresAtMs: now.Add(m.cfg.LeaseDuration).UnixMilli()}); err != nil {
-			return fmt.Errorf("state db: write backup lock: %w", err)
-		}
-		why := "its lock was free"
-		if takeover != "" {
-			why = takeover
-		}
-		recovered, err = markInterrupted(conn, id, nowMs, m.id, why, m.tr("job.interrupted"))
+	err = m.db.Write(ctx, func(tx *statedb.Tx) error {
+		var err error
+		ls, recovered, takeover, err = m.takeLease(tx, now, m.id.Token, "", func() (int64, error) {
+			return tx.InsertJob(jobRecord(job, spec.Target, m.id))
+		})
 		return err
 	})
 	if err != nil {
@@ -423,18 +402,18 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 		}
 		return Job{}, err
 	}
-	row.ID = id
-	jr := m.newJobRun(row, spec, now)
+	job.ID = ls.jobID
+	jr := m.newJobRun(job, ls, spec, now)
 	if takeover != "" {
 		jr.logk("warn", "job.log.took_over", takeover)
 	}
 	m.mu.Lock()
-	m.runs[id] = jr
+	m.runs[job.ID] = jr
 	m.mu.Unlock()
 	m.wg.Add(2)
 	go jr.monitor()
 	go jr.run(recovered)
-	m.log.Info("backup job started", zap.Int64("job_id", id), zap.String("kind", kind), zap.String("trigger", trigger),
+	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", kind), zap.String("trigger", trigger),
 		zap.String("project", spec.Project), zap.String("target", spec.Target))
 	return jr.snapshot(), nil
 }
@@ -446,16 +425,15 @@ func (m *Manager) Get(ctx context.Context, id int64) (Job, error) {
 	// the two would otherwise leave a row read before its final write with
 	// no live view over it, and progress would appear to go backwards.
 	jr := m.liveRun(id)
-	var row jobRow
-	err := m.st.read(ctx, func(conn *sqlite.Conn) error {
-		var err error
-		row, err = getJob(conn, id)
+	var job Job
+	err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+		row, err := tx.Job(id)
+		job = jobOf(row)
 		return err
 	})
 	if err != nil {
 		return Job{}, err
 	}
-	job := row.Job
 	if jr != nil {
 		jr.overlay(&job)
 	}
@@ -464,33 +442,23 @@ func (m *Manager) Get(ctx context.Context, id int64) (Job, error) {
 
 // List returns jobs newest first; Limit is clamped to 1..200 (0: 30).
 func (m *Manager) List(ctx context.Context, o ListOptions) ([]Job, error) {
-	limit := o.Limit
-	switch {
-	case limit == 0:
-		limit = 30
-	case limit < 1:
-		limit = 1
-	case limit > 200:
-		limit = 200
-	}
 	live := m.liveRuns() // before the read: see Get
-	var rows []jobRow
-	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
-		var err error
-		rows, err = listJobs(conn, limit, o.Status)
+	var out []Job
+	err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+		rows, err := tx.Jobs(o.limit(), string(o.Status))
+		for _, r := range rows {
+			j := jobOf(r)
+			if jr := live[j.ID]; jr != nil {
+				jr.overlay(&j)
+			}
+			out = append(out, j)
+		}
 		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	out := make([]Job, 0, len(rows))
-	for _, r := range rows {
-		j := r.Job
-		if jr := live[j.ID]; jr != nil {
-			jr.overlay(&j)
-		}
-		out = append(out, j)
-	}
-	return out, nil
+	return nonnil.Slice(out), nil
 }
 
 // Cancel asks a job to stop and returns it. The job becomes canceling at
@@ -507,33 +475,31 @@ func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, err
 	}
 	nowMs := m.cfg.Now().UnixMilli()
 	var (
-		orphan  *jobRow
+		orphan  *statedb.Job
 		changed bool
 		ended   bool
 	)
-	err := m.st.write(ctx, func(conn *sqlite.Conn) error {
-		row, err := getJob(conn, id)
+	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		row, err := tx.Job(id)
 		if err != nil {
 			return err
 		}
-		if !row.Status.Active() {
+		if !Status(row.Status).Active() {
 			ended = true
 			return nil
 		}
-		if row.Status != StatusCanceling {
-			if err := exec(conn, `UPDATE jobs SET status = 'canceling', cancel_requested_at_ms = ?, cancel_reason = ?
-				WHERE id = ? AND status IN ('queued', 'running')`, nowMs, reason, id); err != nil {
+		if Status(row.Status) != StatusCanceling {
+			if changed, err = tx.RequestCancel(id, nowMs, reason); err != nil {
 				return err
 			}
-			changed = true
-			if err := insertEvents(conn, id, []LogLine{{AtMs: nowMs, Level: "warn", Message: "cancel requested: " + reason}}, m.cfg.EventsPerJob); err != nil {
+			if err := tx.InsertEvents(id, []statedb.Event{{AtMs: nowMs, Level: "warn", Message: "cancel requested: " + reason}}, m.cfg.EventsPerJob); err != nil {
 				return err
 			}
 		}
 		if m.isRunning(id) {
 			return nil
 		}
-		l, err := readLock(conn)
+		l, err := tx.Lock()
 		if err != nil {
 			return err
 		}
@@ -541,14 +507,13 @@ func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, err
 			if live, _ := m.judgeLease(l, m.cfg.Now()); live {
 				return nil // its owner polls for the request
 			}
-			if _, err := releaseLock(conn, l.OwnerToken, id); err != nil {
+			if _, err := tx.ReleaseLock(l.OwnerToken, id); err != nil {
 				return err
 			}
 		}
 		// Nobody runs it: end it now.
-		if err := exec(conn, `UPDATE jobs SET status = 'canceled', canceled_at_ms = ?, finished_at_ms = ?, error_code = 'canceled',
-			message = ?, detail = ? WHERE id = ? AND status IN `+activeStatuses,
-			nowMs, nowMs, m.tr("job.canceled", reason), fmt.Sprintf("canceled by request (%s); no live process was running it any more", reason), id); err != nil {
+		if err := tx.EndCanceled(id, nowMs, m.tr("job.canceled", reason),
+			fmt.Sprintf("canceled by request (%s); no live process was running it any more", reason)); err != nil {
 			return err
 		}
 		orphan = &row
@@ -563,7 +528,7 @@ func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, err
 	if jr := m.liveRun(id); jr != nil {
 		jr.requestStop(stopUser, fmt.Errorf("%w: %s", context.Canceled, reason), reason)
 	} else if orphan != nil {
-		m.cleanupRecovered(ctx, []jobRow{*orphan}, nil)
+		m.cleanupRecovered(ctx, []statedb.Job{*orphan}, nil)
 	}
 	if changed {
 		m.log.Info("backup job cancel requested", zap.Int64("job_id", id), zap.String("reason", reason))
@@ -574,12 +539,12 @@ func (m *Manager) Cancel(ctx context.Context, id int64, reason string) (Job, err
 // JobLog returns the recent log lines of a job, oldest first.
 func (m *Manager) JobLog(ctx context.Context, id int64) ([]LogLine, error) {
 	var lines []LogLine
-	err := m.st.readTx(ctx, func(conn *sqlite.Conn) error {
-		if _, err := getJob(conn, id); err != nil {
+	err := m.db.ReadTx(ctx, func(tx *statedb.Tx) error {
+		if _, err := tx.Job(id); err != nil {
 			return err
 		}
-		var err error
-		lines, err = jobEvents(conn, id)
+		evs, err := tx.Events(id)
+		lines = logLines(evs)
 		return err
 	})
 	if err != nil {
@@ -642,7 +607,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		for _, jr := range runs {
 			jr.requestStop(stopShutdown, fmt.Errorf("%w: the daemon is shutting down", context.Canceled), "daemon shutting down")
 		}
-		m.cancelDrills(fmt.Errorf("%w: the daemon is shutting down", context.Canceled))
+		m.cancelHolds(fmt.Errorf("%w: the daemon is shutting down", context.Canceled))
 	}
 	if !m.cfg.WaitOnClose {
 		stopAll()
@@ -660,7 +625,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		err = fmt.Errorf("closing the job manager: %w (the running job was canceled; recovery finishes it at the next start)", ctx.Err())
 	}
 	m.baseCancel()
-	if cerr := m.st.close(); cerr != nil && err == nil {
+	if cerr := m.db.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	m.log.Info("job manager closed")

@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
-
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 )
@@ -150,34 +148,41 @@ func quickRun(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.R
 	return &backup.Result{Pack: filepath.Join(spec.Target, "migration_pack_quick"), Name: "migration_pack_quick", PackageHash: backuptest.Hex([]byte("quick")), Bytes: 1}, nil
 }
 
-// MustStateConn opens the manager's state DB directly (read-only checks).
-func MustStateConn(t *testing.T, stateDir string) *sqlite.Conn {
+// MustStateDB opens the manager's state DB as another process would.
+func MustStateDB(t *testing.T, stateDir string) *statedb.DB {
 	t.Helper()
-	conn, err := sqlite.OpenConn(filepath.Join(stateDir, jobs.StateDBFile), sqlite.OpenReadWrite|sqlite.OpenWAL)
+	db, err := statedb.Open(context.Background(), stateDir, 5*time.Second, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.SetBusyTimeout(5 * time.Second)
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
-// mustQueryInt returns the first column of the first row.
-func mustQueryInt(t *testing.T, conn *sqlite.Conn, q string, args ...any) int64 {
+// mustRead runs fn on the state DB, failing the test on error.
+func mustRead(t *testing.T, db *statedb.DB, fn func(tx *statedb.Tx) error) {
 	t.Helper()
-	var v int64
-	if err := sqlitex.Execute(conn, q, &sqlitex.ExecOptions{Args: args, ResultFunc: func(stmt *sqlite.Stmt) error {
-		v = stmt.ColumnInt64(0)
-		return nil
-	}}); err != nil {
-		t.Fatalf("%s: %v", q, err)
+	if err := db.Read(context.Background(), fn); err != nil {
+		t.Fatal(err)
 	}
-	return v
 }
 
-func mustExec(t *testing.T, conn *sqlite.Conn, q string, args ...any) {
+// mustWrite runs fn in a write transaction, failing the test on error.
+func mustWrite(t *testing.T, db *statedb.DB, fn func(tx *statedb.Tx) error) {
 	t.Helper()
-	if err := sqlitex.Execute(conn, q, &sqlitex.ExecOptions{Args: args}); err != nil {
-		t.Fatalf("%s: %v", q, err)
+	if err := db.Write(context.Background(), fn); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// mustPendingRestarts counts containers recorded as stopped and not started again.
+func mustPendingRestarts(t *testing.T, db *statedb.DB, jobID int64, restarted bool) int {
+	t.Helper()
+	var n int
+	mustRead(t, db, func(tx *statedb.Tx) error {
+		var err error
+		n, err = tx.StoppedCount(jobID, restarted)
+		return err
+	})
+	return n
 }

@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
-	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -140,8 +139,7 @@ func TestManagerRecoveryAtStart(t *testing.T) {
 	}
 	mu.Unlock()
 	// The recorded containers are marked restarted: a second recovery starts nothing.
-	conn := MustStateConn(t, dir)
-	if n := mustQueryInt(t, conn, `SELECT count(*) FROM job_stopped_containers WHERE restarted_at_ms IS NULL`); n != 0 {
+	if n := mustPendingRestarts(t, MustStateDB(t, dir), 0, false); n != 0 {
 		t.Fatalf("%d containers still pending restart", n)
 	}
 	// A (still alive in this test) notices and does not overwrite the outcome.
@@ -219,7 +217,7 @@ func TestManagerProgressMonotonicPersistedAndGetNeverBlocks(t *testing.T) {
 			}
 		}()
 	}
-	conn := MustStateConn(t, dir)
+	db := MustStateDB(t, dir)
 	type row struct {
 		progress, bytes int64
 		step            string
@@ -229,13 +227,14 @@ func TestManagerProgressMonotonicPersistedAndGetNeverBlocks(t *testing.T) {
 	t0 := time.Now()
 	for {
 		var r row
-		if err := sqlitex.Execute(conn, `SELECT progress, bytes_done, COALESCE(step, '') FROM jobs WHERE id = ?`, &sqlitex.ExecOptions{
-			Args: []any{job.ID}, ResultFunc: func(stmt *sqlite.Stmt) error {
-				r = row{stmt.ColumnInt64(0), stmt.ColumnInt64(1), stmt.ColumnText(2)}
-				return nil
-			}}); err != nil {
-			t.Fatal(err)
-		}
+		mustRead(t, db, func(tx *statedb.Tx) error {
+			j, err := tx.Job(job.ID)
+			r = row{int64(j.Progress), j.BytesDone, sv(j.Step)}
+			if j.Step == nil {
+				r.step = ""
+			}
+			return err
+		})
 		if r != last {
 			if r.progress < last.progress || r.bytes < last.bytes {
 				t.Fatalf("persisted progress went backwards: %+v after %+v", r, last)
@@ -655,16 +654,17 @@ func TestManagerEndToEndWithRealRun(t *testing.T) {
 	if !eng.IsRunning("c-app") {
 		t.Fatal("the stopped service is not running")
 	}
-	conn := MustStateConn(t, dir)
-	if n := mustQueryInt(t, conn, `SELECT count(*) FROM job_stopped_containers WHERE job_id = ? AND restarted_at_ms IS NOT NULL`, job.ID); n != 1 {
+	db := MustStateDB(t, dir)
+	if n := mustPendingRestarts(t, db, job.ID, true); n != 1 {
 		t.Fatalf("%d stopped containers recorded as restarted, want 1", n)
 	}
 	// The partial directory was recorded (for recovery) while the backup ran.
 	var partials string
-	if err := sqlitex.Execute(conn, `SELECT partial_dirs FROM jobs WHERE id = ?`, &sqlitex.ExecOptions{Args: []any{job.ID},
-		ResultFunc: func(stmt *sqlite.Stmt) error { partials = stmt.ColumnText(0); return nil }}); err != nil {
-		t.Fatal(err)
-	}
+	mustRead(t, db, func(tx *statedb.Tx) error {
+		j, err := tx.Job(job.ID)
+		partials = strings.Join(j.PartialDirs, " ")
+		return err
+	})
 	if !strings.Contains(partials, pack.PartialPrefix+strings.TrimPrefix(*got.PackName, pack.NamePrefix)) {
 		t.Fatalf("recorded partial dirs %s, pack %s", partials, *got.PackName)
 	}
@@ -743,8 +743,7 @@ func TestManagerCancelDuringEachStepLeavesNothing(t *testing.T) {
 			if !eng.IsRunning("c-app") || !eng.IsRunning("c-worker") {
 				t.Fatal("a stopped container was left stopped")
 			}
-			conn := MustStateConn(t, dir)
-			if n := mustQueryInt(t, conn, `SELECT count(*) FROM job_stopped_containers WHERE restarted_at_ms IS NULL`); n != 0 {
+			if n := mustPendingRestarts(t, MustStateDB(t, dir), 0, false); n != 0 {
 				t.Fatalf("%d containers recorded as still stopped", n)
 			}
 		})

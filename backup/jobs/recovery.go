@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
 
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/owner"
@@ -27,24 +26,18 @@ import (
 
 // markInterrupted ends every active job but except as failed/interrupted,
 // inside the caller's transaction, and returns them as they were.
-func markInterrupted(conn *sqlite.Conn, except int64, nowMs int64, by owner.Identity, why, message string) ([]jobRow, error) {
-	var rows []jobRow
-	if err := query(conn, `SELECT `+jobColumns+` FROM jobs WHERE status IN `+activeStatuses+` AND id != ? ORDER BY id`,
-		func(stmt *sqlite.Stmt) error {
-			rows = append(rows, scanJob(stmt))
-			return nil
-		}, except); err != nil {
-		return nil, fmt.Errorf("state db: find interrupted jobs: %w", err)
+func markInterrupted(tx *statedb.Tx, except int64, nowMs int64, by owner.Identity, why, message string) ([]statedb.Job, error) {
+	rows, err := tx.ActiveJobs(except)
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		detail := fmt.Sprintf("the process running job %d (host %s pid %d) stopped without finishing it: %s; recovered by %s",
 			r.ID, r.OwnerHost, r.OwnerPID, why, by)
-		if err := exec(conn, `UPDATE jobs SET status = 'failed', error_code = 'interrupted', message = ?, detail = ?, finished_at_ms = ?
-			WHERE id = ? AND status IN `+activeStatuses, message, detail, nowMs, r.ID); err != nil {
-			return nil, fmt.Errorf("state db: mark job %d interrupted: %w", r.ID, err)
+		if err := tx.FailInterrupted(r.ID, nowMs, message, detail); err != nil {
+			return nil, err
 		}
-		if err := exec(conn, `INSERT INTO job_events (job_id, at_ms, level, message) VALUES (?, ?, 'error', ?)`,
-			r.ID, nowMs, "recovery: "+detail); err != nil {
+		if err := tx.InsertEvents(r.ID, []statedb.Event{{AtMs: nowMs, Level: "error", Message: "recovery: " + detail}}, 1<<30); err != nil {
 			return nil, err
 		}
 	}
@@ -54,9 +47,9 @@ func markInterrupted(conn *sqlite.Conn, except int64, nowMs int64, by owner.Iden
 // recoverAtStart recovers every active job not covered by a live lease and
 // deletes a lock row whose lease is not live.
 func (m *Manager) recoverAtStart(ctx context.Context) error {
-	var recovered []jobRow
-	err := m.st.write(ctx, func(conn *sqlite.Conn) error {
-		l, err := readLock(conn)
+	var recovered []statedb.Job
+	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		l, err := tx.Lock()
 		if err != nil {
 			return err
 		}
@@ -67,13 +60,13 @@ func (m *Manager) recoverAtStart(ctx context.Context) error {
 				except = l.JobID
 			} else {
 				why = reason
-				if err := exec(conn, `DELETE FROM backup_locks WHERE name = 'backup'`); err != nil {
+				if err := tx.DeleteLock(); err != nil {
 					return err
 				}
 				m.log.Warn("stale backup lock removed at start-up", zap.Int64("job_id", l.JobID), zap.String("reason", reason))
 			}
 		}
-		recovered, err = markInterrupted(conn, except, m.cfg.Now().UnixMilli(), m.id, why, m.tr("job.interrupted"))
+		recovered, err = markInterrupted(tx, except, m.cfg.Now().UnixMilli(), m.id, why, m.tr("job.interrupted"))
 		return err
 	})
 	if err != nil {
@@ -90,7 +83,7 @@ func (m *Manager) recoverAtStart(ctx context.Context) error {
 // every container still recorded as stopped by a job no longer active, and
 // reports each recovered job to OnJobEnd. note (may be nil) receives a line
 // per action for the log of the job that triggered the recovery.
-func (m *Manager) cleanupRecovered(ctx context.Context, jobs []jobRow, note func(level, msg string)) {
+func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note func(level, msg string)) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RecoveryTimeout)
 	defer cancel()
 	say := func(jobID int64, level, msg string) {
@@ -102,8 +95,8 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []jobRow, note func
 		if note != nil {
 			note(level, msg)
 		}
-		_ = m.st.write(ctx, func(conn *sqlite.Conn) error {
-			return insertEvents(conn, jobID, []LogLine{{AtMs: m.cfg.Now().UnixMilli(), Level: level, Message: "recovery: " + msg}}, m.cfg.EventsPerJob)
+		_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
+			return tx.InsertEvents(jobID, []statedb.Event{{AtMs: m.cfg.Now().UnixMilli(), Level: level, Message: "recovery: " + msg}}, m.cfg.EventsPerJob)
 		})
 	}
 	for _, j := range jobs {
@@ -130,25 +123,16 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []jobRow, note func
 	}
 }
 
-type stoppedContainer struct {
-	JobID int64
-	ID    string
-	Name  string
-}
-
 // restartRecordedContainers starts every container recorded as stopped by a
 // job that is no longer active and not yet marked restarted. Starting a
 // running container is a no-op for the engine; a container that no longer
 // exists is marked done.
 func (m *Manager) restartRecordedContainers(ctx context.Context, say func(jobID int64, level, msg string)) {
-	var pending []stoppedContainer
-	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
-		return query(conn, `SELECT sc.job_id, sc.container_id, sc.name FROM job_stopped_containers sc JOIN jobs j ON j.id = sc.job_id
-			WHERE sc.restarted_at_ms IS NULL AND j.status NOT IN `+activeStatuses+` ORDER BY sc.job_id, sc.name`,
-			func(stmt *sqlite.Stmt) error {
-				pending = append(pending, stoppedContainer{JobID: stmt.ColumnInt64(0), ID: stmt.ColumnText(1), Name: stmt.ColumnText(2)})
-				return nil
-			})
+	var pending []statedb.Stopped
+	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+		var err error
+		pending, err = tx.PendingRestarts()
+		return err
 	}); err != nil {
 		m.log.Error("cannot read containers to restart", zap.Error(err))
 		return
@@ -164,36 +148,19 @@ func (m *Manager) restartRecordedContainers(ctx context.Context, say func(jobID 
 			say(c.JobID, "error", fmt.Sprintf("cannot start container %s again (stopped by job %d): %v; it will be retried at the next recovery, or start it by hand", c.Name, c.JobID, err))
 			continue
 		}
-		_ = m.st.write(ctx, func(conn *sqlite.Conn) error {
-			return exec(conn, `UPDATE job_stopped_containers SET restarted_at_ms = ? WHERE job_id = ? AND container_id = ?`,
-				m.cfg.Now().UnixMilli(), c.JobID, c.ID)
+		_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
+			return tx.MarkRestarted(c.JobID, []string{c.ID}, m.cfg.Now().UnixMilli())
 		})
 	}
 }
 
-func recordStopped(conn *sqlite.Conn, jobID int64, cs []dockerapi.Container, nowMs int64) error {
-	for _, c := range cs {
-		if err := exec(conn, `INSERT INTO job_stopped_containers (job_id, container_id, name, recorded_at_ms) VALUES (?, ?, ?, ?)
-			ON CONFLICT(job_id, container_id) DO UPDATE SET restarted_at_ms = NULL`, jobID, c.ID, c.Name, nowMs); err != nil {
-			return fmt.Errorf("state db: record stopped container %s: %w", c.Name, err)
-		}
+// stoppedOf are the containers a job stops, as recorded.
+func stoppedOf(jobID int64, cs []dockerapi.Container) []statedb.Stopped {
+	out := make([]statedb.Stopped, len(cs))
+	for i, c := range cs {
+		out[i] = statedb.Stopped{JobID: jobID, ID: c.ID, Name: c.Name}
 	}
-	return nil
-}
-
-func markRestarted(conn *sqlite.Conn, jobID int64, cs []dockerapi.Container, nowMs int64) error {
-	for _, c := range cs {
-		if err := exec(conn, `UPDATE job_stopped_containers SET restarted_at_ms = ? WHERE job_id = ? AND container_id = ?`,
-			nowMs, jobID, c.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func recordPartials(conn *sqlite.Conn, jobID int64, dirs []string) error {
-	b, _ := json.Marshal(dirs)
-	return exec(conn, `UPDATE jobs SET partial_dirs = ? WHERE id = ?`, string(b), jobID)
+	return out
 }
 
 // removeBounded removes path, giving up (with an error) after d: a hung
@@ -237,4 +204,12 @@ func readDirNamesBounded(ctx context.Context, dir string, d time.Duration) ([]os
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func containerIDs(cs []dockerapi.Container) []string {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids
 }

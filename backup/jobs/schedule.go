@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
 
 	// Time zone data in the binary, so schedules work in a FROM-scratch image.
 	_ "time/tzdata"
@@ -161,11 +161,11 @@ func (s *scheduler) fire(kind string) {
 	}
 	s.skipped.Add(1)
 	m.log.Warn("scheduled backup skipped", zap.String("kind", kind), zap.String("reason", reason), zap.Int64("skipped_total", s.skipped.Load()))
-	_ = m.st.write(ctx, func(conn *sqlite.Conn) error {
-		if err := setMeta(conn, metaLastSkippedAt, strconv.FormatInt(m.cfg.Now().UnixMilli(), 10)); err != nil {
+	_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
+		if err := tx.SetMeta(metaLastSkippedAt, strconv.FormatInt(m.cfg.Now().UnixMilli(), 10)); err != nil {
 			return err
 		}
-		return setMeta(conn, metaLastSkippedReason, reason)
+		return tx.SetMeta(metaLastSkippedReason, reason)
 	})
 }
 
@@ -189,8 +189,8 @@ func (m *Manager) ScheduleStatus(ctx context.Context) (ScheduleStatus, error) {
 		m.sched.mu.Unlock()
 		st.SkippedTotal = m.sched.skipped.Load()
 	}
-	err = m.st.read(ctx, func(conn *sqlite.Conn) error {
-		v, ok, err := getMeta(conn, metaLastSkippedAt)
+	err = m.db.Read(ctx, func(tx *statedb.Tx) error {
+		v, ok, err := tx.Meta(metaLastSkippedAt)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (m *Manager) ScheduleStatus(ctx context.Context) (ScheduleStatus, error) {
 				st.LastSkippedAt = ptr(time.UnixMilli(ms).In(m.cfg.Location))
 			}
 		}
-		st.LastSkippedReason, _, err = getMeta(conn, metaLastSkippedReason)
+		st.LastSkippedReason, _, err = tx.Meta(metaLastSkippedReason)
 		return err
 	})
 	return st, err

@@ -13,9 +13,9 @@ import (
 	"strings"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"go.uber.org/zap"
-	"zombiezen.com/go/sqlite"
 )
 
 // Settings storage: one row per editable setting in the settings table, keyed
@@ -291,8 +291,8 @@ func settingsFrom(base Settings, rows map[string]json.RawMessage) Settings {
 // and the configured value of every pinned one.
 func (m *Manager) initSettings(ctx context.Context) error {
 	initial := settingsValues(m.cfg.Settings)
-	return m.st.write(ctx, func(conn *sqlite.Conn) error {
-		rows, _, err := readSettingsRows(conn)
+	return m.db.Write(ctx, func(tx *statedb.Tx) error {
+		rows, _, err := tx.SettingsRows()
 		if err != nil {
 			return err
 		}
@@ -305,8 +305,8 @@ func (m *Manager) initSettings(ctx context.Context) error {
 			if stored && bytes.Equal(cur, initial[k]) {
 				continue
 			}
-			if err := writeSetting(conn, k, initial[k], now); err != nil {
-				return fmt.Errorf("state db: store setting %s: %w", k, err)
+			if err := tx.PutSetting(k, initial[k], now); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -319,9 +319,9 @@ func (m *Manager) loadSettings(ctx context.Context) (Settings, error) {
 		rows    map[string]json.RawMessage
 		updated int64
 	)
-	if err := m.st.read(ctx, func(conn *sqlite.Conn) error {
+	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
 		var err error
-		rows, updated, err = readSettingsRows(conn)
+		rows, updated, err = tx.SettingsRows()
 		return err
 	}); err != nil {
 		return Settings{}, err
@@ -344,23 +344,19 @@ func (m *Manager) Settings(ctx context.Context) (Settings, error) {
 	if err != nil {
 		return Settings{}, err
 	}
-	if err := m.st.readTx(ctx, func(conn *sqlite.Conn) error {
-		if err := query(conn, `SELECT MAX(created_at_ms) FROM jobs`, func(stmt *sqlite.Stmt) error {
-			if !stmt.ColumnIsNull(0) {
-				s.LastRunAtMs = ptr(stmt.ColumnInt64(0))
-			}
-			return nil
-		}); err != nil {
+	if err := m.db.ReadTx(ctx, func(tx *statedb.Tx) error {
+		var err error
+		if s.LastRunAtMs, err = tx.LastJobCreatedAt(); err != nil {
 			return err
 		}
-		if v, ok, err := getMeta(conn, metaLastSkippedAt); err != nil {
+		if v, ok, err := tx.Meta(metaLastSkippedAt); err != nil {
 			return err
 		} else if ok {
 			if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 				s.LastSkippedRunAtMs = &ms
 			}
 		}
-		v, _, err := getMeta(conn, metaLastSkippedReason)
+		v, _, err := tx.Meta(metaLastSkippedReason)
 		s.LastSkippedRunReason = v
 		return err
 	}); err != nil {
@@ -402,8 +398,8 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		return Settings{}, &SettingsError{Field: "change_reason", Problem: "required: say why the settings change (change_reason)"}
 	}
 	var changed []string
-	err := m.st.write(ctx, func(conn *sqlite.Conn) error {
-		rows, _, err := readSettingsRows(conn)
+	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		rows, _, err := tx.SettingsRows()
 		if err != nil {
 			return err
 		}
@@ -429,12 +425,11 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		}
 		now := m.cfg.Now().UnixMilli()
 		for _, k := range changed {
-			if err := writeSetting(conn, k, after[k], now); err != nil {
-				return fmt.Errorf("state db: store setting %s: %w", k, err)
+			if err := tx.PutSetting(k, after[k], now); err != nil {
+				return err
 			}
 		}
-		return exec(conn, `INSERT INTO settings_changes (at_ms, fields, reason) VALUES (?, ?, ?)`,
-			now, strings.Join(changed, ","), strings.TrimSpace(p.ChangeReason))
+		return tx.RecordSettingsChange(statedb.SettingsChange{AtMs: now, Fields: changed, Reason: strings.TrimSpace(p.ChangeReason)})
 	})
 	if err != nil {
 		return Settings{}, err

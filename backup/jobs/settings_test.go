@@ -12,6 +12,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 )
 
 func TestSettingsDefaults(t *testing.T) {
@@ -66,8 +67,17 @@ func TestSettingsUpdate(t *testing.T) {
 	if err != nil || s.FullBackupSchedule != nil {
 		t.Fatalf("empty schedule: %+v %v", s.FullBackupSchedule, err)
 	}
-	conn := MustStateConn(t, dir)
-	if n := mustQueryInt(t, conn, `SELECT count(*) FROM settings_changes WHERE reason = 'nightly backups' AND fields LIKE '%backup_retention_max%'`); n != 1 {
+	n := 0
+	mustRead(t, MustStateDB(t, dir), func(tx *statedb.Tx) error {
+		changes, err := tx.SettingsChanges()
+		for _, c := range changes {
+			if c.Reason == "nightly backups" && slices.Contains(c.Fields, "backup_retention_max") {
+				n++
+			}
+		}
+		return err
+	})
+	if n != 1 {
 		t.Fatalf("change not audited")
 	}
 }

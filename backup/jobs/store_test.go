@@ -2,13 +2,16 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -20,24 +23,30 @@ func TestStoreMigratesFromEmpty(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state dir: %v, mode %v", err, fi.Mode())
 	}
-	conn := MustStateConn(t, dir)
-	if v := mustQueryInt(t, conn, "PRAGMA user_version"); v != int64(jobs.SchemaVersion()) || v < 1 {
+	db := MustStateDB(t, dir)
+	var f statedb.Facts
+	var rows map[string]json.RawMessage
+	mustRead(t, db, func(tx *statedb.Tx) error {
+		var err error
+		if f, err = tx.Facts(); err != nil {
+			return err
+		}
+		rows, _, err = tx.SettingsRows()
+		return err
+	})
+	if v := f.UserVersion; v != jobs.SchemaVersion() || v < 1 {
 		t.Fatalf("user_version %d, want %d", v, jobs.SchemaVersion())
 	}
-	var mode string
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_mode", &sqlitex.ExecOptions{ResultFunc: func(stmt *sqlite.Stmt) error {
-		mode = stmt.ColumnText(0)
-		return nil
-	}}); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode %q, %v", mode, err)
+	if f.JournalMode != "wal" {
+		t.Fatalf("journal_mode %q", f.JournalMode)
 	}
 	for _, table := range []string{"jobs", "backup_locks", "job_events", "job_stopped_containers", "settings", "settings_changes", "meta"} {
-		if n := mustQueryInt(t, conn, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", table); n != 1 {
+		if !slices.Contains(f.Tables, table) {
 			t.Errorf("table %s missing", table)
 		}
 	}
 	// The initial settings were stored.
-	if n := mustQueryInt(t, conn, "SELECT count(*) FROM settings"); n != int64(len(jobs.EditableSettings())) {
+	if n := len(rows); n != len(jobs.EditableSettings()) {
 		t.Errorf("%d settings rows, want %d", n, len(jobs.EditableSettings()))
 	}
 }
@@ -101,7 +110,9 @@ func TestStoreRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, conn, "PRAGMA user_version = 99")
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA user_version = 99", nil); err != nil { // a newer dockpack's database
+		t.Fatal(err)
+	}
 	conn.Close()
 	_, err = jobs.NewManager(context.Background(), jobs.Config{StateDir: dir, Engine: backuptest.NewRunningEngine(), Settings: backuptest.Settings(t), Policy: backuptest.Relaxed, DisableScheduler: true})
 	if !errors.Is(err, jobs.ErrStateDB) {
@@ -130,8 +141,11 @@ func TestStoreMigrationIsIdempotentAcrossManagers(t *testing.T) {
 		m := <-ms
 		t.Cleanup(func() { m.Close(context.Background()) })
 	}
-	conn := MustStateConn(t, dir)
-	if v := mustQueryInt(t, conn, "PRAGMA user_version"); v != int64(jobs.SchemaVersion()) {
-		t.Fatalf("user_version %d", v)
-	}
+	mustRead(t, MustStateDB(t, dir), func(tx *statedb.Tx) error {
+		f, err := tx.Facts()
+		if f.UserVersion != jobs.SchemaVersion() {
+			t.Fatalf("user_version %d", f.UserVersion)
+		}
+		return err
+	})
 }

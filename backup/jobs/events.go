@@ -1,0 +1,173 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/dockpack/dockpack/backup/progress"
+)
+
+// subscriber queues events for one reader: progress is coalesced, old
+// events dropped when the reader falls far behind, the final event never.
+type subscriber struct {
+	mu    sync.Mutex
+	queue []Event
+	final bool
+	wake  chan struct{}
+	out   chan Event
+}
+
+const subscriberQueueMax = 256
+
+func newSubscriber() *subscriber {
+	return &subscriber{wake: make(chan struct{}, 1), out: make(chan Event, 1)}
+}
+
+func (s *subscriber) push(ev Event) {
+	s.mu.Lock()
+	if s.final {
+		s.mu.Unlock()
+		return
+	}
+	n := len(s.queue)
+	if ev.Type == "progress" && n > 0 && s.queue[n-1].Type == "progress" && s.queue[n-1].Job == nil && ev.Job == nil {
+		s.queue[n-1] = ev
+	} else {
+		s.queue = append(s.queue, ev)
+	}
+	if ev.Type == "final" {
+		s.final = true
+	}
+	if len(s.queue) > subscriberQueueMax {
+		s.queue = s.queue[len(s.queue)-subscriberQueueMax:]
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pump delivers the queue to out until the final event, ctx's end or done.
+func (s *subscriber) pump(ctx context.Context, done <-chan struct{}, unregister func()) {
+	defer close(s.out)
+	defer unregister()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.mu.Unlock()
+			select {
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+		ev := s.queue[0]
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		select {
+		case s.out <- ev:
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		}
+		if ev.Type == "final" {
+			return
+		}
+	}
+}
+
+// Subscribe delivers a job's events: first its current state (a "progress"
+// event carrying Job), then live "progress" and "log" events, then one
+// "final" event carrying the finished job, after which the channel is
+// closed; it is also closed when ctx ends. A slow reader never blocks the
+// job: progress events are coalesced and, far behind, old events dropped —
+// never the final one. A job run by another process is followed by polling
+// the state DB every PersistInterval.
+func (m *Manager) Subscribe(ctx context.Context, id int64) (<-chan Event, error) {
+	job, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s := newSubscriber()
+	if !job.Status.Active() {
+		s.push(Event{Type: "final", JobID: id, Job: &job})
+		go s.pump(ctx, m.base.Done(), func() {})
+		return s.out, nil
+	}
+	if jr := m.liveRun(id); jr != nil {
+		jr.mu.Lock()
+		if jr.finalJob != nil {
+			fj := *jr.finalJob
+			s.push(Event{Type: "final", JobID: id, Job: &fj})
+		} else {
+			cur := job
+			var p *progress.Report
+			if jr.lastProg != nil {
+				cp := *jr.lastProg
+				p = &cp
+			}
+			s.push(Event{Type: "progress", JobID: id, Job: &cur, Progress: p})
+			jr.subs[s] = struct{}{}
+		}
+		jr.mu.Unlock()
+		go s.pump(ctx, m.base.Done(), func() {
+			jr.mu.Lock()
+			delete(jr.subs, s)
+			jr.mu.Unlock()
+		})
+		return s.out, nil
+	}
+	cur := job
+	s.push(Event{Type: "progress", JobID: id, Job: &cur})
+	go s.pump(ctx, m.base.Done(), func() {})
+	go m.pollSubscription(ctx, s, job)
+	return s.out, nil
+}
+
+// pollSubscription follows a job run by another process through the DB.
+func (m *Manager) pollSubscription(ctx context.Context, s *subscriber, last Job) {
+	t := time.NewTicker(m.cfg.PersistInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.base.Done():
+			return
+		case <-t.C:
+		}
+		j, err := m.Get(ctx, last.ID)
+		if err != nil {
+			continue
+		}
+		if !j.Status.Active() {
+			s.push(Event{Type: "final", JobID: j.ID, Job: &j})
+			return
+		}
+		if j.Progress != last.Progress || j.BytesDone != last.BytesDone || j.Status != last.Status || !eqStr(j.Step, last.Step) || !eqStr(j.Message, last.Message) {
+			jj := j
+			p := &progress.Report{Percent: j.Progress, BytesDone: j.BytesDone, BytesTotal: j.BytesTotal, Time: time.Now()}
+			if j.Step != nil {
+				p.Step = progress.Step(*j.Step)
+			}
+			if j.Message != nil {
+				p.Message = *j.Message
+			}
+			s.push(Event{Type: "progress", JobID: j.ID, Job: &jj, Progress: p})
+			last = j
+		}
+	}
+}
+
+func eqStr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
