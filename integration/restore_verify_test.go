@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -52,8 +53,8 @@ func TestRestoreTamperedPack(t *testing.T) {
 	t.Logf("verify: %v", err)
 	code, out, errOut := rsCLI(t, "verify", "--json", res.Pack)
 	var js struct {
-		OK     bool                  `json:"ok"`
-		Failed []pack.ComponentCheck `json:"failed"`
+		OK     bool          `json:"ok"`
+		Failed []check.Check `json:"failed"`
 	}
 	if jerr := json.Unmarshal([]byte(out), &js); code != 4 || jerr != nil || js.OK || len(js.Failed) != 1 || js.Failed[0].Path != rel ||
 		!strings.Contains(errOut, rel) || !strings.Contains(errOut, fe.SHA256) {

@@ -1,20 +1,17 @@
 package pack
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/dockpack/dockpack/internal/fsutil"
-	"github.com/dockpack/dockpack/internal/textutil"
 )
 
 // Pack layout: file and directory names inside a pack.
@@ -32,13 +29,23 @@ const (
 	FormatVersion = 1
 )
 
-// Kinds of pack files listed in Manifest.Files.
+// FileKind is the kind of a pack file: FileEntry.Kind in manifest.json, and
+// the Kind of a verify check. Its values are manifest format 1's.
+//
+// It is an alias of string while code outside this package still passes
+// kinds as plain strings; it becomes a defined type once they take it.
+type FileKind = string
+
+// Kinds of pack files. The first four are listed in Manifest.Files; the
+// others name manifest.json, SHA256SUMS and the pack directory itself.
 const (
-	FileSQLite   = "sqlite"
-	FileVolume   = "volume"
-	FileImages   = "images"
-	FileCompose  = "compose"
-	FileManifest = "manifest"
+	FileSQLite   FileKind = "sqlite"
+	FileVolume   FileKind = "volume"
+	FileImages   FileKind = "images"
+	FileCompose  FileKind = "compose"
+	FileManifest FileKind = "manifest"
+	FileSums     FileKind = "sums"
+	FileDir      FileKind = "pack"
 )
 
 // Manifest is manifest.json, the pack's table of contents. Every file of the
@@ -80,10 +87,10 @@ type EngineEntry struct {
 
 // FileEntry is one file of the pack.
 type FileEntry struct {
-	Path   string `json:"path"` // slash-separated, relative to the pack
-	Kind   string `json:"kind"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	Path   string   `json:"path"` // slash-separated, relative to the pack
+	Kind   FileKind `json:"kind"`
+	Size   int64    `json:"size"`
+	SHA256 string   `json:"sha256"`
 }
 
 // ImageEntry is one image in images.tar.
@@ -170,30 +177,8 @@ func (m *Manifest) Validate() error {
 	if m.CreatedAt.IsZero() {
 		bad("created_at is missing")
 	}
-	files := map[string]FileEntry{}
-	for i, f := range m.Files {
-		switch {
-		case !validPackPath(f.Path):
-			bad("components[%d].path %q is not a clean relative path inside the pack", i, f.Path)
-		case f.Path == ManifestFile || f.Path == SumsFile:
-			bad("components[%d].path %q is reserved", i, f.Path)
-		case files[f.Path].Path != "":
-			bad("components[%d].path %q is listed twice", i, f.Path)
-		}
-		if f.Size < 0 {
-			bad("components[%d] (%s) has negative size %d", i, f.Path, f.Size)
-		}
-		if !validSHA256(f.SHA256) {
-			bad("components[%d] (%s) sha256 %q is not 64 lowercase hex digits", i, f.Path, f.SHA256)
-		}
-		switch f.Kind {
-		case FileSQLite, FileVolume, FileImages, FileCompose:
-		default:
-			bad("components[%d] (%s) has unknown kind %q", i, f.Path, f.Kind)
-		}
-		files[f.Path] = f
-	}
-	need := func(p, kind, what string) {
+	files := m.validateFiles(bad)
+	need := func(p string, kind FileKind, what string) {
 		f, ok := files[p]
 		if !ok {
 			bad("%s names file %q, which components does not list", what, p)
@@ -242,6 +227,34 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
+// validateFiles checks the components list and returns it by path.
+func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]FileEntry {
+	files := map[string]FileEntry{}
+	for i, f := range m.Files {
+		switch {
+		case !validPackPath(f.Path):
+			bad("components[%d].path %q is not a clean relative path inside the pack", i, f.Path)
+		case f.Path == ManifestFile || f.Path == SumsFile:
+			bad("components[%d].path %q is reserved", i, f.Path)
+		case files[f.Path].Path != "":
+			bad("components[%d].path %q is listed twice", i, f.Path)
+		}
+		if f.Size < 0 {
+			bad("components[%d] (%s) has negative size %d", i, f.Path, f.Size)
+		}
+		if !validSHA256(f.SHA256) {
+			bad("components[%d] (%s) sha256 %q is not 64 lowercase hex digits", i, f.Path, f.SHA256)
+		}
+		switch f.Kind {
+		case FileSQLite, FileVolume, FileImages, FileCompose:
+		default:
+			bad("components[%d] (%s) has unknown kind %q", i, f.Path, f.Kind)
+		}
+		files[f.Path] = f
+	}
+	return files
+}
+
 // File returns the entry for pack path p.
 func (m *Manifest) File(p string) (FileEntry, bool) {
 	for _, f := range m.Files {
@@ -272,52 +285,6 @@ func validSHA256(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
-}
-
-// Sum is one line of SHA256SUMS.
-type Sum struct {
-	SHA256 string
-	Path   string
-}
-
-// FormatSums renders SHA256SUMS in the format `sha256sum -c` reads:
-// "<hex>  <path>\n", sorted by path.
-func FormatSums(sums []Sum) []byte {
-	s := slices.Clone(sums)
-	slices.SortFunc(s, func(a, b Sum) int { return strings.Compare(a.Path, b.Path) })
-	var buf bytes.Buffer
-	for _, x := range s {
-		fmt.Fprintf(&buf, "%s  %s\n", x.SHA256, x.Path)
-	}
-	return buf.Bytes()
-}
-
-// ParseSums reads SHA256SUMS as written by FormatSums (and by sha256sum,
-// text or binary mode marker).
-func ParseSums(r io.Reader) ([]Sum, error) {
-	var out []Sum
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := sc.Text()
-		if t == "" {
-			continue
-		}
-		if len(t) < 67 || (t[64:66] != "  " && t[64:66] != " *") || !validSHA256(t[:64]) {
-			return nil, fmt.Errorf("%w: SHA256SUMS line %d is not \"<sha256>  <path>\": %q", ErrManifest, line, textutil.Truncate(t, 100))
-		}
-		p := t[66:]
-		if !validPackPath(p) {
-			return nil, fmt.Errorf("%w: SHA256SUMS line %d names %q, not a path inside the pack", ErrManifest, line, p)
-		}
-		out = append(out, Sum{SHA256: t[:64], Path: p})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: SHA256SUMS: %v", ErrManifest, err)
-	}
-	return out, nil
 }
 
 func sha256Hex(b []byte) string {

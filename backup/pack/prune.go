@@ -2,11 +2,8 @@ package pack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
-	"github.com/dockpack/dockpack/internal/fsutil"
+	"github.com/dockpack/dockpack/internal/i18n"
 )
 
 // DeletingPrefix names a pack being deleted: Prune renames a pack to
@@ -61,6 +58,8 @@ type PruneOptions struct {
 	Deep bool
 	// StagingDir is local scratch space for a Deep check's SQLite copy. Default os.TempDir().
 	StagingDir string
+	// Lang is the language of the newest pack's check summaries. Default English.
+	Lang string
 	// Logger receives one line per deletion. Default zap.NewNop().
 	Logger *zap.Logger
 	// Now is the clock for ages. Default time.Now.
@@ -93,6 +92,9 @@ func (o PruneOptions) Validate() error {
 	if o.MaxAge < 0 || o.PartialOlderThan < 0 || o.LiveWithin < 0 {
 		errs = append(errs, fmt.Errorf("negative age (max age %s, partial older than %s, live within %s)", o.MaxAge, o.PartialOlderThan, o.LiveWithin))
 	}
+	if o.Lang != "" && !i18n.Valid(o.Lang) {
+		errs = append(errs, fmt.Errorf("language %q is not supported (one of %s)", o.Lang, strings.Join(i18n.Supported(), ", ")))
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -111,6 +113,9 @@ type PruneResult struct {
 	// deleted; Blocked lists what would have been.
 	Refused bool   `json:"refused"`
 	Blocked []Info `json:"blocked,omitempty"`
+	// Reasons says why each pack of Deleted and Blocked is (or was to be)
+	// deleted, by pack name.
+	Reasons map[string]PruneReason `json:"reasons,omitempty"`
 }
 
 // ErrPruneRefused: Prune deleted nothing because the newest pack of the
@@ -134,8 +139,9 @@ var ErrPruneRefused = errors.New("prune refused")
 //     newest unless its manifest names another project. The check runs
 //     only when something is to be deleted.
 //
-// Deleting a pack renames it to .deleting-* first. Errors deleting one pack
-// do not stop the others; they are joined in the returned error.
+// What to delete is DecidePrune's decision. Deleting a pack renames it to
+// .deleting-* first. Errors deleting one pack do not stop the others; they
+// are joined in the returned error.
 func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	o.applyDefaults()
 	if err := o.Validate(); err != nil {
@@ -145,94 +151,25 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	if err != nil {
 		return PruneResult{}, err
 	}
-	now := o.Now()
-	protected := func(p string) bool {
-		for _, q := range o.Protect {
-			if filepath.Clean(q) == filepath.Clean(p) {
-				return true
-			}
-		}
-		return false
-	}
-	var complete []Info // newest first, as ListPacks orders them
-	var partials []Info
-	for _, p := range packs {
-		switch {
-		case p.Status == StatusComplete && (o.Project == "" || p.Project == o.Project):
-			complete = append(complete, p)
-		case p.Status == StatusPartial:
-			partials = append(partials, p)
-		}
-	}
-	res := PruneResult{Deleted: []Info{}, Kept: []Info{}}
-	var doomed []Info
-	var reasons []string
-	for i, p := range complete {
-		var why string
-		switch {
-		case i == 0, !p.CreatedAt.Before(complete[0].CreatedAt), protected(p.Path):
-			// the newest complete pack, one as new as it, or protected
-		case o.Keep > 0 && i >= o.Keep:
-			why = fmt.Sprintf("beyond the %d newest", o.Keep)
-		case o.MaxAge > 0 && now.Sub(p.CreatedAt) > o.MaxAge:
-			why = fmt.Sprintf("older than %s", o.MaxAge)
-		}
-		if why == "" {
-			res.Kept = append(res.Kept, p)
-			continue
-		}
-		doomed = append(doomed, p)
-		reasons = append(reasons, why)
-	}
-	if o.PartialOlderThan > 0 {
-		for _, p := range partials {
-			if p.CreatedAt.IsZero() || now.Sub(p.CreatedAt) <= o.PartialOlderThan || protected(p.Path) {
-				continue
-			}
-			if o.LiveWithin > 0 {
-				if last := lastModified(p.Path); !last.IsZero() && time.Since(last) < o.LiveWithin {
-					o.Logger.Info("prune: partial directory still written to, kept", zap.String("dir", p.Path), zap.Time("last_write", last))
-					continue
-				}
-			}
-			doomed = append(doomed, p)
-			reasons = append(reasons, fmt.Sprintf("partial, older than %s", o.PartialOlderThan))
-		}
-	}
-	if len(doomed) > 0 {
-		newest := newestCandidate(packs, complete, o.Project)
-		if newest != nil {
-			vr, verr := checkNewest(ctx, *newest, o)
-			res.Newest = vr
-			if verr != nil && !errors.Is(verr, ErrVerify) {
-				return res, fmt.Errorf("prune %s: checking the newest pack %s: %w", o.Target, newest.Name, verr)
-			}
-			if verr != nil {
-				if !o.Force {
-					res.Refused, res.Blocked = true, doomed
-					o.Logger.Warn("prune refused: the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
-					return res, fmt.Errorf("%w: %s deletes nothing: the newest pack %s fails verification, so the older packs may be the only good ones (check it with `dockpack verify`, or force the prune): %w",
-						ErrPruneRefused, o.Target, newest.Name, verr)
-				}
-				o.Logger.Warn("prune forced although the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
-			}
+	d := DecidePrune(packs, o, o.Now(), o.stillWritten)
+	res := PruneResult{Deleted: []Info{}, Kept: d.Kept, Reasons: d.Reasons}
+	if len(d.Delete) > 0 {
+		if err := gateOnNewest(ctx, packs, d, o, &res); err != nil {
+			return res, err
 		}
 	}
 	var errs []error
 	// Oldest first: an interrupted prune leaves the newer packs.
-	order := make([]int, len(doomed))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return doomed[a].CreatedAt.Compare(doomed[b].CreatedAt) })
-	for _, i := range order {
-		p := doomed[i]
+	doomed := slices.Clone(d.Delete)
+	slices.SortStableFunc(doomed, func(a, b Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	for _, p := range doomed {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
+		why := zap.String("why", d.Reasons[p.Name].Text(i18n.English))
 		if o.DryRun {
-			o.Logger.Info("prune: would delete", zap.String("pack", p.Path), zap.String("why", reasons[i]))
+			o.Logger.Info("prune: would delete", zap.String("pack", p.Path), why)
 			res.Deleted = append(res.Deleted, p)
 			continue
 		}
@@ -241,20 +178,11 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 			o.Logger.Error("prune: cannot delete", zap.String("pack", p.Path), zap.Error(err))
 			continue
 		}
-		o.Logger.Info("prune: deleted", zap.String("pack", p.Path), zap.String("why", reasons[i]))
+		o.Logger.Info("prune: deleted", zap.String("pack", p.Path), why)
 		res.Deleted = append(res.Deleted, p)
 	}
-	// Leftovers of interrupted deletions.
 	if !o.DryRun {
-		if ents, err := os.ReadDir(o.Target); err == nil {
-			for _, e := range ents {
-				if e.IsDir() && strings.HasPrefix(e.Name(), DeletingPrefix) {
-					if err := fsutil.RemoveAllQuiet(filepath.Join(o.Target, e.Name())); err != nil {
-						errs = append(errs, fmt.Errorf("remove leftover %s: %w", e.Name(), err))
-					}
-				}
-			}
-		}
+		errs = append(errs, removeLeftovers(o.Target)...)
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("prune %s: %w", o.Target, errors.Join(errs...))
@@ -262,91 +190,41 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	return res, nil
 }
 
-// deletePackDir removes one pack or partial directory of target; a complete
-// pack is first renamed out of the migration_pack_* namespace.
-func deletePackDir(target string, p Info) error {
-	if filepath.Dir(p.Path) != target {
-		return fmt.Errorf("refusing to delete %s: not directly inside %s", p.Path, target)
+// stillWritten reports whether anything in partial directory p was
+// modified within LiveWithin (a backup still writing it).
+func (o PruneOptions) stillWritten(p Info) bool {
+	if o.LiveWithin <= 0 {
+		return false
 	}
-	dir := p.Path
-	if strings.HasPrefix(p.Name, NamePrefix) {
-		gone := filepath.Join(target, DeletingPrefix+strings.TrimPrefix(p.Name, NamePrefix))
-		if err := os.Rename(dir, gone); err != nil {
-			return fmt.Errorf("rename %s before deleting it: %w", dir, err)
-		}
-		if err := fsutil.SyncDir(target); err != nil {
-			return err
-		}
-		dir = gone
+	last := lastModified(p.Path)
+	if last.IsZero() || time.Since(last) >= o.LiveWithin {
+		return false
 	}
-	if err := fsutil.RemoveAllQuiet(dir); err != nil {
-		return fmt.Errorf("delete %s: %w", dir, err)
-	}
-	return nil
+	o.Logger.Info("prune: partial directory still written to, kept", zap.String("dir", p.Path), zap.Time("last_write", last))
+	return true
 }
 
-// newestCandidate is the pack Prune verifies before deleting: the newest
-// complete pack of the project, or a newer unreadable pack whose manifest
-// does not name another project (it may be the project's newest).
-func newestCandidate(packs, complete []Info, project string) *Info {
-	var newest *Info
-	if len(complete) > 0 {
-		newest = &complete[0]
-	}
-	for i := range packs { // newest first
-		p := &packs[i]
-		if newest != nil && !p.CreatedAt.After(newest.CreatedAt) {
-			break
-		}
-		if p.Status != StatusInvalid {
-			continue
-		}
-		if hint := manifestProjectHint(p.Path); hint != "" && project != "" && hint != project {
-			continue
-		}
-		return p
-	}
-	return newest
-}
-
-// manifestProjectHint reads the project field of a manifest that does not
-// validate ("" when even that fails).
-func manifestProjectHint(dir string) string {
-	f, err := os.Open(filepath.Join(dir, ManifestFile))
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var m struct {
-		Project string `json:"project"`
-	}
-	if err := json.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&m); err != nil {
-		return ""
-	}
-	return m.Project
-}
-
-// checkNewest verifies the newest pack (structurally unless Deep).
-func checkNewest(ctx context.Context, p Info, o PruneOptions) (*VerifyResult, error) {
-	if p.Status == StatusInvalid {
-		vr := &VerifyResult{Pack: p.Path, Checks: []ComponentCheck{{Name: "manifest", Path: ManifestFile, Kind: FileManifest, Detail: p.Problem}}}
-		return vr, vr.Err()
-	}
-	return Verify(ctx, p.Path, VerifyOptions{Structural: !o.Deep, StagingDir: o.StagingDir, Logger: o.Logger})
-}
-
-// lastModified is the latest modification time of dir or anything in it
-// (best effort: zero when nothing can be read).
-func lastModified(dir string) time.Time {
-	var last time.Time
-	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().After(last) {
-			last = fi.ModTime()
-		}
+// gateOnNewest verifies the project's newest pack before anything is
+// deleted: an error (ErrPruneRefused, or the check could not run) means
+// nothing may be deleted.
+func gateOnNewest(ctx context.Context, packs []Info, d PruneDecision, o PruneOptions, res *PruneResult) error {
+	newest := newestCandidate(packs, completePacks(packs, o.Project), o.Project)
+	if newest == nil {
 		return nil
-	})
-	return last
+	}
+	vr, verr := checkNewest(ctx, *newest, o)
+	res.Newest = vr
+	switch {
+	case verr == nil:
+		return nil
+	case !errors.Is(verr, ErrVerify):
+		return fmt.Errorf("prune %s: checking the newest pack %s: %w", o.Target, newest.Name, verr)
+	case o.Force:
+		o.Logger.Warn("prune forced although the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
+		return nil
+	}
+	res.Refused, res.Blocked = true, d.Delete
+	o.Logger.Warn("prune refused: the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
+	return fmt.Errorf("%w: %s deletes nothing: the newest pack %s fails verification, so the older packs may be the only good ones (check it with `dockpack verify`, or force the prune): %w",
+		ErrPruneRefused, o.Target, newest.Name, verr)
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 )
 
 // rsFailed returns the failed checks keyed by path (or name).
-func rsFailed(r *pack.VerifyResult) map[string]pack.ComponentCheck {
-	out := map[string]pack.ComponentCheck{}
+func rsFailed(r *pack.VerifyResult) map[string]check.Check {
+	out := map[string]check.Check{}
 	for _, c := range r.Failed() {
 		k := c.Path
 		if k == "" {
@@ -52,7 +53,7 @@ func TestVerifyGoodPack(t *testing.T) {
 	}
 	names := map[string]bool{}
 	for _, c := range res.Checks {
-		names[c.Name] = c.OK
+		names[c.Name] = c.OK()
 	}
 	for _, want := range []string{"manifest", "sha256sums", "sqlite", "volume:demo_data", "volume:shared", "images", "compose:docker-compose.yml"} {
 		if ok, seen := names[want]; !seen || !ok {
@@ -282,7 +283,7 @@ func ExampleVerify() {
 	switch {
 	case errors.As(err, &ve):
 		for _, c := range ve.Failed {
-			fmt.Println("FAILED", c)
+			fmt.Println("FAILED", pack.FormatCheck(c))
 		}
 	case err != nil:
 		fmt.Println("could not verify:", err)

@@ -146,7 +146,7 @@ func printPrune(w io.Writer, o pack.PruneOptions, res pack.PruneResult) {
 		}
 		fmt.Fprintf(w, "newest pack %s: %s check %s\n", res.Newest.Pack, kind, verdict)
 		for _, c := range res.Newest.Failed() {
-			fmt.Fprintf(w, "  %s\n", c)
+			fmt.Fprintf(w, "  %s\n", pack.FormatCheck(c))
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

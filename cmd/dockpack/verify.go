@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/spf13/cobra"
 )
@@ -73,7 +74,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 func verifyJSON(r *pack.VerifyResult) map[string]any {
 	failed := r.Failed()
 	if failed == nil {
-		failed = []pack.ComponentCheck{}
+		failed = []check.Check{}
 	}
 	return map[string]any{
 		"pack": r.Pack, "ok": r.OK, "package_hash": r.PackageHash, "structural": r.Structural,
@@ -87,7 +88,7 @@ func printVerify(w io.Writer, r *pack.VerifyResult) {
 	for _, c := range r.Checks {
 		st := "ok"
 		detail := c.Detail
-		if !c.OK {
+		if !c.OK() {
 			st = "FAILED"
 			if c.Expected != "" || c.Actual != "" {
 				detail = fmt.Sprintf("expected %s, actual %s; %s", c.Expected, c.Actual, c.Detail)

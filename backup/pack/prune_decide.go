@@ -1,0 +1,105 @@
+package pack
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/dockpack/dockpack/internal/i18n"
+)
+
+// Codes of PruneReason.
+const (
+	ReasonBeyondKeep = "beyond_keep" // a complete pack beyond the Keep newest
+	ReasonMaxAge     = "max_age"     // a complete pack older than MaxAge
+	ReasonPartial    = "partial"     // a partial directory older than PartialOlderThan
+)
+
+// PruneReason says why a pack is deleted.
+type PruneReason struct {
+	Code string `json:"code"`
+	// Keep is PruneOptions.Keep (ReasonBeyondKeep).
+	Keep int `json:"keep,omitempty"`
+	// Limit is the age limit passed (ReasonMaxAge, ReasonPartial).
+	Limit time.Duration `json:"limit_ns,omitempty"`
+}
+
+// Text renders the reason in lang: "beyond the 3 newest", "older than 720h0m0s".
+func (r PruneReason) Text(lang string) string {
+	key := "prune.reason." + r.Code
+	switch r.Code {
+	case ReasonBeyondKeep:
+		return i18n.T(lang, key, r.Keep)
+	case ReasonMaxAge, ReasonPartial:
+		return i18n.T(lang, key, r.Limit.String())
+	}
+	return r.Code
+}
+
+// PruneDecision is what Prune deletes, before it checks the newest pack.
+type PruneDecision struct {
+	// Delete lists the packs to delete: complete ones newest first, then
+	// partial directories.
+	Delete []Info
+	// Reasons says why, by pack name.
+	Reasons map[string]PruneReason
+	// Kept lists the complete packs of the project that stay, newest first.
+	Kept []Info
+}
+
+// DecidePrune decides which of packs (as List returns them, newest first)
+// Prune deletes under o at time now; it reads nothing. stillWritten reports
+// a partial directory a backup is still writing (nil: none is). See Prune
+// for the rules.
+func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(Info) bool) PruneDecision {
+	d := PruneDecision{Reasons: map[string]PruneReason{}, Kept: []Info{}}
+	protected := func(p string) bool {
+		for _, q := range o.Protect {
+			if filepath.Clean(q) == filepath.Clean(p) {
+				return true
+			}
+		}
+		return false
+	}
+	doom := func(p Info, r PruneReason) {
+		d.Delete = append(d.Delete, p)
+		d.Reasons[p.Name] = r
+	}
+	complete := completePacks(packs, o.Project)
+	for i, p := range complete {
+		switch {
+		case i == 0, !p.CreatedAt.Before(complete[0].CreatedAt), protected(p.Path):
+			// the newest complete pack, one as new as it, or protected
+			d.Kept = append(d.Kept, p)
+		case o.Keep > 0 && i >= o.Keep:
+			doom(p, PruneReason{Code: ReasonBeyondKeep, Keep: o.Keep})
+		case o.MaxAge > 0 && now.Sub(p.CreatedAt) > o.MaxAge:
+			doom(p, PruneReason{Code: ReasonMaxAge, Limit: o.MaxAge})
+		default:
+			d.Kept = append(d.Kept, p)
+		}
+	}
+	if o.PartialOlderThan <= 0 {
+		return d
+	}
+	for _, p := range packs {
+		if p.Status != StatusPartial || p.CreatedAt.IsZero() || now.Sub(p.CreatedAt) <= o.PartialOlderThan || protected(p.Path) {
+			continue
+		}
+		if stillWritten != nil && stillWritten(p) {
+			continue
+		}
+		doom(p, PruneReason{Code: ReasonPartial, Limit: o.PartialOlderThan})
+	}
+	return d
+}
+
+// completePacks are the complete packs of project ("" = any), newest first.
+func completePacks(packs []Info, project string) []Info {
+	var out []Info
+	for _, p := range packs {
+		if p.Status == StatusComplete && (project == "" || p.Project == project) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

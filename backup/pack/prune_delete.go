@@ -1,0 +1,125 @@
+package pack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/internal/fsutil"
+	"github.com/dockpack/dockpack/internal/i18n"
+)
+
+// deletePackDir removes one pack or partial directory of target; a complete
+// pack is first renamed out of the migration_pack_* namespace.
+func deletePackDir(target string, p Info) error {
+	if filepath.Dir(p.Path) != target {
+		return fmt.Errorf("refusing to delete %s: not directly inside %s", p.Path, target)
+	}
+	dir := p.Path
+	if strings.HasPrefix(p.Name, NamePrefix) {
+		gone := filepath.Join(target, DeletingPrefix+strings.TrimPrefix(p.Name, NamePrefix))
+		if err := os.Rename(dir, gone); err != nil {
+			return fmt.Errorf("rename %s before deleting it: %w", dir, err)
+		}
+		if err := fsutil.SyncDir(target); err != nil {
+			return err
+		}
+		dir = gone
+	}
+	if err := fsutil.RemoveAllQuiet(dir); err != nil {
+		return fmt.Errorf("delete %s: %w", dir, err)
+	}
+	return nil
+}
+
+// newestCandidate is the pack Prune verifies before deleting: the newest
+// complete pack of the project, or a newer unreadable pack whose manifest
+// does not name another project (it may be the project's newest).
+func newestCandidate(packs, complete []Info, project string) *Info {
+	var newest *Info
+	if len(complete) > 0 {
+		newest = &complete[0]
+	}
+	for i := range packs { // newest first
+		p := &packs[i]
+		if newest != nil && !p.CreatedAt.After(newest.CreatedAt) {
+			break
+		}
+		if p.Status != StatusInvalid {
+			continue
+		}
+		if hint := manifestProjectHint(p.Path); hint != "" && project != "" && hint != project {
+			continue
+		}
+		return p
+	}
+	return newest
+}
+
+// manifestProjectHint reads the project field of a manifest that does not
+// validate ("" when even that fails).
+func manifestProjectHint(dir string) string {
+	f, err := os.Open(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var m struct {
+		Project string `json:"project"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, 64<<20)).Decode(&m); err != nil {
+		return ""
+	}
+	return m.Project
+}
+
+// checkNewest verifies the newest pack (structurally unless Deep).
+func checkNewest(ctx context.Context, p Info, o PruneOptions) (*VerifyResult, error) {
+	if p.Status == StatusInvalid {
+		c := check.Check{Name: "manifest", Path: ManifestFile, Kind: FileManifest}
+		fail(&c, CodeManifestInvalid, p.Problem)
+		vr := &VerifyResult{Pack: p.Path, Checks: []check.Check{c}}
+		summarize(i18n.For(o.Lang), vr)
+		return vr, vr.Err()
+	}
+	return Verify(ctx, p.Path, VerifyOptions{Structural: !o.Deep, StagingDir: o.StagingDir, Lang: o.Lang, Logger: o.Logger})
+}
+
+// lastModified is the latest modification time of dir or anything in it
+// (best effort: zero when nothing can be read).
+func lastModified(dir string) time.Time {
+	var last time.Time
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+		return nil
+	})
+	return last
+}
+
+// removeLeftovers removes what interrupted deletions left in target.
+func removeLeftovers(target string) []error {
+	ents, err := os.ReadDir(target)
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), DeletingPrefix) {
+			if err := fsutil.RemoveAllQuiet(filepath.Join(target, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("remove leftover %s: %w", e.Name(), err))
+			}
+		}
+	}
+	return errs
+}
