@@ -32,17 +32,6 @@ type copyOut struct {
 // file is removed. owner, when non-nil, is applied to the temp file
 // (uid/gid and mode of a file being replaced).
 func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os.FileInfo, guard func(context.Context) error, rep *reporter, phase string) (out copyOut, err error) {
-	in, err := os.Open(from)
-	if err != nil {
-		return out, fmt.Errorf("sqlitesnap: open %s for copying: %w", from, err)
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return out, err
-	}
-	total := st.Size()
-
 	dir := filepath.Dir(to)
 	f, err := os.CreateTemp(dir, fsutil.TempName+filepath.Base(to)+"-*")
 	if err != nil {
@@ -57,48 +46,9 @@ func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os
 		}
 	}()
 
-	callGuard := func(at int64) error {
-		if guard == nil {
-			return nil
-		}
-		if gerr := guard(ctx); gerr != nil {
-			return fmt.Errorf("sqlitesnap: copy to %s stopped by the guard after %s: %w", to, units.BytesSize(float64(at)), gerr)
-		}
-		return nil
-	}
-	if err = callGuard(0); err != nil {
+	n, sum, err := streamCopy(ctx, from, f, guard, rep, phase)
+	if err != nil {
 		return out, err
-	}
-	hw := fsutil.NewHashWriter(f)
-	buf := make([]byte, copyChunk)
-	nextGuard := int64(GuardInterval)
-	rep.update(Progress{Phase: phase, Done: 0, Total: total, Unit: "bytes"}, true)
-	for {
-		if err = ctx.Err(); err != nil {
-			return out, fmt.Errorf("sqlitesnap: copy to %s: stopped: %w", to, err)
-		}
-		n, rerr := in.Read(buf)
-		if n > 0 {
-			if _, err = hw.Write(buf[:n]); err != nil {
-				return out, writeErr(to, err)
-			}
-			if hw.N() >= nextGuard {
-				if err = callGuard(hw.N()); err != nil {
-					return out, err
-				}
-				nextGuard = hw.N() + GuardInterval
-			}
-			rep.update(Progress{Phase: phase, Done: hw.N(), Total: total, Unit: "bytes"}, false)
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return out, fmt.Errorf("sqlitesnap: read %s: %w", from, rerr)
-		}
-	}
-	if hw.N() != total {
-		return out, fmt.Errorf("sqlitesnap: copy %s: read %d bytes, the file has %d; it changed while being copied", from, hw.N(), total)
 	}
 	if owner != nil {
 		if sys, ok := owner.Sys().(*syscall.Stat_t); ok {
@@ -117,9 +67,69 @@ func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os
 	if err = f.Close(); err != nil {
 		return out, writeErr(to, err)
 	}
-	rep.update(Progress{Phase: phase, Done: hw.N(), Total: total, Unit: "bytes"}, true)
-	out.bytes, out.sha256 = hw.N(), hw.Sum()
+	out.bytes, out.sha256 = n, sum
 	return out, nil
+}
+
+// streamCopy copies the local file from to w, hashing while copying. It
+// calls guard before the first byte and at least every GuardInterval bytes,
+// checks ctx between chunks and reports phase progress.
+func streamCopy(ctx context.Context, from string, w io.Writer, guard func(context.Context) error, rep *reporter, phase string) (int64, string, error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return 0, "", fmt.Errorf("sqlitesnap: open %s for copying: %w", from, err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return 0, "", err
+	}
+	total := st.Size()
+	callGuard := func(at int64) error {
+		if guard == nil {
+			return nil
+		}
+		if gerr := guard(ctx); gerr != nil {
+			return fmt.Errorf("sqlitesnap: copy of %s stopped by the guard after %s: %w", from, units.BytesSize(float64(at)), gerr)
+		}
+		return nil
+	}
+	if err := callGuard(0); err != nil {
+		return 0, "", err
+	}
+	hw := fsutil.NewHashWriter(w)
+	buf := make([]byte, copyChunk)
+	nextGuard := int64(GuardInterval)
+	rep.update(Progress{Phase: phase, Done: 0, Total: total, Unit: "bytes"}, true)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, "", fmt.Errorf("sqlitesnap: copy of %s: stopped: %w", from, err)
+		}
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := hw.Write(buf[:n]); err != nil {
+				return 0, "", writeErr("the destination", err)
+			}
+			if hw.N() >= nextGuard {
+				if err := callGuard(hw.N()); err != nil {
+					return 0, "", err
+				}
+				nextGuard = hw.N() + GuardInterval
+			}
+			rep.update(Progress{Phase: phase, Done: hw.N(), Total: total, Unit: "bytes"}, false)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, "", fmt.Errorf("sqlitesnap: read %s: %w", from, rerr)
+		}
+	}
+	if hw.N() != total {
+		return 0, "", fmt.Errorf("sqlitesnap: copy %s: read %d bytes, the file has %d; it changed while being copied", from, hw.N(), total)
+	}
+	rep.update(Progress{Phase: phase, Done: hw.N(), Total: total, Unit: "bytes"}, true)
+	return hw.N(), hw.Sum(), nil
 }
 
 func writeErr(to string, err error) error {

@@ -73,9 +73,9 @@ func Restore(ctx context.Context, snapshot, dst string, o RestoreOptions) (res R
 		return res, err
 	}
 
-	stageDir, err := os.MkdirTemp(stagingRoot, stagingPrefix+"*")
+	stageDir, err := newStagingDir(stagingRoot, o.Owner)
 	if err != nil {
-		return res, fmt.Errorf("sqlitesnap: create a staging directory in %s: %w; check RestoreOptions.StagingDir", stagingRoot, err)
+		return res, err
 	}
 	defer func() {
 		if rerr := os.RemoveAll(stageDir); rerr != nil && err == nil {

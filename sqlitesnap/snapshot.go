@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,10 +12,6 @@ import (
 	"go.uber.org/zap"
 	"zombiezen.com/go/sqlite"
 )
-
-// stagingPrefix names the private directories Snapshot and Restore create
-// in the staging directory (always removed when they return).
-const stagingPrefix = "dockpack-sqlitesnap-"
 
 // Snapshot copies the SQLite database at src to dst consistently while
 // other connections may be writing to it:
@@ -42,7 +39,6 @@ func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err 
 	if err := o.Validate(); err != nil {
 		return res, err
 	}
-	log := o.Logger.With(zap.String("source", src), zap.String("dest", dst))
 	if res.Source, err = filepath.Abs(src); err != nil {
 		return res, err
 	}
@@ -56,6 +52,52 @@ func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err 
 	if err := checkDest(src, dst); err != nil {
 		return res, err
 	}
+	perm := os.FileMode(0o600)
+	if st, serr := os.Stat(src); serr == nil {
+		perm = st.Mode().Perm()
+	}
+	destSpace := func(need int64) error { return needSpace(filepath.Dir(dst), "destination", need) }
+	return snapshot(ctx, src, o, res, destSpace, func(staged string, rep *reporter) (int64, string, error) {
+		out, err := copyToTemp(ctx, staged, dst, perm, nil, o.Guard, rep, "copy")
+		if err != nil {
+			return 0, "", err
+		}
+		if err := commitTemp(ctx, out.tmp, dst, o.Guard); err != nil {
+			return 0, "", err
+		}
+		return out.bytes, out.sha256, nil
+	})
+}
+
+// SnapshotTo is Snapshot writing the checked snapshot to w instead of a
+// path: the caller writes it through its own handle (the backup pipeline
+// writes through the pinned directory of its pack, so a share that drops can
+// never redirect the bytes) and makes it durable. Result.Dest is empty.
+// o.Guard is called as for Snapshot. Nothing is written to w for a source
+// that is missing, not a database, corrupt or cancelled before the copy.
+func SnapshotTo(ctx context.Context, src string, w io.Writer, o Options) (res Result, err error) {
+	o.applyDefaults()
+	if err := o.Validate(); err != nil {
+		return res, err
+	}
+	if res.Source, err = filepath.Abs(src); err != nil {
+		return res, err
+	}
+	if err := statRegular(res.Source, "snapshot source"); err != nil {
+		return res, err
+	}
+	return snapshot(ctx, res.Source, o, res, nil, func(staged string, rep *reporter) (int64, string, error) {
+		return streamCopy(ctx, staged, w, o.Guard, rep, "copy")
+	})
+}
+
+// snapshot stages src, checks the staged copy and hands it to deliver
+// (which copies it to its destination and returns its size and sha256).
+// destSpace, when set, checks the destination's free space for need bytes
+// (after the staging directory's).
+func snapshot(ctx context.Context, src string, o Options, res Result, destSpace func(need int64) error,
+	deliver func(staged string, rep *reporter) (int64, string, error)) (_ Result, err error) {
+	log := o.Logger.With(zap.String("source", src), zap.String("dest", res.Dest))
 	stagingRoot := o.StagingDir
 	if stagingRoot == "" {
 		stagingRoot = os.TempDir()
@@ -64,13 +106,14 @@ func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err 
 	if err := needSpace(stagingRoot, "staging", need); err != nil {
 		return res, err
 	}
-	if err := needSpace(filepath.Dir(dst), "destination", need); err != nil {
-		return res, err
+	if destSpace != nil {
+		if err := destSpace(need); err != nil {
+			return res, err
+		}
 	}
-
-	stageDir, err := os.MkdirTemp(stagingRoot, stagingPrefix+"*")
+	stageDir, err := newStagingDir(stagingRoot, o.Owner)
 	if err != nil {
-		return res, fmt.Errorf("sqlitesnap: create a staging directory in %s: %w; check Options.StagingDir", stagingRoot, err)
+		return res, err
 	}
 	defer func() {
 		if rerr := os.RemoveAll(stageDir); rerr != nil {
@@ -102,19 +145,10 @@ func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err 
 	rep.update(Progress{Phase: "check", Done: res.PageCount, Total: res.PageCount, Unit: "pages"}, true)
 
 	t0 = time.Now()
-	perm := os.FileMode(0o600)
-	if st, serr := os.Stat(src); serr == nil {
-		perm = st.Mode().Perm()
-	}
-	out, err := copyToTemp(ctx, staged, dst, perm, nil, o.Guard, rep, "copy")
-	if err != nil {
-		return res, err
-	}
-	if err := commitTemp(ctx, out.tmp, dst, o.Guard); err != nil {
+	if res.Bytes, res.SHA256, err = deliver(staged, rep); err != nil {
 		return res, err
 	}
 	res.CopyDuration = time.Since(t0)
-	res.Bytes, res.SHA256 = out.bytes, out.sha256
 	log.Info("sqlite snapshot written", zap.Int64("bytes", res.Bytes), zap.String("sha256", res.SHA256),
 		zap.String("journal_mode", res.JournalMode), zap.Duration("snapshot", res.SnapshotDuration),
 		zap.Duration("check", res.CheckDuration), zap.Duration("copy", res.CopyDuration))
@@ -189,6 +223,13 @@ func snapshotToStaging(ctx context.Context, src, staged string, o Options, rep *
 	log.Debug("read transaction open", zap.Int64("schema_objects", n), zap.String("journal_mode", res.JournalMode))
 
 	// Phase 2: the backup into a fresh staging file.
+	// Created private first: SQLite keeps an existing file's mode (and gives
+	// its journal the same), and the copy holds the application's secrets.
+	f, err := os.OpenFile(staged, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlitesnap: create staging file %s: %w", staged, err)
+	}
+	f.Close()
 	dc, err := sqlite.OpenConn(staged, sqlite.OpenReadWrite|sqlite.OpenCreate)
 	if err != nil {
 		return classify(ctx, err, "create staging file", staged)

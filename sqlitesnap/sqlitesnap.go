@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dockpack/dockpack/internal/owner"
 	"go.uber.org/zap"
 )
 
@@ -129,6 +130,10 @@ type Options struct {
 	PagesPerStep int
 	// Logger receives debug and warning logs; default zap.NewNop().
 	Logger *zap.Logger
+	// Owner names the process in the private staging directory (its name
+	// and an owner record in it), so that RemoveStale can remove a crashed
+	// run's staged copy. Default: this process with a fresh token.
+	Owner owner.Identity
 }
 
 // Defaults.
@@ -220,6 +225,8 @@ type RestoreOptions struct {
 	Progress         func(Progress)
 	ProgressInterval time.Duration
 	Logger           *zap.Logger
+	// Owner names the process in the private staging directory (see Options.Owner).
+	Owner owner.Identity
 }
 
 func (o *RestoreOptions) applyDefaults() {

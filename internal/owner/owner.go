@@ -25,10 +25,10 @@ import (
 
 // Identity is what an owner records about itself (lock row, owner file, labels).
 type Identity struct {
-	Token     string // random, unique per Manager
-	Host      string
-	PID       int
-	ProcStart string
+	Token     string `json:"token"` // random, unique per owner (a Manager, a CLI run)
+	Host      string `json:"host"`
+	PID       int    `json:"pid"`
+	ProcStart string `json:"proc_start"`
 }
 
 // String names the owner for humans ("host myhost pid 42").
