@@ -1,0 +1,188 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/docker/go-units"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/sqlitesnap"
+	"go.uber.org/zap"
+)
+
+// images loads images.tar (unless every image is present) and checks that
+// every tag resolves to its recorded config digest.
+func (r *restorer) images(ctx context.Context) error {
+	eng := r.spec.Engine
+	load := false
+	for _, ip := range r.plan.Images {
+		if ip.Action == ActionLoad {
+			load = true
+		}
+	}
+	fe, _ := r.m.File(pack.ImagesFile)
+	if load {
+		r.trk.Begin(progress.StepImages, pack.ImagesFile, fe.Size, r.t.T("restore.progress.images", len(r.plan.Images), units.BytesSize(float64(fe.Size))))
+		rd, done, err := r.openChecked(ctx, progress.StepImages, pack.ImagesFile, fe)
+		if err != nil {
+			return err
+		}
+		lr, err := eng.LoadImages(ctx, rd)
+		done()
+		if err != nil {
+			return err
+		}
+		r.res.Bytes += fe.Size
+		for _, n := range lr.Notes {
+			r.log.Info("image load", zap.String("engine", n))
+		}
+	} else {
+		r.trk.Begin(progress.StepImages, pack.ImagesFile, 0, r.t.T("restore.progress.images_present"))
+	}
+	// Every tag resolves to the recorded config digest.
+	var probs []string
+	for _, im := range r.m.Images {
+		refs := im.RepoTags
+		if len(refs) == 0 {
+			refs = []string{im.ConfigDigest}
+		}
+		for _, ref := range refs {
+			d, err := eng.ImageConfigDigest(ctx, ref)
+			switch {
+			case errors.Is(err, dockerapi.ErrUnsupported):
+				r.res.Images = append(r.res.Images, RestoredImage{Ref: ref, ConfigDigest: im.ConfigDigest})
+			case err != nil:
+				probs = append(probs, fmt.Sprintf("%s: %v", ref, err))
+			case d != im.ConfigDigest:
+				probs = append(probs, fmt.Sprintf("%s: expected config digest %s, actual %s", ref, im.ConfigDigest, d))
+			default:
+				r.res.Images = append(r.res.Images, RestoredImage{Ref: ref, ConfigDigest: d, Checked: true})
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("%w: %s", ErrImageMismatch, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// helperImage picks the image the volume helpers are made from: an image of
+// the pack on the engine, else a fresh empty helper image (removed by the
+// returned func).
+func (r *restorer) helperImage(ctx context.Context) (string, func(), error) {
+	for _, im := range r.m.Images {
+		refs := append(slices.Clone(im.RepoTags), im.ConfigDigest)
+		for _, ref := range refs {
+			if d, err := r.spec.Engine.ImageConfigDigest(ctx, ref); err == nil && d == im.ConfigDigest {
+				return ref, func() {}, nil
+			}
+		}
+	}
+	ref, remove, err := r.spec.Engine.HelperImage(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("no image of the pack is on the engine, and the empty helper image could not be imported: %w", err)
+	}
+	return ref, func() {
+		if err := remove(); err != nil {
+			r.log.Warn("helper image not removed", zap.String("image", ref), zap.Error(err))
+		}
+	}, nil
+}
+
+// volumes stops the containers of the plan and restores each volume.
+func (r *restorer) volumes(ctx context.Context) error {
+	eng := r.spec.Engine
+	helper, done, err := r.helperImage(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(r.plan.stopIDs) > 0 {
+		r.trk.Begin(progress.StepVolumes, "", 0, r.t.T("restore.progress.stopping", strings.Join(r.plan.Stop, ", ")))
+		restart, err := eng.StopContainers(ctx, r.plan.stopIDs, r.spec.StopTimeout)
+		r.restart = restart
+		if err != nil {
+			return fmt.Errorf("stopping %s: %w", strings.Join(r.plan.Stop, ", "), err)
+		}
+	}
+	for _, v := range r.plan.Volumes {
+		if v.Action == ActionSkip {
+			continue
+		}
+		if err := r.volume(ctx, v, helper); err != nil {
+			return &StepError{Step: progress.StepVolumes, Item: v.Target, Err: err}
+		}
+	}
+	return nil
+}
+
+// volume (re)creates one volume as planned and fills it from its tar,
+// marked incomplete until it is full.
+func (r *restorer) volume(ctx context.Context, v VolumePlan, helper string) error {
+	eng := r.spec.Engine
+	fe, _ := r.m.File(v.File)
+	r.trk.Begin(progress.StepVolumes, v.Target, fe.Size, r.t.T("restore.progress.volume", v.Target, v.Action, units.BytesSize(float64(v.Size))))
+	switch v.Action {
+	case ActionRefill, ActionReplace:
+		if err := eng.ClearVolumeMarks(ctx, v.Target); err != nil {
+			return err
+		}
+		if err := eng.RemoveVolume(ctx, v.Target, false); err != nil && !errors.Is(err, dockerapi.ErrVolumeNotFound) {
+			return fmt.Errorf("remove the existing volume before creating it again: %w", err)
+		}
+		fallthrough
+	case ActionCreate:
+		if err := eng.CreateVolume(ctx, dockerapi.VolumeSpec{Name: v.Target, Driver: v.Driver, Options: v.Options, Labels: v.Labels}); err != nil {
+			return err
+		}
+	}
+	if err := eng.MarkVolumeIncomplete(ctx, v.Target, helper, filepath.Base(r.dir)); err != nil {
+		return err
+	}
+	rd, done, err := r.openChecked(ctx, progress.StepVolumes, v.Target, fe)
+	if err != nil {
+		return err
+	}
+	err = eng.ImportVolume(ctx, v.Target, helper, rd)
+	done()
+	if err != nil {
+		return fmt.Errorf("%w (the volume stays marked incomplete; the next restore refills it)", err)
+	}
+	r.res.Bytes += fe.Size
+	if err := eng.ClearVolumeMarks(ctx, v.Target); err != nil {
+		return fmt.Errorf("the volume is complete, but its incomplete mark could not be removed: %w", err)
+	}
+	r.log.Info("volume restored", zap.String("volume", v.Target), zap.String("action", v.Action), zap.Int64("bytes", fe.Size))
+	return nil
+}
+
+// sqlite restores the database snapshot to its destination (atomically).
+func (r *restorer) sqlite(ctx context.Context) error {
+	sp := r.plan.SQLite
+	fe, _ := r.m.File(sp.File)
+	r.trk.Begin(progress.StepSQLite, sp.File, fe.Size, r.t.T("restore.progress.sqlite", sp.Dest))
+	var copied int64
+	res, err := sqlitesnap.Restore(ctx, filepath.Join(r.dir, filepath.FromSlash(sp.File)), sp.Dest, sqlitesnap.RestoreOptions{
+		StagingDir:   r.spec.StagingDir,
+		ExpectSHA256: fe.SHA256,
+		Logger:       r.spec.Logger,
+		Progress: func(p sqlitesnap.Progress) {
+			if p.Phase == "stage" && p.Done > copied {
+				r.trk.Add(p.Done - copied)
+				copied = p.Done
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r.res.SQLite = &res
+	r.res.Bytes += fe.Size
+	return nil
+}

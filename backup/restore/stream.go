@@ -1,0 +1,64 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/internal/fsutil"
+)
+
+// openChecked opens a pack file for streaming: counted for progress,
+// wrapped by the test hook, and failing instead of ending when the bytes
+// do not match the manifest's size and checksum.
+func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string, fe pack.FileEntry) (io.Reader, func(), error) {
+	p := filepath.Join(r.dir, filepath.FromSlash(fe.Path))
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode())
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rd io.Reader = &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(r.trk.Writer(io.Discard)), fe: fe}
+	if h := r.spec.Hooks.WrapReader; h != nil {
+		rd = h(s, item, rd)
+	}
+	return rd, func() { f.Close() }, nil
+}
+
+// checkedReader hashes what passes and, at the end, returns ErrPackChanged
+// instead of io.EOF when size or sha256 differ from the manifest.
+type checkedReader struct {
+	r  io.Reader
+	hw *fsutil.HashWriter
+	fe pack.FileEntry
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.hw.Write(p[:n])
+	}
+	if c.hw.N() > c.fe.Size {
+		return n, fmt.Errorf("%w: %s is longer than the %d bytes the manifest records", ErrPackChanged, c.fe.Path, c.fe.Size)
+	}
+	if errors.Is(err, io.EOF) {
+		if c.hw.N() != c.fe.Size {
+			return n, fmt.Errorf("%w: %s: expected size %d, actual %d", ErrPackChanged, c.fe.Path, c.fe.Size, c.hw.N())
+		}
+		if sum := c.hw.Sum(); sum != c.fe.SHA256 {
+			return n, fmt.Errorf("%w: %s: expected sha256 %s, actual %s", ErrPackChanged, c.fe.Path, c.fe.SHA256, sum)
+		}
+	}
+	return n, err
+}
