@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
+	"github.com/dockpack/dockpack/internal/owner"
 	"go.uber.org/zap"
 )
 
@@ -35,6 +36,15 @@ type Options struct {
 	// containers and images after an operation, even a canceled one.
 	// Default: 30 seconds.
 	CleanupTimeout time.Duration
+	// Owner is the process on whose behalf helper containers and images are
+	// created: they carry its identity as labels (owner.Identity.Labels) and
+	// its tag in their names, so that RemoveStaleHelpers can remove what a
+	// crashed owner left. Default: this process with a fresh token.
+	Owner owner.Identity
+	// BeforeCreate, when set, is called right before a helper container or
+	// image is created (kind "container" or "image", and its name); tests
+	// use it to cancel or kill at that instant.
+	BeforeCreate func(ctx context.Context, kind, name string)
 }
 
 // Defaults for Options.
@@ -44,6 +54,9 @@ const (
 )
 
 func (o *Options) applyDefaults() {
+	if o.Owner.Token == "" {
+		o.Owner = owner.Self("")
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}

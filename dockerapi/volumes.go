@@ -12,6 +12,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,15 +200,20 @@ func (c *Client) exportFrom(ctx context.Context, id, dir string, w io.Writer) (E
 }
 
 // createHelper creates (never starts) a helper container from imageRef with
-// the volume at HelperMountPoint (NoCopy). remove is idempotent and uses a
-// fresh context.
+// the volume at HelperMountPoint (NoCopy), labelled with LabelHelper and its
+// owner. remove is idempotent and uses a fresh context. The create itself
+// runs on a fresh (bounded) context: when ctx is canceled while the engine
+// creates the container, the engine's answer is awaited and what it created
+// is removed by ID, so a cancel never leaks a helper.
 func (c *Client) createHelper(ctx context.Context, imageRef, volumeName string, readOnly bool) (id string, remove func(), err error) {
-	name := "dockpack-helper-" + randomHex(6)
+	name := "dockpack-helper-" + c.opts.Owner.Tag() + "-" + randomHex(6)
+	labels := c.opts.Owner.Labels()
+	labels[LabelHelper], labels[LabelHelperVolume] = "1", volumeName
 	cfg := &container.Config{
 		Image:           imageRef,
 		Entrypoint:      []string{helperEntrypoint},
 		Cmd:             []string{},
-		Labels:          map[string]string{LabelHelper: "1", LabelHelperVolume: volumeName},
+		Labels:          labels,
 		NetworkDisabled: true,
 		WorkingDir:      "/",
 	}
@@ -221,10 +227,17 @@ func (c *Client) createHelper(ctx context.Context, imageRef, volumeName string, 
 			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
 		}},
 	}
-	created, err := c.cli.ContainerCreate(ctx, cfg, hc, &network.NetworkingConfig{}, nil, name)
+	if h := c.opts.BeforeCreate; h != nil {
+		h(ctx, "container", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	cctx, cancel := cleanupContext(ctx, c.opts.CleanupTimeout)
+	created, err := c.cli.ContainerCreate(cctx, cfg, hc, &network.NetworkingConfig{}, nil, name)
+	cancel()
 	if err != nil {
-		// a create canceled in flight may still have happened
-		c.removeContainerByName(ctx, name)
+		c.removeContainerByName(ctx, name) // a create that timed out may still have happened
 		return "", nil, c.engineErr(fmt.Sprintf("create helper container from image %s for volume %s", imageRef, volumeName), err, ErrImageNotFound)
 	}
 	c.log.Debug("helper container created", zap.String("name", name), zap.String("image", imageRef), zap.String("volume", volumeName))
@@ -238,6 +251,10 @@ func (c *Client) createHelper(ctx context.Context, imageRef, volumeName string, 
 				c.log.Warn("helper container not removed", zap.String("name", name), zap.Error(err))
 			}
 		})
+	}
+	if err := ctx.Err(); err != nil {
+		remove()
+		return "", nil, err
 	}
 	return created.ID, remove, nil
 }
@@ -269,22 +286,15 @@ func (c *Client) helperImageFor(ctx context.Context, ref string) (string, func()
 // create helper containers from when no image of a stack is at hand. remove
 // deletes it; it is idempotent and uses a fresh context.
 func (c *Client) HelperImage(ctx context.Context) (ref string, remove func() error, err error) {
-	ref = "dockpack-helper:" + randomHex(6)
+	ref = "dockpack-helper:" + c.opts.Owner.Tag() + "-" + randomHex(6)
 	var empty bytes.Buffer
 	if err := tar.NewWriter(&empty).Close(); err != nil {
 		return "", nil, err
 	}
-	body, err := c.cli.ImageImport(ctx, image.ImportSource{Source: &empty, SourceName: "-"}, ref, image.ImportOptions{
-		Changes: []string{
-			"LABEL " + LabelHelper + "=1",
-			`ENTRYPOINT ["` + helperEntrypoint + `"]`,
-		},
-	})
-	if err != nil {
-		return "", nil, c.engineErr("import the empty helper image "+ref, err, nil)
+	changes := []string{"LABEL " + LabelHelper + "=1", `ENTRYPOINT ["` + helperEntrypoint + `"]`}
+	for k, v := range c.opts.Owner.Labels() {
+		changes = append(changes, "LABEL "+k+"="+strconv.Quote(v))
 	}
-	err = jsonStreamError(body)
-	body.Close()
 	var once sync.Once
 	var rerr error
 	remove = func() error {
@@ -298,9 +308,30 @@ func (c *Client) HelperImage(ctx context.Context) (ref string, remove func() err
 		})
 		return rerr
 	}
+	if h := c.opts.BeforeCreate; h != nil {
+		h(ctx, "image", ref)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	// As for helper containers: the import runs on a fresh context, and a
+	// cancel that came meanwhile removes what it created.
+	ictx, cancel := cleanupContext(ctx, c.opts.CleanupTimeout)
+	defer cancel()
+	body, err := c.cli.ImageImport(ictx, image.ImportSource{Source: &empty, SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
+	if err != nil {
+		_ = remove()
+		return "", nil, c.engineErr("import the empty helper image "+ref, err, nil)
+	}
+	err = jsonStreamError(body)
+	body.Close()
 	if err != nil {
 		_ = remove()
 		return "", nil, fmt.Errorf("import the empty helper image %s: %w", ref, err)
+	}
+	if err := ctx.Err(); err != nil {
+		_ = remove()
+		return "", nil, err
 	}
 	c.log.Debug("helper image imported", zap.String("ref", ref))
 	return ref, remove, nil
