@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
 
@@ -43,7 +43,7 @@ size, creation time, project and components. Only manifests are read; use verify
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"target": target, "packs": packs})
 			}
-			printPacks(out, packs)
+			printPacks(out, i18n.For(g.lang), packs)
 			return nil
 		},
 	}
@@ -52,29 +52,29 @@ size, creation time, project and components. Only manifests are read; use verify
 	return cmd
 }
 
-func printPacks(w io.Writer, packs []pack.Info) {
+func printPacks(w io.Writer, p i18n.Printer, packs []pack.Info) {
 	if len(packs) == 0 {
-		fmt.Fprintln(w, "no packs")
+		fmt.Fprintln(w, p.T("packs.none"))
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tCREATED\tAGE\tSIZE\tPROJECT\tCOMPONENTS")
-	for _, p := range packs {
-		comps := make([]string, len(p.Contents))
-		for i, c := range p.Contents {
+	rows := [][]string{{p.T("packs.col.name"), p.T("packs.col.status"), p.T("packs.col.created"), p.T("packs.col.age"),
+		p.T("packs.col.size"), p.T("packs.col.project"), p.T("packs.col.components")}}
+	for _, pi := range packs {
+		comps := make([]string, len(pi.Contents))
+		for i, c := range pi.Contents {
 			comps[i] = string(c)
 		}
-		status := string(p.Status)
-		if p.Status == pack.StatusInvalid && p.Problem != "" {
-			status += ": " + truncateRunes(p.Problem, 60)
+		status := tOr(p, "packs.status."+string(pi.Status), string(pi.Status))
+		if pi.Status == pack.StatusInvalid && pi.Problem != "" {
+			status += ": " + truncateRunes(pi.Problem, 60)
 		}
 		created := "-"
-		if !p.CreatedAt.IsZero() {
-			created = p.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")
+		if !pi.CreatedAt.IsZero() {
+			created = pi.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, status, created, humanAge(p.Age), humanBytes(p.Size), orDash(p.Project), orDash(strings.Join(comps, ",")))
+		rows = append(rows, []string{pi.Name, status, created, humanAge(pi.Age), humanBytes(pi.Size), orDash(pi.Project), orDash(strings.Join(comps, ","))})
 	}
-	tw.Flush()
+	writeTable(w, rows, -1)
 }
 
 func humanAge(d time.Duration) string {

@@ -8,10 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -94,13 +94,14 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 				return usageError{errors.New("give --keep N and/or --max-age D: without either nothing would be pruned")}
 			}
 			o.LiveWithin = o.PartialOlderThan
-			o.Logger = g.logger
+			o.Logger, o.Lang = g.logger, g.lang
 			res, err := pack.Prune(cmd.Context(), o)
 			out := cmd.OutOrStdout()
 			if jsonOut {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				body := map[string]any{"dry_run": o.DryRun, "deleted": res.Deleted, "kept": res.Kept, "refused": res.Refused, "blocked": res.Blocked}
+				body := map[string]any{"dry_run": o.DryRun, "deleted": res.Deleted, "kept": res.Kept, "refused": res.Refused, "blocked": res.Blocked,
+					"reasons": res.Reasons}
 				if res.Newest != nil {
 					body["newest_check"] = verifyJSON(res.Newest)
 				}
@@ -111,7 +112,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 					return eerr
 				}
 			} else {
-				printPrune(out, o, res)
+				printPrune(out, i18n.For(g.lang), o.DryRun, res)
 			}
 			return err
 		},
@@ -130,38 +131,46 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 	return cmd
 }
 
-func printPrune(w io.Writer, o pack.PruneOptions, res pack.PruneResult) {
-	verb := "deleted"
-	if o.DryRun {
-		verb = "would delete"
+// printPrune writes what a prune deleted (or would delete, or was refused
+// to delete) and why, and what it kept, in p's language.
+func printPrune(w io.Writer, p i18n.Printer, dryRun bool, res pack.PruneResult) {
+	if vr := res.Newest; vr != nil {
+		kind, verdict := p.T("verify.kind.structural"), p.T("prune.newest.good")
+		if !vr.Structural {
+			kind = p.T("verify.kind.full")
+		}
+		if !vr.OK {
+			verdict = p.T("prune.newest.failed")
+		}
+		fmt.Fprintln(w, p.T("prune.newest", vr.Pack, kind, verdict))
+		for _, c := range vr.Failed() {
+			what := c.Path
+			if what == "" {
+				what = c.Name
+			}
+			fmt.Fprintf(w, "  %s: %s (%s)\n", what, c.Summary, c.Code)
+		}
 	}
-	if res.Newest != nil {
-		kind := "structural"
-		if !res.Newest.Structural {
-			kind = "full"
-		}
-		verdict := "good"
-		if !res.Newest.OK {
-			verdict = "FAILED"
-		}
-		fmt.Fprintf(w, "newest pack %s: %s check %s\n", res.Newest.Pack, kind, verdict)
-		for _, c := range res.Newest.Failed() {
-			fmt.Fprintf(w, "  %s\n", pack.FormatCheck(c))
-		}
+	verb, list := p.T("prune.deleted"), res.Deleted
+	switch {
+	case res.Refused:
+		verb, list = p.T("prune.refused"), res.Blocked
+	case dryRun:
+		verb = p.T("prune.would_delete")
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	list := res.Deleted
+	rows := [][]string{}
+	for _, pi := range list {
+		rows = append(rows, []string{verb, pi.Name, tOr(p, "packs.status."+string(pi.Status), string(pi.Status)), humanBytes(pi.Size),
+			res.Reasons[pi.Name].Text(p.Lang)})
+	}
+	for _, pi := range res.Kept {
+		rows = append(rows, []string{p.T("prune.kept"), pi.Name, tOr(p, "packs.status."+string(pi.Status), string(pi.Status)), humanBytes(pi.Size)})
+	}
+	writeTable(w, rows, -1)
 	if res.Refused {
-		verb, list = "NOT deleted (refused)", res.Blocked
+		fmt.Fprintln(w, p.T("prune.refused_reason"))
 	}
-	for _, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", verb, p.Name, p.Status, humanBytes(p.Size))
-	}
-	for _, p := range res.Kept {
-		fmt.Fprintf(tw, "kept\t%s\t%s\t%s\n", p.Name, p.Status, humanBytes(p.Size))
-	}
-	tw.Flush()
 	if len(list) == 0 {
-		fmt.Fprintln(w, "nothing to delete")
+		fmt.Fprintln(w, p.T("prune.nothing"))
 	}
 }

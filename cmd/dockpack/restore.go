@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
 
@@ -61,7 +61,8 @@ verification (nothing changed), 130 canceled.`,
 				defer eng.Close()
 				spec.Engine = eng
 			}
-			spec.Logger = g.logger
+			spec.Logger, spec.Lang = g.logger, g.lang
+			t := i18n.For(g.lang)
 			out := cmd.OutOrStdout()
 			var rep *progressReporter
 			switch {
@@ -85,9 +86,9 @@ verification (nothing changed), 130 canceled.`,
 					}
 					rep.event(ev)
 				} else if res != nil && res.Plan != nil {
-					printRestorePlan(out, res.Plan)
+					printRestorePlan(out, t, res.Plan)
 				} else if res != nil && res.Verify != nil && errors.Is(err, pack.ErrVerify) {
-					printVerify(out, res.Verify)
+					printVerify(out, t, res.Verify)
 				}
 				return err
 			}
@@ -95,9 +96,10 @@ verification (nothing changed), 130 canceled.`,
 				rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
 					"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
 			} else {
-				printRestorePlan(out, res.Plan)
+				printRestorePlan(out, t, res.Plan)
 				if !res.Planned {
-					fmt.Fprintf(out, "\nrestored %s from %s in %s\n", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond))
+					fmt.Fprintln(out)
+					fmt.Fprintln(out, t.T("restore.show.done", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond)))
 				}
 			}
 			if res.Planned && len(res.Plan.Problems) > 0 {
@@ -120,51 +122,49 @@ verification (nothing changed), 130 canceled.`,
 	return cmd
 }
 
-func printRestorePlan(w io.Writer, p *restore.Plan) {
-	fmt.Fprintf(w, "pack      %s\n", p.Pack)
+// printRestorePlan writes the plan for people; its notes, problems and
+// reasons come in the language the restore ran in.
+func printRestorePlan(w io.Writer, t i18n.Printer, p *restore.Plan) {
+	fmt.Fprintln(w, t.T("restore.show.pack", p.Pack))
 	if p.Project != p.PackProject {
-		fmt.Fprintf(w, "project   %s (packed as %s)\n", p.Project, p.PackProject)
+		fmt.Fprintln(w, t.T("restore.show.project_renamed", p.Project, p.PackProject))
 	} else {
-		fmt.Fprintf(w, "project   %s\n", p.Project)
+		fmt.Fprintln(w, t.T("restore.show.project", p.Project))
 	}
-	comps := make([]string, len(p.Components))
-	for i, c := range p.Components {
-		comps[i] = string(c)
-	}
-	fmt.Fprintf(w, "restoring %s (%s to read)\n", strings.Join(comps, ", "), humanBytes(p.Bytes))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, t.T("restore.show.restoring", pack.JoinComponents(p.Components), humanBytes(p.Bytes)))
 	if len(p.Images) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(tw, "IMAGE\tCONFIG DIGEST\tACTION\tNOTE")
+		rows := [][]string{{t.T("restore.col.image"), t.T("restore.col.digest"), t.T("restore.col.action"), t.T("restore.col.note")}}
 		for _, im := range p.Images {
 			note := ""
 			if len(im.Moves) > 0 {
-				note = "moves " + strings.Join(im.Moves, ", ")
+				note = t.T("restore.show.moves", strings.Join(im.Moves, ", "))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.Join(im.Tags, ", "), shortDigest(im.ConfigDigest), im.Action, note)
+			rows = append(rows, []string{strings.Join(im.Tags, ", "), shortDigest(im.ConfigDigest), im.Action, note})
 		}
-		tw.Flush()
+		writeTable(w, rows, -1)
 	}
 	if len(p.Volumes) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(tw, "VOLUME\tFROM\tCONTENT\tACTION\tNOTE")
+		rows := [][]string{{t.T("restore.col.volume"), t.T("restore.col.from"), t.T("restore.col.content"), t.T("restore.col.action"), t.T("restore.col.note")}}
 		for _, v := range p.Volumes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Target, v.Name, humanBytes(v.Size), v.Action, truncateRunes(v.Reason, 120))
+			rows = append(rows, []string{v.Target, v.Name, humanBytes(v.Size), v.Action, truncateRunes(v.Reason, 120)})
 		}
-		tw.Flush()
+		writeTable(w, rows, -1)
 	}
-	if p.SQLite != nil {
-		fmt.Fprintf(w, "\ndatabase  %s → %s (%s, %s) %s\n", p.SQLite.File, p.SQLite.Dest, humanBytes(p.SQLite.Size), p.SQLite.Action, p.SQLite.Reason)
+	if s := p.SQLite; s != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, strings.TrimRight(t.T("restore.show.database", s.File, s.Dest, humanBytes(s.Size), s.Action, s.Reason), " "))
 	}
 	if len(p.Stop) > 0 {
-		fmt.Fprintf(w, "\nstopped while restoring, started again afterwards: %s\n", strings.Join(p.Stop, ", "))
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, t.T("restore.show.stop", strings.Join(p.Stop, ", ")))
 	}
-	notes := append([]string(nil), p.Notes...)
-	sort.Strings(notes)
+	notes := slices.Sorted(slices.Values(p.Notes))
 	for _, n := range notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintln(w, t.T("restore.show.note", n))
 	}
 	for _, pr := range p.Problems {
-		fmt.Fprintf(w, "REFUSED: %s\n", pr)
+		fmt.Fprintln(w, t.T("restore.show.refused", pr))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +26,7 @@ func newShowCmd(g *globals) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"pack": args[0], "package_hash": hash, "manifest": m})
 			}
-			printPackSummary(cmd.OutOrStdout(), args[0], m, hash)
+			printPack(cmd.OutOrStdout(), i18n.For(g.lang), args[0], m, hash)
 			return nil
 		},
 	}

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +40,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 			if !jsonOut && stderrIsTTY() {
 				bar = newProgressReporter(out, false)
 			}
-			o := pack.VerifyOptions{StagingDir: staging, Structural: structural, Logger: g.logger}
+			o := pack.VerifyOptions{StagingDir: staging, Structural: structural, Lang: g.lang, Logger: g.logger}
 			if bar != nil {
 				o.Progress = bar.report
 			}
@@ -58,7 +58,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 					return eerr
 				}
 			} else {
-				printVerify(out, res)
+				printVerify(out, i18n.For(g.lang), res)
 			}
 			return err
 		},
@@ -82,32 +82,39 @@ func verifyJSON(r *pack.VerifyResult) map[string]any {
 	}
 }
 
-func printVerify(w io.Writer, r *pack.VerifyResult) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tCHECK\tFILE\tDETAIL")
+// printVerify writes a verification for people: one row per check with its
+// summary (in the result's language), and under a failed check its code,
+// expected and actual values and the underlying detail.
+func printVerify(w io.Writer, p i18n.Printer, r *pack.VerifyResult) {
+	rows := [][]string{{p.T("verify.col.status"), p.T("verify.col.check"), p.T("verify.col.file"), p.T("verify.col.summary")}}
 	for _, c := range r.Checks {
-		st := "ok"
-		detail := c.Detail
-		if !c.OK() {
-			st = "FAILED"
-			if c.Expected != "" || c.Actual != "" {
-				detail = fmt.Sprintf("expected %s, actual %s; %s", c.Expected, c.Actual, c.Detail)
-			}
+		if c.OK() {
+			rows = append(rows, []string{p.T("verify.status.ok"), c.Name, c.Path, c.Summary})
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", st, c.Name, c.Path, truncateRunes(detail, 160))
+		rows = append(rows, []string{p.T("verify.status.failed"), c.Name, c.Path, c.Summary})
+		what := c.Code
+		if c.Expected != "" || c.Actual != "" {
+			what += ": " + p.T("verify.expected_actual", c.Expected, c.Actual)
+		}
+		rows = append(rows, []string{"", "", "", what})
+		if c.Detail != "" {
+			rows = append(rows, []string{"", "", "", truncateRunes(c.Detail, 160)})
+		}
 	}
-	tw.Flush()
-	kind := "full"
+	writeTable(w, rows, -1)
+	kind := p.T("verify.kind.full")
 	if r.Structural {
-		kind = "structural"
+		kind = p.T("verify.kind.structural")
 	}
-	verdict := "GOOD"
+	verdict := p.T("verify.verdict.good")
 	if !r.OK {
-		verdict = fmt.Sprintf("FAILED (%d of %d checks)", len(r.Failed()), len(r.Checks))
+		verdict = p.T("verify.verdict.failed", len(r.Failed()), len(r.Checks))
 	}
-	fmt.Fprintf(w, "\n%s: %s check %s — %s read in %s", r.Pack, kind, verdict, humanBytes(r.Bytes), r.Duration.Round(time.Millisecond))
+	fmt.Fprintln(w)
+	fmt.Fprint(w, p.T("verify.footer", r.Pack, kind, verdict, humanBytes(r.Bytes), r.Duration.Round(time.Millisecond)))
 	if r.PackageHash != "" {
-		fmt.Fprintf(w, "; package hash %s", r.PackageHash)
+		fmt.Fprint(w, p.T("verify.footer.hash", r.PackageHash))
 	}
 	fmt.Fprintln(w)
 }
