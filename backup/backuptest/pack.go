@@ -152,7 +152,7 @@ func MustPack(t testing.TB, target string, created time.Time) *Pack {
 // now hold).
 func Rewrite(t testing.TB, p *Pack) {
 	t.Helper()
-	kinds := map[string]string{"auth.db": pack.FileSQLite, "images.tar": pack.FileImages}
+	kinds := map[string]pack.FileKind{"auth.db": pack.FileSQLite, "images.tar": pack.FileImages}
 	p.Manifest.Files = nil
 	var sums []pack.Sum
 	for _, rel := range []string{"auth.db", "compose/docker-compose.yml", "images.tar", "volumes/demo_data.tar", "volumes/shared.tar"} {

@@ -333,7 +333,7 @@ func runDrill(ctx context.Context, d *Drill, dir, staging string, log *zap.Logge
 			st := CheckPassed
 			if !c.OK() {
 				st = CheckFailed
-				if c.Kind == pack.FileDir {
+				if c.Kind == string(pack.FileDir) {
 					st, blocked = CheckBlocked, true
 					d.PackageValidationStatus = DrillBlocked
 				}

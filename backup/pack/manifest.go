@@ -32,8 +32,8 @@ const (
 // FileKind is the kind of a pack file: FileEntry.Kind in manifest.json, and
 // the Kind of a verify check. Its values are manifest format 1's.
 //
-// It is an alias of string while code outside this package still passes
-// kinds as plain strings; it becomes a defined type once they take it.
+// It is an alias of string until internal/metrics keys its map of kinds by
+// FileKind; then it becomes `type FileKind string` (nothing else changes).
 type FileKind = string
 
 // Kinds of pack files. The first four are listed in Manifest.Files; the

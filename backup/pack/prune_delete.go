@@ -82,7 +82,7 @@ func manifestProjectHint(dir string) string {
 // checkNewest verifies the newest pack (structurally unless Deep).
 func checkNewest(ctx context.Context, p Info, o PruneOptions) (*VerifyResult, error) {
 	if p.Status == StatusInvalid {
-		c := check.Check{Name: "manifest", Path: ManifestFile, Kind: FileManifest}
+		c := check.Check{Name: "manifest", Path: ManifestFile, Kind: string(FileManifest)}
 		fail(&c, CodeManifestInvalid, p.Problem)
 		vr := &VerifyResult{Pack: p.Path, Checks: []check.Check{c}}
 		summarize(i18n.For(o.Lang), vr)

@@ -185,7 +185,7 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		if err != nil {
 			detail = err.Error()
 		}
-		c := check.Check{Name: "pack", Kind: FileDir}
+		c := check.Check{Name: "pack", Kind: string(FileDir)}
 		differ(&c, CodeMissing, "a pack directory", "missing", detail+"; check the path (and that the share is mounted)")
 		res.Checks = append(res.Checks, c)
 		return finish(nil)
@@ -235,7 +235,7 @@ func verdict(res *VerifyResult, err error, log *zap.Logger) error {
 // verifyManifest reads and checks manifest.json into res. A nil manifest
 // with a nil error means the manifest failed its check.
 func verifyManifest(ctx context.Context, packDir string, res *VerifyResult) (*Manifest, error) {
-	c := check.Check{Name: "manifest", Path: ManifestFile, Kind: FileManifest}
+	c := check.Check{Name: "manifest", Path: ManifestFile, Kind: string(FileManifest)}
 	m, hash, raw, err := readManifestRaw(ctx, packDir)
 	res.PackageHash = hash
 	if err != nil {

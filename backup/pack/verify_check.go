@@ -27,7 +27,7 @@ const (
 
 // fileCheck starts the check of one file of the manifest.
 func fileCheck(f FileEntry, m *Manifest) check.Check {
-	return check.Check{Name: checkName(f, m), Path: f.Path, Kind: f.Kind}
+	return check.Check{Name: checkName(f, m), Path: f.Path, Kind: string(f.Kind)}
 }
 
 // checkName is the stable name of a file's check: "sqlite", "images",
@@ -44,7 +44,7 @@ func checkName(f FileEntry, m *Manifest) string {
 	case FileCompose:
 		return "compose:" + strings.TrimPrefix(f.Path, ComposeDir+"/")
 	}
-	return f.Kind
+	return string(f.Kind)
 }
 
 // pass marks c passed; detail says what was checked.
@@ -75,10 +75,10 @@ func summary(p i18n.Printer, c check.Check, res *VerifyResult) string {
 		return p.T(kindKey("verify."+c.Code, c.Kind))
 	}
 	switch {
-	case c.Kind == FileManifest && res.Manifest != nil:
+	case c.Kind == string(FileManifest) && res.Manifest != nil:
 		m := res.Manifest
 		return p.T("verify.ok.manifest", m.FormatVersion, m.Project, len(m.Files))
-	case c.Kind == FileSums:
+	case c.Kind == string(FileSums):
 		return p.T("verify.ok.sums")
 	case res.Structural:
 		return p.T("verify.ok.structural")

@@ -14,7 +14,7 @@ import (
 // checkSums compares SHA256SUMS with the manifest: one failing check per
 // disagreement, or one passing check.
 func checkSums(packDir string, m *Manifest, manifestHash string) []check.Check {
-	base := check.Check{Name: "sha256sums", Path: SumsFile, Kind: FileSums}
+	base := check.Check{Name: "sha256sums", Path: SumsFile, Kind: string(FileSums)}
 	f, err := os.Open(filepath.Join(packDir, SumsFile))
 	if err != nil {
 		c := base
