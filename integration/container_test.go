@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
@@ -194,10 +195,10 @@ func TestContainerBackupIntoBindMountedTarget(t *testing.T) {
 		t.Fatalf("doctor's report: %v\n%s", err, out)
 	}
 	st, _ := rep.Check(doctor.CheckStaging)
-	if st.Verdict != doctor.VerdictOK || opEvidence(st, "path") != "/tmp" || opEvidence(st, "free") == "" {
+	if st.Status != check.OK || opEvidence(st, "path") != "/tmp" || opEvidence(st, "free") == "" {
 		t.Errorf("staging inside the container: %+v", st)
 	}
-	if tg, _ := rep.Check(doctor.CheckTarget); tg.Verdict != doctor.VerdictOK || opEvidence(tg, "mount_point") != "/target" || opEvidence(tg, "fstype") != "tmpfs" {
+	if tg, _ := rep.Check(doctor.CheckTarget); tg.Status != check.OK || opEvidence(tg, "mount_point") != "/target" || opEvidence(tg, "fstype") != "tmpfs" {
 		t.Errorf("target inside the container: %+v", tg)
 	}
 	if p, _ := rep.Check(doctor.CheckPacks); !strings.Contains(opEvidence(p, "newest"), packs[0]) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
@@ -85,20 +86,20 @@ func opDoctor(t *testing.T, env []string, args ...string) (*doctor.Report, int) 
 func opDump(rep *doctor.Report) string {
 	var b strings.Builder
 	for _, c := range rep.Checks {
-		fmt.Fprintf(&b, "  %-9s %-4s %-22s %s | %s\n", c.Name, c.Verdict, c.Code, c.Summary, c.Detail)
+		fmt.Fprintf(&b, "  %-9s %-4s %-22s %s | %s\n", c.Name, c.Status, c.Code, c.Summary, c.Detail)
 	}
 	return b.String()
 }
 
 // opExpect checks one check's verdict and code, and the exit code.
-func opExpect(t *testing.T, rep *doctor.Report, exit int, name string, verdict doctor.Verdict, code string, wantExit int) doctor.Check {
+func opExpect(t *testing.T, rep *doctor.Report, exit int, name string, status check.Status, code string, wantExit int) check.Check {
 	t.Helper()
 	c, ok := rep.Check(name)
 	if !ok {
 		t.Fatalf("no check %s", name)
 	}
-	if c.Verdict != verdict || c.Code != code {
-		t.Errorf("%s: %s %s, want %s %s:\n%s", name, c.Verdict, c.Code, verdict, code, opDump(rep))
+	if c.Status != status || c.Code != code {
+		t.Errorf("%s: %s %s, want %s %s:\n%s", name, c.Status, c.Code, status, code, opDump(rep))
 	}
 	if exit != wantExit {
 		t.Errorf("exit code %d, want %d (report verdict %s)", exit, wantExit, rep.Verdict)
@@ -106,7 +107,7 @@ func opExpect(t *testing.T, rep *doctor.Report, exit int, name string, verdict d
 	return c
 }
 
-func opEvidence(c doctor.Check, key string) string {
+func opEvidence(c check.Check, key string) string {
 	var vals []string
 	for _, e := range c.Evidence {
 		if e.Key == key {
@@ -156,12 +157,12 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		rep, exit := opDoctor(t, nil, base...)
-		if rep.Verdict != doctor.VerdictOK || exit != 0 {
+		if rep.Verdict != check.OK || exit != 0 {
 			t.Fatalf("verdict %s, exit %d, want ok and 0:\n%s", rep.Verdict, exit, opDump(rep))
 		}
 		for _, c := range rep.Checks {
-			if c.Verdict != doctor.VerdictOK {
-				t.Errorf("%s: %s %s", c.Name, c.Verdict, c.Summary)
+			if c.Status != check.OK {
+				t.Errorf("%s: %s %s", c.Name, c.Status, c.Summary)
 			}
 		}
 		packs, _ := rep.Check(doctor.CheckPacks)
@@ -174,7 +175,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 	t.Run("settings from the state DB", func(t *testing.T) {
 		// No --project/--target/--sqlite: the daemon's settings fill them.
 		rep, exit := opDoctor(t, nil, "--staging-dir", staging, "--fstype", "tmpfs", "--state-dir", state)
-		if rep.Verdict != doctor.VerdictOK || exit != 0 {
+		if rep.Verdict != check.OK || exit != 0 {
 			t.Fatalf("verdict %s, exit %d:\n%s", rep.Verdict, exit, opDump(rep))
 		}
 	})
@@ -182,7 +183,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 	t.Run("wrong fstype", func(t *testing.T) {
 		args := append(append([]string{}, base...), "--fstype", "cifs,smb3")
 		rep, exit := opDoctor(t, nil, args...)
-		c := opExpect(t, rep, exit, doctor.CheckTarget, doctor.VerdictFail, "target_wrong_fstype", 1)
+		c := opExpect(t, rep, exit, doctor.CheckTarget, check.Fail, "target_wrong_fstype", 1)
 		if opEvidence(c, "fstype") != "tmpfs" || c.Fix == "" {
 			t.Errorf("target check: %+v", c)
 		}
@@ -202,13 +203,13 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 		f.Close()
 		args := append(append([]string{}, base...), "--target", filepath.Join(full, "packs"))
 		rep, exit := opDoctor(t, nil, args...)
-		opExpect(t, rep, exit, doctor.CheckTarget, doctor.VerdictFail, "insufficient_space", 1)
+		opExpect(t, rep, exit, doctor.CheckTarget, check.Fail, "insufficient_space", 1)
 	})
 
 	t.Run("unknown project", func(t *testing.T) {
 		args := append(append([]string{}, base...), "--project", s.project+"-nope")
 		rep, exit := opDoctor(t, nil, args...)
-		c := opExpect(t, rep, exit, doctor.CheckStack, doctor.VerdictFail, "project_not_found", 1)
+		c := opExpect(t, rep, exit, doctor.CheckStack, check.Fail, "project_not_found", 1)
 		if !strings.Contains(opEvidence(c, "known_projects"), s.project) {
 			t.Errorf("known projects %q do not list %s", opEvidence(c, "known_projects"), s.project)
 		}
@@ -221,7 +222,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 		}
 		defer os.Remove(old)
 		rep, exit := opDoctor(t, nil, base...)
-		c := opExpect(t, rep, exit, doctor.CheckPacks, doctor.VerdictWarn, "stale_partial", 6)
+		c := opExpect(t, rep, exit, doctor.CheckPacks, check.Warn, "stale_partial", 6)
 		if !strings.Contains(opEvidence(c, "stale_partial"), filepath.Base(old)) {
 			t.Errorf("evidence %v does not name %s", c.Evidence, filepath.Base(old))
 		}
@@ -233,7 +234,7 @@ func TestDoctorHealthyAndBroken(t *testing.T) {
 		MustRemountReadOnly(t, ro)
 		args := append(append([]string{}, base...), "--sqlite", db)
 		rep, exit := opDoctor(t, nil, args...)
-		opExpect(t, rep, exit, doctor.CheckSQLite, doctor.VerdictFail, "sqlite_wal_readonly", 1)
+		opExpect(t, rep, exit, doctor.CheckSQLite, check.Fail, "sqlite_wal_readonly", 1)
 	})
 }
 
@@ -271,9 +272,9 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 	base := []string{"--staging-dir", t.TempDir(), "--fstype", "tmpfs", "--no-images"}
 	host, _ := os.Hostname()
 
-	check := func(t *testing.T, rep *doctor.Report, exit int) {
+	expectHeld := func(t *testing.T, rep *doctor.Report, exit int) {
 		t.Helper()
-		c := opExpect(t, rep, exit, doctor.CheckLock, doctor.VerdictWarn, "lock_held", 6)
+		c := opExpect(t, rep, exit, doctor.CheckLock, check.Warn, "lock_held", 6)
 		if got := opEvidence(c, "job_id"); got != fmt.Sprint(job.ID) {
 			t.Errorf("job evidence %q, want %d", got, job.ID)
 		}
@@ -290,7 +291,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 
 	t.Run("held, from the state DB", func(t *testing.T) {
 		rep, exit := opDoctor(t, nil, append(base, "--state-dir", state)...)
-		check(t, rep, exit)
+		expectHeld(t, rep, exit)
 	})
 
 	t.Run("held, from the daemon's API, in Chinese", func(t *testing.T) {
@@ -302,13 +303,13 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 		srv := httptest.NewServer(h)
 		defer srv.Close()
 		rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + token, "DOCKPACK_STATE_DIR="}, append(base, "--daemon", srv.URL, "--lang", "zh-CN")...)
-		check(t, rep, exit)
+		expectHeld(t, rep, exit)
 		c, _ := rep.Check(doctor.CheckLock)
 		if rep.Lang != "zh-CN" || c.Title != "备份锁" || !strings.Contains(c.Summary, "持有") {
 			t.Errorf("zh-CN lock check: lang %s, %q %q", rep.Lang, c.Title, c.Summary)
 		}
-		if st, _ := rep.Check(doctor.CheckStack); st.Verdict != doctor.VerdictOK {
-			t.Errorf("the project from the daemon's settings: stack %s %s", st.Verdict, st.Summary)
+		if st, _ := rep.Check(doctor.CheckStack); st.Status != check.OK {
+			t.Errorf("the project from the daemon's settings: stack %s %s", st.Status, st.Summary)
 		}
 	})
 
@@ -342,7 +343,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, exit := opDoctor(t, nil, append(base, "--state-dir", dead)...)
-		c := opExpect(t, rep, exit, doctor.CheckLock, doctor.VerdictWarn, "lock_stale", 6)
+		c := opExpect(t, rep, exit, doctor.CheckLock, check.Warn, "lock_stale", 6)
 		if !strings.Contains(opEvidence(c, "stale_reason"), "not running") {
 			t.Errorf("stale reason %q", opEvidence(c, "stale_reason"))
 		}
@@ -403,9 +404,9 @@ func TestDoctorDaemonJobsMetricsWebhook(t *testing.T) {
 
 	// doctor through the daemon's API.
 	rep, exit := opDoctor(t, []string{"DOCKPACK_TOKEN=" + dmToken, "DOCKPACK_STATE_DIR="}, "--daemon", d.url, "--fstype", "tmpfs", "--staging-dir", t.TempDir())
-	opExpect(t, rep, exit, doctor.CheckJobs, doctor.VerdictWarn, "last_job_failed", 6)
-	if l, _ := rep.Check(doctor.CheckLock); l.Verdict != doctor.VerdictOK {
-		t.Errorf("lock after both jobs: %s %s", l.Verdict, l.Summary)
+	opExpect(t, rep, exit, doctor.CheckJobs, check.Warn, "last_job_failed", 6)
+	if l, _ := rep.Check(doctor.CheckLock); l.Status != check.OK {
+		t.Errorf("lock after both jobs: %s %s", l.Status, l.Summary)
 	}
 	if j, _ := rep.Check(doctor.CheckJobs); !strings.Contains(j.Summary, code) {
 		t.Errorf("jobs summary %q does not name %s", j.Summary, code)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -83,7 +84,7 @@ func MustDoctor(t *testing.T, o doctor.Options) *doctor.Report {
 	return rep
 }
 
-func drCheck(t *testing.T, rep *doctor.Report, name string) doctor.Check {
+func drCheck(t *testing.T, rep *doctor.Report, name string) check.Check {
 	t.Helper()
 	c, ok := rep.Check(name)
 	if !ok {
@@ -95,7 +96,7 @@ func drCheck(t *testing.T, rep *doctor.Report, name string) doctor.Check {
 func drDump(rep *doctor.Report) string {
 	var b strings.Builder
 	for _, c := range rep.Checks {
-		fmt.Fprintf(&b, "  %-9s %-4s %-20s %s | %s\n", c.Name, c.Verdict, c.Code, c.Summary, c.Detail)
+		fmt.Fprintf(&b, "  %-9s %-4s %-20s %s | %s\n", c.Name, c.Status, c.Code, c.Summary, c.Detail)
 	}
 	return b.String()
 }
@@ -103,12 +104,12 @@ func drDump(rep *doctor.Report) string {
 func TestDoctorHealthyAllOK(t *testing.T) {
 	o, _, _ := drHealthy(t)
 	rep := MustDoctor(t, o)
-	if rep.Verdict != doctor.VerdictOK {
+	if rep.Verdict != check.OK {
 		t.Fatalf("verdict %s, want ok:\n%s", rep.Verdict, drDump(rep))
 	}
 	for _, c := range rep.Checks {
-		if c.Verdict != doctor.VerdictOK || c.Code != "ok" {
-			t.Errorf("check %s: %s %s (%s)", c.Name, c.Verdict, c.Code, c.Summary)
+		if c.Status != check.OK || c.Code != "ok" {
+			t.Errorf("check %s: %s %s (%s)", c.Name, c.Status, c.Code, c.Summary)
 		}
 		if c.Title == "" || c.Summary == "" {
 			t.Errorf("check %s has no title or summary", c.Name)
@@ -124,118 +125,118 @@ func TestDoctorFindings(t *testing.T) {
 		name    string
 		mutate  func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState)
 		check   string
-		verdict doctor.Verdict
+		verdict check.Status
 		code    string
 		// also: further checks and their verdicts
-		also map[string]doctor.Verdict
+		also map[string]check.Status
 	}{
 		{"engine unreachable", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.InfoErr = fmt.Errorf("ping: %w at unix:///nope.sock", dockerapi.ErrEngineUnreachable)
-		}, doctor.CheckEngine, doctor.VerdictFail, "engine_unreachable",
-			map[string]doctor.Verdict{doctor.CheckStack: doctor.VerdictSkip, doctor.CheckDataRoot: doctor.VerdictSkip}},
+		}, doctor.CheckEngine, check.Fail, "engine_unreachable",
+			map[string]check.Status{doctor.CheckStack: check.Skip, doctor.CheckDataRoot: check.Skip}},
 		{"engine hangs", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.BlockInfo, o.CheckTimeout = true, 50*time.Millisecond
-		}, doctor.CheckEngine, doctor.VerdictFail, "timeout", nil},
+		}, doctor.CheckEngine, check.Fail, "timeout", nil},
 		{"unknown project", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.Project = "ragflow_compose"
-		}, doctor.CheckStack, doctor.VerdictFail, "project_not_found", nil},
+		}, doctor.CheckStack, check.Fail, "project_not_found", nil},
 		{"anonymous volume", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.Stack.Skipped = append(e.Stack.Skipped, dockerapi.Skipped{Kind: "anonymous", Source: strings.Repeat("f", 64), Destination: "/cache", Container: "demo_app_1"})
-		}, doctor.CheckStack, doctor.VerdictWarn, "anonymous_volumes", nil},
+		}, doctor.CheckStack, check.Warn, "anonymous_volumes", nil},
 		{"bind mount", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.Stack.Skipped = append(e.Stack.Skipped, dockerapi.Skipped{Kind: "bind", Source: "/srv/conf", Destination: "/conf", Container: "demo_app_1"})
-		}, doctor.CheckStack, doctor.VerdictWarn, "bind_mounts", nil},
+		}, doctor.CheckStack, check.Warn, "bind_mounts", nil},
 		{"bind mount of the database dir is fine", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.Stack.Skipped = append(e.Stack.Skipped, dockerapi.Skipped{Kind: "bind", Source: filepath.Dir(o.SQLitePath), Destination: "/data", Container: "demo_app_1"})
-		}, doctor.CheckStack, doctor.VerdictOK, "ok", nil},
+		}, doctor.CheckStack, check.OK, "ok", nil},
 		{"untagged image", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.Stack.Images[0].RepoTags = nil
-		}, doctor.CheckStack, doctor.VerdictWarn, "untagged_images", nil},
+		}, doctor.CheckStack, check.Warn, "untagged_images", nil},
 		{"stopped container", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.Stack.Containers[0].Running, e.Stack.Containers[0].State = false, "exited"
-		}, doctor.CheckStack, doctor.VerdictWarn, "stopped_containers", nil},
+		}, doctor.CheckStack, check.Warn, "stopped_containers", nil},
 		{"nothing to back up", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.SQLitePath = ""
 			e.Stack.Volumes, e.Stack.Images = nil, nil
-		}, doctor.CheckStack, doctor.VerdictFail, "nothing_to_back_up", nil},
+		}, doctor.CheckStack, check.Fail, "nothing_to_back_up", nil},
 		{"target on the root fs", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.Policy = mountcheck.Policy{AnyFSType: true}
-		}, doctor.CheckTarget, doctor.VerdictFail, "target_not_mounted", nil},
+		}, doctor.CheckTarget, check.Fail, "target_not_mounted", nil},
 		{"target of the wrong fstype", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.Policy = mountcheck.Policy{FSTypes: []string{"cifs"}, AllowRootFS: true}
-		}, doctor.CheckTarget, doctor.VerdictFail, "target_wrong_fstype", nil},
+		}, doctor.CheckTarget, check.Fail, "target_wrong_fstype", nil},
 		{"target too small for the estimate", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.ImageSize = 1 << 60
-		}, doctor.CheckTarget, doctor.VerdictFail, "insufficient_space", nil},
+		}, doctor.CheckTarget, check.Fail, "insufficient_space", nil},
 		{"graph-driver data root too small", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.EngineInfo.ImageStore, e.EngineInfo.DataRoot, e.ImageSize = dockerapi.ImageStoreGraphDriver, t.TempDir(), 1<<60
-		}, doctor.CheckDataRoot, doctor.VerdictFail, "insufficient_space", nil},
+		}, doctor.CheckDataRoot, check.Fail, "insufficient_space", nil},
 		{"graph-driver data root not visible (in a container)", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.EngineInfo.ImageStore, e.EngineInfo.DataRoot = dockerapi.ImageStoreGraphDriver, "/nonexistent/docker"
-		}, doctor.CheckDataRoot, doctor.VerdictWarn, "data_root_not_visible", nil},
+		}, doctor.CheckDataRoot, check.Warn, "data_root_not_visible", nil},
 		{"remote graph-driver engine", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			e.EngineInfo.ImageStore, e.EngineInfo.Local = dockerapi.ImageStoreGraphDriver, false
-		}, doctor.CheckDataRoot, doctor.VerdictWarn, "data_root_remote", nil},
+		}, doctor.CheckDataRoot, check.Warn, "data_root_remote", nil},
 		{"staging dir missing", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.StagingDir = filepath.Join(o.StagingDir, "nope")
-		}, doctor.CheckStaging, doctor.VerdictFail, "staging_unusable", nil},
+		}, doctor.CheckStaging, check.Fail, "staging_unusable", nil},
 		{"database missing", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.SQLitePath += ".gone"
-		}, doctor.CheckSQLite, doctor.VerdictFail, "sqlite_not_found", nil},
+		}, doctor.CheckSQLite, check.Fail, "sqlite_not_found", nil},
 		{"not a database", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			p := filepath.Join(t.TempDir(), "x.db")
 			os.WriteFile(p, []byte(strings.Repeat("not sqlite ", 20)), 0o644)
 			o.SQLitePath = p
-		}, doctor.CheckSQLite, doctor.VerdictFail, "sqlite_corrupt", nil},
+		}, doctor.CheckSQLite, check.Fail, "sqlite_corrupt", nil},
 		{"root fs low", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.RootWarnFree = 1 << 62
-		}, doctor.CheckRootFS, doctor.VerdictWarn, "root_fs_low", nil},
+		}, doctor.CheckRootFS, check.Warn, "root_fs_low", nil},
 		{"root fs full", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.RootWarnFree, o.RootFailFree = 1<<62, 1<<62
-		}, doctor.CheckRootFS, doctor.VerdictFail, "root_fs_full", nil},
+		}, doctor.CheckRootFS, check.Fail, "root_fs_full", nil},
 		{"lock held", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			s.lock = jobs.LockInfo{Held: true, JobID: 9, Host: "h", PID: 42, OwnerToken: "abcd1234",
 				AcquiredAt: drNow.Add(-time.Minute), RenewedAt: drNow.Add(-5 * time.Second), ExpiresAt: drNow.Add(25 * time.Second)}
-		}, doctor.CheckLock, doctor.VerdictWarn, "lock_held", nil},
+		}, doctor.CheckLock, check.Warn, "lock_held", nil},
 		{"lock stale", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			s.lock = jobs.LockInfo{Stale: true, StaleReason: "expired", JobID: 9, Host: "h", PID: 42,
 				AcquiredAt: drNow.Add(-time.Hour), RenewedAt: drNow.Add(-time.Hour), ExpiresAt: drNow.Add(-59 * time.Minute)}
-		}, doctor.CheckLock, doctor.VerdictWarn, "lock_stale", nil},
+		}, doctor.CheckLock, check.Warn, "lock_stale", nil},
 		{"state unreadable", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			s.lockErr = errors.New("state db: database disk image is malformed")
-		}, doctor.CheckLock, doctor.VerdictFail, "state_unreadable", nil},
+		}, doctor.CheckLock, check.Fail, "state_unreadable", nil},
 		{"no state source", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.State = nil
-		}, doctor.CheckLock, doctor.VerdictSkip, "skipped", map[string]doctor.Verdict{doctor.CheckJobs: doctor.VerdictSkip}},
+		}, doctor.CheckLock, check.Skip, "skipped", map[string]check.Status{doctor.CheckJobs: check.Skip}},
 		{"last job failed", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			s.jobs = append([]jobs.Job{{ID: 4, Kind: jobs.KindFull, Status: jobs.StatusFailed, CreatedAtMs: drNow.UnixMilli(),
 				ErrorCode: backuptest.Str("target_not_mounted"), Detail: backuptest.Str("not mounted: /mnt/replica is on the root filesystem")}}, s.jobs...)
-		}, doctor.CheckJobs, doctor.VerdictWarn, "last_job_failed", nil},
+		}, doctor.CheckJobs, check.Warn, "last_job_failed", nil},
 		{"no jobs yet", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			s.jobs = nil
-		}, doctor.CheckJobs, doctor.VerdictOK, "ok", nil},
+		}, doctor.CheckJobs, check.OK, "ok", nil},
 		{"no pack yet", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			o.Target = t.TempDir()
-		}, doctor.CheckPacks, doctor.VerdictWarn, "no_pack", nil},
+		}, doctor.CheckPacks, check.Warn, "no_pack", nil},
 		{"stale partial dir", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			os.Mkdir(filepath.Join(o.Target, pack.PartialPrefix+drNow.Add(-3*time.Hour).UTC().Format("20060102_150405")+"_000"), 0o755)
-		}, doctor.CheckPacks, doctor.VerdictWarn, "stale_partial", nil},
+		}, doctor.CheckPacks, check.Warn, "stale_partial", nil},
 		{"young partial dir is a backup in progress", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			os.Mkdir(filepath.Join(o.Target, pack.PartialPrefix+drNow.Add(-time.Minute).UTC().Format("20060102_150405")+"_000"), 0o755)
-		}, doctor.CheckPacks, doctor.VerdictOK, "ok", nil},
+		}, doctor.CheckPacks, check.OK, "ok", nil},
 		{"invalid pack", func(t *testing.T, o *doctor.Options, e *backuptest.Engine, s *drState) {
 			os.Mkdir(filepath.Join(o.Target, pack.NamePrefix+"20200101_000000_000"), 0o755)
-		}, doctor.CheckPacks, doctor.VerdictWarn, "invalid_pack", nil},
+		}, doctor.CheckPacks, check.Warn, "invalid_pack", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, e, s := drHealthy(t)
 			tc.mutate(t, &o, e, s)
 			rep := MustDoctor(t, o)
 			c := drCheck(t, rep, tc.check)
-			if c.Verdict != tc.verdict || c.Code != tc.code {
-				t.Fatalf("%s: %s %s, want %s %s:\n%s", tc.check, c.Verdict, c.Code, tc.verdict, tc.code, drDump(rep))
+			if c.Status != tc.verdict || c.Code != tc.code {
+				t.Fatalf("%s: %s %s, want %s %s:\n%s", tc.check, c.Status, c.Code, tc.verdict, tc.code, drDump(rep))
 			}
-			if tc.verdict == doctor.VerdictWarn || tc.verdict == doctor.VerdictFail {
+			if tc.verdict == check.Warn || tc.verdict == check.Fail {
 				if c.Summary == "" {
 					t.Errorf("%s: no summary", tc.check)
 				}
@@ -244,7 +245,7 @@ func TestDoctorFindings(t *testing.T) {
 				}
 			}
 			for name, v := range tc.also {
-				if got := drCheck(t, rep, name).Verdict; got != v {
+				if got := drCheck(t, rep, name).Status; got != v {
 					t.Errorf("%s: %s, want %s", name, got, v)
 				}
 			}
@@ -303,12 +304,12 @@ func TestDoctorOptionsValidate(t *testing.T) {
 	}
 	// Nothing given: every check but root fs and staging is skipped, and that is no failure.
 	rep := MustDoctor(t, doctor.Options{StagingDir: t.TempDir(), RootWarnFree: 1, RootFailFree: 1})
-	if rep.Verdict != doctor.VerdictOK {
+	if rep.Verdict != check.OK {
 		t.Errorf("empty options: verdict %s:\n%s", rep.Verdict, drDump(rep))
 	}
 	skipped := 0
 	for _, c := range rep.Checks {
-		if c.Verdict == doctor.VerdictSkip {
+		if c.Status == check.Skip {
 			skipped++
 		}
 	}
@@ -318,7 +319,7 @@ func TestDoctorOptionsValidate(t *testing.T) {
 }
 
 func TestVerdictWorse(t *testing.T) {
-	order := []doctor.Verdict{doctor.VerdictSkip, doctor.VerdictOK, doctor.VerdictWarn, doctor.VerdictFail}
+	order := []check.Status{check.Skip, check.OK, check.Warn, check.Fail}
 	for i, a := range order {
 		for j, b := range order {
 			want := order[max(i, j)]
@@ -462,8 +463,8 @@ func TestStateReaderLockAndJobsWhileTheDaemonRuns(t *testing.T) {
 	if err != nil || s.RagflowProjectName != "demo" || s.TargetLocalDir != filepath.Join(dir, "packs") {
 		t.Errorf("settings %+v %v", s, err)
 	}
-	if c := drCheck(t, MustDoctor(t, doctor.Options{State: m, StagingDir: t.TempDir(), RootWarnFree: 1, RootFailFree: 1}), doctor.CheckJobs); c.Verdict != doctor.VerdictOK {
-		t.Errorf("a *Manager as state source: %s %s", c.Verdict, c.Summary)
+	if c := drCheck(t, MustDoctor(t, doctor.Options{State: m, StagingDir: t.TempDir(), RootWarnFree: 1, RootFailFree: 1}), doctor.CheckJobs); c.Status != check.OK {
+		t.Errorf("a *Manager as state source: %s %s", c.Status, c.Summary)
 	}
 }
 

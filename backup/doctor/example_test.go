@@ -23,7 +23,7 @@ func ExampleRun() {
 		return
 	}
 	for _, c := range rep.Checks {
-		fmt.Printf("%-9s %s\n", c.Name, c.Verdict)
+		fmt.Printf("%-9s %s\n", c.Name, c.Status)
 	}
 	fmt.Println("verdict:", rep.Verdict)
 	// Output:

@@ -7,22 +7,19 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
-	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
@@ -117,9 +114,9 @@ Exit codes: 0 all ok, 6 the worst verdict is a warning, 1 a check failed, 2 usag
 				return err
 			}
 			switch rep.Verdict {
-			case doctor.VerdictFail:
+			case check.Fail:
 				return exitStatus(exitFailure)
-			case doctor.VerdictWarn:
+			case check.Warn:
 				return exitStatus(exitWarn)
 			}
 			return nil
@@ -145,61 +142,92 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	if f.jobs < 1 || f.jobs > 200 {
 		return o, cleanup, usageError{fmt.Errorf("--jobs %d: want 1 to 200", f.jobs)}
 	}
-
-	// Where the lock, the jobs and the settings come from.
-	var settings func(context.Context) (jobs.Settings, error)
-	switch {
-	case f.daemon != "":
-		dc, err := newDaemonClient(f.daemon, f.tokenFile, f.stateDir)
-		if err != nil {
-			return o, cleanup, usageError{err}
-		}
-		o.State, o.StateDesc, settings = dc, "daemon "+dc.base, dc.Settings
-	default:
-		dir := f.stateDir
-		if dir == "" {
-			if _, err := os.Stat(filepath.Join(defaultStateDir, jobs.StateDBFile)); err == nil {
-				dir = defaultStateDir
-			}
-		}
-		if dir == "" {
-			break
-		}
-		sr, err := jobs.OpenStateReader(ctx, dir, jobs.StateReaderOptions{})
-		switch {
-		case err != nil && errors.Is(err, fs.ErrNotExist) && stateDirFlag:
-			return o, cleanup, usageError{err}
-		case err != nil && errors.Is(err, fs.ErrNotExist):
-			o.StateDesc = filepath.Join(dir, jobs.StateDBFile) // reported as not there
-		case err != nil:
-			o.State, o.StateDesc = brokenState{err}, "state DB "+filepath.Join(dir, jobs.StateDBFile)
-		}
-		if err != nil {
-			break
-		}
-		closers = append(closers, func() { sr.Close() })
-		o.State, o.StateDesc, settings = sr, "state DB "+sr.Path(), sr.Settings
+	settings, closeState, err := f.state(ctx, &o, stateDirFlag)
+	if err != nil {
+		return o, cleanup, err
+	}
+	if closeState != nil {
+		closers = append(closers, closeState)
 	}
 	if settings != nil && (o.Project == "" || o.Target == "" || o.SQLitePath == "") {
 		if s, err := settings(ctx); err == nil {
-			if o.Project == "" {
-				o.Project = s.RagflowProjectName
-				if o.Project == "" {
-					o.Project = jobs.ComposeProjectName(s.RagflowComposePath)
-				}
-			}
-			if o.Target == "" {
-				o.Target = s.TargetLocalDir
-			}
-			if o.SQLitePath == "" {
-				o.SQLitePath = s.AuthDBPath
-			}
+			fillFromSettings(&o, s)
 		} else {
 			g.logger.Warn("cannot read the daemon's settings: give --project, --target and --sqlite")
 		}
 	}
+	o.Components = f.components(o.SQLitePath != "")
+
+	// The engine: an unreachable one is a finding, not an error.
+	ectx, cancel := context.WithTimeout(ctx, f.timeout)
+	eng, err := g.openEngine(ectx)
+	cancel()
+	if err != nil {
+		o.EngineErr = err
+	} else {
+		closers = append(closers, func() { eng.Close() })
+		o.Engine = eng
+	}
+	return o, cleanup, nil
+}
+
+// state sets where the lock and the jobs come from — a daemon (--daemon)
+// or a state DB opened read-only (--state-dir, or the default one when it
+// exists) — and returns how to read the settings there and how to close it.
+func (f *doctorFlags) state(ctx context.Context, o *doctor.Options, stateDirFlag bool) (func(context.Context) (jobs.Settings, error), func(), error) {
+	if f.daemon != "" {
+		dc, err := newDaemonClient(f.daemon, f.tokenFile, f.stateDir)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		o.State, o.StateDesc = dc, "daemon "+dc.BaseURL()
+		return dc.Settings, nil, nil
+	}
+	dir := f.stateDir
+	if dir == "" {
+		if _, err := os.Stat(filepath.Join(defaultStateDir, jobs.StateDBFile)); err == nil {
+			dir = defaultStateDir
+		}
+	}
+	if dir == "" {
+		return nil, nil, nil
+	}
+	sr, err := jobs.OpenStateReader(ctx, dir, jobs.StateReaderOptions{})
+	switch {
+	case err != nil && errors.Is(err, fs.ErrNotExist) && stateDirFlag:
+		return nil, nil, usageError{err}
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		o.StateDesc = filepath.Join(dir, jobs.StateDBFile) // reported as not there
+		return nil, nil, nil
+	case err != nil:
+		o.StateErr, o.StateDesc = err, "state DB "+filepath.Join(dir, jobs.StateDBFile)
+		return nil, nil, nil
+	}
+	o.State, o.StateDesc = sr, "state DB "+sr.Path()
+	return sr.Settings, func() { sr.Close() }, nil
+}
+
+// fillFromSettings takes the project, target and database the flags left
+// out from the daemon's settings.
+func fillFromSettings(o *doctor.Options, s jobs.Settings) {
+	if o.Project == "" {
+		o.Project = s.RagflowProjectName
+		if o.Project == "" {
+			o.Project = jobs.ComposeProjectName(s.RagflowComposePath)
+		}
+	}
+	if o.Target == "" {
+		o.Target = s.TargetLocalDir
+	}
+	if o.SQLitePath == "" {
+		o.SQLitePath = s.AuthDBPath
+	}
+}
+
+// components are what the backups include, as the flags say.
+func (f *doctorFlags) components(db bool) []pack.Component {
 	comps := []pack.Component{}
-	if o.SQLitePath != "" {
+	if db {
 		comps = append(comps, pack.ComponentDB)
 	}
 	if !f.noVolumes {
@@ -208,19 +236,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	if !f.noImages {
 		comps = append(comps, pack.ComponentImages)
 	}
-	o.Components = comps
-
-	// The engine: an unreachable one is a finding, not an error.
-	ectx, cancel := context.WithTimeout(ctx, f.timeout)
-	eng, err := g.openEngine(ectx)
-	cancel()
-	if err != nil {
-		o.Engine = unreachableEngine{err}
-	} else {
-		closers = append(closers, func() { eng.Close() })
-		o.Engine = eng
-	}
-	return o, cleanup, nil
+	return comps
 }
 
 func firstNonEmpty(ss ...string) string {
@@ -232,54 +248,9 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// unreachableEngine stands for an engine that could not be reached, so the
-// engine check reports why (and plan's engine precheck fails with it).
-type unreachableEngine struct{ err error }
-
-func (u unreachableEngine) Info(context.Context) (dockerapi.EngineInfo, error) {
-	return dockerapi.EngineInfo{}, u.err
-}
-
-func (u unreachableEngine) ResolveStack(context.Context, string) (dockerapi.Stack, error) {
-	return dockerapi.Stack{}, u.err
-}
-
-func (u unreachableEngine) ImagesUniqueBytes(context.Context, []dockerapi.Image) (int64, error) {
-	return 0, u.err
-}
-
-func (u unreachableEngine) SaveImages(context.Context, []string, io.Writer) (dockerapi.SaveResult, error) {
-	return dockerapi.SaveResult{}, u.err
-}
-
-func (u unreachableEngine) ExportVolume(context.Context, dockerapi.Stack, string, io.Writer) (dockerapi.ExportResult, error) {
-	return dockerapi.ExportResult{}, u.err
-}
-
-func (u unreachableEngine) StopContainers(context.Context, []string, time.Duration) (func() error, error) {
-	return nil, u.err
-}
-
-// brokenState reports a state DB that exists but cannot be read.
-type brokenState struct{ err error }
-
-func (b brokenState) Lock(context.Context) (jobs.LockInfo, error) { return jobs.LockInfo{}, b.err }
-func (b brokenState) List(context.Context, jobs.ListOptions) ([]jobs.Job, error) {
-	return nil, b.err
-}
-
-// daemonClient reads the lock, jobs and settings from a daemon's native API.
-type daemonClient struct {
-	base  string
-	token string
-	hc    *http.Client
-}
-
-func newDaemonClient(base, tokenFile, stateDir string) (*daemonClient, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--daemon %q: want http://host:port (the daemon's --listen address)", base)
-	}
+// newDaemonClient is the client of the daemon at base (--daemon), with its
+// token from tokenFile, else $DOCKPACK_TOKEN, else <state dir>/token.
+func newDaemonClient(base, tokenFile, stateDir string) (*httpapi.Client, error) {
 	tok := strings.TrimSpace(os.Getenv("DOCKPACK_TOKEN"))
 	if tokenFile == "" && tok == "" {
 		tokenFile = filepath.Join(firstNonEmpty(stateDir, defaultStateDir), tokenFileName)
@@ -291,54 +262,11 @@ func newDaemonClient(base, tokenFile, stateDir string) (*daemonClient, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
-	if len(tok) < httpapi.MinTokenLength {
-		return nil, fmt.Errorf("the daemon's token is shorter than %d characters: check --token-file / $DOCKPACK_TOKEN", httpapi.MinTokenLength)
-	}
-	return &daemonClient{base: strings.TrimSuffix(base, "/"), token: tok, hc: &http.Client{Timeout: 30 * time.Second}}, nil
-}
-
-func (d *daemonClient) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
+	c, err := httpapi.NewClient(base, tok)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w; check --daemon and --token-file / $DOCKPACK_TOKEN", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("daemon %s: %w", d.base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("daemon %s: GET %s: %w", d.base, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("daemon %s: GET %s: %s: %s", d.base, path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("daemon %s: GET %s: %w", d.base, path, err)
-	}
-	return nil
-}
-
-func (d *daemonClient) Lock(ctx context.Context) (jobs.LockInfo, error) {
-	var l jobs.LockInfo
-	err := d.get(ctx, "/v1/lock", &l)
-	return l, err
-}
-
-func (d *daemonClient) List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error) {
-	var out struct {
-		Jobs []jobs.Job `json:"jobs"`
-	}
-	err := d.get(ctx, "/v1/jobs?limit="+strconv.Itoa(o.Limit), &out)
-	return out.Jobs, err
-}
-
-func (d *daemonClient) Settings(ctx context.Context) (jobs.Settings, error) {
-	var s jobs.Settings
-	err := d.get(ctx, "/v1/settings", &s)
-	return s, err
+	return c, nil
 }
 
 // printDoctor writes the report for people, in its language.
@@ -349,12 +277,12 @@ func printDoctor(w io.Writer, rep *doctor.Report, brief bool) {
 	titleW, tagW := 0, 0
 	for _, c := range rep.Checks {
 		titleW = max(titleW, textWidth(c.Title))
-		tagW = max(tagW, textWidth(verdictTag(p, c.Verdict)))
+		tagW = max(tagW, textWidth(verdictTag(p, c.Status)))
 	}
-	counts := map[doctor.Verdict]int{}
+	counts := map[check.Status]int{}
 	for _, c := range rep.Checks {
-		counts[c.Verdict]++
-		tag := padRight(verdictTag(p, c.Verdict), tagW)
+		counts[c.Status]++
+		tag := padRight(verdictTag(p, c.Status), tagW)
 		fmt.Fprintf(w, "%s %s  %s\n", tag, padRight(c.Title, titleW), c.Summary)
 		if brief {
 			continue
@@ -367,7 +295,7 @@ func printDoctor(w io.Writer, rep *doctor.Report, brief bool) {
 		for _, e := range c.Evidence {
 			fmt.Fprintf(w, "%s%s  %s\n", indent, padRight(e.Label, labelW), e.Value)
 		}
-		if c.Verdict == doctor.VerdictWarn || c.Verdict == doctor.VerdictFail {
+		if c.Status == check.Warn || c.Status == check.Fail {
 			fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.code"), c.Code)
 			if c.Detail != "" {
 				fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.detail"), c.Detail)
@@ -376,18 +304,18 @@ func printDoctor(w io.Writer, rep *doctor.Report, brief bool) {
 				fmt.Fprintf(w, "%s%s %s\n", indent, p.T("doctor.fix"), c.Fix)
 			}
 		}
-		if len(c.Evidence) > 0 || c.Verdict == doctor.VerdictWarn || c.Verdict == doctor.VerdictFail {
+		if len(c.Evidence) > 0 || c.Status == check.Warn || c.Status == check.Fail {
 			fmt.Fprintln(w)
 		}
 	}
 	if brief {
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, p.T("doctor.footer", verdictTag(p, rep.Verdict), counts[doctor.VerdictOK], counts[doctor.VerdictWarn],
-		counts[doctor.VerdictFail], counts[doctor.VerdictSkip]))
+	fmt.Fprintln(w, p.T("doctor.footer", verdictTag(p, rep.Verdict), counts[check.OK], counts[check.Warn],
+		counts[check.Fail], counts[check.Skip]))
 }
 
-func verdictTag(p i18n.Printer, v doctor.Verdict) string {
+func verdictTag(p i18n.Printer, v check.Status) string {
 	return "[" + p.T("doctor.verdict."+string(v)) + "]"
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -35,12 +35,12 @@ func TestTextWidth(t *testing.T) {
 
 func opReport(lang string) *doctor.Report {
 	title := map[string][2]string{"en": {"target", "lock"}, "zh-CN": {"备份目标", "备份锁"}}[lang]
-	return &doctor.Report{Verdict: doctor.VerdictWarn, Lang: lang, Host: "h", At: time.Unix(0, 0),
-		Checks: []doctor.Check{
-			{Name: "target", Title: title[0], Verdict: doctor.VerdictOK, Code: "ok", Summary: "fine",
-				Evidence: []doctor.Evidence{{Key: "fstype", Label: "fstype", Value: "cifs"}}},
-			{Name: "lock", Title: title[1], Verdict: doctor.VerdictWarn, Code: "lock_stale", Summary: "stale", Fix: "nothing to do"},
-			{Name: "jobs", Title: "jobs", Verdict: doctor.VerdictSkip, Code: "skipped", Summary: "not checked"},
+	return &doctor.Report{Verdict: check.Warn, Lang: lang, Host: "h", At: time.Unix(0, 0),
+		Checks: []check.Check{
+			{Name: "target", Title: title[0], Status: check.OK, Code: "ok", Summary: "fine",
+				Evidence: []check.Evidence{{Key: "fstype", Label: "fstype", Value: "cifs"}}},
+			{Name: "lock", Title: title[1], Status: check.Warn, Code: "lock_stale", Summary: "stale", Fix: "nothing to do"},
+			{Name: "jobs", Title: "jobs", Status: check.Skip, Code: "skipped", Summary: "not checked"},
 		}}
 }
 
@@ -94,7 +94,7 @@ func opPlan() *backup.PackPlan {
 			{Kind: "bind", Source: "/srv/data", Destination: "/data", Container: "demo_app_1", Reason: "bind mount"},
 			{Kind: "weird", Source: "x", Reason: "some reason"},
 		},
-		Checks: []backup.Check{{Name: "engine", OK: true}, {Name: "target", OK: true}},
+		Checks: []check.Check{{Name: "engine", Status: check.OK}, {Name: "target", Status: check.OK}},
 	}
 }
 
@@ -132,7 +132,7 @@ func TestPrintPlan(t *testing.T) {
 
 func TestPlanJSON(t *testing.T) {
 	p := opPlan()
-	p.Checks = append(p.Checks, backup.Check{Name: "staging", Err: fmt.Errorf("%w: staging full", mountcheck.ErrInsufficientSpace), Detail: "staging full"})
+	p.Checks = append(p.Checks, check.Check{Name: "staging", Status: check.Fail, Code: "insufficient_space", Detail: "staging full"})
 	j := planJSONOf(p, errors.New("refused"), "/srv/data/auth.db")
 	b, _ := json.Marshal(j)
 	var m map[string]any
@@ -223,11 +223,11 @@ func TestDoctorCommand(t *testing.T) {
 		t.Fatalf("not a report: %v\n%s", err, out)
 	}
 	c, _ := rep.Check(doctor.CheckEngine)
-	if code != exitFailure || c.Verdict != doctor.VerdictFail || c.Code != "engine_unreachable" {
-		t.Errorf("no engine: exit %d, engine %s %s", code, c.Verdict, c.Code)
+	if code != exitFailure || c.Status != check.Fail || c.Code != "engine_unreachable" {
+		t.Errorf("no engine: exit %d, engine %s %s", code, c.Status, c.Code)
 	}
-	if st, _ := rep.Check(doctor.CheckStack); st.Verdict != doctor.VerdictSkip {
-		t.Errorf("stack without an engine: %s", st.Verdict)
+	if st, _ := rep.Check(doctor.CheckStack); st.Status != check.Skip {
+		t.Errorf("stack without an engine: %s", st.Status)
 	}
 	// plan without an engine: the precheck refuses (exit 3), the table says why.
 	out, code = run("plan", "--project", "demo", "--target", t.TempDir(), "--any-fstype", "--allow-root-fs", "--log-level", "error")

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -19,7 +20,7 @@ func Example_plan() {
 		Estimate:     backup.Estimate{Volumes: 3 << 20, VolumeSizes: map[string]int64{"demo_data": 3 << 20}},
 		Required:     3 << 20 * 11 / 10,
 		TargetReport: mountcheck.Report{MountPoint: "/mnt/replica", FSType: "cifs", Source: "//nas/backup", FreeBytes: 500 << 30},
-		Checks:       []backup.Check{{Name: "stack", OK: true}, {Name: "target", OK: true}},
+		Checks:       []check.Check{{Name: "stack", Status: check.OK}, {Name: "target", Status: check.OK}},
 	}
 	printPlan(os.Stdout, i18n.For("en"), plan, nil, "")
 	// Output:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -41,17 +43,7 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 				return usageError{fmt.Errorf("--lang %q: want one of %s", g.lang, strings.Join(i18n.Supported(), ", "))}
 			}
 			ctx := cmd.Context()
-			var eng backup.Engine
-			c, err := g.openEngine(ctx)
-			if err != nil {
-				eng = unreachableEngine{err}
-			} else {
-				defer c.Close()
-				eng = c
-			}
-			spec := sf.spec(eng)
-			spec.Logger = g.logger
-			p, perr := backup.Plan(ctx, spec)
+			spec, p, perr := runPlan(ctx, g, &sf, lang)
 			if p == nil {
 				return perr
 			}
@@ -79,6 +71,27 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 	sf.bind(cmd.Flags())
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the plan as JSON")
 	return cmd
+}
+
+// runPlan plans the backup the flags describe: the spec, the plan (nil
+// when there is none to show) and the plan's error. An engine that cannot
+// be opened is the plan's failed engine precheck.
+func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backup.Spec, *backup.PackPlan, error) {
+	c, oerr := g.openEngine(ctx)
+	var spec backup.Spec
+	if oerr != nil {
+		spec = sf.spec(nil)
+	} else {
+		defer c.Close()
+		spec = sf.spec(c)
+	}
+	spec.Logger, spec.Lang = g.logger, lang
+	if oerr != nil {
+		p, err := backup.PlanUnreachable(ctx, spec, oerr)
+		return spec, p, err
+	}
+	p, err := backup.Plan(ctx, spec)
+	return spec, p, err
 }
 
 // planItem is one row of the plan: a database, volume or image.
@@ -187,10 +200,21 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 		fmt.Fprintln(w, p.T("plan.engine", pl.Engine.Version, pl.Engine.APIVersion, pl.Engine.ImageStore))
 	}
 	fmt.Fprintln(w)
+	printPlanItems(w, p, pl, sqlitePath)
+	printPlanSpace(w, p, pl)
+	printPlanSkipped(w, p, pl, sqlitePath)
+	printPlanChecks(w, p, pl.Checks)
+	if perr == nil {
+		fmt.Fprintln(w, p.T("plan.verdict_ok"))
+	} else {
+		fmt.Fprintln(w, p.T("plan.verdict_refused"))
+	}
+}
 
-	items := planItems(p, pl, sqlitePath)
+// printPlanItems writes the table of what the pack would hold, and its total.
+func printPlanItems(w io.Writer, p i18n.Printer, pl *backup.PackPlan, sqlitePath string) {
 	rows := [][]string{{p.T("plan.col.kind"), p.T("plan.col.name"), p.T("plan.col.size"), p.T("plan.col.note")}}
-	for _, it := range items {
+	for _, it := range planItems(p, pl, sqlitePath) {
 		rows = append(rows, []string{p.T("plan.kind." + it.Kind), it.Name, sizeText(p, it.Bytes), it.Note})
 	}
 	totalNote := ""
@@ -200,7 +224,11 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 	rows = append(rows, []string{p.T("plan.total"), "", units.BytesSize(float64(pl.Estimate.Total())), totalNote})
 	writeTable(w, rows, len(rows)-1)
 	fmt.Fprintln(w)
+}
 
+// printPlanSpace writes the free space where the pack goes and where its
+// parts are staged, and the services stopped for the volumes.
+func printPlanSpace(w io.Writer, p i18n.Printer, pl *backup.PackPlan) {
 	tr := pl.TargetReport
 	if tr.MountPoint != "" {
 		margin := "10%"
@@ -226,44 +254,66 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 		fmt.Fprintln(w, p.T("plan.stop", strings.Join(names, ", ")))
 	}
 	fmt.Fprintln(w)
+}
 
-	if len(pl.Skipped) > 0 {
-		fmt.Fprintln(w, p.T("plan.skipped"))
-		rows := [][]string{}
-		for _, s := range pl.Skipped {
-			where := s.Source
-			if s.Destination != "" {
-				where = strings.TrimSpace(where + " → " + s.Container + ":" + s.Destination)
-			}
-			reason := skipReason(p, s)
-			if s.Kind == "bind" && sqlitePath != "" && underDir(sqlitePath, s.Source) {
-				reason = p.T("plan.skip.bind_db")
-			}
-			rows = append(rows, []string{"  " + tOr(p, "plan.skipkind."+s.Kind, s.Kind), where, reason})
-		}
-		writeTable(w, rows, -1)
-		fmt.Fprintln(w)
+// printPlanSkipped writes what the pack leaves out, and why.
+func printPlanSkipped(w io.Writer, p i18n.Printer, pl *backup.PackPlan, sqlitePath string) {
+	if len(pl.Skipped) == 0 {
+		return
 	}
+	fmt.Fprintln(w, p.T("plan.skipped"))
+	rows := [][]string{}
+	for _, s := range pl.Skipped {
+		where := s.Source
+		if s.Destination != "" {
+			where = strings.TrimSpace(where + " → " + s.Container + ":" + s.Destination)
+		}
+		reason := skipReason(p, s)
+		if s.Kind == "bind" && sqlitePath != "" && underDir(sqlitePath, s.Source) {
+			reason = p.T("plan.skip.bind_db")
+		}
+		rows = append(rows, []string{"  " + tOr(p, "plan.skipkind."+s.Kind, s.Kind), where, reason})
+	}
+	writeTable(w, rows, -1)
+	fmt.Fprintln(w)
+}
 
-	var okNames []string
-	for _, c := range pl.Checks {
-		if c.OK {
-			okNames = append(okNames, tOr(p, "plan.check."+c.Name, c.Name))
+// printPlanChecks names the prechecks that passed, then each warning and
+// failure with its code, summary, error and fix.
+func printPlanChecks(w io.Writer, p i18n.Printer, checks []check.Check) {
+	var passed []string
+	for _, c := range checks {
+		if c.Status == check.OK {
+			passed = append(passed, checkTitle(c))
 		}
 	}
-	if len(okNames) > 0 {
-		fmt.Fprintln(w, p.T("plan.checks_ok", strings.Join(okNames, ", ")))
+	if len(passed) > 0 {
+		fmt.Fprintln(w, p.T("plan.checks_ok", strings.Join(passed, ", ")))
 	}
-	for _, c := range pl.Checks {
-		if !c.OK {
-			fmt.Fprintln(w, p.T("plan.check_failed", tOr(p, "plan.check."+c.Name, c.Name), backup.ErrorCode(c.Err), c.Detail))
+	for _, c := range checks {
+		switch c.Status {
+		case check.Warn:
+			fmt.Fprintln(w, p.T("plan.check_warn", checkTitle(c), c.Code, c.Summary))
+		case check.Fail, check.Blocked:
+			fmt.Fprintln(w, p.T("plan.check_failed", checkTitle(c), c.Code, c.Summary))
+			if c.Detail != "" {
+				fmt.Fprintln(w, p.T("plan.check_detail", c.Detail))
+			}
+		default:
+			continue
+		}
+		if c.Fix != "" {
+			fmt.Fprintln(w, p.T("plan.check_fix", c.Fix))
 		}
 	}
-	if perr == nil {
-		fmt.Fprintln(w, p.T("plan.verdict_ok"))
-	} else {
-		fmt.Fprintln(w, p.T("plan.verdict_refused"))
+}
+
+// checkTitle is the check's title, else its name.
+func checkTitle(c check.Check) string {
+	if c.Title != "" {
+		return c.Title
 	}
+	return c.Name
 }
 
 // writeTable aligns rows in columns (East Asian wide characters count two);
@@ -335,10 +385,14 @@ type engineJSON struct {
 }
 
 type checkJSON struct {
-	Name      string `json:"name"`
-	OK        bool   `json:"ok"`
+	Name   string       `json:"name"`
+	OK     bool         `json:"ok"` // it does not refuse the backup (ok or a warning)
+	Status check.Status `json:"status"`
+	Code   string       `json:"code"`
+	// ErrorCode is the code of a failed check.
 	ErrorCode string `json:"error_code,omitempty"`
-	Detail    string `json:"detail"`
+	Summary   string `json:"summary"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 func planJSONOf(pl *backup.PackPlan, perr error, sqlitePath string) planJSON {
@@ -364,14 +418,14 @@ func planJSONOf(pl *backup.PackPlan, perr error, sqlitePath string) planJSON {
 		out.Stop = append(out.Stop, c.Name)
 	}
 	for _, c := range pl.Checks {
-		cj := checkJSON{Name: c.Name, OK: c.OK, Detail: c.Detail}
-		if !c.OK {
-			cj.ErrorCode = backup.ErrorCode(c.Err)
+		failed := c.Status == check.Fail || c.Status == check.Blocked
+		cj := checkJSON{Name: c.Name, OK: !failed, Status: c.Status, Code: c.Code, Summary: c.Summary, Detail: c.Detail}
+		if failed {
+			cj.ErrorCode = c.Code
 		}
 		out.Checks = append(out.Checks, cj)
 	}
 	return out
 }
 
-var _ backup.Engine = unreachableEngine{}
 var _ backup.Engine = (*dockerapi.Client)(nil)
