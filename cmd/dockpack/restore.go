@@ -44,14 +44,11 @@ verification (nothing changed), 130 canceled.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if components != "" {
-				spec.Components = []pack.Component{}
-				for _, s := range strings.Split(components, ",") {
-					c, err := pack.ParseComponent(s)
-					if err != nil {
-						return usageError{err}
-					}
-					spec.Components = append(spec.Components, c)
+				cs, err := parseComponents(components)
+				if err != nil {
+					return usageError{err}
 				}
+				spec.Components = cs
 			}
 			if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != pack.ComponentDB {
 				eng, err := g.openEngine(ctx)
@@ -62,7 +59,6 @@ verification (nothing changed), 130 canceled.`,
 				spec.Engine = eng
 			}
 			spec.Logger, spec.Lang = g.logger, g.lang
-			t := i18n.For(g.lang)
 			out := cmd.OutOrStdout()
 			var rep *progressReporter
 			switch {
@@ -78,34 +74,10 @@ verification (nothing changed), 130 canceled.`,
 			if rep != nil {
 				rep.finish()
 			}
-			if err != nil {
-				if jsonOut {
-					ev := map[string]any{"event": "failed", "error": err.Error()}
-					if res != nil {
-						ev["plan"], ev["verify"] = res.Plan, res.Verify
-					}
-					rep.event(ev)
-				} else if res != nil && res.Plan != nil {
-					printRestorePlan(out, t, res.Plan)
-				} else if res != nil && res.Verify != nil && errors.Is(err, pack.ErrVerify) {
-					printVerify(out, t, res.Verify)
-				}
-				return err
-			}
 			if jsonOut {
-				rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
-					"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
-			} else {
-				printRestorePlan(out, t, res.Plan)
-				if !res.Planned {
-					fmt.Fprintln(out)
-					fmt.Fprintln(out, t.T("restore.show.done", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond)))
-				}
+				return restoreEvent(rep, res, err)
 			}
-			if res.Planned && len(res.Plan.Problems) > 0 {
-				return exitStatus(exitPrecheck)
-			}
-			return nil
+			return printRestore(out, i18n.For(g.lang), res, err)
 		},
 	}
 	f := cmd.Flags()
@@ -120,6 +92,61 @@ verification (nothing changed), 130 canceled.`,
 	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
 	return cmd
+}
+
+// parseComponents reads --components: "db,volumes,images".
+func parseComponents(list string) ([]pack.Component, error) {
+	out := []pack.Component{}
+	for _, s := range strings.Split(list, ",") {
+		c, err := pack.ParseComponent(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// restoreEvent writes the outcome of a restore as the last JSON line.
+func restoreEvent(rep *progressReporter, res *restore.Result, err error) error {
+	if err != nil {
+		ev := map[string]any{"event": "failed", "error": err.Error()}
+		if res != nil {
+			ev["plan"], ev["verify"] = res.Plan, res.Verify
+		}
+		rep.event(ev)
+		return err
+	}
+	rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
+		"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
+	return restoreExit(res)
+}
+
+// printRestore writes the outcome of a restore for people: the plan (also
+// when refused), or the failed verification.
+func printRestore(out io.Writer, t i18n.Printer, res *restore.Result, err error) error {
+	if err != nil {
+		if res != nil && res.Plan != nil {
+			printRestorePlan(out, t, res.Plan)
+		} else if res != nil && res.Verify != nil && errors.Is(err, pack.ErrVerify) {
+			printVerify(out, t, res.Verify)
+		}
+		return err
+	}
+	printRestorePlan(out, t, res.Plan)
+	if !res.Planned {
+		fmt.Fprintln(out)
+		fmt.Fprintln(out, t.T("restore.show.done", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond)))
+	}
+	return restoreExit(res)
+}
+
+// restoreExit is exit code 3 for a plan (--plan) that would be refused.
+func restoreExit(res *restore.Result) error {
+	if res.Planned && len(res.Plan.Problems) > 0 {
+		return exitStatus(exitPrecheck)
+	}
+	return nil
 }
 
 // printRestorePlan writes the plan for people; its notes, problems and
