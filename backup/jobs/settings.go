@@ -24,79 +24,6 @@ import (
 // settings not stored yet, except pinned ones, which are rewritten from the
 // configuration at every start and cannot be changed by UpdateSettings.
 
-// editableSettings are the JSON names of the settings UpdateSettings can change.
-var editableSettings = []string{
-	"enabled", "target_mode", "target_local_dir", "ragflow_compose_path", "ragflow_project_name",
-	"ragflow_stop_services", "auth_db_path", "full_backup_enabled", "full_backup_include_images",
-	"incremental_schedule", "full_backup_schedule", "backup_retention_max", "stop_services",
-}
-
-// EditableSettings returns the JSON names of the settings a PUT may change
-// (and ManagerConfig.Pinned may name).
-func EditableSettings() []string { return slices.Clone(editableSettings) }
-
-// Defaults of the settings.
-const (
-	DefaultRetentionMax = 30
-	DefaultTargetMode   = "local"
-)
-
-// DefaultSettings are the settings of a fresh state DB when the
-// configuration gives nothing else: scheduled runs enabled (but no schedule
-// set), full backups enabled and including images, 30 packs kept.
-func DefaultSettings() Settings {
-	return Settings{
-		Enabled:                 true,
-		TargetMode:              DefaultTargetMode,
-		FullBackupEnabled:       true,
-		FullBackupIncludeImages: true,
-		BackupRetentionMax:      DefaultRetentionMax,
-		StopServices:            []string{},
-	}
-}
-
-func (s *Settings) applyDefaults() {
-	if s.BackupRetentionMax == 0 {
-		s.BackupRetentionMax = DefaultRetentionMax
-	}
-	if s.TargetMode == "" {
-		s.TargetMode = DefaultTargetMode
-	}
-	if s.StopServices == nil {
-		s.StopServices = []string{}
-	}
-	s.normalize()
-}
-
-// normalize trims strings, cleans paths and turns empty schedules into null.
-func (s *Settings) normalize() {
-	s.TargetMode = strings.TrimSpace(s.TargetMode)
-	for _, p := range []*string{&s.TargetLocalDir, &s.RagflowComposePath, &s.AuthDBPath} {
-		*p = strings.TrimSpace(*p)
-		if *p != "" && filepath.IsAbs(*p) {
-			*p = filepath.Clean(*p)
-		}
-	}
-	s.RagflowProjectName = strings.TrimSpace(s.RagflowProjectName)
-	for _, p := range []**string{&s.IncrementalSchedule, &s.FullBackupSchedule} {
-		if *p != nil {
-			v := strings.Join(strings.Fields(**p), " ")
-			if v == "" {
-				*p = nil
-			} else {
-				*p = &v
-			}
-		}
-	}
-	svcs := []string{}
-	for _, v := range s.StopServices {
-		if v = strings.TrimSpace(v); v != "" {
-			svcs = append(svcs, v)
-		}
-	}
-	s.StopServices = svcs
-}
-
 // SettingsError says which setting is unacceptable and why. It matches ErrInvalidSettings.
 type SettingsError struct {
 	Field   string // JSON name ("change_reason" for a missing reason)
@@ -109,47 +36,6 @@ func (e *SettingsError) Error() string {
 
 // Is makes SettingsError match ErrInvalidSettings.
 func (e *SettingsError) Is(target error) bool { return target == ErrInvalidSettings }
-
-// validateSettings checks every editable setting; the error joins a
-// *SettingsError per problem.
-func validateSettings(s Settings) error {
-	var errs []error
-	bad := func(field, format string, a ...any) {
-		errs = append(errs, &SettingsError{Field: field, Problem: fmt.Sprintf(format, a...)})
-	}
-	if s.BackupRetentionMax < 1 || s.BackupRetentionMax > 100 {
-		bad("backup_retention_max", "%d is outside 1..100", s.BackupRetentionMax)
-	}
-	if s.TargetMode != "local" && s.TargetMode != "share" {
-		bad("target_mode", "%q is neither \"local\" nor \"share\" (both mean target_local_dir, a directory on the mounted share)", s.TargetMode)
-	}
-	for field, p := range map[string]string{"target_local_dir": s.TargetLocalDir, "ragflow_compose_path": s.RagflowComposePath, "auth_db_path": s.AuthDBPath} {
-		if p != "" && !filepath.IsAbs(p) {
-			bad(field, "%q is not an absolute path", p)
-		}
-	}
-	if n := s.RagflowProjectName; n != "" && ComposeProjectName(n) != n {
-		bad("ragflow_project_name", "%q is not a compose project name (lowercase letters, digits, '_' and '-', starting with a letter or digit; e.g. %q)",
-			n, ComposeProjectName(n))
-	}
-	for field, sch := range map[string]*string{"incremental_schedule": s.IncrementalSchedule, "full_backup_schedule": s.FullBackupSchedule} {
-		if sch == nil {
-			continue
-		}
-		if _, err := ParseSchedule(*sch); err != nil {
-			bad(field, "%v", err)
-		}
-	}
-	seen := map[string]bool{}
-	for _, v := range s.StopServices {
-		if seen[v] {
-			bad("stop_services", "service %q is listed twice", v)
-		}
-		seen[v] = true
-	}
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return errors.Join(errs...)
-}
 
 // ComposeProjectName turns a compose file's path, or a directory, or any
 // name, into a compose project name the way compose does: the directory's
@@ -177,114 +63,6 @@ func ComposeProjectName(pathOrName string) string {
 		}
 	}
 	return strings.TrimLeft(b.String(), "_-")
-}
-
-// SettingsPatch is a settings update: a non-nil pointer means "change this
-// field". For the schedules, a non-nil pointer to a nil *string (or to "")
-// clears the schedule. ChangeReason is required.
-type SettingsPatch struct {
-	Enabled                 *bool
-	TargetMode              *string
-	TargetLocalDir          *string
-	RagflowComposePath      *string
-	RagflowProjectName      *string
-	RagflowStopServices     *bool
-	AuthDBPath              *string
-	FullBackupEnabled       *bool
-	FullBackupIncludeImages *bool
-	IncrementalSchedule     **string
-	FullBackupSchedule      **string
-	BackupRetentionMax      *int
-	StopServices            *[]string
-	ChangeReason            string
-}
-
-// apply copies the set fields onto s and returns their JSON names.
-func (p SettingsPatch) apply(s *Settings) []string {
-	var names []string
-	set := func(name string) { names = append(names, name) }
-	if p.Enabled != nil {
-		s.Enabled = *p.Enabled
-		set("enabled")
-	}
-	if p.TargetMode != nil {
-		s.TargetMode = *p.TargetMode
-		set("target_mode")
-	}
-	if p.TargetLocalDir != nil {
-		s.TargetLocalDir = *p.TargetLocalDir
-		set("target_local_dir")
-	}
-	if p.RagflowComposePath != nil {
-		s.RagflowComposePath = *p.RagflowComposePath
-		set("ragflow_compose_path")
-	}
-	if p.RagflowProjectName != nil {
-		s.RagflowProjectName = *p.RagflowProjectName
-		set("ragflow_project_name")
-	}
-	if p.RagflowStopServices != nil {
-		s.RagflowStopServices = *p.RagflowStopServices
-		set("ragflow_stop_services")
-	}
-	if p.AuthDBPath != nil {
-		s.AuthDBPath = *p.AuthDBPath
-		set("auth_db_path")
-	}
-	if p.FullBackupEnabled != nil {
-		s.FullBackupEnabled = *p.FullBackupEnabled
-		set("full_backup_enabled")
-	}
-	if p.FullBackupIncludeImages != nil {
-		s.FullBackupIncludeImages = *p.FullBackupIncludeImages
-		set("full_backup_include_images")
-	}
-	if p.IncrementalSchedule != nil {
-		s.IncrementalSchedule = *p.IncrementalSchedule
-		set("incremental_schedule")
-	}
-	if p.FullBackupSchedule != nil {
-		s.FullBackupSchedule = *p.FullBackupSchedule
-		set("full_backup_schedule")
-	}
-	if p.BackupRetentionMax != nil {
-		s.BackupRetentionMax = *p.BackupRetentionMax
-		set("backup_retention_max")
-	}
-	if p.StopServices != nil {
-		s.StopServices = slices.Clone(*p.StopServices)
-		set("stop_services")
-	}
-	return names
-}
-
-// settingsValues encodes the editable settings of s by JSON name.
-func settingsValues(s Settings) map[string]json.RawMessage {
-	all, _ := json.Marshal(s)
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(all, &m)
-	out := make(map[string]json.RawMessage, len(editableSettings))
-	for _, k := range editableSettings {
-		out[k] = m[k]
-	}
-	return out
-}
-
-// settingsFrom decodes stored rows over base.
-func settingsFrom(base Settings, rows map[string]json.RawMessage) Settings {
-	merged := settingsValues(base)
-	for k, v := range rows {
-		if _, ok := merged[k]; ok {
-			merged[k] = v
-		}
-	}
-	b, _ := json.Marshal(merged)
-	var s Settings // fresh: decoding into a copy of base would write through its pointers
-	_ = json.Unmarshal(b, &s)
-	if s.StopServices == nil {
-		s.StopServices = []string{}
-	}
-	return s
 }
 
 // initSettings stores the initial value of every setting not yet stored,
@@ -403,26 +181,22 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		if err != nil {
 			return err
 		}
-		cur := settingsFrom(m.cfg.Settings, rows)
-		next := cur
-		named := p.apply(&next)
-		next.normalize()
-		before, after := settingsValues(cur), settingsValues(next)
+		next, named, err := p.Apply(settingsFrom(m.cfg.Settings, rows))
+		if err != nil {
+			return err
+		}
 		for _, k := range named {
-			if bytes.Equal(before[k], after[k]) {
-				continue
-			}
 			if m.pinned[k] {
 				return &PinnedError{Field: k}
 			}
-			changed = append(changed, k)
 		}
-		if err := validateSettings(next); err != nil {
+		if err := next.Validate(); err != nil {
 			return err
 		}
-		if len(changed) == 0 {
+		if changed = named; len(changed) == 0 {
 			return nil
 		}
+		after := settingsValues(next)
 		now := m.cfg.Now().UnixMilli()
 		for _, k := range changed {
 			if err := tx.PutSetting(k, after[k], now); err != nil {

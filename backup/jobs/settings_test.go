@@ -41,13 +41,11 @@ func TestSettingsUpdate(t *testing.T) {
 	m := backuptest.MustManager(t, jobs.Config{StateDir: dir, Run: quickRun})
 	before, _ := m.Settings(ctx)
 	time.Sleep(2 * time.Millisecond) // updated_at_ms must move
-	s, err := m.UpdateSettings(ctx, jobs.SettingsPatch{
-		BackupRetentionMax:  new(5),
-		IncrementalSchedule: new(new("  0  2 * * *  ")),
-		StopServices:        &[]string{"app", " worker "},
-		AuthDBPath:          new("/srv/app/./data/auth.db"),
-		ChangeReason:        "nightly backups",
-	})
+	s, err := m.UpdateSettings(ctx, MustPatch(t, "nightly backups",
+		"backup_retention_max", 5,
+		"incremental_schedule", "  0  2 * * *  ",
+		"stop_services", []string{"app", " worker "},
+		"auth_db_path", "/srv/app/./data/auth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +54,14 @@ func TestSettingsUpdate(t *testing.T) {
 		t.Fatalf("after update %+v", s)
 	}
 	// Unchanged fields keep their values; clearing a schedule stores null.
-	s, err = m.UpdateSettings(ctx, jobs.SettingsPatch{IncrementalSchedule: new((*string)(nil)), ChangeReason: "pause"})
+	s, err = m.UpdateSettings(ctx, MustPatch(t, "pause", "incremental_schedule", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.IncrementalSchedule != nil || s.BackupRetentionMax != 5 {
 		t.Fatalf("after clearing %+v", s)
 	}
-	s, err = m.UpdateSettings(ctx, jobs.SettingsPatch{FullBackupSchedule: new(new("")), ChangeReason: "empty means none"})
+	s, err = m.UpdateSettings(ctx, MustPatch(t, "empty means none", "full_backup_schedule", ""))
 	if err != nil || s.FullBackupSchedule != nil {
 		t.Fatalf("empty schedule: %+v %v", s.FullBackupSchedule, err)
 	}
@@ -84,7 +82,7 @@ func TestSettingsUpdate(t *testing.T) {
 
 func TestSettingsChangeReasonRequired(t *testing.T) {
 	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
-	_, err := m.UpdateSettings(context.Background(), jobs.SettingsPatch{BackupRetentionMax: new(3), ChangeReason: "  "})
+	_, err := m.UpdateSettings(context.Background(), MustPatch(t, "  ", "backup_retention_max", 3))
 	var se *jobs.SettingsError
 	if !errors.As(err, &se) || se.Field != "change_reason" || !errors.Is(err, jobs.ErrInvalidSettings) {
 		t.Fatalf("err = %v", err)
@@ -98,25 +96,24 @@ func TestSettingsValidation(t *testing.T) {
 	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
 	tests := []struct {
 		field string
-		patch jobs.SettingsPatch
+		value any
 	}{
-		{"backup_retention_max", jobs.SettingsPatch{BackupRetentionMax: new(0)}},
-		{"backup_retention_max", jobs.SettingsPatch{BackupRetentionMax: new(101)}},
-		{"incremental_schedule", jobs.SettingsPatch{IncrementalSchedule: new(new("every night"))}},
-		{"incremental_schedule", jobs.SettingsPatch{IncrementalSchedule: new(new("@daily"))}},
-		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 2 * *"))}},
-		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 25 * * *"))}},
-		{"full_backup_schedule", jobs.SettingsPatch{FullBackupSchedule: new(new("0 0 2 * * *"))}},
-		{"target_mode", jobs.SettingsPatch{TargetMode: new("nfs")}},
-		{"target_local_dir", jobs.SettingsPatch{TargetLocalDir: new("relative/dir")}},
-		{"auth_db_path", jobs.SettingsPatch{AuthDBPath: new("auth.db")}},
-		{"ragflow_compose_path", jobs.SettingsPatch{RagflowComposePath: new("./docker-compose.yml")}},
-		{"ragflow_project_name", jobs.SettingsPatch{RagflowProjectName: new("My Project")}},
-		{"stop_services", jobs.SettingsPatch{StopServices: &[]string{"app", "app"}}},
+		{"backup_retention_max", 0},
+		{"backup_retention_max", 101},
+		{"incremental_schedule", "every night"},
+		{"incremental_schedule", "@daily"},
+		{"full_backup_schedule", "0 2 * *"},
+		{"full_backup_schedule", "0 25 * * *"},
+		{"full_backup_schedule", "0 0 2 * * *"},
+		{"target_mode", "nfs"},
+		{"target_local_dir", "relative/dir"},
+		{"auth_db_path", "auth.db"},
+		{"ragflow_compose_path", "./docker-compose.yml"},
+		{"ragflow_project_name", "My Project"},
+		{"stop_services", []string{"app", "app"}},
 	}
 	for _, tc := range tests {
-		tc.patch.ChangeReason = "test"
-		_, err := m.UpdateSettings(context.Background(), tc.patch)
+		_, err := m.UpdateSettings(context.Background(), MustPatch(t, "test", tc.field, tc.value))
 		var se *jobs.SettingsError
 		if !errors.Is(err, jobs.ErrInvalidSettings) || !errors.As(err, &se) || se.Field != tc.field {
 			t.Errorf("%s: err = %v", tc.field, err)
@@ -136,13 +133,13 @@ func TestSettingsPinned(t *testing.T) {
 	set := backuptest.Settings(t)
 	set.BackupRetentionMax = 10
 	m := backuptest.MustManager(t, jobs.Config{StateDir: dir, Settings: set, Pinned: []string{"backup_retention_max", "target_local_dir"}, Run: quickRun})
-	_, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(20), ChangeReason: "more"})
+	_, err := m.UpdateSettings(ctx, MustPatch(t, "more", "backup_retention_max", 20))
 	var pe *jobs.PinnedError
 	if !errors.As(err, &pe) || pe.Field != "backup_retention_max" || !errors.Is(err, jobs.ErrSettingPinned) {
 		t.Fatalf("PUT to a pinned field: %v", err)
 	}
 	// The same value is no change: accepted (a UI may send the whole object back).
-	s, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(10), Enabled: new(false), ChangeReason: "same value"})
+	s, err := m.UpdateSettings(ctx, MustPatch(t, "same value", "backup_retention_max", 10, "enabled", false))
 	if err != nil || s.BackupRetentionMax != 10 || s.Enabled {
 		t.Fatalf("same value of a pinned field: %+v %v", s, err)
 	}
@@ -161,7 +158,7 @@ func TestSettingsPinned(t *testing.T) {
 	if s2.BackupRetentionMax != 12 || s2.Enabled {
 		t.Fatalf("after restart: retention %d (pinned, want 12), enabled %v (stored, want false)", s2.BackupRetentionMax, s2.Enabled)
 	}
-	if _, err := m2.UpdateSettings(ctx, jobs.SettingsPatch{TargetLocalDir: new("/elsewhere"), ChangeReason: "no longer pinned"}); err != nil {
+	if _, err := m2.UpdateSettings(ctx, MustPatch(t, "no longer pinned", "target_local_dir", "/elsewhere")); err != nil {
 		t.Fatalf("unpinned field: %v", err)
 	}
 }
@@ -199,7 +196,7 @@ func TestSettingsRetentionChangesWhatIsKept(t *testing.T) {
 	if n := count(); n != 3 {
 		t.Fatalf("%d packs with retention 3", n)
 	}
-	if _, err := m.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(1), ChangeReason: "disk is small"}); err != nil {
+	if _, err := m.UpdateSettings(ctx, MustPatch(t, "disk is small", "backup_retention_max", 1)); err != nil {
 		t.Fatal(err)
 	}
 	last := runOnce()
@@ -278,4 +275,16 @@ func TestSettingsComposeProjectName(t *testing.T) {
 			t.Errorf("ComposeProjectName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// MustPatch is a settings patch of (JSON name, value) pairs.
+func MustPatch(t *testing.T, reason string, nameValues ...any) jobs.SettingsPatch {
+	t.Helper()
+	p := jobs.SettingsPatch{ChangeReason: reason}
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if err := p.Set(nameValues[i].(string), nameValues[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
 }

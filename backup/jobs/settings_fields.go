@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"reflect"
+	"slices"
+)
+
+// The settings field table: the one place that lists the daemon's editable
+// settings. Everything else derives from it: the JSON names a PUT may set
+// and Pinned may name (EditableSettings), the decoding and normalizing of a
+// SettingsPatch, validation, the defaults, the state DB's settings rows (one
+// per field, keyed by Name) and the options of `dockpack serve` (the flag,
+// the environment variable and the YAML key settings.<Name>).
+//
+// Adding a setting is one entry here plus its field in Settings (job.go),
+// whose json tag must be the entry's Name.
+
+// FieldType is the kind of value a setting holds; it decides the Go type of
+// its Settings field, how it is decoded, normalized and validated.
+type FieldType string
+
+// Setting types, with the Go type of their Settings field.
+const (
+	TypeBool     FieldType = "bool"     // bool
+	TypeString   FieldType = "string"   // string, trimmed
+	TypeChoice   FieldType = "choice"   // string, one of Field.Choices
+	TypePath     FieldType = "path"     // string: "" or an absolute path (cleaned)
+	TypeProject  FieldType = "project"  // string: "" or a compose project name
+	TypeSchedule FieldType = "schedule" // *string: a 5-field cron expression; null (or "") = none
+	TypeInt      FieldType = "int"      // int in Field.Min..Field.Max
+	TypeServices FieldType = "services" // []string: compose service names, each once
+)
+
+// Field is one editable setting.
+type Field struct {
+	Name    string    // JSON name: the PUT body's key, the settings row's key, the YAML key under settings:
+	Type    FieldType // how the value is decoded, normalized and checked
+	Default any       // value in DefaultSettings (nil: the zero value); also fills a zero non-bool value
+	Min     int       // TypeInt: smallest accepted value
+	Max     int       // TypeInt: largest accepted value
+	Choices []string  // TypeChoice: the accepted values
+	Note    string    // appended to a validation problem, in parentheses
+	Flag    string    // flag of dockpack serve (given, it pins the setting)
+	Env     string    // environment variable of dockpack serve (given, it pins the setting)
+	Usage   string    // help text of the flag
+
+	value func(*Settings) any // the address of the setting's field in a Settings
+}
+
+// settingsFields is the table, in the order of Settings' fields.
+var settingsFields = []Field{
+	{Name: "enabled", Type: TypeBool, Default: true,
+		Flag: "backups-enabled", Env: "DOCKPACK_BACKUPS_ENABLED", Usage: "scheduled backups run",
+		value: func(s *Settings) any { return &s.Enabled }},
+	{Name: "target_mode", Type: TypeChoice, Default: DefaultTargetMode, Choices: []string{"local", "share"},
+		Note: "both mean target_local_dir, a directory on the mounted share",
+		Flag: "target-mode", Env: "DOCKPACK_TARGET_MODE", Usage: "local or share",
+		value: func(s *Settings) any { return &s.TargetMode }},
+	{Name: "target_local_dir", Type: TypePath,
+		Flag: "target", Env: "DOCKPACK_TARGET", Usage: "directory on the mounted share that receives packs",
+		value: func(s *Settings) any { return &s.TargetLocalDir }},
+	{Name: "ragflow_compose_path", Type: TypePath,
+		Flag: "compose-file", Env: "DOCKPACK_COMPOSE_FILE", Usage: "the stack's compose file",
+		value: func(s *Settings) any { return &s.RagflowComposePath }},
+	{Name: "ragflow_project_name", Type: TypeProject,
+		Flag: "project", Env: "DOCKPACK_PROJECT", Usage: "compose project name",
+		value: func(s *Settings) any { return &s.RagflowProjectName }},
+	{Name: "ragflow_stop_services", Type: TypeBool,
+		Flag: "stop-all", Env: "DOCKPACK_STOP_ALL", Usage: "stop the project's running services during the volume step",
+		value: func(s *Settings) any { return &s.RagflowStopServices }},
+	{Name: "auth_db_path", Type: TypePath,
+		Flag: "sqlite", Env: "DOCKPACK_SQLITE", Usage: "the application's SQLite database",
+		value: func(s *Settings) any { return &s.AuthDBPath }},
+	{Name: "full_backup_enabled", Type: TypeBool, Default: true,
+		Flag: "full-backup-enabled", Env: "DOCKPACK_FULL_BACKUP_ENABLED",
+		value: func(s *Settings) any { return &s.FullBackupEnabled }},
+	{Name: "full_backup_include_images", Type: TypeBool, Default: true,
+		Flag: "full-backup-include-images", Env: "DOCKPACK_FULL_BACKUP_INCLUDE_IMAGES",
+		value: func(s *Settings) any { return &s.FullBackupIncludeImages }},
+	{Name: "incremental_schedule", Type: TypeSchedule,
+		Flag: "incremental-schedule", Env: "DOCKPACK_INCREMENTAL_SCHEDULE", Usage: `5-field cron ("" = none)`,
+		value: func(s *Settings) any { return &s.IncrementalSchedule }},
+	{Name: "full_backup_schedule", Type: TypeSchedule,
+		Flag: "full-backup-schedule", Env: "DOCKPACK_FULL_BACKUP_SCHEDULE", Usage: `5-field cron ("" = none)`,
+		value: func(s *Settings) any { return &s.FullBackupSchedule }},
+	{Name: "backup_retention_max", Type: TypeInt, Default: DefaultRetentionMax, Min: 1, Max: 100,
+		Flag: "backup-retention-max", Env: "DOCKPACK_BACKUP_RETENTION_MAX", Usage: "packs kept (1-100)",
+		value: func(s *Settings) any { return &s.BackupRetentionMax }},
+	{Name: "stop_services", Type: TypeServices, Default: []string{},
+		Flag: "stop", Env: "DOCKPACK_STOP", Usage: "compose services stopped during the volume step, comma-separated",
+		value: func(s *Settings) any { return &s.StopServices }},
+}
+
+// Defaults of the settings.
+const (
+	DefaultRetentionMax = 30
+	DefaultTargetMode   = "local"
+)
+
+// editableSettings are the JSON names of the settings UpdateSettings can change.
+var editableSettings = func() []string {
+	names := make([]string, len(settingsFields))
+	for i, f := range settingsFields {
+		names[i] = f.Name
+	}
+	return names
+}()
+
+// EditableSettings returns the JSON names of the settings a PUT may change
+// (and ManagerConfig.Pinned may name), in the table's order.
+func EditableSettings() []string { return slices.Clone(editableSettings) }
+
+// SettingsFields returns the settings field table.
+func SettingsFields() []Field { return slices.Clone(settingsFields) }
+
+// LookupSetting returns the field of the setting with this JSON name.
+func LookupSetting(name string) (Field, bool) {
+	i := slices.IndexFunc(settingsFields, func(f Field) bool { return f.Name == name })
+	if i < 0 {
+		return Field{}, false
+	}
+	return settingsFields[i], true
+}
+
+// DefaultSettings are the settings of a fresh state DB when the
+// configuration gives nothing else: each field's Default (scheduled runs
+// enabled but no schedule set, full backups enabled and including images,
+// 30 packs kept).
+func DefaultSettings() Settings {
+	var s Settings
+	for _, f := range settingsFields {
+		if f.Default != nil {
+			f.ref(&s).Set(reflect.ValueOf(f.Default))
+		}
+	}
+	s.normalize() // fresh copies: no two Settings share a default slice
+	return s
+}
+
+// applyDefaults fills zero values that are not values (0, "", nil; a false
+// bool is a value) with the field's Default, then normalizes.
+func (s *Settings) applyDefaults() {
+	for _, f := range settingsFields {
+		if v := f.ref(s); f.Default != nil && f.Type != TypeBool && v.IsZero() {
+			v.Set(reflect.ValueOf(f.Default))
+		}
+	}
+	s.normalize()
+}
+
+// ref is the setting's field in s.
+func (f Field) ref(s *Settings) reflect.Value { return reflect.ValueOf(f.value(s)).Elem() }
