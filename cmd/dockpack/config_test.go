@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/spf13/pflag"
 )
 
@@ -81,8 +87,8 @@ settings:
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if cfg.Listen != c.listen || time.Duration(cfg.LeaseDuration) != c.lease || time.Duration(cfg.StallTimeout) != c.stall ||
-			*cfg.Settings.TargetLocalDir != c.target || cfg.StateDir != "/srv/dp" || strings.Join(cfg.Mount.FSTypes, ",") != "nfs4" {
-			t.Errorf("%s: listen %s lease %s stall %s target %s", c.name, cfg.Listen, cfg.LeaseDuration, cfg.StallTimeout, *cfg.Settings.TargetLocalDir)
+			cfg.Settings["target_local_dir"] != c.target || cfg.StateDir != "/srv/dp" || strings.Join(cfg.Mount.FSTypes, ",") != "nfs4" {
+			t.Errorf("%s: listen %s lease %s stall %s target %s", c.name, cfg.Listen, cfg.LeaseDuration, cfg.StallTimeout, cfg.Settings["target_local_dir"])
 		}
 	}
 	// The config file can come from $DOCKPACK_CONFIG too.
@@ -267,4 +273,50 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Errorf("parseByteSize(%q) = %d", s, b)
 		}
 	})
+}
+
+// Every setting of the table is reachable by its flag, its variable and
+// its YAML key, with the same result, and a flag or variable pins it.
+func TestServeConfigSettingsFromTable(t *testing.T) {
+	sample := map[jobs.FieldType]string{jobs.TypeBool: "false", jobs.TypeInt: "7", jobs.TypeServices: "a,b", jobs.TypePath: "/srv/x",
+		jobs.TypeProject: "proj", jobs.TypeSchedule: "0 1 * * *", jobs.TypeString: "s", jobs.TypeChoice: "share"}
+	valueOf := func(s jobs.Settings, name string) string {
+		b, _ := json.Marshal(s)
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(b, &m)
+		return string(m[name])
+	}
+	for _, f := range jobs.SettingsFields() {
+		v, ok := sample[f.Type]
+		if f.Type == jobs.TypeBool {
+			v = strconv.FormatBool(f.Default != true) // not the default
+		}
+		if !ok {
+			t.Fatalf("%s: no sample of type %s", f.Name, f.Type)
+		}
+		yml := fmt.Sprintf("settings:\n  %s: %q\n", f.Name, v)
+		if f.Type == jobs.TypeBool || f.Type == jobs.TypeInt {
+			yml = fmt.Sprintf("settings:\n  %s: %s\n", f.Name, v)
+		}
+		byFlag, err1 := mustServeConfig(t, []string{"--" + f.Flag + "=" + v}, nil, "")
+		byEnv, err2 := mustServeConfig(t, nil, map[string]string{f.Env: v}, "")
+		byYAML, err3 := mustServeConfig(t, nil, nil, yml)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Errorf("%s: %v", f.Name, err)
+			continue
+		}
+		want := valueOf(byFlag.initialSettings(), f.Name)
+		if want == valueOf(jobs.DefaultSettings(), f.Name) {
+			t.Errorf("%s: --%s=%s left the default %s", f.Name, f.Flag, v, want)
+		}
+		if got := valueOf(byEnv.initialSettings(), f.Name); got != want {
+			t.Errorf("%s: $%s gives %s, the flag %s", f.Name, f.Env, got, want)
+		}
+		if got := valueOf(byYAML.initialSettings(), f.Name); got != want {
+			t.Errorf("%s: YAML gives %s, the flag %s", f.Name, got, want)
+		}
+		if !slices.Equal(byFlag.Pin, []string{f.Name}) || !slices.Equal(byEnv.Pin, []string{f.Name}) || len(byYAML.Pin) != 0 {
+			t.Errorf("%s: pins flag %v env %v yaml %v", f.Name, byFlag.Pin, byEnv.Pin, byYAML.Pin)
+		}
+	}
 }
