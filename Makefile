@@ -17,6 +17,7 @@ test: vet test-unit test-integration
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration ./integration/
+	$(GO) vet -tags dockpacktest ./cmd/dockpack/...
 
 test-unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)

@@ -155,7 +155,7 @@ func bkBuildDockpack(tb testing.TB) string {
 	bin := filepath.Join(dir, "dockpack")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/dockpack/dockpack/cmd/dockpack")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "dockpacktest", "-o", bin, "github.com/dockpack/dockpack/cmd/dockpack") // with the test seams
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build dockpack: %v\n%s", err, out)

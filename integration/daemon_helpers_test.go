@@ -35,7 +35,7 @@ import (
 // The process-level tests of the daemon run `dockpack serve` as real
 // processes (built once per test run) against the real engine, a tmpfs
 // target and a compose-labelled stack. They reach precise moments through
-// serve's test seams (see cmd/dockpack/serve.go):
+// the test seams (cmd/dockpack/internal/testseams), compiled in by -tags dockpacktest:
 //
 //	DOCKPACK_TEST_HOLD_STEP + DOCKPACK_TEST_HOLD_DIR  hold a job in a step, marker file held-<step>
 //	DOCKPACK_TEST_THROTTLE_BPS                         slow pack writes down
@@ -70,7 +70,7 @@ func dmBinary(t testing.TB) string {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Dir(filepath.Dir(file))
 		out := filepath.Join(dir, fmt.Sprintf("dockpack-%d", os.Getpid()))
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/dockpack")
+		cmd := exec.Command("go", "build", "-tags", "dockpacktest", "-o", out, "./cmd/dockpack") // with the test seams
 		cmd.Dir = root
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			dmBuild.err = fmt.Errorf("go build ./cmd/dockpack: %v\n%s", err, msg)

@@ -40,7 +40,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written)
 			spec := sf.spec(eng)
 			spec.Logger = g.logger
 			spec.Lang = g.lang
-			spec.Hooks = testSeamsFromEnv(g.logger).hooks()
+			spec.Hooks = testHooks(g.logger) // none in the production binary
 			out := cmd.OutOrStdout()
 			rep := newProgressReporter(out, jsonOut || !stderrIsTTY())
 			res, err := backup.Run(ctx, spec, rep.report)

@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,7 +21,6 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
-	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
@@ -107,59 +103,13 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	}
 	defer eng.Close()
 
-	// Job-end notifications and metrics: both fed by OnJobEnd, neither can
-	// block or fail a job.
-	var wh *webhook.Sender
-	if cfg.Webhook.URL != "" {
-		wcfg := cfg.webhook()
-		wcfg.Logger = log
-		if wh, err = webhook.New(ctx, wcfg); err != nil {
-			return usageError{err}
-		}
+	n, err := newNotifiers(ctx, log, cfg)
+	if err != nil {
+		return err
 	}
-	var col *metrics.Collector
-	if cfg.Metrics {
-		mo := metrics.Options{Version: backup.Version}
-		if wh != nil {
-			mo.Webhook = wh.Stats
-		}
-		col = metrics.New(mo)
-	}
-	onJobEnd := func(j jobs.Job) {
-		if col != nil {
-			col.JobEnded(j)
-		}
-		if wh != nil {
-			wh.Notify(j)
-		}
-	}
-
-	seams := testSeamsFromEnv(log)
-	mcfg := jobs.Config{
-		StateDir:            cfg.StateDir,
-		Engine:              eng,
-		Settings:            cfg.initialSettings(),
-		Pinned:              cfg.Pin,
-		Policy:              cfg.policy(),
-		StagingDir:          cfg.StagingDir,
-		LeaseDuration:       time.Duration(cfg.LeaseDuration),
-		StallTimeout:        time.Duration(cfg.StallTimeout),
-		ImagesFirstByteRate: int64(cfg.ImagesFirstByteRate),
-		CancelGrace:         time.Duration(cfg.CancelGrace),
-		PersistInterval:     time.Duration(cfg.PersistInterval),
-		Location:            cfg.location(),
-		WaitOnClose:         cfg.WaitOnShutdown,
-		DisableScheduler:    cfg.DisableScheduler,
-		Logger:              log,
-		Hooks:               seams.hooks(),
-		OnJobEnd:            onJobEnd,
-		Lang:                cfg.lang(),
-	}
-	if col != nil {
-		mcfg.Run = col.WrapRun(nil) // backup.Run, instrumented
-	}
+	wh, col := n.wh, n.col
 	// The manager outlives the signal: shutting down is its Close's job.
-	mgr, err := jobs.NewManager(context.WithoutCancel(ctx), mcfg)
+	mgr, err := jobs.NewManager(context.WithoutCancel(ctx), cfg.managerConfig(eng, log, n))
 	if err != nil {
 		closeWebhook(ctx, log, wh)
 		return err
@@ -190,15 +140,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: event streams are long-lived (each SSE write has its own deadline).
-		BaseContext: func(net.Listener) context.Context { return baseCtx },
-		ErrorLog:    zap.NewStdLog(log.Named("http")),
-	}
+	srv := newHTTPServer(baseCtx, log, h)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("dockpack daemon listening", zap.String("addr", ln.Addr().Network()+"://"+ln.Addr().String()),
@@ -215,6 +157,83 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	err = shutdown(ctx, log, cfg, srv, mgr, cancelBase)
 	closeWebhook(ctx, log, wh) // after the manager: the last job's end is notified too
 	return err
+}
+
+// notifiers are the job-end notifications and the metrics: both fed by
+// OnJobEnd, neither can block or fail a job. Either may be nil.
+type notifiers struct {
+	wh  *webhook.Sender
+	col *metrics.Collector
+}
+
+func newNotifiers(ctx context.Context, log *zap.Logger, cfg *serveConfig) (*notifiers, error) {
+	n := &notifiers{}
+	if cfg.Webhook.URL != "" {
+		wcfg := cfg.webhook()
+		wcfg.Logger = log
+		var err error
+		if n.wh, err = webhook.New(ctx, wcfg); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if cfg.Metrics {
+		mo := metrics.Options{Version: backup.Version}
+		if n.wh != nil {
+			mo.Webhook = n.wh.Stats
+		}
+		n.col = metrics.New(mo)
+	}
+	return n, nil
+}
+
+func (n *notifiers) jobEnded(j jobs.Job) {
+	if n.col != nil {
+		n.col.JobEnded(j)
+	}
+	if n.wh != nil {
+		n.wh.Notify(j)
+	}
+}
+
+// managerConfig is the job manager's configuration.
+func (c *serveConfig) managerConfig(eng *dockerapi.Client, log *zap.Logger, n *notifiers) jobs.Config {
+	mcfg := jobs.Config{
+		StateDir:            c.StateDir,
+		Engine:              eng,
+		Settings:            c.initialSettings(),
+		Pinned:              c.Pin,
+		Policy:              c.policy(),
+		StagingDir:          c.StagingDir,
+		LeaseDuration:       time.Duration(c.LeaseDuration),
+		StallTimeout:        time.Duration(c.StallTimeout),
+		ImagesFirstByteRate: int64(c.ImagesFirstByteRate),
+		CancelGrace:         time.Duration(c.CancelGrace),
+		PersistInterval:     time.Duration(c.PersistInterval),
+		Location:            c.location(),
+		WaitOnClose:         c.WaitOnShutdown,
+		DisableScheduler:    c.DisableScheduler,
+		Logger:              log,
+		Hooks:               testHooks(log), // none in the production binary
+		OnJobEnd:            n.jobEnded,
+		Lang:                c.lang(),
+	}
+	if n.col != nil {
+		mcfg.Run = n.col.WrapRun(nil) // backup.Run, instrumented
+	}
+	return mcfg
+}
+
+// newHTTPServer serves h with requests' contexts derived from baseCtx.
+func newHTTPServer(baseCtx context.Context, log *zap.Logger, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: event streams are long-lived (each SSE write has its own deadline).
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:    zap.NewStdLog(log.Named("http")),
+	}
 }
 
 // webhookCloseTimeout bounds the delivery of queued notifications at exit.
@@ -362,141 +381,4 @@ func resolveToken(ctx context.Context, log *zap.Logger, cfg *serveConfig) (strin
 	}
 	log.Info("generated a bearer token: send it as Authorization: Bearer <token>", zap.String("token_file", path))
 	return tok, nil
-}
-
-// Test seams. They are read only by `dockpack serve` and `dockpack backup`,
-// only from the environment, and exist so the process-level tests
-// (integration/daemon_*, integration/cli_*) reach precise moments of a
-// backup without sleeping. Nothing else uses them; a process started with
-// one logs a warning.
-//
-//	DOCKPACK_TEST_THROTTLE_BPS=N  every pack file is written at no more than N bytes/s
-//	DOCKPACK_TEST_HOLD_STEP=STEP  the job stops in STEP until its context ends (cancel,
-//	                              lost lease, shutdown): in volumes and images after the
-//	                              step's first write (services are stopped, a file is half
-//	                              written), in the other steps at their start
-//	DOCKPACK_TEST_HOLD_DIR=DIR    where the marker file "held-<STEP>" is created when the hold
-//	                              is reached (no marker without it)
-const (
-	envTestThrottle = "DOCKPACK_TEST_THROTTLE_BPS"
-	envTestHoldStep = "DOCKPACK_TEST_HOLD_STEP"
-	envTestHoldDir  = "DOCKPACK_TEST_HOLD_DIR"
-)
-
-type testSeams struct {
-	bps      int64
-	holdStep progress.Step
-	holdDir  string
-	log      *zap.Logger
-
-	mu  sync.Mutex
-	ctx context.Context // the running job's context (one job at a time per process)
-}
-
-func testSeamsFromEnv(log *zap.Logger) *testSeams {
-	s := &testSeams{log: log}
-	if v := os.Getenv(envTestThrottle); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err == nil && n > 0 {
-			s.bps = n
-			log.Warn("TEST SEAM active: pack writes are throttled", zap.String("env", envTestThrottle), zap.Int64("bytes_per_second", n))
-		}
-	}
-	if v := os.Getenv(envTestHoldStep); v != "" {
-		s.holdStep = progress.Step(v)
-		s.holdDir = os.Getenv(envTestHoldDir)
-		log.Warn("TEST SEAM active: jobs hold in a step until canceled", zap.String("env", envTestHoldStep), zap.String("step", v))
-	}
-	return s
-}
-
-func (s *testSeams) active() bool { return s.bps > 0 || s.holdStep != "" }
-
-func (s *testSeams) jobCtx() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx == nil {
-		return context.TODO()
-	}
-	return s.ctx
-}
-
-// dataStep: the hold of these steps happens after their first write.
-func dataStep(st progress.Step) bool { return st == progress.StepVolumes || st == progress.StepImages }
-
-// hold marks the hold reached and blocks until the job's context ends.
-func (s *testSeams) hold(ctx context.Context, step progress.Step) error {
-	if s.holdDir != "" {
-		_ = os.WriteFile(filepath.Join(s.holdDir, "held-"+string(step)), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	}
-	s.log.Warn("TEST SEAM: holding", zap.String("step", string(step)))
-	<-ctx.Done()
-	if c := context.Cause(ctx); c != nil {
-		return c
-	}
-	return ctx.Err()
-}
-
-func (s *testSeams) hooks() backup.Hooks {
-	if !s.active() {
-		return backup.Hooks{}
-	}
-	return backup.Hooks{
-		BeforeStep: func(ctx context.Context, step progress.Step) error {
-			s.mu.Lock()
-			s.ctx = ctx
-			s.mu.Unlock()
-			if step == s.holdStep && !dataStep(step) {
-				return s.hold(ctx, step)
-			}
-			return nil
-		},
-		WrapWriter: func(step progress.Step, item string, w io.Writer) io.Writer {
-			return &seamWriter{s: s, step: step, w: w, start: time.Now()}
-		},
-	}
-}
-
-// seamWriter throttles and/or holds one pack file's writes.
-type seamWriter struct {
-	s       *testSeams
-	step    progress.Step
-	w       io.Writer
-	start   time.Time
-	written int64
-}
-
-func (sw *seamWriter) Write(p []byte) (int, error) {
-	ctx := sw.s.jobCtx()
-	if sw.step == sw.s.holdStep && sw.written > 0 {
-		return 0, sw.s.hold(ctx, sw.step)
-	}
-	if sw.s.bps <= 0 {
-		n, err := sw.w.Write(p)
-		sw.written += int64(n)
-		return n, err
-	}
-	chunk := max(sw.s.bps/20, 512)
-	total := 0
-	for len(p) > 0 {
-		n := int(min(int64(len(p)), chunk))
-		due := sw.start.Add(time.Duration(float64(sw.written+int64(n)) / float64(sw.s.bps) * float64(time.Second)))
-		if d := time.Until(due); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return total, context.Cause(ctx)
-			case <-t.C:
-			}
-		}
-		m, err := sw.w.Write(p[:n])
-		total += m
-		sw.written += int64(m)
-		if err != nil {
-			return total, err
-		}
-		p = p[n:]
-	}
-	return total, nil
 }
