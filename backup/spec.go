@@ -18,6 +18,7 @@ import (
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/owner"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -52,8 +53,22 @@ type Spec struct {
 	SQLiteBusyTimeout time.Duration
 	// SpaceMargin multiplies the size estimate for the target free-space check. Default 1.1.
 	SpaceMargin float64
-	// PinCheckBytes is how often (in bytes written) the mount pin is re-checked. Default 256 MiB.
+	// PinCheckBytes is how often (in bytes written) the mount pin is re-checked. Default 64 MiB.
 	PinCheckBytes int64
+	// PinCheckInterval is how often the mount pin is re-checked on a timer
+	// while the backup runs, also while nothing is written (an engine
+	// staging an image export sends nothing for minutes). Default 2s.
+	PinCheckInterval time.Duration
+	// PackMode is the mode of the pack's files; its directories get the
+	// same read bits plus search. Default 0600 (a pack holds the
+	// application's credentials); 0640 or 0644 widen it. On CIFS the mount
+	// options decide the effective modes.
+	PackMode os.FileMode
+	// Owner identifies this backup's writer on what it creates (the partial
+	// pack's name and owner record, helper labels, the staged database), so
+	// that recovery can tell a dead writer's debris. Default: this process
+	// with a fresh token.
+	Owner owner.Identity
 	// ProgressInterval is the minimum time between progress reports within a step. Default 500ms.
 	ProgressInterval time.Duration
 	// Lang is the language of progress messages: "en" (default) or
@@ -83,6 +98,13 @@ type Hooks struct {
 	AfterRestart func(ctx context.Context, containers []dockerapi.Container, err error)
 	// WrapWriter wraps the writer of each streamed file (tests: throttling, faults).
 	WrapWriter func(step progress.Step, item string, w io.Writer) io.Writer
+	// BeforePartial runs before the partial pack directory is created, with
+	// its path (the job manager records it, so recovery can remove it).
+	BeforePartial func(ctx context.Context, partial string) error
+	// BeforeCommit runs before the complete pack is renamed to its final
+	// name (the job manager records the name and package hash first, so a
+	// crash right after the rename still finds the job's pack).
+	BeforeCommit func(ctx context.Context, pack, packageHash string) error
 	// AdjustEstimate may change the estimate used by the space checks (tests).
 	AdjustEstimate func(e Estimate) Estimate
 }
@@ -104,7 +126,16 @@ func (s *Spec) applyDefaults() {
 		s.SpaceMargin = 1.1
 	}
 	if s.PinCheckBytes == 0 {
-		s.PinCheckBytes = 256 << 20
+		s.PinCheckBytes = 64 << 20
+	}
+	if s.PinCheckInterval == 0 {
+		s.PinCheckInterval = 2 * time.Second
+	}
+	if s.PackMode == 0 {
+		s.PackMode = 0o600
+	}
+	if s.Owner.Token == "" {
+		s.Owner = owner.Self("")
 	}
 	if s.ProgressInterval == 0 {
 		s.ProgressInterval = 500 * time.Millisecond
@@ -154,6 +185,9 @@ func (s Spec) Validate() error {
 	}
 	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
 		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
+	}
+	if !slices.Contains([]os.FileMode{0o600, 0o640, 0o644}, s.PackMode) {
+		errs = append(errs, fmt.Errorf("pack mode %04o: use 0600 (default), 0640 or 0644", s.PackMode))
 	}
 	if s.SpaceMargin < 1 {
 		errs = append(errs, fmt.Errorf("space margin %.2f is below 1", s.SpaceMargin))

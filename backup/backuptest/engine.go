@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/owner"
 )
 
 // Engine is an in-memory Docker Engine: the backup side (stack, image save,
@@ -564,4 +565,9 @@ func NewRunningEngine() *Engine {
 	e.VolData = map[string][]byte{"demo_data": SmallTar("data.txt", "volume content")}
 	e.ImageData = SmallTar("manifest.json", "[]")
 	return e
+}
+
+// RemoveStaleHelpers has no helpers to remove (the fake creates none).
+func (e *Engine) RemoveStaleHelpers(ctx context.Context, dead func(owner.Identity) bool) ([]string, error) {
+	return nil, ctx.Err()
 }

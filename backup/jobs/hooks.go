@@ -3,12 +3,10 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
-	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 )
@@ -18,11 +16,32 @@ func (jr *jobRun) hooks(user backup.Hooks) backup.Hooks {
 	m := jr.m
 	h := user
 	h.BeforeStep = func(ctx context.Context, step progress.Step) error {
-		if step != progress.StepPrecheck {
-			jr.notePartials(ctx)
-		}
 		if user.BeforeStep != nil {
 			return user.BeforeStep(ctx, step)
+		}
+		return nil
+	}
+	h.BeforePartial = func(ctx context.Context, partial string) error {
+		// Recorded before it exists: recovery removes it if this process dies.
+		dctx, cancel := m.dbCtx()
+		defer cancel()
+		if err := m.db.Write(dctx, func(tx *statedb.Tx) error { return tx.SetPartials(jr.id, []string{partial}) }); err != nil {
+			return err
+		}
+		if user.BeforePartial != nil {
+			return user.BeforePartial(ctx, partial)
+		}
+		return nil
+	}
+	h.BeforeCommit = func(ctx context.Context, pack, hash string) error {
+		// Recorded before the rename: a crash right after it still finds the pack.
+		dctx, cancel := m.dbCtx()
+		defer cancel()
+		if err := m.db.Write(dctx, func(tx *statedb.Tx) error { return tx.SetPendingPack(jr.id, pack, hash) }); err != nil {
+			return fmt.Errorf("recording the pack before its rename failed, so it was not renamed: %w", err)
+		}
+		if user.BeforeCommit != nil {
+			return user.BeforeCommit(ctx, pack, hash)
 		}
 		return nil
 	}
@@ -86,55 +105,4 @@ func containerNames(cs []dockerapi.Container) string {
 		}
 	}
 	return strings.Join(names, ", ")
-}
-
-// snapshotPartials remembers the partial pack directories present before Run.
-func (jr *jobRun) snapshotPartials(ctx context.Context) {
-	before := map[string]bool{}
-	ents, err := readDirNamesBounded(ctx, jr.spec.Target, jr.m.cfg.StatTimeout)
-	if err == nil {
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), pack.PartialPrefix) {
-				before[e.Name()] = true
-			}
-		}
-	}
-	jr.mu.Lock()
-	jr.partialsBefore = before
-	jr.mu.Unlock()
-}
-
-// notePartials records the partial pack directory this job's Run created
-// (the new .partial-* entries of the target), so that recovery can remove it
-// if this process dies.
-func (jr *jobRun) notePartials(ctx context.Context) {
-	jr.mu.Lock()
-	if jr.partialsDone {
-		jr.mu.Unlock()
-		return
-	}
-	before := jr.partialsBefore
-	jr.mu.Unlock()
-	ents, err := readDirNamesBounded(ctx, jr.spec.Target, jr.m.cfg.StatTimeout)
-	if err != nil {
-		return
-	}
-	var mine []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), pack.PartialPrefix) && !before[e.Name()] {
-			mine = append(mine, filepath.Join(jr.spec.Target, e.Name()))
-		}
-	}
-	if len(mine) == 0 {
-		return
-	}
-	dctx, cancel := jr.m.dbCtx()
-	defer cancel()
-	if err := jr.m.db.Write(dctx, func(tx *statedb.Tx) error { return tx.SetPartials(jr.id, mine) }); err != nil {
-		jr.logf("warn", "cannot record the partial pack directory in the state DB: %v", err)
-		return
-	}
-	jr.mu.Lock()
-	jr.partialsDone = true
-	jr.mu.Unlock()
 }

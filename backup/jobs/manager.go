@@ -31,7 +31,7 @@ import (
 // recovery.
 type Engine interface {
 	backup.Engine
-	StartContainers(ctx context.Context, ids []string) error
+	backup.RecoverEngine
 }
 
 // ManagerConfig configures a Manager. Zero durations take the documented defaults.
@@ -410,12 +410,13 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	m.mu.Lock()
 	m.runs[job.ID] = jr
 	m.mu.Unlock()
+	started := jr.snapshot() // as started: the run may report progress at once
 	m.wg.Add(2)
 	go jr.monitor()
 	go jr.run(recovered)
 	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", kind), zap.String("trigger", trigger),
 		zap.String("project", spec.Project), zap.String("target", spec.Target))
-	return jr.snapshot(), nil
+	return started, nil
 }
 
 // Get returns a job. For a job this process runs, the live progress (newer

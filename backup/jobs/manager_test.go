@@ -64,10 +64,10 @@ func TestManagerRecoveryAtStart(t *testing.T) {
 	crashRun := func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
 		p(progress.Report{Step: progress.StepPrecheck, Message: "checking"})
 		partial = filepath.Join(spec.Target, pack.PartialPrefix+"20250101_000000_000")
-		if err := os.Mkdir(partial, 0o755); err != nil {
+		if err := spec.Hooks.BeforePartial(ctx, partial); err != nil { // intent before action
 			return nil, err
 		}
-		if err := spec.Hooks.BeforeStep(ctx, progress.StepVolumes); err != nil {
+		if err := os.Mkdir(partial, 0o755); err != nil {
 			return nil, err
 		}
 		cs := engA.Stack.Containers
@@ -701,10 +701,10 @@ func TestManagerCancelDuringEachStepLeavesNothing(t *testing.T) {
 			set.AuthDBPath = backuptest.MustSQLite(t, t.TempDir(), "auth.db", "ada")
 			set.RagflowStopServices = true
 			var m *jobs.Manager
-			var jobID atomic.Int64
 			hooks := backup.Hooks{BeforeStep: func(ctx context.Context, s progress.Step) error {
 				if s == step {
-					if _, err := m.Cancel(context.Background(), jobID.Load(), "cancel at "+string(s)); err != nil {
+					id, _ := jobs.JobIDFrom(ctx) // known before Start returns
+					if _, err := m.Cancel(context.Background(), id, "cancel at "+string(s)); err != nil {
 						return err
 					}
 				}
@@ -721,7 +721,6 @@ func TestManagerCancelDuringEachStepLeavesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			jobID.Store(job.ID)
 			if step == progress.StepVolumes {
 				<-eng.ExportStarted
 				if eng.IsRunning("c-app") {

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/docker/go-units"
+	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -103,6 +105,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 		if note != nil {
 			note("warn", m.tr("job.log.recovered", j.ID, j.OwnerHost, j.OwnerPID))
 		}
+		m.completeIfPacked(ctx, j, say)
 		for _, p := range j.PartialDirs {
 			if !strings.HasPrefix(filepath.Base(p), pack.PartialPrefix) || !filepath.IsAbs(p) {
 				say(j.ID, "error", fmt.Sprintf("not removing %q: it is not a partial pack directory", p))
@@ -116,6 +119,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 		}
 	}
 	m.restartRecordedContainers(ctx, say)
+	m.removeDebris(ctx, jobs, say)
 	for _, j := range jobs {
 		if job, err := m.Get(ctx, j.ID); err == nil {
 			m.jobEnded(job)
@@ -212,4 +216,81 @@ func containerIDs(cs []dockerapi.Container) []string {
 		ids[i] = c.ID
 	}
 	return ids
+}
+
+// completeIfPacked ends a job that died after writing its pack (recorded
+// before the rename) as completed when that pack is there, complete and the
+// one it recorded: the job record agrees with the target.
+func (m *Manager) completeIfPacked(ctx context.Context, j statedb.Job, say func(int64, string, string)) {
+	if j.PendingPack == nil || j.PendingHash == nil {
+		return
+	}
+	dir := *j.PendingPack
+	m1, hash, err := pack.ReadManifest(ctx, dir)
+	if err != nil || hash != *j.PendingHash {
+		if err == nil {
+			err = fmt.Errorf("its manifest hash is %s, the job recorded %s", hash, *j.PendingHash)
+		}
+		say(j.ID, "info", fmt.Sprintf("job %d had not renamed its pack into place (%v): it stays interrupted", j.ID, err))
+		return
+	}
+	vr, err := pack.Verify(ctx, dir, pack.VerifyOptions{Structural: true, StagingDir: m.cfg.StagingDir})
+	if err != nil {
+		say(j.ID, "error", fmt.Sprintf("job %d's pack %s is there but fails verification (%v): the job stays interrupted", j.ID, dir, err))
+		return
+	}
+	name := filepath.Base(dir)
+	detail := fmt.Sprintf("the process running job %d died after its pack %s was complete; recovery found the pack in place and verified its structure (%d checks), so the job is completed", j.ID, name, len(vr.Checks))
+	werr := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		return tx.CompleteRecovered(j.ID, m.cfg.Now().UnixMilli(), dir, name, hash, m.tr("job.complete", name, units.BytesSize(float64(m1.PackSize()))), detail)
+	})
+	if werr != nil {
+		say(j.ID, "error", fmt.Sprintf("cannot record job %d's recovered pack: %v", j.ID, werr))
+		return
+	}
+	say(j.ID, "warn", detail)
+}
+
+// removeDebris removes what dead writers left in the targets of the
+// recovered jobs (and the configured one), in staging and on the engine:
+// partial packs with their owner records (starting the containers they
+// stopped), helper containers and images, staged database copies.
+func (m *Manager) removeDebris(ctx context.Context, jobs []statedb.Job, say func(int64, string, string)) {
+	targets := map[string]int64{}
+	for _, j := range jobs {
+		if j.Target != "" {
+			targets[j.Target] = j.ID
+		}
+	}
+	if s, err := m.loadSettings(ctx); err == nil && s.TargetLocalDir != "" {
+		if _, ok := targets[s.TargetLocalDir]; !ok {
+			targets[s.TargetLocalDir] = 0
+		}
+	}
+	if len(targets) == 0 {
+		targets[""] = 0 // still the engine and staging
+	}
+	first := true
+	for target, jobID := range targets {
+		o := backup.RecoverOptions{Target: target, Logger: m.log}
+		if first { // the engine and staging once
+			o.Engine, o.StagingDir, first = m.cfg.Engine, m.cfg.StagingDir, false
+		}
+		got, err := backup.Recover(ctx, o)
+		for _, p := range got.Partials {
+			say(jobID, "info", m.tr("job.log.partial_removed", p, jobID))
+		}
+		for _, h := range got.Helpers {
+			say(jobID, "info", fmt.Sprintf("removed the helper %s a dead backup left on the engine", h))
+		}
+		for _, s := range got.Staged {
+			say(jobID, "info", fmt.Sprintf("removed the staged database copy %s a dead backup left", s))
+		}
+		for _, c := range got.Restarted {
+			say(jobID, "info", fmt.Sprintf("started container %s again, which a dead backup had stopped", c))
+		}
+		if err != nil {
+			say(jobID, "error", fmt.Sprintf("recovery: %v", err))
+		}
+	}
 }

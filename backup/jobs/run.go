@@ -64,20 +64,17 @@ type jobRun struct {
 	finalized bool
 	finalJob  *Job
 	subs      map[*subscriber]struct{}
-
-	// partial pack directory bookkeeping
-	partialsBefore map[string]bool
-	partialsDone   bool
 }
 
 func (m *Manager) newJobRun(job Job, ls lease, spec backup.Spec, now time.Time) *jobRun {
-	ctx, cancel := context.WithCancelCause(m.base)
+	ctx, cancel := context.WithCancelCause(context.WithValue(m.base, jobIDKey{}, job.ID))
 	jr := &jobRun{
 		m: m, id: job.ID, lease: ls, ctx: ctx, cancel: cancel,
 		runDone: make(chan struct{}), wake: make(chan struct{}, 1),
 		job: job, leaseExpiry: now.Add(m.cfg.LeaseDuration), subs: map[*subscriber]struct{}{},
 	}
 	spec.Hooks = jr.hooks(m.cfg.Hooks)
+	spec.Owner = m.id
 	core := zapcore.NewTee(m.cfg.Logger.Core(), &jobLogCore{LevelEnabler: zapcore.InfoLevel, sink: jr.addLog})
 	spec.Logger = zap.New(core).With(zap.Int64("job_id", job.ID))
 	jr.spec = spec
@@ -99,7 +96,6 @@ func (jr *jobRun) run(recovered []statedb.Job) {
 	if len(recovered) > 0 {
 		m.cleanupRecovered(m.base, recovered, func(level, msg string) { jr.logf(level, "%s", msg) })
 	}
-	jr.snapshotPartials(jr.ctx)
 	jr.mu.Lock()
 	jr.watching, jr.lastAct = true, time.Now()
 	jr.mu.Unlock()
@@ -279,4 +275,13 @@ func (jr *jobRun) writeFinal(f statedb.Final) {
 		m.log.Warn("backup job was already ended by another process (recovery after a takeover); its outcome is kept",
 			zap.Int64("job_id", jr.id), zap.String("status", string(job.Status)))
 	}
+}
+
+type jobIDKey struct{}
+
+// JobIDFrom returns the id of the job whose backup ctx belongs to: hooks
+// (Config.Hooks) and a custom Config.Run learn which job they serve.
+func JobIDFrom(ctx context.Context) (int64, bool) {
+	id, ok := ctx.Value(jobIDKey{}).(int64)
+	return id, ok
 }

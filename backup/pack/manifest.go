@@ -31,10 +31,7 @@ const (
 
 // FileKind is the kind of a pack file: FileEntry.Kind in manifest.json, and
 // the Kind of a verify check. Its values are manifest format 1's.
-//
-// It is an alias of string until internal/metrics keys its map of kinds by
-// FileKind; then it becomes `type FileKind string` (nothing else changes).
-type FileKind = string
+type FileKind string
 
 // Kinds of pack files. The first four are listed in Manifest.Files; the
 // others name manifest.json, SHA256SUMS and the pack directory itself.

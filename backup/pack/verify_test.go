@@ -177,7 +177,7 @@ func TestVerifyStructuralSkipsData(t *testing.T) {
 
 func TestVerifyMissingPack(t *testing.T) {
 	res, err := pack.Verify(context.Background(), filepath.Join(t.TempDir(), "nope"), pack.VerifyOptions{})
-	if !errors.Is(err, pack.ErrVerify) || res.Failed()[0].Kind != pack.FileDir {
+	if !errors.Is(err, pack.ErrVerify) || res.Failed()[0].Kind != string(pack.FileDir) {
 		t.Fatalf("err %v, result %+v", err, res)
 	}
 }

@@ -30,7 +30,7 @@ func printPack(w io.Writer, p i18n.Printer, packDir string, m *pack.Manifest, ha
 	fmt.Fprintln(w)
 	rows := [][]string{{p.T("show.col.file"), p.T("show.col.kind"), p.T("show.col.size"), p.T("show.col.sha256")}}
 	for _, f := range m.Files {
-		rows = append(rows, []string{f.Path, f.Kind, humanBytes(f.Size), f.SHA256[:16] + "…"})
+		rows = append(rows, []string{f.Path, string(f.Kind), humanBytes(f.Size), f.SHA256[:16] + "…"})
 	}
 	writeTable(w, rows, -1)
 	if len(m.Images) > 0 {

@@ -182,7 +182,7 @@ func (s scrape) Collect(ch chan<- prometheus.Metric) {
 }
 
 // componentOfKind maps a pack file kind to its component label.
-var componentOfKind = map[string]string{
+var componentOfKind = map[pack.FileKind]string{
 	pack.FileSQLite: "db", pack.FileVolume: "volumes", pack.FileImages: "images", pack.FileCompose: "compose",
 }
 

@@ -15,35 +15,14 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/webhook"
-	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/metrics"
 	"github.com/dockpack/dockpack/mountcheck"
 )
-
-// mtEngine is the least ManagerEngine a Manager needs when Run is stubbed.
-type mtEngine struct{}
-
-func (mtEngine) Info(context.Context) (dockerapi.EngineInfo, error) {
-	return dockerapi.EngineInfo{}, nil
-}
-func (mtEngine) ResolveStack(context.Context, string) (dockerapi.Stack, error) {
-	return dockerapi.Stack{}, errors.New("mtEngine: not used")
-}
-func (mtEngine) ImagesUniqueBytes(context.Context, []dockerapi.Image) (int64, error) { return 0, nil }
-func (mtEngine) SaveImages(context.Context, []string, io.Writer) (dockerapi.SaveResult, error) {
-	return dockerapi.SaveResult{}, errors.New("mtEngine: not used")
-}
-func (mtEngine) ExportVolume(context.Context, dockerapi.Stack, string, io.Writer) (dockerapi.ExportResult, error) {
-	return dockerapi.ExportResult{}, errors.New("mtEngine: not used")
-}
-func (mtEngine) StopContainers(context.Context, []string, time.Duration) (func() error, error) {
-	return nil, errors.New("mtEngine: not used")
-}
-func (mtEngine) StartContainers(context.Context, []string) error { return nil }
 
 var (
 	mtLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? (\S+)$`)
@@ -145,7 +124,7 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	dir := t.TempDir()
 	set := jobs.DefaultSettings()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = filepath.Join(dir, "packs"), "demo", "/srv/app.db"
-	m, err := jobs.NewManager(ctx, jobs.Config{StateDir: dir, Engine: mtEngine{}, Settings: set, DisableScheduler: true,
+	m, err := jobs.NewManager(ctx, jobs.Config{StateDir: dir, Engine: backuptest.NewEngine(), Settings: set, DisableScheduler: true,
 		Run: col.WrapRun(stub), OnJobEnd: col.JobEnded})
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,10 @@ type Job struct {
 	OwnerToken  string
 	OwnerHost   string
 	OwnerPID    int
+	// PendingPack and PendingHash: the pack the job was about to rename into
+	// place, and its package hash.
+	PendingPack *string
+	PendingHash *string
 }
 
 // jobColumns is the SELECT list every job read uses.
@@ -55,7 +59,7 @@ const jobColumns = `id, kind, status, progress, message, detail, output_dir, pac
 	started_at_ms, finished_at_ms, cancel_requested_at_ms, cancel_reason, canceled_at_ms,
 	verification_status, verification_detail, verified_by, verified_at_ms, last_restore_drill_id,
 	project, components, trigger, step, bytes_done, bytes_total, error_code, heartbeat_at_ms, pack_name,
-	target, partial_dirs, owner_token, owner_host, owner_pid`
+	target, partial_dirs, owner_token, owner_host, owner_pid, pending_pack, pending_hash`
 
 // activeStatuses are the states of a job that may still change.
 const activeStatuses = `('queued', 'running', 'canceling')`
@@ -74,7 +78,7 @@ func scanJob(stmt *sqlite.Stmt) Job {
 		BytesDone: stmt.GetInt64("bytes_done"), BytesTotal: stmt.GetInt64("bytes_total"), ErrorCode: colStr(stmt, "error_code"),
 		HeartbeatAtMs: colInt(stmt, "heartbeat_at_ms"), PackName: colStr(stmt, "pack_name"),
 		Target: stmt.GetText("target"), OwnerToken: stmt.GetText("owner_token"), OwnerHost: stmt.GetText("owner_host"),
-		OwnerPID: int(stmt.GetInt64("owner_pid")),
+		OwnerPID: int(stmt.GetInt64("owner_pid")), PendingPack: colStr(stmt, "pending_pack"), PendingHash: colStr(stmt, "pending_hash"),
 	}
 	_ = json.Unmarshal([]byte(stmt.GetText("components")), &j.Components)
 	if j.Components == nil {
@@ -266,4 +270,17 @@ func (tx *Tx) SetVerification(jobID int64, v Verification) error {
 	return tx.exec(`UPDATE jobs SET verification_status = ?, verification_detail = ?, verified_by = ?,
 		verified_at_ms = COALESCE(?, verified_at_ms), last_restore_drill_id = ? WHERE id = ?`,
 		v.Status, v.Detail, v.VerifiedBy, nint(v.VerifiedAtMs), v.DrillID, jobID)
+}
+
+// SetPendingPack records the pack a job is about to rename into place.
+func (tx *Tx) SetPendingPack(id int64, pack, hash string) error {
+	return tx.exec(`UPDATE jobs SET pending_pack = ?, pending_hash = ? WHERE id = ?`, pack, hash, id)
+}
+
+// CompleteRecovered ends a job that died after its pack was complete as
+// completed, with its pack.
+func (tx *Tx) CompleteRecovered(id, nowMs int64, packDir, packName, hash, message, detail string) error {
+	return tx.exec(`UPDATE jobs SET status = 'completed', progress = 100, error_code = NULL, output_dir = ?, pack_name = ?,
+		package_hash = ?, message = ?, detail = ?, finished_at_ms = COALESCE(finished_at_ms, ?) WHERE id = ?`,
+		packDir, packName, hash, message, detail, nowMs, id)
 }

@@ -105,6 +105,12 @@ CREATE TABLE restore_drills (
 );
 CREATE INDEX restore_drills_by_job ON restore_drills(job_id, id);
 `,
+	// 3: the pack a job is about to rename into place (recorded before the
+	// rename, so recovery can tell a complete pack of a job that died).
+	`
+ALTER TABLE jobs ADD COLUMN pending_pack TEXT;
+ALTER TABLE jobs ADD COLUMN pending_hash TEXT;
+`,
 }
 
 // SchemaVersion is the state DB schema version this build writes.
