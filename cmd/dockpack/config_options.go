@@ -19,57 +19,28 @@ type cfgOption struct {
 	get     func(c *serveConfig) string
 }
 
-func optString(key, flag, env, usage string, p func(*serveConfig) *string) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "string", usage: usage,
-		set: func(c *serveConfig, v string) error { *p(c) = strings.TrimSpace(v); return nil },
-		get: func(c *serveConfig) string { return *p(c) }}
+// opt is an option of type T: parse reads the flag's or variable's text,
+// format shows the default in --help.
+func opt[T any](typ string, parse func(string) (T, error), format func(T) string) func(key, flag, env, usage string, p func(*serveConfig) *T) cfgOption {
+	return func(key, flag, env, usage string, p func(*serveConfig) *T) cfgOption {
+		return cfgOption{key: key, flag: flag, env: env, typ: typ, usage: usage,
+			set: func(c *serveConfig, v string) error {
+				x, err := parse(v)
+				*p(c) = x
+				return err
+			},
+			get: func(c *serveConfig) string { return format(*p(c)) }}
+	}
 }
 
-func optBool(key, flag, env, usage string, p func(*serveConfig) *bool) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "bool", usage: usage,
-		set: func(c *serveConfig, v string) error {
-			b, err := parseBool(v)
-			*p(c) = b
-			return err
-		},
-		get: func(c *serveConfig) string { return strconv.FormatBool(*p(c)) }}
-}
-
-func optDuration(key, flag, env, usage string, p func(*serveConfig) *duration) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "duration", usage: usage,
-		set: func(c *serveConfig, v string) error {
-			d, err := parseDuration(v)
-			*p(c) = d
-			return err
-		},
-		get: func(c *serveConfig) string { return p(c).String() }}
-}
-
-func optBytes(key, flag, env, usage string, p func(*serveConfig) *byteSize) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "size", usage: usage,
-		set: func(c *serveConfig, v string) error {
-			b, err := parseByteSize(v)
-			*p(c) = b
-			return err
-		},
-		get: func(c *serveConfig) string { return p(c).String() }}
-}
-
-func optInt(key, flag, env, usage string, p func(*serveConfig) *int) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "int", usage: usage,
-		set: func(c *serveConfig, v string) error {
-			n, err := parseInt(v)
-			*p(c) = n
-			return err
-		},
-		get: func(c *serveConfig) string { return strconv.Itoa(*p(c)) }}
-}
-
-func optList(key, flag, env, usage string, p func(*serveConfig) *stringList) cfgOption {
-	return cfgOption{key: key, flag: flag, env: env, typ: "list", usage: usage,
-		set: func(c *serveConfig, v string) error { *p(c) = splitList(v); return nil },
-		get: func(c *serveConfig) string { return strings.Join(*p(c), ",") }}
-}
+var (
+	optString   = opt("string", func(s string) (string, error) { return strings.TrimSpace(s), nil }, func(s string) string { return s })
+	optBool     = opt("bool", parseBool, strconv.FormatBool)
+	optDuration = opt("duration", parseDuration, duration.String)
+	optBytes    = opt("size", parseByteSize, byteSize.String)
+	optInt      = opt("int", parseInt, strconv.Itoa)
+	optList     = opt("list", func(s string) (stringList, error) { return splitList(s), nil }, func(l stringList) string { return strings.Join(l, ",") })
+)
 
 // serveOptions lists every key settable by flag or environment: the
 // daemon's own, then one per setting (from the settings table).

@@ -17,14 +17,7 @@ func (d duration) String() string { return time.Duration(d).String() }
 
 func (d duration) MarshalYAML() (any, error) { return d.String(), nil }
 
-func (d *duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = v
-	return nil
-}
+func (d *duration) UnmarshalYAML(n *yaml.Node) error { return decodeScalar(n, parseDuration, d) }
 
 func parseDuration(s string) (duration, error) {
 	v, err := time.ParseDuration(strings.TrimSpace(s))
@@ -44,14 +37,7 @@ func (b byteSize) String() string { return units.BytesSize(float64(b)) }
 
 func (b byteSize) MarshalYAML() (any, error) { return b.String(), nil }
 
-func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error { return decodeScalar(n, parseByteSize, b) }
 
 func parseByteSize(s string) (byteSize, error) {
 	s = strings.TrimSpace(s)
@@ -109,4 +95,14 @@ func parseInt(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not an integer", s)
 	}
 	return n, nil
+}
+
+// decodeScalar parses a YAML scalar into *dst; the error names the line.
+func decodeScalar[T any](n *yaml.Node, parse func(string) (T, error), dst *T) error {
+	v, err := parse(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*dst = v
+	return nil
 }
