@@ -29,8 +29,9 @@ const (
 
 // catalogs maps a language to its messages (key → fmt format). Each area
 // of dockpack keeps its messages in its own pair of files (<area>_en.go,
-// <area>_zh.go) that add them here; English is the reference every language
-// must match.
+// <area>_zh.go), each a package-level map (<area>EN, <area>ZH) that a
+// one-line init adds here; English is the reference every language must
+// match.
 var catalogs = map[string]map[string]string{English: {}, Chinese: {}}
 
 // add registers messages of lang; a key registered twice is a bug.
