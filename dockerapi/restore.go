@@ -7,7 +7,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"go.uber.org/zap"
 )
@@ -40,21 +39,8 @@ func (c *Client) MarkVolumeIncomplete(ctx context.Context, volumeName, image, pa
 		return err
 	}
 	name := "dockpack-restore-marker-" + randomHex(6)
-	cfg := &container.Config{
-		Image:           image,
-		Entrypoint:      []string{helperEntrypoint},
-		Cmd:             []string{},
-		Labels:          map[string]string{LabelRestoreIncomplete: pack, LabelRestoreVolume: volumeName},
-		NetworkDisabled: true,
-		WorkingDir:      "/",
-	}
-	hc := &container.HostConfig{
-		NetworkMode: "none",
-		Mounts: []mount.Mount{{
-			Type: mount.TypeVolume, Source: volumeName, Target: MarkerMountPoint, ReadOnly: true,
-			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-		}},
-	}
+	labels := map[string]string{LabelRestoreIncomplete: pack, LabelRestoreVolume: volumeName}
+	cfg, hc := idleContainer(image, labels, volumeName, MarkerMountPoint, true)
 	if _, err := c.cli.ContainerCreate(ctx, cfg, hc, &network.NetworkingConfig{}, nil, name); err != nil {
 		c.removeContainerByName(ctx, name)
 		return c.engineErr(fmt.Sprintf("create the incomplete-restore marker of volume %s from image %s", volumeName, image), err, ErrImageNotFound)

@@ -31,7 +31,7 @@ func TestDockerHelperCreateCanceledLeavesNothing(t *testing.T) {
 	id := owner.Self("")
 	var ctx context.Context
 	var cancel context.CancelFunc
-	ctx, cancel = context.WithCancel(context.Background())
+	_, cancel = context.WithCancel(context.Background())
 	c, err := dockerapi.New(context.Background(), dockerapi.Options{Owner: id, CleanupTimeout: 30 * time.Second,
 		BeforeCreate: func(context.Context, string, string) {
 			d := time.Duration(rand.IntN(120)) * time.Millisecond

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 )
 
 // ForceRemoveContainer removes a container (running or not) with its
@@ -19,7 +19,7 @@ func ForceRemoveContainer(cli *Client, id string) error {
 	ctx, cancel := opCtx()
 	defer cancel()
 	err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return err
 	}
 	return nil

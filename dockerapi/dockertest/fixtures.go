@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -179,7 +180,7 @@ func MustDerivedImage(t testing.TB, cli *Client, baseRef, ref string, files map[
 func removeImage(t testing.TB, cli *Client, id string) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	if _, err := cli.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+	if _, err := cli.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		t.Logf("cleanup: remove image %s: %v", id, err)
 	}
 }
@@ -197,7 +198,7 @@ func ImageExists(t testing.TB, cli *Client, ref string) bool {
 	ctx, cancel := opCtx()
 	defer cancel()
 	_, err := cli.ImageInspect(ctx, ref)
-	if err != nil && !client.IsErrNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		t.Fatalf("inspect image %s: %v", ref, err)
 	}
 	return err == nil
@@ -223,7 +224,7 @@ func MustVolume(t testing.TB, cli *Client, name string, labels map[string]string
 func RemoveVolume(t testing.TB, cli *Client, name string) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	if err := cli.VolumeRemove(ctx, name, true); err != nil && !client.IsErrNotFound(err) {
+	if err := cli.VolumeRemove(ctx, name, true); err != nil && !cerrdefs.IsNotFound(err) {
 		t.Logf("cleanup: remove volume %s: %v", name, err)
 	}
 }
@@ -274,7 +275,7 @@ func MustContainer(t testing.TB, cli *Client, s ContainerSpec) string {
 	t.Cleanup(func() {
 		ctx, cancel := opCtx()
 		defer cancel()
-		if err := cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			t.Logf("cleanup: remove container %s: %v", s.Name, err)
 		}
 	})
