@@ -73,90 +73,120 @@ func (sum *TarSummary) add(h *tar.Header) {
 // discard. Validation failures wrap ErrIncomplete; a failed write to w is
 // returned wrapped as it is (not ErrIncomplete). The summary describes the input.
 func RebaseTar(ctx context.Context, r io.Reader, w io.Writer) (TarSummary, error) {
-	s := newScanner(ctx, r, "tar stream", tarTruncated)
 	ew := &errWriter{w: w}
-	tw := tar.NewWriter(ew)
-	// writeFailed tells a failed write to w (returned as is) from a header
-	// archive/tar cannot encode again (a problem of the input).
-	writeFailed := func(what string, err error) error {
-		if ew.err != nil {
-			return fmt.Errorf("writing the rebased tar (%s): %w", what, ew.err)
-		}
-		return incomplete(err, "tar stream %s cannot be written again as a tar entry: %v", what, err)
-	}
-	var sum TarSummary
-	done := func(err error) (TarSummary, error) {
-		sum.Bytes = s.cr.n
-		return sum, err
-	}
-	root := ""
+	rb := &rebaser{s: newScanner(ctx, r, "tar stream", tarTruncated), ew: ew, tw: tar.NewWriter(ew)}
+	err := rb.run()
+	rb.sum.Bytes = rb.s.cr.n
+	return rb.sum, err
+}
+
+// rebaser is the state of RebaseTar.
+type rebaser struct {
+	s    *scanner
+	ew   *errWriter
+	tw   *tar.Writer
+	root string // the exported directory: the first entry's name, cleaned
+	sum  TarSummary
+}
+
+// run copies every entry, then the end-of-archive marker.
+func (rb *rebaser) run() error {
 	for {
-		h, err := s.next()
+		h, err := rb.s.next()
 		if err == io.EOF {
-			if root == "" {
-				return done(incomplete(nil, "tar stream has no entries: expected the exported directory as its first entry"))
-			}
-			if err := tw.Close(); err != nil {
-				return done(writeFailed("end-of-archive marker", err))
-			}
-			return done(nil)
+			return rb.finish()
 		}
 		if err != nil {
-			return done(err)
+			return err
 		}
-		sum.add(h)
-		if h.Typeflag == tar.TypeXGlobalHeader { // archive-wide PAX records: pass through
-			if err := tw.WriteHeader(&tar.Header{Typeflag: h.Typeflag, Name: h.Name, PAXRecords: h.PAXRecords, Format: tar.FormatPAX}); err != nil {
-				return done(writeFailed(fmt.Sprintf("global header %q", h.Name), err))
-			}
-			continue
-		}
-		if err := checkName(h.Name, "entry"); err != nil {
-			return done(err)
-		}
-		if root == "" {
-			if h.Typeflag != tar.TypeDir {
-				return done(incomplete(nil, "tar stream's first entry %q is not a directory (type %q): expected the exported directory itself", h.Name, h.Typeflag))
-			}
-			root = path.Clean(h.Name)
-		}
-		rel, ok := rebaseName(root, h.Name)
-		if !ok {
-			return done(incomplete(nil, "tar stream entry %q lies outside the exported directory %q", h.Name, root+"/"))
-		}
-		out := rebasedHeader(h)
-		switch {
-		case rel == "" && h.Typeflag != tar.TypeDir:
-			return done(incomplete(nil, "tar stream entry %q has the exported directory's name but is not a directory", h.Name))
-		case rel == "":
-			out.Name = "./"
-		case h.Typeflag == tar.TypeDir:
-			out.Name = rel + "/"
-		default:
-			out.Name = rel
-		}
-		if h.Typeflag == tar.TypeLink {
-			if err := checkName(h.Linkname, "hard-link target of "+h.Name); err != nil {
-				return done(err)
-			}
-			t, ok := rebaseName(root, h.Linkname)
-			if !ok || t == "" {
-				return done(incomplete(nil, "tar stream entry %q is a hard link to %q, outside the exported directory %q", h.Name, h.Linkname, root+"/"))
-			}
-			out.Linkname = t
-		}
-		if err := writeHeader(tw, out); err != nil {
-			return done(writeFailed(fmt.Sprintf("entry %q", h.Name), err))
-		}
-		if err := s.readData(func(p []byte) error {
-			if _, err := tw.Write(p); err != nil {
-				return writeFailed(fmt.Sprintf("entry %q", h.Name), err)
-			}
-			return nil
-		}); err != nil {
-			return done(err)
+		rb.sum.add(h)
+		if err := rb.entry(h); err != nil {
+			return err
 		}
 	}
+}
+
+// finish writes the end-of-archive marker of a complete input.
+func (rb *rebaser) finish() error {
+	if rb.root == "" {
+		return incomplete(nil, "tar stream has no entries: expected the exported directory as its first entry")
+	}
+	if err := rb.tw.Close(); err != nil {
+		return rb.writeFailed("end-of-archive marker", err)
+	}
+	return nil
+}
+
+// writeFailed tells a failed write to w (returned as is) from a header
+// archive/tar cannot encode again (a problem of the input).
+func (rb *rebaser) writeFailed(what string, err error) error {
+	if rb.ew.err != nil {
+		return fmt.Errorf("writing the rebased tar (%s): %w", what, rb.ew.err)
+	}
+	return incomplete(err, "tar stream %s cannot be written again as a tar entry: %v", what, err)
+}
+
+// entry writes the rebased header of h and copies its data.
+func (rb *rebaser) entry(h *tar.Header) error {
+	if h.Typeflag == tar.TypeXGlobalHeader { // archive-wide PAX records: pass through
+		if err := rb.tw.WriteHeader(&tar.Header{Typeflag: h.Typeflag, Name: h.Name, PAXRecords: h.PAXRecords, Format: tar.FormatPAX}); err != nil {
+			return rb.writeFailed(fmt.Sprintf("global header %q", h.Name), err)
+		}
+		return nil
+	}
+	out, err := rb.header(h)
+	if err != nil {
+		return err
+	}
+	if err := writeHeader(rb.tw, out); err != nil {
+		return rb.writeFailed(fmt.Sprintf("entry %q", h.Name), err)
+	}
+	return rb.s.readData(func(p []byte) error {
+		if _, err := rb.tw.Write(p); err != nil {
+			return rb.writeFailed(fmt.Sprintf("entry %q", h.Name), err)
+		}
+		return nil
+	})
+}
+
+// header checks h's name (and hard-link target) and returns the header to
+// write, relative to the root; the first entry sets the root.
+func (rb *rebaser) header(h *tar.Header) (*tar.Header, error) {
+	if err := checkName(h.Name, "entry"); err != nil {
+		return nil, err
+	}
+	if rb.root == "" {
+		if h.Typeflag != tar.TypeDir {
+			return nil, incomplete(nil, "tar stream's first entry %q is not a directory (type %q): expected the exported directory itself", h.Name, h.Typeflag)
+		}
+		rb.root = path.Clean(h.Name)
+	}
+	rel, ok := rebaseName(rb.root, h.Name)
+	if !ok {
+		return nil, incomplete(nil, "tar stream entry %q lies outside the exported directory %q", h.Name, rb.root+"/")
+	}
+	out := rebasedHeader(h)
+	switch {
+	case rel == "" && h.Typeflag != tar.TypeDir:
+		return nil, incomplete(nil, "tar stream entry %q has the exported directory's name but is not a directory", h.Name)
+	case rel == "":
+		out.Name = "./"
+	case h.Typeflag == tar.TypeDir:
+		out.Name = rel + "/"
+	default:
+		out.Name = rel
+	}
+	if h.Typeflag == tar.TypeLink {
+		if err := checkName(h.Linkname, "hard-link target of "+h.Name); err != nil {
+			return nil, err
+		}
+		t, ok := rebaseName(rb.root, h.Linkname)
+		if !ok || t == "" {
+			return nil, incomplete(nil, "tar stream entry %q is a hard link to %q, outside the exported directory %q", h.Name, h.Linkname, rb.root+"/")
+		}
+		out.Linkname = t
+	}
+	return out, nil
 }
 
 // checkName rejects absolute names and ".." components.
