@@ -89,19 +89,30 @@ func MustSmallDB(t testing.TB, dir string) string {
 	return p
 }
 
-// TargetDirs lists the packs and partial packs in target.
+// TargetDirs lists the packs and partial packs in target. A partial pack's
+// owner record (<partial>.owner) counts with its directory, and alone when
+// its directory is gone (debris too).
 func TargetDirs(t testing.TB, target string) (packs, partials []string) {
 	t.Helper()
 	ents, err := os.ReadDir(target)
 	if err != nil {
 		t.Fatal(err)
 	}
+	names := map[string]bool{}
 	for _, e := range ents {
+		names[e.Name()] = true
+	}
+	for _, e := range ents {
+		n := e.Name()
 		switch {
-		case strings.HasPrefix(e.Name(), pack.NamePrefix):
-			packs = append(packs, e.Name())
-		case strings.HasPrefix(e.Name(), pack.PartialPrefix):
-			partials = append(partials, e.Name())
+		case strings.HasPrefix(n, pack.NamePrefix):
+			packs = append(packs, n)
+		case strings.HasPrefix(n, pack.PartialPrefix) && strings.HasSuffix(n, ".owner"):
+			if !names[strings.TrimSuffix(n, ".owner")] {
+				partials = append(partials, n)
+			}
+		case strings.HasPrefix(n, pack.PartialPrefix):
+			partials = append(partials, n)
 		}
 	}
 	return packs, partials

@@ -7,15 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/docker/go-units"
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/internal/packdir"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/bounded"
 	"github.com/dockpack/dockpack/internal/owner"
 )
 
@@ -111,7 +112,12 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 				say(j.ID, "error", fmt.Sprintf("not removing %q: it is not a partial pack directory", p))
 				continue
 			}
-			if err := removeBounded(ctx, p, m.cfg.StatTimeout*5); err != nil {
+			err := bounded.Do(ctx, m.cfg.StatTimeout*5, "removing "+p, func() error {
+				// the partial pack and its owner record (its writer, which
+				// may be alive but displaced, must not find one without the other)
+				return errors.Join(os.RemoveAll(p), removeMissingOK(p+packdir.OwnerSuffix))
+			})
+			if err != nil {
 				say(j.ID, "error", fmt.Sprintf("cannot remove partial pack %s of job %d: %v", p, j.ID, err))
 				continue
 			}
@@ -167,47 +173,11 @@ func stoppedOf(jobID int64, cs []dockerapi.Container) []statedb.Stopped {
 	return out
 }
 
-// removeBounded removes path, giving up (with an error) after d: a hung
-// network mount must not hang recovery. The removal goes on in the background.
-func removeBounded(ctx context.Context, path string, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- os.RemoveAll(path) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	case <-t.C:
-		return fmt.Errorf("removing %s did not finish within %s (is the mount hung?)", path, d)
-	case <-ctx.Done():
-		return ctx.Err()
+func removeMissingOK(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-}
-
-// readDirNamesBounded lists the names in dir, giving up after d.
-func readDirNamesBounded(ctx context.Context, dir string, d time.Duration) ([]os.DirEntry, error) {
-	type res struct {
-		ents []os.DirEntry
-		err  error
-	}
-	done := make(chan res, 1)
-	go func() {
-		ents, err := os.ReadDir(dir)
-		done <- res{ents, err}
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case r := <-done:
-		return r.ents, r.err
-	case <-t.C:
-		return nil, fmt.Errorf("listing %s did not finish within %s (is the mount hung?)", dir, d)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return nil
 }
 
 func containerIDs(cs []dockerapi.Container) []string {

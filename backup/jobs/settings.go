@@ -15,6 +15,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/bounded"
 	"go.uber.org/zap"
 )
 
@@ -142,7 +143,7 @@ func (m *Manager) Settings(ctx context.Context) (Settings, error) {
 	}
 	s.LocalBackupTargetPath = s.TargetLocalDir
 	if s.TargetLocalDir != "" {
-		ents, err := readDirNamesBounded(ctx, s.TargetLocalDir, m.cfg.StatTimeout)
+		ents, err := bounded.Call(ctx, m.cfg.StatTimeout, "listing "+s.TargetLocalDir, func() ([]os.DirEntry, error) { return os.ReadDir(s.TargetLocalDir) })
 		if err != nil {
 			s.LocalBackupPackCountSkipped = !errors.Is(err, os.ErrNotExist)
 		}
