@@ -159,26 +159,21 @@ func (f *fakeBackend) UpdateSettings(ctx context.Context, p jobs.SettingsPatch) 
 	if p.ChangeReason == "" {
 		return jobs.Settings{}, fmt.Errorf("%w: change_reason required", jobs.ErrInvalidSettings)
 	}
-	if p.TargetLocalDir != nil && slices.Contains(f.pinned, "target_local_dir") {
-		return jobs.Settings{}, &jobs.PinnedError{Field: "target_local_dir"}
+	next, changed, err := p.Apply(f.settings)
+	if err != nil {
+		return jobs.Settings{}, err
 	}
-	if p.BackupRetentionMax != nil && (*p.BackupRetentionMax < 1 || *p.BackupRetentionMax > 100) {
-		return jobs.Settings{}, fmt.Errorf("%w: backup_retention_max: %d is outside 1..100", jobs.ErrInvalidSettings, *p.BackupRetentionMax)
+	for _, name := range changed {
+		if slices.Contains(f.pinned, name) {
+			return jobs.Settings{}, &jobs.PinnedError{Field: name}
+		}
+	}
+	if err := next.Validate(); err != nil {
+		return jobs.Settings{}, err
 	}
 	f.mutating++
 	f.lastPtch = p
-	if p.BackupRetentionMax != nil {
-		f.settings.BackupRetentionMax = *p.BackupRetentionMax
-	}
-	if p.TargetLocalDir != nil {
-		f.settings.TargetLocalDir = *p.TargetLocalDir
-	}
-	if p.IncrementalSchedule != nil {
-		f.settings.IncrementalSchedule = *p.IncrementalSchedule
-	}
-	if p.Enabled != nil {
-		f.settings.Enabled = *p.Enabled
-	}
+	f.settings = next
 	return f.settings, nil
 }
 

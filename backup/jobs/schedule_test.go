@@ -79,7 +79,7 @@ func TestScheduleStatusFollowsSettings(t *testing.T) {
 		}
 		return st
 	}
-	st = set(jobs.SettingsPatch{IncrementalSchedule: new(new("0 2 * * *")), FullBackupSchedule: new(new("0 3 * * 0"))})
+	st = set(MustPatch(t, "", "incremental_schedule", "0 2 * * *", "full_backup_schedule", "0 3 * * 0"))
 	if st.NextIncremental == nil || !st.NextIncremental.Equal(time.Date(2025, 1, 2, 2, 0, 0, 0, time.UTC)) {
 		t.Fatalf("next incremental %v", st.NextIncremental)
 	}
@@ -87,17 +87,17 @@ func TestScheduleStatusFollowsSettings(t *testing.T) {
 		t.Fatalf("next full %v", st.NextFull)
 	}
 	// A PUT reschedules at once.
-	st = set(jobs.SettingsPatch{IncrementalSchedule: new(new("0 12 * * *"))})
+	st = set(MustPatch(t, "", "incremental_schedule", "0 12 * * *"))
 	if st.NextIncremental == nil || !st.NextIncremental.Equal(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)) {
 		t.Fatalf("next incremental after the change %v", st.NextIncremental)
 	}
 	// Full backups disabled: no full schedule.
-	st = set(jobs.SettingsPatch{FullBackupEnabled: new(false)})
+	st = set(MustPatch(t, "", "full_backup_enabled", false))
 	if st.NextFull != nil || st.NextIncremental == nil || sv(st.Full) != "0 3 * * 0" {
 		t.Fatalf("full disabled: %+v", st)
 	}
 	// Scheduled runs disabled altogether.
-	st = set(jobs.SettingsPatch{Enabled: new(false)})
+	st = set(MustPatch(t, "", "enabled", false))
 	if st.NextFull != nil || st.NextIncremental != nil {
 		t.Fatalf("enabled=false: %+v", st)
 	}

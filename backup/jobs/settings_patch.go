@@ -17,25 +17,6 @@ import (
 type SettingsPatch struct {
 	Values       map[string]json.RawMessage
 	ChangeReason string
-
-	// Deprecated: the typed fields are the patch's form before the settings
-	// field table; use Set or Values. A non-nil pointer means "change this
-	// setting"; a pointer to a nil *string clears a schedule. They are read
-	// and kept in step with Values through the table (see
-	// settings_patch_typed.go), and a new setting has none.
-	Enabled                 *bool
-	TargetMode              *string
-	TargetLocalDir          *string
-	RagflowComposePath      *string
-	RagflowProjectName      *string
-	RagflowStopServices     *bool
-	AuthDBPath              *string
-	FullBackupEnabled       *bool
-	FullBackupIncludeImages *bool
-	IncrementalSchedule     **string
-	FullBackupSchedule      **string
-	BackupRetentionMax      *int
-	StopServices            *[]string
 }
 
 // Set records the new value of the named setting: a Go value that encodes
@@ -60,7 +41,6 @@ func (p *SettingsPatch) Set(name string, v any) error {
 		p.Values = map[string]json.RawMessage{}
 	}
 	p.Values[name] = raw
-	p.mirrorTyped(f, &s)
 	return nil
 }
 
@@ -69,7 +49,7 @@ func (p *SettingsPatch) Set(name string, v any) error {
 // does not validate the result (Settings.Validate does). The error is a
 // *SettingsError: a name that is not a setting, or a value of another type.
 func (p SettingsPatch) Apply(s Settings) (Settings, []string, error) {
-	values := p.values()
+	values := p.Values
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if _, err := lookupSetting(name); err != nil {
 			return s, nil, err

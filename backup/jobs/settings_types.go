@@ -165,9 +165,7 @@ func (s Settings) Validate() error {
 // validateSettings is s.Validate().
 func validateSettings(s Settings) error { return s.Validate() }
 
-// settingsGoNames maps a setting's JSON name to the name of its Settings
-// field (checked against the json tag when the package loads).
-var settingsGoNames = checkSettingsTable()
+func init() { checkSettingsTable() }
 
 // checkSettingsTable proves the table consistent with Settings: each entry
 // addresses a distinct field whose json tag is its Name and whose Go type

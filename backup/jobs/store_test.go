@@ -65,7 +65,7 @@ func TestStoreReopenKeepsData(t *testing.T) {
 	}
 	MustJobEnded(t, m1, job.ID)
 	MustLockFree(t, m1)
-	if _, err := m1.UpdateSettings(ctx, jobs.SettingsPatch{BackupRetentionMax: new(7), ChangeReason: "test"}); err != nil {
+	if _, err := m1.UpdateSettings(ctx, MustPatch(t, "test", "backup_retention_max", 7)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m1.Close(ctx); err != nil {
