@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	"zombiezen.com/go/sqlite"
 )
@@ -90,6 +91,27 @@ func checkInUse(ctx context.Context, path string, timeout time.Duration) error {
 		return e
 	}
 	return nil
+}
+
+// inUseGate returns the in-use error unless o.Force, in which case it is
+// logged.
+func inUseGate(ctx context.Context, dst string, o RestoreOptions, log *zap.Logger) error {
+	err := checkInUse(ctx, dst, o.BusyTimeout)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	if o.Force {
+		log.Warn("restoring although the database is in use (Force)", zap.Error(err))
+		return nil
+	}
+	var iu *InUseError
+	if errors.As(err, &iu) {
+		return fmt.Errorf("sqlitesnap: restore to %s: %w", dst, err)
+	}
+	return fmt.Errorf("sqlitesnap: restore to %s: could not tell whether the database is in use: %w", dst, err)
 }
 
 // probeExclusive tries, for up to timeout, to take an exclusive lock on the

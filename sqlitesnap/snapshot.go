@@ -2,7 +2,6 @@ package sqlitesnap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,23 +34,10 @@ import (
 // beside it. Free space of the staging and destination directories is
 // checked against the source's size (database + WAL) before starting.
 func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err error) {
-	o.applyDefaults()
-	if err := o.Validate(); err != nil {
-		return res, err
-	}
-	if res.Source, err = filepath.Abs(src); err != nil {
-		return res, err
-	}
-	if res.Dest, err = filepath.Abs(dst); err != nil {
+	if err := prepare(&o, &res, src, dst, "snapshot source"); err != nil {
 		return res, err
 	}
 	src, dst = res.Source, res.Dest
-	if err := statRegular(src, "snapshot source"); err != nil {
-		return res, err
-	}
-	if err := checkDest(src, dst); err != nil {
-		return res, err
-	}
 	perm := os.FileMode(0o600)
 	if st, serr := os.Stat(src); serr == nil {
 		perm = st.Mode().Perm()
@@ -98,10 +84,7 @@ func SnapshotTo(ctx context.Context, src string, w io.Writer, o Options) (res Re
 func snapshot(ctx context.Context, src string, o Options, res Result, destSpace func(need int64) error,
 	deliver func(staged string, rep *reporter) (int64, string, error)) (_ Result, err error) {
 	log := o.Logger.With(zap.String("source", src), zap.String("dest", res.Dest))
-	stagingRoot := o.StagingDir
-	if stagingRoot == "" {
-		stagingRoot = os.TempDir()
-	}
+	stagingRoot := stagingRootOf(o.StagingDir)
 	need := fileSize(src) + fileSize(src+"-wal")
 	if err := needSpace(stagingRoot, "staging", need); err != nil {
 		return res, err
@@ -155,6 +138,48 @@ func snapshot(ctx context.Context, src string, o Options, res Result, destSpace 
 	return res, nil
 }
 
+// options are Options and RestoreOptions.
+type options interface {
+	applyDefaults()
+	Validate() error
+}
+
+// prepare applies o's defaults, validates it and resolves the paths (see
+// resolvePaths).
+func prepare(o options, res *Result, src, dst, what string) error {
+	o.applyDefaults()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return resolvePaths(res, src, dst, what)
+}
+
+// resolvePaths sets res.Source and res.Dest to the absolute src and dst and
+// checks that src is a regular file (what names it in errors) and dst a
+// usable destination.
+func resolvePaths(res *Result, src, dst, what string) error {
+	var err error
+	if res.Source, err = filepath.Abs(src); err != nil {
+		return err
+	}
+	if res.Dest, err = filepath.Abs(dst); err != nil {
+		return err
+	}
+	if err := statRegular(res.Source, what); err != nil {
+		return err
+	}
+	return checkDest(res.Source, res.Dest)
+}
+
+// stagingRootOf is the staging root of a StagingDir option: dir, or
+// os.TempDir() when empty (resolved at use: it reads $TMPDIR).
+func stagingRootOf(dir string) string {
+	if dir == "" {
+		return os.TempDir()
+	}
+	return dir
+}
+
 // checkDest refuses a destination that is the source (or one of its
 // companion files) or whose directory is missing.
 func checkDest(src, dst string) error {
@@ -191,28 +216,11 @@ func snapshotToStaging(ctx context.Context, src, staged string, o Options, rep *
 	}
 	defer sc.Close()
 
-	// Phase 1: one read transaction. The busy handler (zombiezen's
-	// SetBlockOnBusy, set by OpenConn) waits until the interrupt channel
-	// closes, so the lock wait ends at BusyTimeout or on cancel, whichever
-	// is first.
-	lockCtx, cancelLock := context.WithTimeout(ctx, o.BusyTimeout)
-	defer cancelLock()
-	sc.SetInterrupt(lockCtx.Done())
-	if err := exec(sc, "BEGIN DEFERRED"); err != nil {
-		return classify(ctx, err, "begin a read transaction on", src)
-	}
-	n, err := queryInt(sc, "SELECT count(*) FROM sqlite_schema")
+	// Phase 1: one read transaction.
+	n, err := beginSnapshotRead(ctx, sc, src, o.BusyTimeout)
 	if err != nil {
-		if ctx.Err() == nil && lockCtx.Err() != nil && (isInterrupt(err) || isBusy(err)) {
-			return fmt.Errorf("%w: snapshot source %s stayed locked by another connection for the busy timeout of %v (%v); retry later or raise Options.BusyTimeout",
-				ErrBusy, src, o.BusyTimeout, err)
-		}
-		return classify(ctx, err, "read", src)
+		return err
 	}
-	// From here on only ctx interrupts the source connection (the read
-	// transaction is open: no more lock waits).
-	sc.SetInterrupt(ctx.Done())
-	cancelLock()
 	defer func() {
 		// Ends the read transaction (a no-op error after a cancel is fine).
 		_ = exec(sc, "ROLLBACK")
@@ -223,26 +231,11 @@ func snapshotToStaging(ctx context.Context, src, staged string, o Options, rep *
 	log.Debug("read transaction open", zap.Int64("schema_objects", n), zap.String("journal_mode", res.JournalMode))
 
 	// Phase 2: the backup into a fresh staging file.
-	// Created private first: SQLite keeps an existing file's mode (and gives
-	// its journal the same), and the copy holds the application's secrets.
-	f, err := os.OpenFile(staged, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	dc, err := createStagingDB(ctx, staged)
 	if err != nil {
-		return fmt.Errorf("sqlitesnap: create staging file %s: %w", staged, err)
-	}
-	f.Close()
-	dc, err := sqlite.OpenConn(staged, sqlite.OpenReadWrite|sqlite.OpenCreate)
-	if err != nil {
-		return classify(ctx, err, "create staging file", staged)
+		return err
 	}
 	defer dc.Close()
-	dc.SetInterrupt(ctx.Done())
-	// Staging needs no durability while it is written (it is fsynced once
-	// at the end) and no rollback journal (a failed copy is thrown away).
-	for _, p := range []string{"PRAGMA synchronous=OFF", "PRAGMA journal_mode=OFF"} {
-		if err := exec(dc, p); err != nil {
-			return classify(ctx, err, "prepare staging file", staged)
-		}
-	}
 	if err := backup(ctx, dc, sc, src, o, rep, log, res); err != nil {
 		return err
 	}
@@ -263,39 +256,64 @@ func snapshotToStaging(ctx context.Context, src, staged string, o Options, rep *
 	return fsyncFile(staged)
 }
 
+// beginSnapshotRead opens the read transaction on the source connection sc
+// and reads from it (which takes the lock), waiting at most busyTimeout for
+// a lock held by another connection (then ErrBusy). It returns the number
+// of schema objects. From its successful return on, only ctx interrupts sc.
+func beginSnapshotRead(ctx context.Context, sc *sqlite.Conn, src string, busyTimeout time.Duration) (int64, error) {
+	// The busy handler (zombiezen's SetBlockOnBusy, set by OpenConn) waits
+	// until the interrupt channel closes, so the lock wait ends at
+	// BusyTimeout or on cancel, whichever is first.
+	lockCtx, cancelLock := context.WithTimeout(ctx, busyTimeout)
+	defer cancelLock()
+	sc.SetInterrupt(lockCtx.Done())
+	if err := exec(sc, "BEGIN DEFERRED"); err != nil {
+		return 0, classify(ctx, err, "begin a read transaction on", src)
+	}
+	n, err := queryInt(sc, "SELECT count(*) FROM sqlite_schema")
+	if err != nil {
+		if ctx.Err() == nil && lockCtx.Err() != nil && (isInterrupt(err) || isBusy(err)) {
+			return 0, fmt.Errorf("%w: snapshot source %s stayed locked by another connection for the busy timeout of %v (%v); retry later or raise Options.BusyTimeout",
+				ErrBusy, src, busyTimeout, err)
+		}
+		return 0, classify(ctx, err, "read", src)
+	}
+	// From here on only ctx interrupts the source connection (the read
+	// transaction is open: no more lock waits).
+	sc.SetInterrupt(ctx.Done())
+	return n, nil
+}
+
+// createStagingDB creates the staging file and opens it for the backup,
+// without durability or rollback journal while it is written.
+func createStagingDB(ctx context.Context, staged string) (*sqlite.Conn, error) {
+	// Created private first: SQLite keeps an existing file's mode (and gives
+	// its journal the same), and the copy holds the application's secrets.
+	f, err := os.OpenFile(staged, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitesnap: create staging file %s: %w", staged, err)
+	}
+	f.Close()
+	dc, err := sqlite.OpenConn(staged, sqlite.OpenReadWrite|sqlite.OpenCreate)
+	if err != nil {
+		return nil, classify(ctx, err, "create staging file", staged)
+	}
+	dc.SetInterrupt(ctx.Done())
+	// Staging needs no durability while it is written (it is fsynced once
+	// at the end) and no rollback journal (a failed copy is thrown away).
+	for _, p := range []string{"PRAGMA synchronous=OFF", "PRAGMA journal_mode=OFF"} {
+		if err := exec(dc, p); err != nil {
+			err = classify(ctx, err, "prepare staging file", staged)
+			dc.Close()
+			return nil, err
+		}
+	}
+	return dc, nil
+}
+
 func isBusy(err error) bool {
 	p := sqlite.ErrCode(err).ToPrimary()
 	return p == sqlite.ResultBusy || p == sqlite.ResultLocked
-}
-
-// readSourceInfo fills the version, page size and journal mode, reading
-// (never setting) the source's pragmas inside the open read transaction.
-func readSourceInfo(ctx context.Context, sc *sqlite.Conn, src string, res *Result) error {
-	v, err := queryText(sc, "SELECT sqlite_version()")
-	if err != nil || len(v) != 1 {
-		return classify(ctx, errOr(err, "no version row"), "query sqlite_version() on", src)
-	}
-	res.SQLiteVersion = v[0]
-	if res.PageSize, err = queryInt(sc, "PRAGMA page_size"); err != nil {
-		return classify(ctx, err, "query page_size of", src)
-	}
-	// The size of what the read transaction sees: the snapshot's size.
-	if res.PageCount, err = queryInt(sc, "PRAGMA page_count"); err != nil {
-		return classify(ctx, err, "query page_count of", src)
-	}
-	jm, err := queryText(sc, "PRAGMA journal_mode")
-	if err != nil || len(jm) != 1 {
-		return classify(ctx, errOr(err, "no journal_mode row"), "query journal_mode of", src)
-	}
-	res.JournalMode = jm[0]
-	return nil
-}
-
-func errOr(err error, msg string) error {
-	if err != nil {
-		return err
-	}
-	return errors.New(msg)
 }
 
 // backup copies every page from sc to dc with the backup API, stepping

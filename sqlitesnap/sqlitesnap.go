@@ -165,20 +165,36 @@ func (o *Options) applyDefaults() {
 
 // Validate reports options that can't work.
 func (o Options) Validate() error {
-	var errs []error
-	if o.BusyTimeout < 0 {
-		errs = append(errs, fmt.Errorf("sqlitesnap: Options.BusyTimeout is %v; use a positive duration (0 means the default %v)", o.BusyTimeout, DefaultBusyTimeout))
+	return errors.Join(
+		notNegative("Options.BusyTimeout", o.BusyTimeout, positiveOr("duration", DefaultBusyTimeout)),
+		notNegative("Options.PagesPerStep", o.PagesPerStep, positiveOr("number", DefaultPagesPerStep)),
+		notNegative("Options.ProgressInterval", o.ProgressInterval, positiveOr("duration", DefaultProgressInterval)),
+		o.Check.validate("Options.Check"),
+	)
+}
+
+// notNegative reports a negative value v of the option field; want is what
+// to use instead.
+func notNegative[T time.Duration | int](field string, v T, want string) error {
+	if v >= 0 {
+		return nil
 	}
-	if o.PagesPerStep < 0 {
-		errs = append(errs, fmt.Errorf("sqlitesnap: Options.PagesPerStep is %d; use a positive number (0 means the default %d)", o.PagesPerStep, DefaultPagesPerStep))
+	return fmt.Errorf("sqlitesnap: %s is %v; use %s", field, v, want)
+}
+
+// positiveOr says to use a positive kind ("duration", "number") or 0 for
+// the default def.
+func positiveOr[T any](kind string, def T) string {
+	return fmt.Sprintf("a positive %s (0 means the default %v)", kind, def)
+}
+
+// validate reports a CheckMode of the option field that is neither
+// QuickCheck nor IntegrityCheck.
+func (m CheckMode) validate(field string) error {
+	if m.valid() {
+		return nil
 	}
-	if o.ProgressInterval < 0 {
-		errs = append(errs, fmt.Errorf("sqlitesnap: Options.ProgressInterval is %v; use a positive duration (0 means the default %v)", o.ProgressInterval, DefaultProgressInterval))
-	}
-	if !o.Check.valid() {
-		errs = append(errs, fmt.Errorf("sqlitesnap: Options.Check is %v; use QuickCheck or IntegrityCheck", o.Check))
-	}
-	return errors.Join(errs...)
+	return fmt.Errorf("sqlitesnap: %s is %v; use QuickCheck or IntegrityCheck", field, m)
 }
 
 // Result describes a finished Snapshot (or Restore).
@@ -243,20 +259,16 @@ func (o *RestoreOptions) applyDefaults() {
 
 // Validate reports options that can't work.
 func (o RestoreOptions) Validate() error {
-	var errs []error
-	if o.BusyTimeout < 0 {
-		errs = append(errs, fmt.Errorf("sqlitesnap: RestoreOptions.BusyTimeout is %v; use a positive duration (0 means the default %v)", o.BusyTimeout, DefaultRestoreBusyTimeout))
-	}
-	if o.ProgressInterval < 0 {
-		errs = append(errs, fmt.Errorf("sqlitesnap: RestoreOptions.ProgressInterval is %v; use a positive duration", o.ProgressInterval))
-	}
-	if !o.Check.valid() {
-		errs = append(errs, fmt.Errorf("sqlitesnap: RestoreOptions.Check is %v; use QuickCheck or IntegrityCheck", o.Check))
-	}
+	var sha error
 	if s := o.ExpectSHA256; s != "" && !isHexSHA256(s) {
-		errs = append(errs, fmt.Errorf("sqlitesnap: RestoreOptions.ExpectSHA256 %q is not 64 hex digits", s))
+		sha = fmt.Errorf("sqlitesnap: RestoreOptions.ExpectSHA256 %q is not 64 hex digits", s)
 	}
-	return errors.Join(errs...)
+	return errors.Join(
+		notNegative("RestoreOptions.BusyTimeout", o.BusyTimeout, positiveOr("duration", DefaultRestoreBusyTimeout)),
+		notNegative("RestoreOptions.ProgressInterval", o.ProgressInterval, "a positive duration"),
+		o.Check.validate("RestoreOptions.Check"),
+		sha,
+	)
 }
 
 func isHexSHA256(s string) bool {
