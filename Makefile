@@ -9,15 +9,31 @@ UNIT_TIMEOUT ?= 5m
 INTEG_TIMEOUT ?= 12m
 BENCH_TIMEOUT ?= 60m
 
-.PHONY: test test-unit test-integration bench fuzz vet build demo demo-clean image clean
+.PHONY: test test-unit test-integration bench fuzz vet lint build demo demo-clean image clean
 
 ## test: unit + integration tests (integration needs the Docker Engine and root)
-test: vet test-unit test-integration
+test: vet lint test-unit test-integration
 
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags integration ./integration/
 	$(GO) vet -tags dockpacktest ./cmd/dockpack/...
+
+## lint: staticcheck (pinned; installed once into bin/tools) on every build configuration of the tree
+STATICCHECK_VERSION ?= v0.8.2
+TOOLS_BIN   := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS_BIN)/staticcheck-$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+	$(STATICCHECK) -tags integration $(PKGS)
+	$(STATICCHECK) -tags dockpacktest ./cmd/...
+
+# The binary's name carries its version: another pin installs anew, the same one is never reinstalled.
+$(STATICCHECK):
+	mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS_BIN)/staticcheck $@
 
 test-unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)
