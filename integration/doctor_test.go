@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
@@ -134,7 +136,7 @@ func opPack(t *testing.T, s *opStack, target string) *backup.Result {
 func opStateDir(t *testing.T, s *opStack, target string) string {
 	t.Helper()
 	dir := t.TempDir()
-	set := jobs.DefaultSettings()
+	set := settings.Default()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	m, err := jobs.NewManager(context.Background(), jobs.Config{StateDir: dir, Engine: MustEngine(t), Settings: set,
 		Policy: tmpfsPolicy, DisableScheduler: true})
@@ -244,7 +246,7 @@ func TestDoctorLockHeldAndStale(t *testing.T) {
 	s := opNewStack(t)
 	target := MustTmpfs(t, 64<<20)
 	state := t.TempDir()
-	set := jobs.DefaultSettings()
+	set := settings.Default()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	release := make(chan struct{})
 	var once sync.Once

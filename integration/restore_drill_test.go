@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
 )
@@ -53,7 +55,7 @@ func rsAPI(t testing.TB, srv *httptest.Server, method, path, body string) (int, 
 func TestRestoreDrillRoutes(t *testing.T) {
 	s := rsSmallStack(t)
 	target := MustTmpfs(t, 128<<20)
-	set := jobs.DefaultSettings()
+	set := settings.Default()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = target, s.project, s.db
 	state := t.TempDir()
 	m, err := jobs.NewManager(context.Background(), jobs.Config{

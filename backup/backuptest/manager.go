@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/jobs"
 )
 
 // Settings are DefaultSettings with a fresh target directory and project "demo".
-func Settings(t testing.TB) jobs.Settings {
+func Settings(t testing.TB) settings.Settings {
 	t.Helper()
-	s := jobs.DefaultSettings()
+	s := settings.Default()
 	s.TargetLocalDir = filepath.Join(t.TempDir(), "target")
 	if err := os.MkdirAll(s.TargetLocalDir, 0o755); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
@@ -338,7 +340,7 @@ func drManager(t *testing.T, dir string, cfg jobs.Config) *jobs.Manager {
 	if cfg.Engine == nil {
 		cfg.Engine = drNewEngine()
 	}
-	cfg.Settings = jobs.DefaultSettings()
+	cfg.Settings = settings.Default()
 	cfg.Settings.TargetLocalDir = filepath.Join(dir, "packs")
 	cfg.Settings.RagflowProjectName = "demo"
 	cfg.LeaseDuration = 30 * time.Second

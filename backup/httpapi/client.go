@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/jobs"
 )
 
@@ -56,8 +58,8 @@ func (c *Client) List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, erro
 }
 
 // Settings returns the daemon's settings (GET /v1/settings).
-func (c *Client) Settings(ctx context.Context) (jobs.Settings, error) {
-	var s jobs.Settings
+func (c *Client) Settings(ctx context.Context) (settings.Settings, error) {
+	var s settings.Settings
 	err := c.get(ctx, "/v1/settings", &s)
 	return s, err
 }

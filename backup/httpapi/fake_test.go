@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -26,12 +28,12 @@ type fakeBackend struct {
 	jobs     map[int64]jobs.Job
 	nextID   int64
 	holder   int64 // the job holding the lock, 0 = free
-	settings jobs.Settings
+	settings settings.Settings
 	pinned   []string
 	mutating int // Start/Cancel/UpdateSettings calls that got past validation
 	lastReq  jobs.Request
 	lastList jobs.ListOptions
-	lastPtch jobs.SettingsPatch
+	lastPtch settings.Patch
 	lastWhy  string
 	packs    []pack.Info
 
@@ -44,7 +46,7 @@ type fakeBackend struct {
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{jobs: map[int64]jobs.Job{}, settings: jobs.Settings{TargetMode: "local", BackupRetentionMax: 30}}
+	return &fakeBackend{jobs: map[int64]jobs.Job{}, settings: settings.Settings{TargetMode: "local", BackupRetentionMax: 30}}
 }
 
 func (f *fakeBackend) Start(ctx context.Context, req jobs.Request) (jobs.Job, error) {
@@ -139,37 +141,37 @@ func (f *fakeBackend) Subscribe(ctx context.Context, id int64) (<-chan jobs.Even
 	return ch, nil
 }
 
-func (f *fakeBackend) Settings(ctx context.Context) (jobs.Settings, error) {
+func (f *fakeBackend) Settings(ctx context.Context) (settings.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return jobs.Settings{}, f.err
+		return settings.Settings{}, f.err
 	}
 	s := f.settings
 	s.PinnedFields = slices.Clone(f.pinned)
 	return s, nil
 }
 
-func (f *fakeBackend) UpdateSettings(ctx context.Context, p jobs.SettingsPatch) (jobs.Settings, error) {
+func (f *fakeBackend) UpdateSettings(ctx context.Context, p settings.Patch) (settings.Settings, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return jobs.Settings{}, f.err
+		return settings.Settings{}, f.err
 	}
 	if p.ChangeReason == "" {
-		return jobs.Settings{}, fmt.Errorf("%w: change_reason required", jobs.ErrInvalidSettings)
+		return settings.Settings{}, fmt.Errorf("%w: change_reason required", jobs.ErrInvalidSettings)
 	}
 	next, changed, err := p.Apply(f.settings)
 	if err != nil {
-		return jobs.Settings{}, err
+		return settings.Settings{}, err
 	}
 	for _, name := range changed {
 		if slices.Contains(f.pinned, name) {
-			return jobs.Settings{}, &jobs.PinnedError{Field: name}
+			return settings.Settings{}, &jobs.PinnedError{Field: name}
 		}
 	}
 	if err := next.Validate(); err != nil {
-		return jobs.Settings{}, err
+		return settings.Settings{}, err
 	}
 	f.mutating++
 	f.lastPtch = p

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"go.uber.org/zap"
@@ -208,7 +210,7 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 // writeSettings answers the settings; on the compat route with the
 // constant fields RagFlowAuth's page also reads (dockpack has no Windows
 // replica).
-func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s jobs.Settings) {
+func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s settings.Settings) {
 	if s.StopServices == nil {
 		s.StopServices = []string{}
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"go.uber.org/zap"
@@ -23,8 +25,8 @@ type Backend interface {
 	List(ctx context.Context, o jobs.ListOptions) ([]jobs.Job, error)
 	Cancel(ctx context.Context, id int64, reason string) (jobs.Job, error)
 	Subscribe(ctx context.Context, id int64) (<-chan jobs.Event, error)
-	Settings(ctx context.Context) (jobs.Settings, error)
-	UpdateSettings(ctx context.Context, p jobs.SettingsPatch) (jobs.Settings, error)
+	Settings(ctx context.Context) (settings.Settings, error)
+	UpdateSettings(ctx context.Context, p settings.Patch) (settings.Settings, error)
 	Packs(ctx context.Context) ([]pack.Info, error)
 }
 

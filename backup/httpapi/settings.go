@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 // readOnlySettings are settings fields the GET shows but nobody sets.
@@ -41,8 +41,8 @@ func valueError(name string, raw json.RawMessage, want string) error {
 // fields plus a required change_reason. The fields, their types and what
 // null means come from the settings table (jobs.LookupSetting). Unknown and
 // read-only fields are refused (400), never ignored.
-func parseSettingsPatch(body []byte) (jobs.SettingsPatch, error) {
-	var p jobs.SettingsPatch
+func parseSettingsPatch(body []byte) (settings.Patch, error) {
+	var p settings.Patch
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
 		return p, reqErr(http.StatusBadRequest, CodeInvalidJSON, "the request body must be a JSON object with the settings to change and a change_reason")
 	}
@@ -71,7 +71,7 @@ func parseSettingsPatch(body []byte) (jobs.SettingsPatch, error) {
 		if slices.Contains(readOnlySettings, name) {
 			return p, reqErr(http.StatusBadRequest, CodeReadOnlyField+":"+name, fmt.Sprintf("%s is derived by the daemon and cannot be set", name))
 		}
-		f, ok := jobs.LookupSetting(name)
+		f, ok := settings.Lookup(name)
 		if !ok {
 			return p, reqErr(http.StatusBadRequest, CodeUnknownField, fmt.Sprintf("unknown settings field %q", truncate(name, 60)))
 		}

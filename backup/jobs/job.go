@@ -7,6 +7,7 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 // JobStatus is a job's state; the values are RagFlowAuth's.
@@ -123,7 +124,7 @@ var (
 	// ErrSettingPinned: the setting is fixed by the daemon's configuration.
 	ErrSettingPinned = errors.New("setting_pinned")
 	// ErrInvalidSettings: a settings update is not acceptable.
-	ErrInvalidSettings = errors.New("invalid_settings")
+	ErrInvalidSettings = settings.ErrInvalid
 	// ErrJobNotActive: the job already ended (e.g. cancel of a finished job).
 	ErrJobNotActive = errors.New("job_not_active")
 	// ErrClosed: the manager is shut down.
@@ -155,37 +156,6 @@ func (e *PinnedError) Error() string {
 
 // Is makes PinnedError match ErrSettingPinned.
 func (e *PinnedError) Is(target error) bool { return target == ErrSettingPinned }
-
-// Settings are the daemon's editable settings (stored in the state DB) with
-// RagFlowAuth's field names, plus derived read-only stats.
-type Settings struct {
-	Enabled                 bool    `json:"enabled"`
-	TargetMode              string  `json:"target_mode"` // "local" | "share": both mean TargetLocalDir, a mounted directory
-	TargetLocalDir          string  `json:"target_local_dir"`
-	RagflowComposePath      string  `json:"ragflow_compose_path"`
-	RagflowProjectName      string  `json:"ragflow_project_name"`
-	RagflowStopServices     bool    `json:"ragflow_stop_services"`
-	AuthDBPath              string  `json:"auth_db_path"`
-	FullBackupEnabled       bool    `json:"full_backup_enabled"`
-	FullBackupIncludeImages bool    `json:"full_backup_include_images"`
-	IncrementalSchedule     *string `json:"incremental_schedule"`
-	FullBackupSchedule      *string `json:"full_backup_schedule"`
-	BackupRetentionMax      int     `json:"backup_retention_max"`
-	// StopServices names services stopped around the volume step (native).
-	StopServices []string `json:"stop_services"`
-
-	// Derived, read-only.
-	LocalBackupTargetPath string `json:"local_backup_target_path"`
-	LocalBackupPackCount  int    `json:"local_backup_pack_count"`
-	// LocalBackupPackCountSkipped: the target could not be listed in time
-	// (hung or missing mount), so the count is not known.
-	LocalBackupPackCountSkipped bool     `json:"local_backup_pack_count_skipped"`
-	LastRunAtMs                 *int64   `json:"last_run_at_ms"`
-	UpdatedAtMs                 int64    `json:"updated_at_ms"`
-	LastSkippedRunAtMs          *int64   `json:"last_skipped_run_at_ms"`
-	LastSkippedRunReason        string   `json:"last_skipped_run_reason"`
-	PinnedFields                []string `json:"pinned_fields"`
-}
 
 // clampLimit is a list limit clamped to 1..200, 0 meaning 30.
 func clampLimit(n int) int {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -44,7 +46,7 @@ type Config struct {
 	// DB, and the values of the pinned ones. Start from DefaultSettings():
 	// booleans are taken as given; a zero BackupRetentionMax or TargetMode
 	// takes its default (30, "local").
-	Settings Settings
+	Settings settings.Settings
 	// Pinned lists JSON names of settings fixed by configuration: their value
 	// comes from Settings at every start and UpdateSettings refuses to change them.
 	Pinned []string
@@ -187,7 +189,7 @@ func (c *Config) applyDefaults() {
 	if c.DrillDir == "" && c.StateDir != "" {
 		c.DrillDir = filepath.Join(c.StateDir, "restore-drills")
 	}
-	c.Settings.applyDefaults()
+	c.Settings.ApplyDefaults()
 }
 
 // Validate reports what is wrong with the configuration (after defaults).
@@ -225,11 +227,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("state DB pool size %d: at least 2", c.PoolSize))
 	}
 	for _, p := range c.Pinned {
-		if !slices.Contains(editableSettings, p) {
-			errs = append(errs, fmt.Errorf("pinned setting %q is not an editable setting (one of %v)", p, editableSettings))
+		if !slices.Contains(settings.Editable(), p) {
+			errs = append(errs, fmt.Errorf("pinned setting %q is not an editable setting (one of %v)", p, settings.Editable()))
 		}
 	}
-	if err := validateSettings(c.Settings); err != nil {
+	if err := c.Settings.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("initial settings: %w", err))
 	}
 	if err := c.Policy.Validate(); err != nil {

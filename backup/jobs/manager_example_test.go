@@ -10,12 +10,13 @@ import (
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 // ComposeProjectName derives a project name the way compose does.
 func ExampleComposeProjectName() {
-	fmt.Println(jobs.ComposeProjectName("/srv/RagFlow/docker-compose.yml"))
-	fmt.Println(jobs.ComposeProjectName("/opt/My Stack"))
+	fmt.Println(settings.ComposeProjectName("/srv/RagFlow/docker-compose.yml"))
+	fmt.Println(settings.ComposeProjectName("/opt/My Stack"))
 	// Output:
 	// ragflow
 	// mystack
@@ -28,7 +29,7 @@ func ExampleManager() {
 	ctx := context.Background()
 	state, _ := os.MkdirTemp("", "dockpack-example-state-")
 	defer os.RemoveAll(state)
-	settings := jobs.DefaultSettings()
+	settings := settings.Default()
 	settings.TargetLocalDir = filepath.Join(state, "packs")
 	settings.RagflowProjectName = "demo"
 	release := make(chan struct{})

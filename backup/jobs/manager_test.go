@@ -20,11 +20,12 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/dockpack/dockpack/dockerapi"
 )
 
 func TestManagerConfigValidate(t *testing.T) {
-	good := jobs.Config{StateDir: t.TempDir(), Engine: backuptest.NewRunningEngine(), Settings: jobs.DefaultSettings()}
+	good := jobs.Config{StateDir: t.TempDir(), Engine: backuptest.NewRunningEngine(), Settings: settings.Default()}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
@@ -594,7 +595,7 @@ func TestManagerKindsAndComponents(t *testing.T) {
 	noImages.FullBackupIncludeImages = false
 	for _, tc := range []struct {
 		name  string
-		set   jobs.Settings
+		set   settings.Settings
 		req   jobs.Request
 		kind  string
 		comps string

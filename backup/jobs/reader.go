@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
 )
@@ -101,7 +103,7 @@ func (r *StateReader) List(ctx context.Context, o ListOptions) ([]Job, error) {
 
 // Settings returns the stored settings over DefaultSettings (no derived
 // statistics, no pinned fields: those are the daemon's configuration).
-func (r *StateReader) Settings(ctx context.Context) (Settings, error) {
+func (r *StateReader) Settings(ctx context.Context) (settings.Settings, error) {
 	var (
 		rows    map[string]json.RawMessage
 		updated int64
@@ -111,9 +113,9 @@ func (r *StateReader) Settings(ctx context.Context) (Settings, error) {
 		rows, updated, err = tx.SettingsRows()
 		return err
 	}); err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
-	s := settingsFrom(DefaultSettings(), rows)
+	s := settings.FromValues(settings.Default(), rows)
 	s.UpdatedAtMs = updated
 	s.LocalBackupTargetPath = s.TargetLocalDir
 	s.PinnedFields = []string{}

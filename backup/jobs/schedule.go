@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
+	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
@@ -47,29 +47,6 @@ type ScheduleStatus struct {
 	Location     string `json:"location"`
 }
 
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
-
-// ErrSchedule marks a schedule expression that is not a 5-field cron expression.
-var ErrSchedule = errors.New("invalid schedule")
-
-// ParseSchedule parses a 5-field cron expression (minute hour day-of-month
-// month day-of-week); descriptors such as @daily and TZ= prefixes are refused
-// (the time zone is the daemon's configuration).
-func ParseSchedule(expr string) (cron.Schedule, error) {
-	e := strings.TrimSpace(expr)
-	if strings.HasPrefix(e, "@") || strings.HasPrefix(e, "TZ=") || strings.HasPrefix(e, "CRON_TZ=") {
-		return nil, fmt.Errorf("%w: %q: give 5 cron fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"", ErrSchedule, expr)
-	}
-	if n := len(strings.Fields(e)); n != 5 {
-		return nil, fmt.Errorf("%w: %q has %d fields, want 5 (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"", ErrSchedule, expr, n)
-	}
-	s, err := cronParser.Parse(e)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrSchedule, expr, err)
-	}
-	return s, nil
-}
-
 const (
 	scheduleIncremental = "incremental"
 	scheduleFull        = "full"
@@ -89,7 +66,7 @@ type scheduler struct {
 }
 
 func newScheduler(m *Manager) *scheduler {
-	return &scheduler{m: m, c: cron.New(cron.WithLocation(m.cfg.Location), cron.WithParser(cronParser))}
+	return &scheduler{m: m, c: cron.New(cron.WithLocation(m.cfg.Location), cron.WithParser(settings.CronParser))}
 }
 
 func (s *scheduler) start() { s.c.Start() }
@@ -99,7 +76,7 @@ func (s *scheduler) stop() {
 }
 
 // reload replaces the cron entries with the settings' schedules.
-func (s *scheduler) reload(set Settings) {
+func (s *scheduler) reload(set settings.Settings) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range s.entries {
@@ -115,7 +92,7 @@ func (s *scheduler) reload(set Settings) {
 		if expr == nil {
 			return nil
 		}
-		sch, err := ParseSchedule(*expr)
+		sch, err := settings.ParseSchedule(*expr)
 		if err != nil {
 			s.m.log.Error("schedule not installed", zap.String("kind", kind), zap.Error(err))
 			return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 func TestScheduleParse(t *testing.T) {
@@ -26,11 +27,11 @@ func TestScheduleParse(t *testing.T) {
 		"":                 false,
 		"a b c d e":        false,
 	} {
-		_, err := jobs.ParseSchedule(expr)
+		_, err := settings.ParseSchedule(expr)
 		if (err == nil) != ok {
 			t.Errorf("ParseSchedule(%q) = %v, want ok=%v", expr, err, ok)
 		}
-		if err != nil && !errors.Is(err, jobs.ErrSchedule) {
+		if err != nil && !errors.Is(err, settings.ErrSchedule) {
 			t.Errorf("ParseSchedule(%q) error %v does not match ErrSchedule", expr, err)
 		}
 	}
@@ -42,7 +43,7 @@ func FuzzScheduleParse(f *testing.F) {
 	}
 	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, expr string) {
-		sch, err := jobs.ParseSchedule(expr)
+		sch, err := settings.ParseSchedule(expr)
 		if err != nil {
 			return
 		}
@@ -67,7 +68,7 @@ func TestScheduleStatusFollowsSettings(t *testing.T) {
 	if st.NextIncremental != nil || st.NextFull != nil || st.SkippedTotal != 0 || st.LastSkippedAt != nil || st.Location != "UTC" {
 		t.Fatalf("no schedules: %+v", st)
 	}
-	set := func(p jobs.SettingsPatch) jobs.ScheduleStatus {
+	set := func(p settings.Patch) jobs.ScheduleStatus {
 		t.Helper()
 		p.ChangeReason = "test"
 		if _, err := m.UpdateSettings(ctx, p); err != nil {

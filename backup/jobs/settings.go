@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/dockpack/dockpack/backup/settings"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
@@ -25,58 +26,17 @@ import (
 // settings not stored yet, except pinned ones, which are rewritten from the
 // configuration at every start and cannot be changed by UpdateSettings.
 
-// SettingsError says which setting is unacceptable and why. It matches ErrInvalidSettings.
-type SettingsError struct {
-	Field   string // JSON name ("change_reason" for a missing reason)
-	Problem string
-}
-
-func (e *SettingsError) Error() string {
-	return fmt.Sprintf("invalid_settings: %s: %s", e.Field, e.Problem)
-}
-
-// Is makes SettingsError match ErrInvalidSettings.
-func (e *SettingsError) Is(target error) bool { return target == ErrInvalidSettings }
-
-// ComposeProjectName turns a compose file's path, or a directory, or any
-// name, into a compose project name the way compose does: the directory's
-// base name, lowercased, keeping only [a-z0-9_-], without leading '_' or '-'.
-// A path ending in .yml/.yaml (or naming a regular file) stands for its directory.
-func ComposeProjectName(pathOrName string) string {
-	p := strings.TrimSpace(pathOrName)
-	if p == "" {
-		return ""
-	}
-	if strings.ContainsRune(p, '/') {
-		p = filepath.Clean(p)
-		ext := strings.ToLower(filepath.Ext(p))
-		if ext == ".yml" || ext == ".yaml" {
-			p = filepath.Dir(p)
-		} else if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			p = filepath.Dir(p)
-		}
-		p = filepath.Base(p)
-	}
-	var b strings.Builder
-	for _, r := range strings.ToLower(p) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
-			b.WriteRune(r)
-		}
-	}
-	return strings.TrimLeft(b.String(), "_-")
-}
-
 // initSettings stores the initial value of every setting not yet stored,
 // and the configured value of every pinned one.
 func (m *Manager) initSettings(ctx context.Context) error {
-	initial := settingsValues(m.cfg.Settings)
+	initial := settings.Values(m.cfg.Settings)
 	return m.db.Write(ctx, func(tx *statedb.Tx) error {
 		rows, _, err := tx.SettingsRows()
 		if err != nil {
 			return err
 		}
 		now := m.cfg.Now().UnixMilli()
-		for _, k := range editableSettings {
+		for _, k := range settings.Editable() {
 			cur, stored := rows[k]
 			if stored && !m.pinned[k] {
 				continue
@@ -93,7 +53,7 @@ func (m *Manager) initSettings(ctx context.Context) error {
 }
 
 // loadSettings reads the stored settings (no derived statistics).
-func (m *Manager) loadSettings(ctx context.Context) (Settings, error) {
+func (m *Manager) loadSettings(ctx context.Context) (settings.Settings, error) {
 	var (
 		rows    map[string]json.RawMessage
 		updated int64
@@ -103,9 +63,9 @@ func (m *Manager) loadSettings(ctx context.Context) (Settings, error) {
 		rows, updated, err = tx.SettingsRows()
 		return err
 	}); err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
-	s := settingsFrom(m.cfg.Settings, rows)
+	s := settings.FromValues(m.cfg.Settings, rows)
 	s.UpdatedAtMs = updated
 	return s, nil
 }
@@ -118,10 +78,10 @@ const (
 // Settings returns the settings with their derived statistics: the target
 // path, the number of packs in it (counting directory names only, bounded by
 // StatTimeout), the last run and the last skipped scheduled run.
-func (m *Manager) Settings(ctx context.Context) (Settings, error) {
+func (m *Manager) Settings(ctx context.Context) (settings.Settings, error) {
 	s, err := m.loadSettings(ctx)
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	if err := m.db.ReadTx(ctx, func(tx *statedb.Tx) error {
 		var err error
@@ -139,7 +99,7 @@ func (m *Manager) Settings(ctx context.Context) (Settings, error) {
 		s.LastSkippedRunReason = v
 		return err
 	}); err != nil {
-		return Settings{}, fmt.Errorf("state db: read settings statistics: %w", err)
+		return settings.Settings{}, fmt.Errorf("state db: read settings statistics: %w", err)
 	}
 	s.LocalBackupTargetPath = s.TargetLocalDir
 	if s.TargetLocalDir != "" {
@@ -172,9 +132,9 @@ func (m *Manager) Settings(ctx context.Context) (Settings, error) {
 // is not a change and is accepted); it refuses invalid values (errors
 // wrapping ErrInvalidSettings, each a *SettingsError naming the field and
 // the problem). Changed schedules take effect at once.
-func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings, error) {
+func (m *Manager) UpdateSettings(ctx context.Context, p settings.Patch) (settings.Settings, error) {
 	if strings.TrimSpace(p.ChangeReason) == "" {
-		return Settings{}, &SettingsError{Field: "change_reason", Problem: "required: say why the settings change (change_reason)"}
+		return settings.Settings{}, &settings.Error{Field: "change_reason", Problem: "required: say why the settings change (change_reason)"}
 	}
 	var changed []string
 	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
@@ -182,7 +142,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		if err != nil {
 			return err
 		}
-		next, named, err := p.Apply(settingsFrom(m.cfg.Settings, rows))
+		next, named, err := p.Apply(settings.FromValues(m.cfg.Settings, rows))
 		if err != nil {
 			return err
 		}
@@ -197,7 +157,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		if changed = named; len(changed) == 0 {
 			return nil
 		}
-		after := settingsValues(next)
+		after := settings.Values(next)
 		now := m.cfg.Now().UnixMilli()
 		for _, k := range changed {
 			if err := tx.PutSetting(k, after[k], now); err != nil {
@@ -207,7 +167,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 		return tx.RecordSettingsChange(statedb.SettingsChange{AtMs: now, Fields: changed, Reason: strings.TrimSpace(p.ChangeReason)})
 	})
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	if len(changed) > 0 {
 		m.log.Info("settings changed", zap.Strings("fields", changed), zap.String("reason", p.ChangeReason))
@@ -223,7 +183,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p SettingsPatch) (Settings
 // buildSpec turns the settings and a request into a backup Spec (without
 // the manager's hooks and logger) and the job kind. Errors wrap
 // ErrInvalidSpec, or ErrInvalidSettings for a disabled full backup.
-func (m *Manager) buildSpec(s Settings, req Request) (backup.Spec, string, error) {
+func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, string, error) {
 	if req.Full && !s.FullBackupEnabled {
 		return backup.Spec{}, "", fmt.Errorf("%w: full_backup_disabled: full backups are disabled in the settings (full_backup_enabled); enable them or run an incremental backup",
 			ErrInvalidSettings)
@@ -233,7 +193,7 @@ func (m *Manager) buildSpec(s Settings, req Request) (backup.Spec, string, error
 	}
 	project := s.RagflowProjectName
 	if project == "" {
-		project = ComposeProjectName(s.RagflowComposePath)
+		project = settings.ComposeProjectName(s.RagflowComposePath)
 	}
 	if project == "" {
 		return backup.Spec{}, "", fmt.Errorf("%w: project_not_configured: no compose project is configured (settings ragflow_project_name, or ragflow_compose_path to derive it from)", backup.ErrInvalidSpec)

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,11 +14,12 @@ import (
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 func TestSettingsDefaults(t *testing.T) {
 	ctx := context.Background()
-	m := backuptest.MustManager(t, jobs.Config{Settings: jobs.DefaultSettings(), Run: quickRun})
+	m := backuptest.MustManager(t, jobs.Config{Settings: settings.Default(), Run: quickRun})
 	s, err := m.Settings(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +30,7 @@ func TestSettingsDefaults(t *testing.T) {
 		t.Fatalf("default settings %+v", s)
 	}
 	// Zero retention and target mode in the configuration take their defaults.
-	m2 := backuptest.MustManager(t, jobs.Config{Settings: jobs.Settings{TargetLocalDir: "/srv/backups"}, Run: quickRun})
+	m2 := backuptest.MustManager(t, jobs.Config{Settings: settings.Settings{TargetLocalDir: "/srv/backups"}, Run: quickRun})
 	s2, _ := m2.Settings(ctx)
 	if s2.BackupRetentionMax != 30 || s2.TargetMode != "local" || s2.TargetLocalDir != "/srv/backups" {
 		t.Fatalf("settings from a partial config %+v", s2)
@@ -83,7 +85,7 @@ func TestSettingsUpdate(t *testing.T) {
 func TestSettingsChangeReasonRequired(t *testing.T) {
 	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
 	_, err := m.UpdateSettings(context.Background(), MustPatch(t, "  ", "backup_retention_max", 3))
-	var se *jobs.SettingsError
+	var se *settings.Error
 	if !errors.As(err, &se) || se.Field != "change_reason" || !errors.Is(err, jobs.ErrInvalidSettings) {
 		t.Fatalf("err = %v", err)
 	}
@@ -114,7 +116,7 @@ func TestSettingsValidation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		_, err := m.UpdateSettings(context.Background(), MustPatch(t, "test", tc.field, tc.value))
-		var se *jobs.SettingsError
+		var se *settings.Error
 		if !errors.Is(err, jobs.ErrInvalidSettings) || !errors.As(err, &se) || se.Field != tc.field {
 			t.Errorf("%s: err = %v", tc.field, err)
 			continue
@@ -271,20 +273,34 @@ func TestSettingsComposeProjectName(t *testing.T) {
 		file:                              "stack",
 		"/srv/部署/docker-compose.yml":      "",
 	} {
-		if got := jobs.ComposeProjectName(in); got != want {
+		if got := settings.ComposeProjectName(in); got != want {
 			t.Errorf("ComposeProjectName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
 // MustPatch is a settings patch of (JSON name, value) pairs.
-func MustPatch(t *testing.T, reason string, nameValues ...any) jobs.SettingsPatch {
+func MustPatch(t *testing.T, reason string, nameValues ...any) settings.Patch {
 	t.Helper()
-	p := jobs.SettingsPatch{ChangeReason: reason}
+	p := settings.Patch{ChangeReason: reason}
 	for i := 0; i+1 < len(nameValues); i += 2 {
 		if err := p.Set(nameValues[i].(string), nameValues[i+1]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return p
+}
+
+func TestSettingsUpdateRefusesMistypedValues(t *testing.T) {
+	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
+	ctx := context.Background()
+	_, err := m.UpdateSettings(ctx, settings.Patch{ChangeReason: "x", Values: map[string]json.RawMessage{
+		"backup_retention_max": json.RawMessage(`5`), "enabled": json.RawMessage(`"no"`)}})
+	var se *settings.Error
+	if !errors.As(err, &se) || se.Field != "enabled" {
+		t.Fatalf("mistyped value: %v", err)
+	}
+	if s, _ := m.Settings(ctx); s.BackupRetentionMax != 30 {
+		t.Errorf("a refused update changed retention to %d", s.BackupRetentionMax)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
+	"github.com/dockpack/dockpack/backup/settings"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -46,8 +47,8 @@ func TestStoreMigratesFromEmpty(t *testing.T) {
 		}
 	}
 	// The initial settings were stored.
-	if n := len(rows); n != len(jobs.EditableSettings()) {
-		t.Errorf("%d settings rows, want %d", n, len(jobs.EditableSettings()))
+	if n := len(rows); n != len(settings.Editable()) {
+		t.Errorf("%d settings rows, want %d", n, len(settings.Editable()))
 	}
 }
 

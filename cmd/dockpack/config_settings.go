@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/dockpack/dockpack/backup/settings"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"go.yaml.in/yaml/v3"
 )
 
 // The UI-editable settings in the configuration of `dockpack serve`. Which
@@ -31,15 +31,15 @@ type settingSyntax struct {
 var stringSetting = settingSyntax{typ: "string", text: func(s string) (any, error) { return strings.TrimSpace(s), nil }, yaml: decodeYAML[string]}
 
 // settingSyntaxes has an entry for every jobs.FieldType.
-var settingSyntaxes = map[jobs.FieldType]settingSyntax{
-	jobs.TypeBool:     {typ: "bool", text: func(s string) (any, error) { return parseBool(s) }, yaml: decodeYAML[bool]},
-	jobs.TypeInt:      {typ: "int", text: func(s string) (any, error) { return parseInt(s) }, yaml: decodeYAML[int]},
-	jobs.TypeServices: {typ: "list", text: func(s string) (any, error) { return []string(splitList(s)), nil }, yaml: decodeYAMLList},
-	jobs.TypeString:   stringSetting,
-	jobs.TypeChoice:   stringSetting,
-	jobs.TypePath:     stringSetting,
-	jobs.TypeProject:  stringSetting,
-	jobs.TypeSchedule: stringSetting,
+var settingSyntaxes = map[settings.FieldType]settingSyntax{
+	settings.TypeBool:     {typ: "bool", text: func(s string) (any, error) { return parseBool(s) }, yaml: decodeYAML[bool]},
+	settings.TypeInt:      {typ: "int", text: func(s string) (any, error) { return parseInt(s) }, yaml: decodeYAML[int]},
+	settings.TypeServices: {typ: "list", text: func(s string) (any, error) { return []string(splitList(s)), nil }, yaml: decodeYAMLList},
+	settings.TypeString:   stringSetting,
+	settings.TypeChoice:   stringSetting,
+	settings.TypePath:     stringSetting,
+	settings.TypeProject:  stringSetting,
+	settings.TypeSchedule: stringSetting,
 }
 
 func decodeYAML[T any](n *yaml.Node) (any, error) {
@@ -59,7 +59,7 @@ func decodeYAMLList(n *yaml.Node) (any, error) {
 // pin the setting.
 func settingOptions() []cfgOption {
 	var opts []cfgOption
-	for _, f := range jobs.SettingsFields() {
+	for _, f := range settings.Fields() {
 		syn, ok := settingSyntaxes[f.Type]
 		if !ok {
 			panic(fmt.Sprintf("setting %s: dockpack serve cannot read a %s", f.Name, f.Type))
@@ -101,9 +101,9 @@ func (sc *settingsConfig) UnmarshalYAML(n *yaml.Node) error {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		f, ok := jobs.LookupSetting(k.Value)
+		f, ok := settings.Lookup(k.Value)
 		if !ok {
-			return fmt.Errorf("line %d: field %s not found in settings (one of %s)", k.Line, k.Value, strings.Join(jobs.EditableSettings(), ", "))
+			return fmt.Errorf("line %d: field %s not found in settings (one of %s)", k.Line, k.Value, strings.Join(settings.Editable(), ", "))
 		}
 		if seen[k.Value] {
 			return fmt.Errorf("line %d: settings: %s is given twice", k.Line, k.Value)
@@ -125,7 +125,7 @@ func (sc *settingsConfig) UnmarshalYAML(n *yaml.Node) error {
 // in flow style.
 func (sc settingsConfig) MarshalYAML() (any, error) {
 	out := &yaml.Node{Kind: yaml.MappingNode}
-	for _, f := range jobs.SettingsFields() {
+	for _, f := range settings.Fields() {
 		v, ok := sc[f.Name]
 		if !ok {
 			continue
@@ -144,13 +144,13 @@ func (sc settingsConfig) MarshalYAML() (any, error) {
 
 // initialSettings are jobs.DefaultSettings with the configured values
 // applied (and normalized: a blank schedule is none).
-func (c *serveConfig) initialSettings() jobs.Settings {
-	var p jobs.SettingsPatch
-	for _, name := range jobs.EditableSettings() {
+func (c *serveConfig) initialSettings() settings.Settings {
+	var p settings.Patch
+	for _, name := range settings.Editable() {
 		if v, ok := c.Settings[name]; ok {
 			_ = p.Set(name, v) // of the setting's type by construction
 		}
 	}
-	s, _, _ := p.Apply(jobs.DefaultSettings())
+	s, _, _ := p.Apply(settings.Default())
 	return s
 }

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/spf13/pflag"
 )
 
@@ -278,24 +279,24 @@ func FuzzParseByteSize(f *testing.F) {
 // Every setting of the table is reachable by its flag, its variable and
 // its YAML key, with the same result, and a flag or variable pins it.
 func TestServeConfigSettingsFromTable(t *testing.T) {
-	sample := map[jobs.FieldType]string{jobs.TypeBool: "false", jobs.TypeInt: "7", jobs.TypeServices: "a,b", jobs.TypePath: "/srv/x",
-		jobs.TypeProject: "proj", jobs.TypeSchedule: "0 1 * * *", jobs.TypeString: "s", jobs.TypeChoice: "share"}
-	valueOf := func(s jobs.Settings, name string) string {
+	sample := map[settings.FieldType]string{settings.TypeBool: "false", settings.TypeInt: "7", settings.TypeServices: "a,b", settings.TypePath: "/srv/x",
+		settings.TypeProject: "proj", settings.TypeSchedule: "0 1 * * *", settings.TypeString: "s", settings.TypeChoice: "share"}
+	valueOf := func(s settings.Settings, name string) string {
 		b, _ := json.Marshal(s)
 		var m map[string]json.RawMessage
 		_ = json.Unmarshal(b, &m)
 		return string(m[name])
 	}
-	for _, f := range jobs.SettingsFields() {
+	for _, f := range settings.Fields() {
 		v, ok := sample[f.Type]
-		if f.Type == jobs.TypeBool {
+		if f.Type == settings.TypeBool {
 			v = strconv.FormatBool(f.Default != true) // not the default
 		}
 		if !ok {
 			t.Fatalf("%s: no sample of type %s", f.Name, f.Type)
 		}
 		yml := fmt.Sprintf("settings:\n  %s: %q\n", f.Name, v)
-		if f.Type == jobs.TypeBool || f.Type == jobs.TypeInt {
+		if f.Type == settings.TypeBool || f.Type == settings.TypeInt {
 			yml = fmt.Sprintf("settings:\n  %s: %s\n", f.Name, v)
 		}
 		byFlag, err1 := mustServeConfig(t, []string{"--" + f.Flag + "=" + v}, nil, "")
@@ -306,7 +307,7 @@ func TestServeConfigSettingsFromTable(t *testing.T) {
 			continue
 		}
 		want := valueOf(byFlag.initialSettings(), f.Name)
-		if want == valueOf(jobs.DefaultSettings(), f.Name) {
+		if want == valueOf(settings.Default(), f.Name) {
 			t.Errorf("%s: --%s=%s left the default %s", f.Name, f.Flag, v, want)
 		}
 		if got := valueOf(byEnv.initialSettings(), f.Name); got != want {

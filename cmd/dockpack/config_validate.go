@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
@@ -42,7 +43,7 @@ func (c *serveConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("time_zone %q: %v", c.TimeZone, err))
 		}
 	}
-	editable := jobs.EditableSettings()
+	editable := settings.Editable()
 	for _, p := range c.Pin {
 		if !slices.Contains(editable, p) {
 			errs = append(errs, fmt.Errorf("pin: %q is not a setting (one of %s)", p, strings.Join(editable, ", ")))

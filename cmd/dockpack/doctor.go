@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -174,7 +176,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 // state sets where the lock and the jobs come from — a daemon (--daemon)
 // or a state DB opened read-only (--state-dir, or the default one when it
 // exists) — and returns how to read the settings there and how to close it.
-func (f *doctorFlags) state(ctx context.Context, o *doctor.Options, stateDirFlag bool) (func(context.Context) (jobs.Settings, error), func(), error) {
+func (f *doctorFlags) state(ctx context.Context, o *doctor.Options, stateDirFlag bool) (func(context.Context) (settings.Settings, error), func(), error) {
 	if f.daemon != "" {
 		dc, err := newDaemonClient(f.daemon, f.tokenFile, f.stateDir)
 		if err != nil {
@@ -209,11 +211,11 @@ func (f *doctorFlags) state(ctx context.Context, o *doctor.Options, stateDirFlag
 
 // fillFromSettings takes the project, target and database the flags left
 // out from the daemon's settings.
-func fillFromSettings(o *doctor.Options, s jobs.Settings) {
+func fillFromSettings(o *doctor.Options, s settings.Settings) {
 	if o.Project == "" {
 		o.Project = s.RagflowProjectName
 		if o.Project == "" {
-			o.Project = jobs.ComposeProjectName(s.RagflowComposePath)
+			o.Project = settings.ComposeProjectName(s.RagflowComposePath)
 		}
 	}
 	if o.Target == "" {

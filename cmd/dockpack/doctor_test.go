@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/doctor"
@@ -162,7 +164,7 @@ func TestDaemonClient(t *testing.T) {
 			}
 			json.NewEncoder(w).Encode(map[string]any{"jobs": []jobs.Job{{ID: 4, Status: jobs.StatusRunning}}})
 		case "/v1/settings":
-			json.NewEncoder(w).Encode(jobs.Settings{TargetLocalDir: "/mnt/replica/packs", RagflowProjectName: "ragflow"})
+			json.NewEncoder(w).Encode(settings.Settings{TargetLocalDir: "/mnt/replica/packs", RagflowProjectName: "ragflow"})
 		}
 	}))
 	defer srv.Close()

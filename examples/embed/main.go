@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/httpapi"
@@ -73,7 +75,7 @@ func run() error {
 		return err
 	}
 	defer eng.Close()
-	settings := jobs.DefaultSettings()
+	settings := settings.Default()
 	settings.TargetLocalDir = *target
 	settings.RagflowProjectName = *project
 	mgr, err := jobs.NewManager(context.WithoutCancel(ctx), jobs.Config{

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -27,11 +29,11 @@ func (stubBackend) Cancel(_ context.Context, id int64, _ string) (jobs.Job, erro
 	return jobs.Job{ID: id}, nil
 }
 func (stubBackend) Subscribe(context.Context, int64) (<-chan jobs.Event, error) { return nil, nil }
-func (stubBackend) Settings(context.Context) (jobs.Settings, error) {
-	return jobs.DefaultSettings(), nil
+func (stubBackend) Settings(context.Context) (settings.Settings, error) {
+	return settings.Default(), nil
 }
-func (stubBackend) UpdateSettings(context.Context, jobs.SettingsPatch) (jobs.Settings, error) {
-	return jobs.DefaultSettings(), nil
+func (stubBackend) UpdateSettings(context.Context, settings.Patch) (settings.Settings, error) {
+	return settings.Default(), nil
 }
 func (stubBackend) Packs(context.Context) ([]pack.Info, error) { return nil, nil }
 

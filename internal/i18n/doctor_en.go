@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, doctorEN) }
-
 // doctorEN holds the doctor messages in English.
 var doctorEN = map[string]string{
 	// doctor: verdicts and frame
@@ -73,3 +71,5 @@ var doctorEN = map[string]string{
 	"doctor.packs.stale":            "%d partial pack director(y/ies) older than %s: left by a crash",
 	"doctor.packs.stale.fix":        "the daemon's retention removes them; or remove them by hand when no backup runs: rm -rf %s",
 }
+
+func init() { add(English, doctorEN) }

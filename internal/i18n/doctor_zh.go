@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, doctorZH) }
-
 // doctorZH holds the doctor messages in Simplified Chinese.
 var doctorZH = map[string]string{
 	// doctor：结论与框架
@@ -73,3 +71,5 @@ var doctorZH = map[string]string{
 	"doctor.packs.stale":            "%d 个未完成备份目录超过 %s：由崩溃遗留",
 	"doctor.packs.stale.fix":        "守护进程的保留策略会删除它们；也可在没有备份运行时手工删除：rm -rf %s",
 }
+
+func init() { add(Chinese, doctorZH) }

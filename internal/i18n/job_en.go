@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, jobEN) }
-
 // jobEN holds the job messages in English.
 var jobEN = map[string]string{
 	// job messages (the job's "message" and log lines; error_code and detail are never translated)
@@ -38,3 +36,5 @@ var jobEN = map[string]string{
 	"job.log.cancel_requested":   "cancel requested: %s",
 	"job.log.abandoned":          "the backup ignored cancellation for %s: releasing the lock and abandoning it",
 }
+
+func init() { add(English, jobEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, jobZH) }
-
 // jobZH holds the job messages in Simplified Chinese.
 var jobZH = map[string]string{
 	// 任务消息（任务的 message 与日志行；error_code 与 detail 不翻译）
@@ -38,3 +36,5 @@ var jobZH = map[string]string{
 	"job.log.cancel_requested":   "已请求取消：%s",
 	"job.log.abandoned":          "备份在 %s 内未响应取消：释放锁并放弃该备份",
 }
+
+func init() { add(Chinese, jobZH) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, planEN) }
-
 // planEN holds the plan messages in English.
 var planEN = map[string]string{
 	// plan
@@ -45,3 +43,5 @@ var planEN = map[string]string{
 	"plan.verdict_ok":         "→ the backup would run.",
 	"plan.verdict_refused":    "→ the backup would be refused before writing anything (exit code 3).",
 }
+
+func init() { add(English, planEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, planZH) }
-
 // planZH holds the plan messages in Simplified Chinese.
 var planZH = map[string]string{
 	// plan
@@ -45,3 +43,5 @@ var planZH = map[string]string{
 	"plan.verdict_ok":         "→ 备份可以执行。",
 	"plan.verdict_refused":    "→ 备份会在写入任何内容之前被拒绝（退出码 3）。",
 }
+
+func init() { add(Chinese, planZH) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, precheckEN) }
-
 // precheckEN holds the precheck messages in English.
 var precheckEN = map[string]string{
 	// precheck: titles
@@ -121,3 +119,5 @@ var precheckEN = map[string]string{
 	"precheck.staging.not_needed":              "not checked: the database is not in the backup",
 	"precheck.staging.ok_unprobed":             "%s has %s free",
 }
+
+func init() { add(English, precheckEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, precheckZH) }
-
 // precheckZH holds the precheck messages in Simplified Chinese.
 var precheckZH = map[string]string{
 	// precheck：检查项名称
@@ -121,3 +119,5 @@ var precheckZH = map[string]string{
 	"precheck.staging.not_needed":              "未检查：备份不包含数据库",
 	"precheck.staging.ok_unprobed":             "%s 可用 %s",
 }
+
+func init() { add(Chinese, precheckZH) }

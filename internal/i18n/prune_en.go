@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, pruneEN) }
-
 // pruneEN holds the prune messages in English.
 var pruneEN = map[string]string{
 	// prune: why a pack is deleted (PruneReason codes)
@@ -19,3 +17,5 @@ var pruneEN = map[string]string{
 	"prune.nothing":        "nothing to delete",
 	"prune.refused_reason": "the newest pack fails verification: the older packs may be the only good ones (check it with `dockpack verify`, or prune with --force)",
 }
+
+func init() { add(English, pruneEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, pruneZH) }
-
 // pruneZH holds the prune messages in Simplified Chinese.
 var pruneZH = map[string]string{
 	// 清理：删除备份包的原因（PruneReason 代码）
@@ -19,3 +17,5 @@ var pruneZH = map[string]string{
 	"prune.nothing":        "没有需要删除的备份包",
 	"prune.refused_reason": "最新备份包未通过校验：较旧的备份包可能是仅有的完好备份（请用 `dockpack verify` 检查，或使用 --force 清理）",
 }
+
+func init() { add(Chinese, pruneZH) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, restoreEN) }
-
 // restoreEN holds the restore messages in English.
 var restoreEN = map[string]string{
 	// restore: notes of the plan
@@ -56,3 +54,5 @@ var restoreEN = map[string]string{
 	"restore.col.from":             "FROM",
 	"restore.col.content":          "CONTENT",
 }
+
+func init() { add(English, restoreEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, restoreZH) }
-
 // restoreZH holds the restore messages in Simplified Chinese.
 var restoreZH = map[string]string{
 	// 恢复：计划的说明
@@ -56,3 +54,5 @@ var restoreZH = map[string]string{
 	"restore.col.from":             "来源",
 	"restore.col.content":          "内容",
 }
+
+func init() { add(Chinese, restoreZH) }

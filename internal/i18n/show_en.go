@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, showEN) }
-
 // showEN holds the show messages in English.
 var showEN = map[string]string{
 	// show: what a pack holds
@@ -37,3 +35,5 @@ var showEN = map[string]string{
 	"packs.status.partial":  "partial",
 	"packs.status.invalid":  "invalid",
 }
+
+func init() { add(English, showEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, showZH) }
-
 // showZH holds the show messages in Simplified Chinese.
 var showZH = map[string]string{
 	// show：备份包的内容
@@ -37,3 +35,5 @@ var showZH = map[string]string{
 	"packs.status.partial":  "未完成",
 	"packs.status.invalid":  "无效",
 }
+
+func init() { add(Chinese, showZH) }

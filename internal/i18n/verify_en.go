@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(English, verifyEN) }
-
 // verifyEN holds the verify messages in English.
 var verifyEN = map[string]string{
 	// verify: progress
@@ -47,3 +45,5 @@ var verifyEN = map[string]string{
 	"verify.footer":           "%s: %s check %s — %s read in %s",
 	"verify.footer.hash":      "; package hash %s",
 }
+
+func init() { add(English, verifyEN) }

@@ -1,7 +1,5 @@
 package i18n
 
-func init() { add(Chinese, verifyZH) }
-
 // verifyZH holds the verify messages in Simplified Chinese.
 var verifyZH = map[string]string{
 	// 校验：进度
@@ -47,3 +45,5 @@ var verifyZH = map[string]string{
 	"verify.footer":           "%s：%s校验%s — 读取 %s，用时 %s",
 	"verify.footer.hash":      "；包哈希 %s",
 }
+
+func init() { add(Chinese, verifyZH) }

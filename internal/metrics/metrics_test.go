@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/settings"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
@@ -122,7 +124,7 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 			Steps: map[progress.Step]time.Duration{progress.StepSQLite: time.Second, progress.StepVolumes: 2 * time.Second, progress.StepImages: 3 * time.Second}}, nil
 	}
 	dir := t.TempDir()
-	set := jobs.DefaultSettings()
+	set := settings.Default()
 	set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath = filepath.Join(dir, "packs"), "demo", "/srv/app.db"
 	m, err := jobs.NewManager(ctx, jobs.Config{StateDir: dir, Engine: backuptest.NewEngine(), Settings: set, DisableScheduler: true,
 		Run: col.WrapRun(stub), OnJobEnd: col.JobEnded})

@@ -1,7 +1,6 @@
-package jobs_test
+package settings_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -10,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dockpack/dockpack/backup/backuptest"
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 // derivedSettings are the Settings fields the daemon computes: not in the table.
@@ -21,28 +19,28 @@ var derivedSettings = []string{
 }
 
 func TestSettingsFieldTable(t *testing.T) {
-	fields := jobs.SettingsFields()
+	fields := settings.Fields()
 	var names []string
 	for _, f := range fields {
 		names = append(names, f.Name)
 		if f.Flag == "" || !strings.HasPrefix(f.Env, "DOCKPACK_") || f.Want() == "" {
 			t.Errorf("%s: flag %q env %q want %q", f.Name, f.Flag, f.Env, f.Want())
 		}
-		if g, ok := jobs.LookupSetting(f.Name); !ok || g.Name != f.Name {
+		if g, ok := settings.Lookup(f.Name); !ok || g.Name != f.Name {
 			t.Errorf("LookupSetting(%q) = %v %v", f.Name, g.Name, ok)
 		}
-		if f.Nullable() != (f.Type == jobs.TypeSchedule) {
+		if f.Nullable() != (f.Type == settings.TypeSchedule) {
 			t.Errorf("%s: nullable %v", f.Name, f.Nullable())
 		}
 	}
-	if !slices.Equal(names, jobs.EditableSettings()) {
-		t.Errorf("table %v, editable %v", names, jobs.EditableSettings())
+	if !slices.Equal(names, settings.Editable()) {
+		t.Errorf("table %v, editable %v", names, settings.Editable())
 	}
-	if _, ok := jobs.LookupSetting("local_backup_pack_count"); ok {
+	if _, ok := settings.Lookup("local_backup_pack_count"); ok {
 		t.Error("a derived field is in the table")
 	}
 	// Every field of Settings is in the table or derived.
-	b, _ := json.Marshal(jobs.Settings{})
+	b, _ := json.Marshal(settings.Settings{})
 	var all map[string]json.RawMessage
 	_ = json.Unmarshal(b, &all)
 	for _, k := range slices.Sorted(maps.Keys(all)) {
@@ -51,7 +49,7 @@ func TestSettingsFieldTable(t *testing.T) {
 		}
 	}
 	// The defaults come from the table.
-	d := jobs.DefaultSettings()
+	d := settings.Default()
 	if !d.Enabled || d.TargetMode != "local" || d.BackupRetentionMax != 30 || !d.FullBackupEnabled || !d.FullBackupIncludeImages ||
 		d.RagflowStopServices || d.StopServices == nil || len(d.StopServices) != 0 || d.IncrementalSchedule != nil {
 		t.Errorf("defaults %+v", d)
@@ -59,7 +57,7 @@ func TestSettingsFieldTable(t *testing.T) {
 }
 
 func TestSettingsPatchSet(t *testing.T) {
-	var p jobs.SettingsPatch
+	var p settings.Patch
 	for name, v := range map[string]any{
 		"incremental_schedule": " 0  3 * * * ",
 		"full_backup_schedule": json.RawMessage(`null`),
@@ -89,20 +87,20 @@ func TestSettingsPatchSet(t *testing.T) {
 		{"enabled", "yes"}, {"backup_retention_max", 30.5}, {"backup_retention_max", "30"}, {"stop_services", "web"},
 		{"incremental_schedule", 5}, {"target_local_dir", true}, {"target_mode", []string{"local"}},
 	} {
-		var q jobs.SettingsPatch
+		var q settings.Patch
 		err := q.Set(tc.name, tc.v)
-		var se *jobs.SettingsError
-		if !errors.As(err, &se) || se.Field != tc.name || !errors.Is(err, jobs.ErrInvalidSettings) || len(q.Values) != 0 {
+		var se *settings.Error
+		if !errors.As(err, &se) || se.Field != tc.name || !errors.Is(err, settings.ErrInvalid) || len(q.Values) != 0 {
 			t.Errorf("Set(%s, %#v) = %v, values %v", tc.name, tc.v, err, q.Values)
 		}
 	}
 }
 
 func TestSettingsPatchApply(t *testing.T) {
-	base := jobs.DefaultSettings()
+	base := settings.Default()
 	base.IncrementalSchedule = new("0 1 * * *")
 	base.StopServices = []string{"web"}
-	p := jobs.SettingsPatch{Values: map[string]json.RawMessage{
+	p := settings.Patch{Values: map[string]json.RawMessage{
 		"incremental_schedule": json.RawMessage(`"0 2 * * *"`),
 		"stop_services":        json.RawMessage(`["db"]`),
 		"enabled":              json.RawMessage(`true`), // the value it has: no change
@@ -122,28 +120,14 @@ func TestSettingsPatchApply(t *testing.T) {
 	if *base.IncrementalSchedule != "0 1 * * *" || base.StopServices[0] != "web" {
 		t.Errorf("base changed: %+v", base)
 	}
-	// An unknown name or a mistyped value: a *SettingsError, nothing applied.
+	// An unknown name or a mistyped value: a *Error, nothing applied.
 	for _, vals := range []map[string]json.RawMessage{
 		{"enabled": json.RawMessage(`false`), "replica_enabled": json.RawMessage(`true`)},
 		{"enabled": json.RawMessage(`false`), "backup_retention_max": json.RawMessage(`"ten"`)},
 	} {
-		got, _, err := jobs.SettingsPatch{Values: vals}.Apply(base)
-		if !errors.Is(err, jobs.ErrInvalidSettings) || !reflect.DeepEqual(got, base) {
+		got, _, err := settings.Patch{Values: vals}.Apply(base)
+		if !errors.Is(err, settings.ErrInvalid) || !reflect.DeepEqual(got, base) {
 			t.Errorf("Apply(%v) = %v", vals, err)
 		}
-	}
-}
-
-func TestSettingsUpdateRefusesMistypedValues(t *testing.T) {
-	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
-	ctx := context.Background()
-	_, err := m.UpdateSettings(ctx, jobs.SettingsPatch{ChangeReason: "x", Values: map[string]json.RawMessage{
-		"backup_retention_max": json.RawMessage(`5`), "enabled": json.RawMessage(`"no"`)}})
-	var se *jobs.SettingsError
-	if !errors.As(err, &se) || se.Field != "enabled" {
-		t.Fatalf("mistyped value: %v", err)
-	}
-	if s, _ := m.Settings(ctx); s.BackupRetentionMax != 30 {
-		t.Errorf("a refused update changed retention to %d", s.BackupRetentionMax)
 	}
 }

@@ -1,4 +1,4 @@
-package jobs
+package settings
 
 import (
 	"errors"
@@ -135,18 +135,18 @@ func checkServices(_ Field, p any) []string {
 // normalize trims strings, cleans paths, turns empty schedules into null
 // and drops empty service names.
 func (s *Settings) normalize() {
-	for _, f := range settingsFields {
+	for _, f := range table {
 		if n := fieldKinds[f.Type].normalize; n != nil {
 			n(f.value(s))
 		}
 	}
 }
 
-// Validate checks every editable setting; the error joins a *SettingsError
+// Validate checks every editable setting; the error joins a *Error
 // per problem (sorted), and matches ErrInvalidSettings.
 func (s Settings) Validate() error {
 	var errs []error
-	for _, f := range settingsFields {
+	for _, f := range table {
 		check := fieldKinds[f.Type].check
 		if check == nil {
 			continue
@@ -155,7 +155,7 @@ func (s Settings) Validate() error {
 			if f.Note != "" {
 				problem += " (" + f.Note + ")"
 			}
-			errs = append(errs, &SettingsError{Field: f.Name, Problem: problem})
+			errs = append(errs, &Error{Field: f.Name, Problem: problem})
 		}
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
@@ -163,7 +163,7 @@ func (s Settings) Validate() error {
 }
 
 // validateSettings is s.Validate().
-func validateSettings(s Settings) error { return s.Validate() }
+func validate(s Settings) error { return s.Validate() }
 
 func init() { checkSettingsTable() }
 
@@ -176,7 +176,7 @@ func checkSettingsTable() map[string]string {
 	sv := reflect.ValueOf(&s).Elem()
 	goNames := map[string]string{}
 	seen := map[string]bool{}
-	for _, f := range settingsFields {
+	for _, f := range table {
 		k, ok := fieldKinds[f.Type]
 		p := reflect.ValueOf(f.value(&s))
 		if !ok || p.Type().Elem() != k.goType {

@@ -1,4 +1,4 @@
-package jobs
+package settings
 
 import (
 	"reflect"
@@ -7,8 +7,8 @@ import (
 
 // The settings field table: the one place that lists the daemon's editable
 // settings. Everything else derives from it: the JSON names a PUT may set
-// and Pinned may name (EditableSettings), the decoding and normalizing of a
-// SettingsPatch, validation, the defaults, the state DB's settings rows (one
+// and Pinned may name (Editable), the decoding and normalizing of a
+// Patch, validation, the defaults, the state DB's settings rows (one
 // per field, keyed by Name) and the options of `dockpack serve` (the flag,
 // the environment variable and the YAML key settings.<Name>).
 //
@@ -35,7 +35,7 @@ const (
 type Field struct {
 	Name    string    // JSON name: the PUT body's key, the settings row's key, the YAML key under settings:
 	Type    FieldType // how the value is decoded, normalized and checked
-	Default any       // value in DefaultSettings (nil: the zero value); also fills a zero non-bool value
+	Default any       // value in Default (nil: the zero value); also fills a zero non-bool value
 	Min     int       // TypeInt: smallest accepted value
 	Max     int       // TypeInt: largest accepted value
 	Choices []string  // TypeChoice: the accepted values
@@ -47,8 +47,8 @@ type Field struct {
 	value func(*Settings) any // the address of the setting's field in a Settings
 }
 
-// settingsFields is the table, in the order of Settings' fields.
-var settingsFields = []Field{
+// table is the field table, in the order of Settings' fields.
+var table = []Field{
 	{Name: "enabled", Type: TypeBool, Default: true,
 		Flag: "backups-enabled", Env: "DOCKPACK_BACKUPS_ENABLED", Usage: "scheduled backups run",
 		value: func(s *Settings) any { return &s.Enabled }},
@@ -98,37 +98,37 @@ const (
 )
 
 // editableSettings are the JSON names of the settings UpdateSettings can change.
-var editableSettings = func() []string {
-	names := make([]string, len(settingsFields))
-	for i, f := range settingsFields {
+var editable = func() []string {
+	names := make([]string, len(table))
+	for i, f := range table {
 		names[i] = f.Name
 	}
 	return names
 }()
 
-// EditableSettings returns the JSON names of the settings a PUT may change
-// (and ManagerConfig.Pinned may name), in the table's order.
-func EditableSettings() []string { return slices.Clone(editableSettings) }
+// Editable returns the JSON names of the settings a PUT may change
+// (and jobs.Config.Pinned may name), in the table's order.
+func Editable() []string { return slices.Clone(editable) }
 
 // SettingsFields returns the settings field table.
-func SettingsFields() []Field { return slices.Clone(settingsFields) }
+func Fields() []Field { return slices.Clone(table) }
 
-// LookupSetting returns the field of the setting with this JSON name.
-func LookupSetting(name string) (Field, bool) {
-	i := slices.IndexFunc(settingsFields, func(f Field) bool { return f.Name == name })
+// Lookup returns the field of the setting with this JSON name.
+func Lookup(name string) (Field, bool) {
+	i := slices.IndexFunc(table, func(f Field) bool { return f.Name == name })
 	if i < 0 {
 		return Field{}, false
 	}
-	return settingsFields[i], true
+	return table[i], true
 }
 
-// DefaultSettings are the settings of a fresh state DB when the
+// Default are the settings of a fresh state DB when the
 // configuration gives nothing else: each field's Default (scheduled runs
 // enabled but no schedule set, full backups enabled and including images,
 // 30 packs kept).
-func DefaultSettings() Settings {
+func Default() Settings {
 	var s Settings
-	for _, f := range settingsFields {
+	for _, f := range table {
 		if f.Default != nil {
 			f.ref(&s).Set(reflect.ValueOf(f.Default))
 		}
@@ -137,10 +137,10 @@ func DefaultSettings() Settings {
 	return s
 }
 
-// applyDefaults fills zero values that are not values (0, "", nil; a false
+// ApplyDefaults fills zero values that are not values (0, "", nil; a false
 // bool is a value) with the field's Default, then normalizes.
-func (s *Settings) applyDefaults() {
-	for _, f := range settingsFields {
+func (s *Settings) ApplyDefaults() {
+	for _, f := range table {
 		if v := f.ref(s); f.Default != nil && f.Type != TypeBool && v.IsZero() {
 			v.Set(reflect.ValueOf(f.Default))
 		}

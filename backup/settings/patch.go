@@ -1,4 +1,4 @@
-package jobs
+package settings
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 	"strings"
 )
 
-// SettingsPatch is a settings update. Values maps the JSON name of each
+// Patch is a settings update. Values maps the JSON name of each
 // setting to change to its new value as JSON — what a PUT body carries;
 // Set fills it from Go values. null, or "", clears a schedule.
 // ChangeReason is required.
-type SettingsPatch struct {
+type Patch struct {
 	Values       map[string]json.RawMessage
 	ChangeReason string
 }
@@ -22,10 +22,10 @@ type SettingsPatch struct {
 // Set records the new value of the named setting: a Go value that encodes
 // to JSON of the setting's type, or a json.RawMessage; nil clears a
 // schedule. The value is stored normalized (trimmed, cleaned). The error is
-// a *SettingsError: the name is not a setting, or the value is null or not
+// a *Error: the name is not a setting, or the value is null or not
 // of the setting's type (Field.Want says what is).
-func (p *SettingsPatch) Set(name string, v any) error {
-	f, err := lookupSetting(name)
+func (p *Patch) Set(name string, v any) error {
+	f, err := lookup(name)
 	if err != nil {
 		return err
 	}
@@ -47,16 +47,16 @@ func (p *SettingsPatch) Set(name string, v any) error {
 // Apply returns s with the patch's values set and normalized, and the JSON
 // names of the settings whose value that changes, in the table's order. It
 // does not validate the result (Settings.Validate does). The error is a
-// *SettingsError: a name that is not a setting, or a value of another type.
-func (p SettingsPatch) Apply(s Settings) (Settings, []string, error) {
+// *Error: a name that is not a setting, or a value of another type.
+func (p Patch) Apply(s Settings) (Settings, []string, error) {
 	values := p.Values
 	for _, name := range slices.Sorted(maps.Keys(values)) {
-		if _, err := lookupSetting(name); err != nil {
+		if _, err := lookup(name); err != nil {
 			return s, nil, err
 		}
 	}
 	next := s
-	for _, f := range settingsFields {
+	for _, f := range table {
 		if v, ok := values[f.Name]; ok {
 			if err := f.decode(&next, v); err != nil {
 				return s, nil, err
@@ -64,9 +64,9 @@ func (p SettingsPatch) Apply(s Settings) (Settings, []string, error) {
 		}
 	}
 	next.normalize()
-	before, after := settingsValues(s), settingsValues(next)
+	before, after := Values(s), Values(next)
 	var changed []string
-	for _, f := range settingsFields {
+	for _, f := range table {
 		if _, ok := values[f.Name]; ok && !bytes.Equal(before[f.Name], after[f.Name]) {
 			changed = append(changed, f.Name)
 		}
@@ -74,11 +74,11 @@ func (p SettingsPatch) Apply(s Settings) (Settings, []string, error) {
 	return next, changed, nil
 }
 
-// lookupSetting is LookupSetting with a *SettingsError for an unknown name.
-func lookupSetting(name string) (Field, error) {
-	f, ok := LookupSetting(name)
+// lookupSetting is Lookup with a *Error for an unknown name.
+func lookup(name string) (Field, error) {
+	f, ok := Lookup(name)
 	if !ok {
-		return Field{}, &SettingsError{Field: name, Problem: "not a setting (one of " + strings.Join(editableSettings, ", ") + ")"}
+		return Field{}, &Error{Field: name, Problem: "not a setting (one of " + strings.Join(editable, ", ") + ")"}
 	}
 	return f, nil
 }
@@ -88,15 +88,15 @@ func lookupSetting(name string) (Field, error) {
 func (f Field) decode(s *Settings, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return &SettingsError{Field: f.Name, Problem: fmt.Sprintf("not %s: %v", f.Want(), err)}
+		return &Error{Field: f.Name, Problem: fmt.Sprintf("not %s: %v", f.Want(), err)}
 	}
 	if string(raw) == "null" && !f.Nullable() {
-		return &SettingsError{Field: f.Name, Problem: fmt.Sprintf("must not be null (want %s)", f.Want())}
+		return &Error{Field: f.Name, Problem: fmt.Sprintf("must not be null (want %s)", f.Want())}
 	}
 	f.ref(s).SetZero() // decode into a fresh value, never through a pointer s shares
 	if err := json.Unmarshal(raw, f.value(s)); err != nil {
 		f.ref(s).SetZero()
-		return &SettingsError{Field: f.Name, Problem: fmt.Sprintf("%.60s is not %s", raw, f.Want())}
+		return &Error{Field: f.Name, Problem: fmt.Sprintf("%.60s is not %s", raw, f.Want())}
 	}
 	if n := fieldKinds[f.Type].normalize; n != nil {
 		n(f.value(s))
@@ -106,9 +106,9 @@ func (f Field) decode(s *Settings, v any) error {
 
 // settingsValues encodes the editable settings of s by JSON name (the
 // settings rows' values).
-func settingsValues(s Settings) map[string]json.RawMessage {
-	out := make(map[string]json.RawMessage, len(settingsFields))
-	for _, f := range settingsFields {
+func Values(s Settings) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(table))
+	for _, f := range table {
 		out[f.Name], _ = json.Marshal(f.value(&s))
 	}
 	return out
@@ -116,9 +116,9 @@ func settingsValues(s Settings) map[string]json.RawMessage {
 
 // settingsFrom decodes stored rows over base: a setting without a row, or
 // with a row that does not decode, keeps base's value (copied, never shared).
-func settingsFrom(base Settings, rows map[string]json.RawMessage) Settings {
+func FromValues(base Settings, rows map[string]json.RawMessage) Settings {
 	var s Settings
-	for _, f := range settingsFields {
+	for _, f := range table {
 		raw, ok := rows[f.Name]
 		if !ok || json.Unmarshal(raw, f.value(&s)) != nil {
 			f.ref(&s).SetZero()
