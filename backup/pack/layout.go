@@ -1,0 +1,32 @@
+package pack
+
+// Pack layout: file and directory names inside a pack.
+const (
+	ManifestFile  = "manifest.json"
+	SumsFile      = "SHA256SUMS"
+	ImagesFile    = "images.tar"
+	VolumesDir    = "volumes"
+	ComposeDir    = "compose"
+	NamePrefix    = "migration_pack_"
+	PartialPrefix = ".partial-" + NamePrefix
+	// PackTimeLayout is the UTC timestamp in a pack name: yyyymmdd_HHMMSS_mmm.
+	TimeLayout = "20060102_150405.000"
+	// FormatVersion is the manifest schema version this code writes and reads.
+	FormatVersion = 1
+)
+
+// FileKind is the kind of a pack file: FileEntry.Kind in manifest.json, and
+// the Kind of a verify check. Its values are manifest format 1's.
+type FileKind string
+
+// Kinds of pack files. The first four are listed in Manifest.Files; the
+// others name manifest.json, SHA256SUMS and the pack directory itself.
+const (
+	FileSQLite   FileKind = "sqlite"
+	FileVolume   FileKind = "volume"
+	FileImages   FileKind = "images"
+	FileCompose  FileKind = "compose"
+	FileManifest FileKind = "manifest"
+	FileSums     FileKind = "sums"
+	FileDir      FileKind = "pack"
+)
