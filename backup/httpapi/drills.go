@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/drill"
 )
 
 // DrillRunner is an optional Backend interface: when implemented (as
@@ -22,8 +22,8 @@ import (
 // job's pack and restores its SQLite snapshot into a staging folder; it
 // holds the backup lock (409 while a backup runs).
 type DrillRunner interface {
-	RunDrill(ctx context.Context, req jobs.DrillRequest) (jobs.Drill, error)
-	ListDrills(ctx context.Context, limit int) ([]jobs.Drill, error)
+	RunDrill(ctx context.Context, req drill.Request) (drill.Drill, error)
+	ListDrills(ctx context.Context, limit int) ([]drill.Drill, error)
 }
 
 // Codes of a drill request RagFlowAuth's frontend knows.
@@ -77,9 +77,13 @@ func (h *handler) listDrills(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if items == nil {
-		items = []jobs.Drill{}
+		items = []drill.Drill{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "count": len(items)})
+	out := make([]any, len(items))
+	for i, d := range items {
+		out[i] = h.drillJSON(h.isCompat(r), d)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "count": len(items)})
 }
 
 // drillBody is RagFlowAuth's drill request; job_id and executed_at_ms are
@@ -96,8 +100,8 @@ type drillBody struct {
 
 // parseDrill turns the body into a request, with RagFlowAuth's codes for
 // what is missing or malformed.
-func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (jobs.DrillRequest, error) {
-	var req jobs.DrillRequest
+func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (drill.Request, error) {
+	var req drill.Request
 	b, err := h.readBody(w, r)
 	if err != nil {
 		return req, err
@@ -178,5 +182,5 @@ func (h *handler) runDrill(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, h.drillJSON(h.isCompat(r), d))
 }

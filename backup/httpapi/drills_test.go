@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/drill"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
@@ -18,8 +21,8 @@ import (
 type drillFake struct {
 	*fakeBackend
 	dmu     sync.Mutex
-	drills  []jobs.Drill
-	lastReq jobs.DrillRequest
+	drills  []drill.Drill
+	lastReq drill.Request
 	busy    bool
 }
 
@@ -28,32 +31,32 @@ const (
 	dfHash = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 )
 
-func (f *drillFake) RunDrill(ctx context.Context, req jobs.DrillRequest) (jobs.Drill, error) {
+func (f *drillFake) RunDrill(ctx context.Context, req drill.Request) (drill.Drill, error) {
 	f.dmu.Lock()
 	defer f.dmu.Unlock()
 	f.lastReq = req
 	if err := req.Validate(); err != nil {
-		return jobs.Drill{}, err
+		return drill.Drill{}, err
 	}
 	switch {
 	case f.busy:
-		return jobs.Drill{}, &jobs.BusyError{JobID: 7, Owner: "fake"}
+		return drill.Drill{}, &jobs.BusyError{JobID: 7, Owner: "fake"}
 	case req.JobID != 1:
-		return jobs.Drill{}, fmt.Errorf("%w: no backup job with id %d", jobs.ErrJobNotFound, req.JobID)
+		return drill.Drill{}, fmt.Errorf("%w: no backup job with id %d", jobs.ErrJobNotFound, req.JobID)
 	case req.BackupPath != dfPath:
-		return jobs.Drill{}, fmt.Errorf("%w: backup_path_mismatch: not job 1's output_dir", backup.ErrInvalidSpec)
+		return drill.Drill{}, fmt.Errorf("%w: backup_path_mismatch: not job 1's output_dir", backup.ErrInvalidSpec)
 	case req.BackupHash != dfHash:
-		return jobs.Drill{}, fmt.Errorf("%w: backup_hash_mismatch: not job 1's package_hash", backup.ErrInvalidSpec)
+		return drill.Drill{}, fmt.Errorf("%w: backup_hash_mismatch: not job 1's package_hash", backup.ErrInvalidSpec)
 	}
-	d := jobs.Drill{DrillID: fmt.Sprintf("restore_drill_%d", len(f.drills)+1), JobID: 1, BackupPath: dfPath, BackupHash: dfHash, ActualBackupHash: dfHash,
-		HashMatch: true, CompareMatch: true, RestoreTarget: req.RestoreTarget, AcceptanceStatus: jobs.DrillPassed, PackageValidationStatus: jobs.DrillPassed,
+	d := drill.Drill{DrillID: fmt.Sprintf("restore_drill_%d", len(f.drills)+1), JobID: 1, BackupPath: dfPath, BackupHash: dfHash, ActualBackupHash: dfHash,
+		HashMatch: true, CompareMatch: true, RestoreTarget: req.RestoreTarget, AcceptanceStatus: drill.Passed, PackageValidationStatus: drill.Passed,
 		Result: "success", ExecutedBy: req.ExecutedBy, VerificationNotes: req.VerificationNotes,
-		VerificationReport: jobs.DrillReport{Checks: []jobs.DrillCheck{{Name: "manifest", Status: jobs.CheckPassed}}}}
-	f.drills = append([]jobs.Drill{d}, f.drills...)
+		VerificationReport: drill.Report{Checks: []check.Check{{Name: "manifest", Status: check.OK}}}}
+	f.drills = append([]drill.Drill{d}, f.drills...)
 	return d, nil
 }
 
-func (f *drillFake) ListDrills(ctx context.Context, limit int) ([]jobs.Drill, error) {
+func (f *drillFake) ListDrills(ctx context.Context, limit int) ([]drill.Drill, error) {
 	f.dmu.Lock()
 	defer f.dmu.Unlock()
 	return f.drills[:min(limit, len(f.drills))], nil
@@ -78,8 +81,12 @@ func TestDrillRoutes(t *testing.T) {
 	if m := mustJSON(t, body); code != 200 || m["count"] != float64(1) || len(m["items"].([]any)) != 1 {
 		t.Fatalf("GET drills: %d %s", code, body)
 	}
-	// The native routes serve the same.
-	if code, _, body := MustDo(t, srv, "GET", "/v1/drills", ""); code != 200 || !strings.Contains(body, "restore_drill_1") {
+	// The page reads RagFlowAuth's check statuses; the native routes serve
+	// the same drill with check.Status.
+	if !strings.Contains(body, `"status":"passed"`) {
+		t.Fatalf("compat drill checks: %s", body)
+	}
+	if code, _, body := MustDo(t, srv, "GET", "/v1/drills", ""); code != 200 || !strings.Contains(body, "restore_drill_1") || !strings.Contains(body, `"status":"ok"`) {
 		t.Fatalf("GET /v1/drills: %d %s", code, body)
 	}
 	// job_id as a string of digits is accepted (the original parses it with int()).

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/drill"
+
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/jobs"
@@ -45,8 +48,8 @@ func MustRsDrillJob(t *testing.T, m *jobs.Manager) jobs.Job {
 	return j
 }
 
-func rsDrillReq(j jobs.Job) jobs.DrillRequest {
-	return jobs.DrillRequest{JobID: j.ID, BackupPath: *j.OutputDir, BackupHash: *j.PackageHash, RestoreTarget: "staging"}
+func rsDrillReq(j jobs.Job) drill.Request {
+	return drill.Request{JobID: j.ID, BackupPath: *j.OutputDir, BackupHash: *j.PackageHash, RestoreTarget: "staging"}
 }
 
 func TestDrillPassesAndMarksTheJob(t *testing.T) {
@@ -60,8 +63,8 @@ func TestDrillPassesAndMarksTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(d.DrillID, "restore_drill_") || d.AcceptanceStatus != jobs.DrillPassed || d.Result != "success" ||
-		!d.HashMatch || !d.CompareMatch || d.PackageValidationStatus != jobs.DrillPassed || d.ExecutedBy != "alice" ||
+	if !strings.HasPrefix(d.DrillID, "restore_drill_") || d.AcceptanceStatus != drill.Passed || d.Result != "success" ||
+		!d.HashMatch || !d.CompareMatch || d.PackageValidationStatus != drill.Passed || d.ExecutedBy != "alice" ||
 		d.Reason != "manual_restore_drill" || d.VerificationNotes == nil || *d.VerificationNotes != notes {
 		t.Fatalf("drill %+v", d)
 	}
@@ -69,12 +72,12 @@ func TestDrillPassesAndMarksTheJob(t *testing.T) {
 		!backuptest.Exists(*d.RestoredAuthDBPath) || d.RestoredAuthDBHash == nil {
 		t.Fatalf("restored db %v", d.RestoredAuthDBPath)
 	}
-	names := map[string]string{}
+	names := map[string]check.Status{}
 	for _, c := range d.VerificationReport.Checks {
 		names[c.Name] = c.Status
 	}
 	for _, n := range []string{"manifest", "sha256sums", "sqlite", "volume:demo_data", "images", "package_hash", "restore_sqlite"} {
-		if names[n] != jobs.CheckPassed {
+		if names[n] != check.OK {
 			t.Errorf("check %s: %q (all %+v)", n, names[n], d.VerificationReport.Checks)
 		}
 	}
@@ -114,18 +117,18 @@ func TestDrillRejectsRequests(t *testing.T) {
 	m := backuptest.MustManager(t, jobs.Config{Run: rsPackRun(t)})
 	j := MustRsDrillJob(t, m)
 	cases := map[string]struct {
-		edit func(r *jobs.DrillRequest)
+		edit func(r *drill.Request)
 		code string
 		is   error
 	}{
-		"wrong hash":    {func(r *jobs.DrillRequest) { r.BackupHash = strings.Repeat("0", 64) }, "backup_hash_mismatch", backup.ErrInvalidSpec},
-		"wrong path":    {func(r *jobs.DrillRequest) { r.BackupPath = "/tmp/elsewhere" }, "backup_path_mismatch", backup.ErrInvalidSpec},
-		"unknown job":   {func(r *jobs.DrillRequest) { r.JobID = 999 }, "job_not_found", jobs.ErrJobNotFound},
-		"no job id":     {func(r *jobs.DrillRequest) { r.JobID = 0 }, "invalid_job_id", backup.ErrInvalidSpec},
-		"no path":       {func(r *jobs.DrillRequest) { r.BackupPath = " " }, "backup_path_required", backup.ErrInvalidSpec},
-		"no hash":       {func(r *jobs.DrillRequest) { r.BackupHash = "" }, "backup_hash_required", backup.ErrInvalidSpec},
-		"no target":     {func(r *jobs.DrillRequest) { r.RestoreTarget = "" }, "restore_target_required", backup.ErrInvalidSpec},
-		"target is ../": {func(r *jobs.DrillRequest) { r.RestoreTarget = "../" }, "invalid_restore_target", backup.ErrInvalidSpec},
+		"wrong hash":    {func(r *drill.Request) { r.BackupHash = strings.Repeat("0", 64) }, "backup_hash_mismatch", backup.ErrInvalidSpec},
+		"wrong path":    {func(r *drill.Request) { r.BackupPath = "/tmp/elsewhere" }, "backup_path_mismatch", backup.ErrInvalidSpec},
+		"unknown job":   {func(r *drill.Request) { r.JobID = 999 }, "job_not_found", jobs.ErrJobNotFound},
+		"no job id":     {func(r *drill.Request) { r.JobID = 0 }, "invalid_job_id", backup.ErrInvalidSpec},
+		"no path":       {func(r *drill.Request) { r.BackupPath = " " }, "backup_path_required", backup.ErrInvalidSpec},
+		"no hash":       {func(r *drill.Request) { r.BackupHash = "" }, "backup_hash_required", backup.ErrInvalidSpec},
+		"no target":     {func(r *drill.Request) { r.RestoreTarget = "" }, "restore_target_required", backup.ErrInvalidSpec},
+		"target is ../": {func(r *drill.Request) { r.RestoreTarget = "../" }, "invalid_restore_target", backup.ErrInvalidSpec},
 	}
 	for name, tc := range cases {
 		req := rsDrillReq(j)
@@ -148,7 +151,7 @@ func TestDrillOnTamperedPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.AcceptanceStatus != jobs.DrillFailed || d.Result != "failed" || d.PackageValidationStatus != jobs.DrillFailed || !d.HashMatch {
+	if d.AcceptanceStatus != drill.Failed || d.Result != "failed" || d.PackageValidationStatus != drill.Failed || !d.HashMatch {
 		t.Fatalf("drill %+v", d)
 	}
 	if len(d.VerificationReport.Failed) != 1 || !strings.Contains(d.VerificationReport.Failed[0], "volumes/demo_data.tar: expected sha256 ") {
@@ -161,7 +164,7 @@ func TestDrillOnTamperedPack(t *testing.T) {
 	// The pack gone (unmounted share): blocked.
 	os.RemoveAll(*j.OutputDir)
 	d, err = m.RunDrill(context.Background(), rsDrillReq(j))
-	if err != nil || d.AcceptanceStatus != jobs.DrillBlocked || d.PackageValidationStatus != jobs.DrillBlocked {
+	if err != nil || d.AcceptanceStatus != drill.Blocked || d.PackageValidationStatus != drill.Blocked {
 		t.Fatalf("drill of a missing pack: %+v %v", d, err)
 	}
 }
@@ -219,7 +222,7 @@ func TestDrillWaitsForNoBackup(t *testing.T) {
 	b.waitStarted(t)
 	out := "/x"
 	hash := strings.Repeat("a", 64)
-	_, err = m.RunDrill(context.Background(), jobs.DrillRequest{JobID: j.ID, BackupPath: out, BackupHash: hash, RestoreTarget: "staging"})
+	_, err = m.RunDrill(context.Background(), drill.Request{JobID: j.ID, BackupPath: out, BackupHash: hash, RestoreTarget: "staging"})
 	// The running job has no pack yet: refused before the lock is even asked.
 	if !errors.Is(err, backup.ErrInvalidSpec) || !strings.Contains(err.Error(), "job_has_no_pack") {
 		t.Fatalf("err = %v", err)
@@ -281,7 +284,7 @@ func TestSanitizeRestoreTarget(t *testing.T) {
 		"..":                    "",
 		strings.Repeat("a", 80): strings.Repeat("a", 64),
 	} {
-		got, err := jobs.SanitizeRestoreTarget(in)
+		got, err := drill.SanitizeRestoreTarget(in)
 		if want == "" || want == "__" {
 			if err == nil {
 				t.Errorf("%q: %q, want an error", in, got)
@@ -299,7 +302,7 @@ func FuzzSanitizeRestoreTarget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := jobs.SanitizeRestoreTarget(s)
+		got, err := drill.SanitizeRestoreTarget(s)
 		if err != nil {
 			if !errors.Is(err, backup.ErrInvalidSpec) {
 				t.Fatalf("%q: %v", s, err)
@@ -315,7 +318,7 @@ func FuzzSanitizeRestoreTarget(f *testing.F) {
 // A drill's restore_target becomes one safe folder name.
 func ExampleSanitizeRestoreTarget() {
 	for _, s := range []string{"staging", "../../etc", "drill 2026/Q1"} {
-		name, err := jobs.SanitizeRestoreTarget(s)
+		name, err := drill.SanitizeRestoreTarget(s)
 		fmt.Println(name, err)
 	}
 	// Output:
