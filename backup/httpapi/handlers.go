@@ -76,7 +76,7 @@ func (h *handler) startBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	// Relative to /v1/backups, so it stays right under any mount prefix.
 	w.Header().Set("Location", "jobs/"+strconv.FormatInt(job.ID, 10))
-	writeJSON(w, http.StatusAccepted, job)
+	writeJSON(w, http.StatusAccepted, h.jobJSON(r, job))
 }
 
 // compatRun is RagFlowAuth's POST backup/run (database + volumes) and
@@ -111,7 +111,7 @@ func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []jobs.Job{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]jobs.Job{"jobs": list})
+	writeJSON(w, http.StatusOK, map[string][]any{"jobs": h.jobsJSON(r, list)})
 }
 
 func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +125,7 @@ func (h *handler) getJob(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, job)
+	writeJSON(w, http.StatusOK, h.jobJSON(r, job))
 }
 
 // DefaultCancelReason is recorded when a cancel request gives no reason.
@@ -147,7 +147,7 @@ func (h *handler) cancelJob(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, job)
+	writeJSON(w, http.StatusOK, h.jobJSON(r, job))
 }
 
 func (h *handler) jobLog(w http.ResponseWriter, r *http.Request) {

@@ -28,9 +28,12 @@ func (s Status) Active() bool { return s == StatusQueued || s == StatusRunning |
 
 // Job kinds: "full" when images are included, else "incremental"
 // (RagFlowAuth's word for database + volumes).
+type Kind string
+
+// The job kinds.
 const (
-	KindFull        = "full"
-	KindIncremental = "incremental"
+	KindFull        Kind = "full"
+	KindIncremental Kind = "incremental"
 )
 
 // Verification statuses of a job's pack.
@@ -45,7 +48,7 @@ const (
 // RagFlowAuth frontend's; nullable fields are pointers).
 type Job struct {
 	ID                  int64   `json:"id"`
-	Kind                string  `json:"kind"`
+	Kind                Kind    `json:"kind"`
 	Status              Status  `json:"status"`
 	Progress            int     `json:"progress"`
 	Message             *string `json:"message"`
@@ -63,10 +66,6 @@ type Job struct {
 	VerifiedBy          *string `json:"verified_by"`
 	VerifiedAtMs        *int64  `json:"verified_at_ms"`
 	LastRestoreDrillID  *string `json:"last_restore_drill_id"`
-	// RagFlowAuth's replication fields; dockpack does not replicate, they stay null.
-	ReplicationStatus *string `json:"replication_status"`
-	ReplicationError  *string `json:"replication_error"`
-	ReplicaPath       *string `json:"replica_path"`
 
 	// dockpack's own fields.
 	Project       string           `json:"project"`

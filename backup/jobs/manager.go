@@ -416,7 +416,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	m.wg.Add(2)
 	go jr.monitor()
 	go jr.run(recovered)
-	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", kind), zap.String("trigger", trigger),
+	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", string(kind)), zap.String("trigger", trigger),
 		zap.String("project", spec.Project), zap.String("target", spec.Target))
 	return started, nil
 }

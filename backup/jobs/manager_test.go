@@ -597,7 +597,7 @@ func TestManagerKindsAndComponents(t *testing.T) {
 		name  string
 		set   settings.Settings
 		req   jobs.Request
-		kind  string
+		kind  jobs.Kind
 		comps string
 	}{
 		{"incremental", set, jobs.Request{}, jobs.KindIncremental, "db,volumes"},

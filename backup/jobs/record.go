@@ -22,7 +22,7 @@ func jobOf(r statedb.Job) Job {
 		comps[i] = pack.Component(c)
 	}
 	return Job{
-		ID: r.ID, Kind: r.Kind, Status: Status(r.Status), Progress: r.Progress, Message: r.Message, Detail: r.Detail,
+		ID: r.ID, Kind: Kind(r.Kind), Status: Status(r.Status), Progress: r.Progress, Message: r.Message, Detail: r.Detail,
 		OutputDir: r.OutputDir, PackageHash: r.PackageHash, CreatedAtMs: r.CreatedAtMs, StartedAtMs: r.StartedAtMs,
 		FinishedAtMs: r.FinishedAtMs, CancelRequestedAtMs: r.CancelRequestedAtMs, CancelReason: r.CancelReason,
 		CanceledAtMs: r.CanceledAtMs, VerificationStatus: r.VerificationStatus, VerificationDetail: r.VerificationDetail,
@@ -57,7 +57,7 @@ func jobRecord(j Job, target string, id owner.Identity) statedb.Job {
 		comps[i] = string(c)
 	}
 	return statedb.Job{
-		Kind: j.Kind, Status: string(j.Status), Message: j.Message, CreatedAtMs: j.CreatedAtMs, StartedAtMs: j.StartedAtMs,
+		Kind: string(j.Kind), Status: string(j.Status), Message: j.Message, CreatedAtMs: j.CreatedAtMs, StartedAtMs: j.StartedAtMs,
 		VerificationStatus: j.VerificationStatus, Project: j.Project, Components: comps, Trigger: j.Trigger,
 		HeartbeatAtMs: j.HeartbeatAtMs, Step: j.Step,
 		Target: target, OwnerToken: id.Token, OwnerHost: id.Host, OwnerPID: id.PID,

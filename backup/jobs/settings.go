@@ -183,7 +183,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p settings.Patch) (setting
 // buildSpec turns the settings and a request into a backup Spec (without
 // the manager's hooks and logger) and the job kind. Errors wrap
 // ErrInvalidSpec, or ErrInvalidSettings for a disabled full backup.
-func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, string, error) {
+func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind, error) {
 	if req.Full && !s.FullBackupEnabled {
 		return backup.Spec{}, "", fmt.Errorf("%w: full_backup_disabled: full backups are disabled in the settings (full_backup_enabled); enable them or run an incremental backup",
 			ErrInvalidSettings)

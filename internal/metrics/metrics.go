@@ -101,7 +101,7 @@ func (c *Collector) Attach(src Source) {
 func (c *Collector) JobEnded(j jobs.Job) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ended[[2]string{string(j.Status), j.Kind}]++
+	c.ended[[2]string{string(j.Status), string(j.Kind)}]++
 	if j.Status == jobs.StatusFailed {
 		code := "failed"
 		if j.ErrorCode != nil && *j.ErrorCode != "" {
@@ -317,10 +317,10 @@ func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
 		e.counter("dockpack_schedule_skipped_total", "Scheduled backups this process skipped because another backup held the lock.", float64(s.SkippedTotal))
 		e.help("dockpack_schedule_next_run_timestamp_seconds", "gauge", "Next firing of each active schedule (Unix time).")
 		if s.NextIncremental != nil {
-			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextIncremental.UnixMilli())/1000, "kind", jobs.KindIncremental)
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextIncremental.UnixMilli())/1000, "kind", string(jobs.KindIncremental))
 		}
 		if s.NextFull != nil {
-			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextFull.UnixMilli())/1000, "kind", jobs.KindFull)
+			e.sample("dockpack_schedule_next_run_timestamp_seconds", float64(s.NextFull.UnixMilli())/1000, "kind", string(jobs.KindFull))
 		}
 	}
 	e.gauge("dockpack_state_up", "1 when the last scrape could read the state DB.", up)
