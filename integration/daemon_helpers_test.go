@@ -88,13 +88,12 @@ func dmBinary(t testing.TB) string {
 // <p>-app) with the named volume <p>_data holding volBytes of random data,
 // plus a WAL SQLite database on the host (auth_db_path).
 type dmStack struct {
-	cli       *dockertest.Client
-	project   string
-	image     string
-	app       string // container ID
-	volume    string
-	db        string
-	imageSize int64
+	cli     *dockertest.Client
+	project string
+	image   string
+	app     string // container ID
+	volume  string
+	db      string
 }
 
 func dmNewStack(t *testing.T, volBytes int) *dmStack {

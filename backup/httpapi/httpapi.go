@@ -126,7 +126,7 @@ func (o Options) Validate() error {
 	}
 	for p, h := range o.Extra {
 		if h == nil {
-			errs = append(errs, fmt.Errorf("Extra route %q has a nil handler", p))
+			errs = append(errs, fmt.Errorf("extra route %q has a nil handler", p))
 		}
 	}
 	if len(errs) == 0 {

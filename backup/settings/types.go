@@ -162,9 +162,6 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateSettings is s.Validate().
-func validate(s Settings) error { return s.Validate() }
-
 func init() { checkSettingsTable() }
 
 // checkSettingsTable proves the table consistent with Settings: each entry

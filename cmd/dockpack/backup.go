@@ -71,7 +71,6 @@ type progressReporter struct {
 	json bool
 	enc  *json.Encoder
 	bar  *progressbar.ProgressBar
-	step progress.Step
 }
 
 func newProgressReporter(out io.Writer, jsonLines bool) *progressReporter {
