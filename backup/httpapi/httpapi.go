@@ -163,6 +163,7 @@ func New(b Backend, o Options) (http.Handler, error) {
 	}
 	root := http.NewServeMux()
 	root.HandleFunc("/healthz", h.healthz)
+	h.publicRoutes(root) // ui.go: the admin page's static files (no data, no auth)
 	root.Handle("/", protected)
 	return h.logged(h.recovered(root)), nil
 }
@@ -198,6 +199,7 @@ func (h *handler) routes() (err error) {
 		compat = ""
 	}
 	drills := h.drillRoutes(m, compat) // drills.go: when the Backend is a DrillRunner
+	h.uiRoutes(m)                      // ui.go: the native routes the admin page needs
 	if p := h.opts.CompatPrefix; p != "-" {
 		m.HandleFunc("POST "+p+"/backup/run", h.compatRun(false))
 		m.HandleFunc("POST "+p+"/backup/run-full", h.compatRun(true))
