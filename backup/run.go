@@ -124,6 +124,7 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	stopWatch := r.pin.Watch(ctx, spec.PinCheckInterval, func(err error) { cancel(err) })
 	defer stopWatch()
 
+	r.recoverDebris(ctx)
 	name := pack.NamePrefix + strings.Replace(r.start.UTC().Format(pack.TimeLayout), ".", "_", 1)
 	dirMode := spec.PackMode | (spec.PackMode&0o444)>>2 | 0o100 // rw- → rwx, r-- → r-x
 	dir, err := packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
@@ -230,4 +231,26 @@ func (r *runner) precheck(ctx context.Context) error {
 		return fmt.Errorf("%w: %s changed mounts between verification and pinning", mountcheck.ErrMountChanged, r.spec.Target)
 	}
 	return nil
+}
+
+// recoverDebris removes what dead writers left behind before this backup
+// writes (Recover: their partial packs in the target, their helpers, their
+// staged database copies; containers they stopped run again). It never
+// fails the backup: what it cannot do is logged.
+func (r *runner) recoverDebris(ctx context.Context) {
+	if r.spec.NoRecover {
+		return
+	}
+	o := RecoverOptions{Target: r.spec.Target, StagingDir: r.spec.StagingDir, Logger: r.log}
+	if e, ok := r.spec.Engine.(RecoverEngine); ok {
+		o.Engine = e
+	}
+	got, err := Recover(ctx, o)
+	if !got.Empty() {
+		r.log.Warn("recovered the debris of dead backups", zap.Strings("partials", got.Partials), zap.Strings("helpers", got.Helpers),
+			zap.Strings("staged", got.Staged), zap.Strings("restarted", got.Restarted))
+	}
+	if err != nil {
+		r.log.Warn("recovery of dead backups' debris incomplete", zap.Error(err))
+	}
 }

@@ -64,6 +64,9 @@ type Spec struct {
 	// application's credentials); 0640 or 0644 widen it. On CIFS the mount
 	// options decide the effective modes.
 	PackMode os.FileMode
+	// NoRecover skips the recovery that runs after the precheck: removing
+	// what dead writers left (Recover).
+	NoRecover bool
 	// Owner identifies this backup's writer on what it creates (the partial
 	// pack's name and owner record, helper labels, the staged database), so
 	// that recovery can tell a dead writer's debris. Default: this process

@@ -31,7 +31,7 @@ type copyOut struct {
 // checks ctx between chunks and reports phase progress. On error the temp
 // file is removed. owner, when non-nil, is applied to the temp file
 // (uid/gid and mode of a file being replaced).
-func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os.FileInfo, guard func(context.Context) error, rep *reporter, phase string) (out copyOut, err error) {
+func copyToTemp(ctx context.Context, open Opener, from, to string, perm os.FileMode, owner os.FileInfo, guard func(context.Context) error, rep *reporter, phase string) (out copyOut, err error) {
 	dir := filepath.Dir(to)
 	f, err := os.CreateTemp(dir, fsutil.TempName+filepath.Base(to)+"-*")
 	if err != nil {
@@ -46,7 +46,7 @@ func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os
 		}
 	}()
 
-	n, sum, err := streamCopy(ctx, from, f, guard, rep, phase)
+	n, sum, err := streamCopy(ctx, open, from, f, guard, rep, phase)
 	if err != nil {
 		return out, err
 	}
@@ -74,8 +74,8 @@ func copyToTemp(ctx context.Context, from, to string, perm os.FileMode, owner os
 // streamCopy copies the local file from to w, hashing while copying. It
 // calls guard before the first byte and at least every GuardInterval bytes,
 // checks ctx between chunks and reports phase progress.
-func streamCopy(ctx context.Context, from string, w io.Writer, guard func(context.Context) error, rep *reporter, phase string) (int64, string, error) {
-	in, err := os.Open(from)
+func streamCopy(ctx context.Context, open Opener, from string, w io.Writer, guard func(context.Context) error, rep *reporter, phase string) (int64, string, error) {
+	in, err := open.open(from)
 	if err != nil {
 		return 0, "", fmt.Errorf("sqlitesnap: open %s for copying: %w", from, err)
 	}
@@ -192,4 +192,28 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return st.Size()
+}
+
+// Opener opens a file for reading; nil is os.Open. Restore reads a
+// snapshot on a share through the caller's pinned directory handle with it.
+type Opener func(name string) (*os.File, error)
+
+func (o Opener) open(name string) (*os.File, error) {
+	if o == nil {
+		return os.Open(name)
+	}
+	return o(name)
+}
+
+// stat describes name through open (nil: os.Stat).
+func (o Opener) stat(name string) (os.FileInfo, error) {
+	if o == nil {
+		return os.Stat(name)
+	}
+	f, err := o(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
 }

@@ -34,13 +34,16 @@ import (
 // descriptors are not in this /proc); stop the application's containers
 // before restoring, as the backup pipeline does.
 func Restore(ctx context.Context, snapshot, dst string, o RestoreOptions) (res Result, err error) {
-	if err := prepare(&o, &res, snapshot, dst, "restore snapshot"); err != nil {
+	if err := prepareRestore(&o, &res, snapshot, dst); err != nil {
 		return res, err
 	}
 	snapshot, dst = res.Source, res.Dest
 	log := o.Logger.With(zap.String("snapshot", snapshot), zap.String("dest", dst))
 	stagingRoot := stagingRootOf(o.StagingDir)
-	need := fileSize(snapshot)
+	var need int64
+	if fi, err := o.Open.stat(snapshot); err == nil {
+		need = fi.Size()
+	}
 	if err := needSpace(stagingRoot, "staging", need); err != nil {
 		return res, err
 	}

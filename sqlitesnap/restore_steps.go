@@ -16,7 +16,7 @@ import (
 // checks the staged copy, filling res's durations and database fields.
 func stageSnapshot(ctx context.Context, snapshot, dst, stageDir string, o RestoreOptions, rep *reporter, res *Result) (copyOut, error) {
 	t0 := time.Now()
-	staged, err := copyToTemp(ctx, snapshot, filepath.Join(stageDir, filepath.Base(snapshot)), 0o600, nil, nil, rep, "stage")
+	staged, err := copyToTemp(ctx, o.Open, snapshot, filepath.Join(stageDir, filepath.Base(snapshot)), 0o600, nil, nil, rep, "stage")
 	if err != nil {
 		return staged, err
 	}
@@ -47,10 +47,10 @@ func replaceDest(ctx context.Context, snapshot, dst string, staged copyOut, stag
 		owner = st
 	}
 	perm := os.FileMode(0o644)
-	if st, serr := os.Stat(snapshot); serr == nil {
+	if st, serr := o.Open.stat(snapshot); serr == nil {
 		perm = st.Mode().Perm()
 	}
-	out, err := copyToTemp(ctx, staged.tmp, dst, perm, owner, nil, rep, "copy")
+	out, err := copyToTemp(ctx, nil, staged.tmp, dst, perm, owner, nil, rep, "copy")
 	if err != nil {
 		return err
 	}

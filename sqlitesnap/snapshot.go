@@ -2,8 +2,10 @@ package sqlitesnap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,7 +46,7 @@ func Snapshot(ctx context.Context, src, dst string, o Options) (res Result, err 
 	}
 	destSpace := func(need int64) error { return needSpace(filepath.Dir(dst), "destination", need) }
 	return snapshot(ctx, src, o, res, destSpace, func(staged string, rep *reporter) (int64, string, error) {
-		out, err := copyToTemp(ctx, staged, dst, perm, nil, o.Guard, rep, "copy")
+		out, err := copyToTemp(ctx, nil, staged, dst, perm, nil, o.Guard, rep, "copy")
 		if err != nil {
 			return 0, "", err
 		}
@@ -73,7 +75,7 @@ func SnapshotTo(ctx context.Context, src string, w io.Writer, o Options) (res Re
 		return res, err
 	}
 	return snapshot(ctx, res.Source, o, res, nil, func(staged string, rep *reporter) (int64, string, error) {
-		return streamCopy(ctx, staged, w, o.Guard, rep, "copy")
+		return streamCopy(ctx, nil, staged, w, o.Guard, rep, "copy")
 	})
 }
 
@@ -167,6 +169,33 @@ func resolvePaths(res *Result, src, dst, what string) error {
 	}
 	if err := statRegular(res.Source, what); err != nil {
 		return err
+	}
+	return checkDest(res.Source, res.Dest)
+}
+
+// prepareRestore is prepare for Restore: with o.Open, the snapshot is a
+// regular file as Open sees it.
+func prepareRestore(o *RestoreOptions, res *Result, snapshot, dst string) error {
+	if o.Open == nil {
+		return prepare(o, res, snapshot, dst, "restore snapshot")
+	}
+	o.applyDefaults()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	res.Source = snapshot
+	var err error
+	if res.Dest, err = filepath.Abs(dst); err != nil {
+		return err
+	}
+	fi, err := o.Open.stat(snapshot)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: restore snapshot %s: %v", ErrNotFound, snapshot, err)
+	case err != nil:
+		return fmt.Errorf("sqlitesnap: restore snapshot %s: %w", snapshot, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: restore snapshot %s is not a regular file", ErrNotFound, snapshot)
 	}
 	return checkDest(res.Source, res.Dest)
 }

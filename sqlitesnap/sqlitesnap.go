@@ -243,6 +243,11 @@ type RestoreOptions struct {
 	Logger           *zap.Logger
 	// Owner names the process in the private staging directory (see Options.Owner).
 	Owner owner.Identity
+	// Open, when set, opens the snapshot for reading instead of os.Open:
+	// the restore of a pack reads it through the pack's pinned directory
+	// handle, so a dropped share fails the read instead of substituting a
+	// file. The snapshot's path is then only a name for Open and messages.
+	Open Opener
 }
 
 func (o *RestoreOptions) applyDefaults() {

@@ -32,7 +32,8 @@ type Options struct {
 type drilling struct {
 	d       *Drill
 	o       Options
-	blocked bool // a check could not run to its end
+	pd      *pack.Dir // the pack, read through its pin (nil: unreachable)
+	blocked bool      // a check could not run to its end
 }
 
 // Run verifies d's pack, restores its SQLite snapshot under o.Dir and fills
@@ -43,6 +44,14 @@ func Run(ctx context.Context, d *Drill, o Options) {
 	}
 	start := time.Now()
 	dr := &drilling{d: d, o: o}
+	// The pack is read through its mount pin: a share that drops mid-drill
+	// blocks the drill with mount_changed, never with a garbled read.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if pd, err := pack.OpenDir(ctx, d.BackupPath, cancel); err == nil {
+		dr.pd = pd
+		defer pd.Close()
+	}
 	vr, verr := dr.verify(ctx)
 	dr.hash()
 	dr.restore(ctx, vr, verr)
@@ -75,7 +84,7 @@ func (dr *drilling) add(c check.Check) {
 // verify verifies the pack fully; its checks become the report's.
 func (dr *drilling) verify(ctx context.Context) (*pack.VerifyResult, error) {
 	d := dr.d
-	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger})
+	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger, Dir: dr.pd})
 	switch {
 	case verr == nil:
 		d.PackageValidationStatus = Passed
@@ -133,7 +142,7 @@ func (dr *drilling) restore(ctx context.Context, vr *pack.VerifyResult, verr err
 		fe, _ := vr.Manifest.File(vr.Manifest.SQLite.File)
 		c.Path = fe.Path
 		dest := filepath.Join(dr.o.Dir, d.DrillID, filepath.Base(fe.Path))
-		res, err := restoreDB(ctx, filepath.Join(d.BackupPath, filepath.FromSlash(fe.Path)), dest, dr.o.StagingDir, fe.SHA256)
+		res, err := dr.restoreDB(ctx, fe, dest)
 		switch {
 		case err == nil:
 			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256
@@ -167,12 +176,16 @@ func (dr *drilling) verdict() {
 	}
 }
 
-// restoreDB restores a snapshot into dest (a fresh drill folder).
-func restoreDB(ctx context.Context, snapshot, dest, staging, sha string) (sqlitesnap.Result, error) {
+// restoreDB restores the pack's snapshot fe into dest (a fresh drill folder).
+func (dr *drilling) restoreDB(ctx context.Context, fe pack.FileEntry, dest string) (sqlitesnap.Result, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return sqlitesnap.Result{}, fmt.Errorf("create the drill folder: %w", err)
 	}
-	return sqlitesnap.Restore(ctx, snapshot, dest, sqlitesnap.RestoreOptions{StagingDir: staging, ExpectSHA256: sha})
+	o := sqlitesnap.RestoreOptions{StagingDir: dr.o.StagingDir, ExpectSHA256: fe.SHA256}
+	if dr.pd != nil {
+		o.Open = func(string) (*os.File, error) { return dr.pd.Open(ctx, fe.Path) }
+	}
+	return sqlitesnap.Restore(ctx, filepath.Join(dr.d.BackupPath, filepath.FromSlash(fe.Path)), dest, o)
 }
 
 // pruneDirs removes earlier drills' folders under dir.

@@ -58,7 +58,8 @@ func List(ctx context.Context, target string) ([]Info, error) {
 			pi = inspectPack(ctx, filepath.Join(target, name))
 		case strings.HasPrefix(name, PartialPrefix):
 			pi = Info{Name: name, Path: filepath.Join(target, name), Status: StatusPartial}
-			if t, ok := packTime(strings.TrimPrefix(name, PartialPrefix)); ok {
+			ts, _, _ := strings.Cut(strings.TrimPrefix(name, PartialPrefix), ".") // <ts>.<owner tag>
+			if t, ok := packTime(ts); ok {
 				pi.CreatedAt = t
 			}
 			if fi, err := e.Info(); err == nil && pi.CreatedAt.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/mountcheck"
 )
 
 // DeletingPrefix names a pack being deleted: Prune renames a pack to
@@ -159,6 +161,20 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 		}
 	}
 	var errs []error
+	// Deletions go through the target's pinned handle: a share that drops
+	// mid-prune cannot make it delete anything elsewhere.
+	var root *os.Root
+	if !o.DryRun {
+		pin, err := mountcheck.Pin(ctx, o.Target)
+		if err != nil {
+			return res, fmt.Errorf("prune %s: %w", o.Target, err)
+		}
+		defer pin.Close()
+		if root, err = pin.OpenRoot(); err != nil {
+			return res, fmt.Errorf("prune %s: %w", o.Target, err)
+		}
+		defer root.Close()
+	}
 	// Oldest first: an interrupted prune leaves the newer packs.
 	doomed := slices.Clone(d.Delete)
 	slices.SortStableFunc(doomed, func(a, b Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
@@ -173,7 +189,7 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 			res.Deleted = append(res.Deleted, p)
 			continue
 		}
-		if err := deletePackDir(o.Target, p); err != nil {
+		if err := deletePackDir(root, o.Target, p); err != nil {
 			errs = append(errs, err)
 			o.Logger.Error("prune: cannot delete", zap.String("pack", p.Path), zap.Error(err))
 			continue
@@ -182,7 +198,7 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 		res.Deleted = append(res.Deleted, p)
 	}
 	if !o.DryRun {
-		errs = append(errs, removeLeftovers(o.Target)...)
+		errs = append(errs, removeLeftovers(root)...)
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("prune %s: %w", o.Target, errors.Join(errs...))

@@ -11,31 +11,43 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup/check"
-	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
 // deletePackDir removes one pack or partial directory of target; a complete
 // pack is first renamed out of the migration_pack_* namespace.
-func deletePackDir(target string, p Info) error {
-	if filepath.Dir(p.Path) != target {
+func deletePackDir(root *os.Root, target string, p Info) error {
+	if filepath.Dir(p.Path) != target || strings.ContainsAny(p.Name, "/\\") {
 		return fmt.Errorf("refusing to delete %s: not directly inside %s", p.Path, target)
 	}
-	dir := p.Path
-	if strings.HasPrefix(p.Name, NamePrefix) {
-		gone := filepath.Join(target, DeletingPrefix+strings.TrimPrefix(p.Name, NamePrefix))
-		if err := os.Rename(dir, gone); err != nil {
-			return fmt.Errorf("rename %s before deleting it: %w", dir, err)
+	name := p.Name
+	if strings.HasPrefix(name, NamePrefix) {
+		gone := DeletingPrefix + strings.TrimPrefix(name, NamePrefix)
+		if err := root.Rename(name, gone); err != nil {
+			return fmt.Errorf("rename %s before deleting it: %w", p.Path, err)
 		}
-		if err := fsutil.SyncDir(target); err != nil {
+		if err := syncRoot(root); err != nil {
 			return err
 		}
-		dir = gone
+		name = gone
 	}
-	if err := fsutil.RemoveAllQuiet(dir); err != nil {
-		return fmt.Errorf("delete %s: %w", dir, err)
+	if err := root.RemoveAll(name); err != nil {
+		return fmt.Errorf("delete %s: %w", filepath.Join(target, name), err)
+	}
+	if strings.HasPrefix(name, PartialPrefix) { // a dead writer's owner record goes with its partial pack
+		_ = root.Remove(name + ".owner")
 	}
 	return nil
+}
+
+// syncRoot fsyncs the directory a Root is opened on.
+func syncRoot(root *os.Root) error {
+	f, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // newestCandidate is the pack Prune verifies before deleting: the newest
@@ -108,15 +120,20 @@ func lastModified(dir string) time.Time {
 }
 
 // removeLeftovers removes what interrupted deletions left in target.
-func removeLeftovers(target string) []error {
-	ents, err := os.ReadDir(target)
+func removeLeftovers(root *os.Root) []error {
+	dir, err := root.Open(".")
+	if err != nil {
+		return nil
+	}
+	ents, err := dir.ReadDir(-1)
+	dir.Close()
 	if err != nil {
 		return nil
 	}
 	var errs []error
 	for _, e := range ents {
 		if e.IsDir() && strings.HasPrefix(e.Name(), DeletingPrefix) {
-			if err := fsutil.RemoveAllQuiet(filepath.Join(target, e.Name())); err != nil {
+			if err := root.RemoveAll(e.Name()); err != nil {
 				errs = append(errs, fmt.Errorf("remove leftover %s: %w", e.Name(), err))
 			}
 		}

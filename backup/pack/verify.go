@@ -92,6 +92,9 @@ type VerifyOptions struct {
 	Lang string
 	// Progress receives byte-level progress (step "verify", item = file). May be nil.
 	Progress progress.Func
+	// Dir, when set, is the pack opened by the caller (Restore reads the
+	// pack it verified through the same pin); Verify opens its own otherwise.
+	Dir *Dir
 	// Tracker, when set, receives the progress instead (Restore verifies
 	// within its own progress); Progress and ProgressInterval are then unused.
 	Tracker *progress.Tracker
@@ -180,21 +183,29 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		return res, verdict(res, err, o.Logger.With(zap.String("pack", packDir)))
 	}
 	trk.Begin(progress.StepVerify, ManifestFile, 0, i18n.T(o.Lang, "verify.progress.manifest", packDir))
-	if fi, err := os.Stat(packDir); err != nil || !fi.IsDir() {
-		detail := "not a directory"
-		if err != nil {
-			detail = err.Error()
+	// The pack is read through its mount pin: a share that drops mid-read
+	// cancels the verification with mount_changed.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	d := o.Dir
+	if d == nil {
+		var err error
+		if d, err = OpenDir(ctx, packDir, cancel); err != nil {
+			if ctx.Err() != nil {
+				return finish(context.Cause(ctx))
+			}
+			c := check.Check{Name: "pack", Kind: string(FileDir)}
+			differ(&c, CodeMissing, "a pack directory", "missing", err.Error()+"; check the path (and that the share is mounted)")
+			res.Checks = append(res.Checks, c)
+			return finish(nil)
 		}
-		c := check.Check{Name: "pack", Kind: string(FileDir)}
-		differ(&c, CodeMissing, "a pack directory", "missing", detail+"; check the path (and that the share is mounted)")
-		res.Checks = append(res.Checks, c)
-		return finish(nil)
+		defer d.Close()
 	}
-	m, err := verifyManifest(ctx, packDir, res)
+	m, err := verifyManifest(ctx, d, res)
 	if err != nil || m == nil {
 		return finish(err)
 	}
-	res.Checks = append(res.Checks, checkSums(packDir, m, res.PackageHash)...)
+	res.Checks = append(res.Checks, checkSums(ctx, d, m, res.PackageHash)...)
 	if !o.Structural {
 		trk.AddTotal(m.PackSize())
 	}
@@ -205,9 +216,9 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		var c check.Check
 		var n int64
 		if o.Structural {
-			c, err = structuralCheck(ctx, packDir, m, f)
+			c, err = structuralCheck(ctx, d, m, f)
 		} else {
-			c, n, err = deepCheck(ctx, packDir, m, f, o, trk)
+			c, n, err = deepCheck(ctx, d, m, f, o, trk)
 		}
 		res.Bytes += n
 		if err != nil {
@@ -234,9 +245,9 @@ func verdict(res *VerifyResult, err error, log *zap.Logger) error {
 
 // verifyManifest reads and checks manifest.json into res. A nil manifest
 // with a nil error means the manifest failed its check.
-func verifyManifest(ctx context.Context, packDir string, res *VerifyResult) (*Manifest, error) {
+func verifyManifest(ctx context.Context, d *Dir, res *VerifyResult) (*Manifest, error) {
 	c := check.Check{Name: "manifest", Path: ManifestFile, Kind: string(FileManifest)}
-	m, hash, raw, err := readManifestRaw(ctx, packDir)
+	m, hash, raw, err := readManifestRaw(ctx, d)
 	res.PackageHash = hash
 	if err != nil {
 		if ctx.Err() != nil {
@@ -258,12 +269,12 @@ func verifyManifest(ctx context.Context, packDir string, res *VerifyResult) (*Ma
 }
 
 // readManifestRaw reads manifest.json (bounded) and parses it.
-func readManifestRaw(ctx context.Context, packDir string) (*Manifest, string, []byte, error) {
+func readManifestRaw(ctx context.Context, d *Dir) (*Manifest, string, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", nil, err
 	}
-	p := filepath.Join(packDir, ManifestFile)
-	f, err := os.Open(p)
+	p := filepath.Join(d.Path(), ManifestFile)
+	f, err := d.Open(ctx, ManifestFile)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -22,9 +21,8 @@ import (
 
 // openPackFile opens a listed file, refusing anything but a regular file
 // (a symlink could point out of the pack) of the recorded size.
-func openPackFile(packDir string, f FileEntry, c *check.Check) (*os.File, bool) {
-	p := filepath.Join(packDir, filepath.FromSlash(f.Path))
-	fi, err := os.Lstat(p)
+func openPackFile(ctx context.Context, d *Dir, f FileEntry, c *check.Check) (*os.File, bool) {
+	fi, err := d.Lstat(f.Path)
 	if err != nil {
 		code := CodeMissing
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -42,7 +40,7 @@ func openPackFile(packDir string, f FileEntry, c *check.Check) (*os.File, bool) 
 			"the file was truncated or changed after the pack was written")
 		return nil, false
 	}
-	fh, err := os.Open(p)
+	fh, err := d.Open(ctx, f.Path)
 	if err != nil {
 		fail(c, CodeReadError, err.Error())
 		return nil, false
@@ -59,10 +57,10 @@ type finding struct {
 
 // deepCheck reads one file once: size and sha256 while its structure is
 // validated. It returns the bytes read; an error only for ctx or staging.
-func deepCheck(ctx context.Context, packDir string, m *Manifest, f FileEntry, o VerifyOptions, trk *progress.Tracker) (check.Check, int64, error) {
+func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOptions, trk *progress.Tracker) (check.Check, int64, error) {
 	c := fileCheck(f, m)
 	trk.Begin(progress.StepVerify, f.Path, f.Size, i18n.T(o.Lang, "verify.progress.file", f.Path, units.BytesSize(float64(f.Size))))
-	fh, ok := openPackFile(packDir, f, &c)
+	fh, ok := openPackFile(ctx, d, f, &c)
 	if !ok {
 		trk.Add(f.Size) // keep the percentage moving past a file not read
 		return c, 0, nil

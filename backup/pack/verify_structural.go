@@ -19,9 +19,9 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 const imageArchiveManifest = "manifest.json"
 
 // structuralCheck checks one file without hashing it.
-func structuralCheck(ctx context.Context, packDir string, m *Manifest, f FileEntry) (check.Check, error) {
+func structuralCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry) (check.Check, error) {
 	c := fileCheck(f, m)
-	fh, ok := openPackFile(packDir, f, &c)
+	fh, ok := openPackFile(ctx, d, f, &c)
 	if !ok {
 		return c, nil
 	}

@@ -1,10 +1,9 @@
 package pack
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,9 +12,9 @@ import (
 
 // checkSums compares SHA256SUMS with the manifest: one failing check per
 // disagreement, or one passing check.
-func checkSums(packDir string, m *Manifest, manifestHash string) []check.Check {
+func checkSums(ctx context.Context, d *Dir, m *Manifest, manifestHash string) []check.Check {
 	base := check.Check{Name: "sha256sums", Path: SumsFile, Kind: string(FileSums)}
-	f, err := os.Open(filepath.Join(packDir, SumsFile))
+	f, err := d.Open(ctx, SumsFile)
 	if err != nil {
 		c := base
 		differ(&c, CodeMissing, "present", "missing", fmt.Sprintf("%v; every pack has one (`sha256sum -c SHA256SUMS`)", err))

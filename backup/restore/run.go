@@ -79,6 +79,16 @@ func Run(ctx context.Context, dir string, spec Spec) (*Result, error) {
 		trk: progress.NewTracker(spec.Progress, time.Now, spec.ProgressInterval),
 		res: &Result{Pack: dir, Steps: map[progress.Step]time.Duration{}, Images: []RestoredImage{}}}
 	res := r.res
+	// The pack is read through its mount pin: a share that drops mid-restore
+	// fails the restore with mount_changed, never with a garbled read.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pd, err := pack.OpenDir(ctx, dir, cancel)
+	if err != nil {
+		return res, &StepError{Step: progress.StepVerify, Err: fmt.Errorf("open the pack: %w", err)}
+	}
+	defer pd.Close()
+	r.pd = pd
 
 	// 1. Verify (or at least read the manifest).
 	m, err := r.readPack(ctx)
@@ -122,6 +132,7 @@ type restorer struct {
 	spec    *Spec
 	plan    *Plan
 	dir     string
+	pd      *pack.Dir // the pack, read through its pin
 	m       *pack.Manifest
 	t       i18n.Printer
 	trk     *progress.Tracker
@@ -145,7 +156,7 @@ func (r *restorer) readPack(ctx context.Context) (*pack.Manifest, error) {
 		}
 	}
 	t0 := time.Now()
-	vr, err := pack.Verify(ctx, r.dir, pack.VerifyOptions{StagingDir: spec.StagingDir, Lang: spec.Lang, Logger: spec.Logger, Tracker: r.trk})
+	vr, err := pack.Verify(ctx, r.dir, pack.VerifyOptions{StagingDir: spec.StagingDir, Lang: spec.Lang, Logger: spec.Logger, Tracker: r.trk, Dir: r.pd})
 	res.Steps[progress.StepVerify] = time.Since(t0)
 	res.Verify = vr
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -169,6 +170,7 @@ func (r *restorer) sqlite(ctx context.Context) error {
 	r.trk.Begin(progress.StepSQLite, sp.File, fe.Size, r.t.T("restore.progress.sqlite", sp.Dest))
 	var copied int64
 	res, err := sqlitesnap.Restore(ctx, filepath.Join(r.dir, filepath.FromSlash(sp.File)), sp.Dest, sqlitesnap.RestoreOptions{
+		Open:         func(string) (*os.File, error) { return r.pd.Open(ctx, sp.File) },
 		StagingDir:   r.spec.StagingDir,
 		ExpectSHA256: fe.SHA256,
 		Logger:       r.spec.Logger,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/dockpack/dockpack/backup/pack"
@@ -18,14 +17,14 @@ import (
 // do not match the manifest's size and checksum.
 func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string, fe pack.FileEntry) (io.Reader, func(), error) {
 	p := filepath.Join(r.dir, filepath.FromSlash(fe.Path))
-	fi, err := os.Lstat(p)
+	fi, err := r.pd.Lstat(fe.Path)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode())
 	}
-	f, err := os.Open(p)
+	f, err := r.pd.Open(ctx, fe.Path)
 	if err != nil {
 		return nil, nil, err
 	}
