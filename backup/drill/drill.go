@@ -13,6 +13,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
@@ -34,7 +38,8 @@ type Request struct {
 	BackupPath string `json:"backup_path"`
 	BackupHash string `json:"backup_hash"`
 	// RestoreTarget names the staging subfolder the database is restored
-	// into (sanitized: letters, digits, '.', '_' and '-' only).
+	// into: free text, made a safe folder name by SanitizeRestoreTarget
+	// (letters and digits of any script are kept); the drill records it as given.
 	RestoreTarget     string  `json:"restore_target"`
 	VerificationNotes *string `json:"verification_notes"`
 	// ExecutedAtMs overrides the recorded time (RagFlowAuth lets the client give it).
@@ -68,26 +73,30 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// SanitizeRestoreTarget turns a restore_target into a single safe path
-// element: characters other than letters, digits, '.', '_' and '-' become
-// '_', leading dots are dropped, at most 64 characters. Nothing left is an
-// error wrapping ErrInvalidSpec.
+// MaxRestoreTargetBytes bounds the folder name SanitizeRestoreTarget makes.
+const MaxRestoreTargetBytes = 64
+
+// SanitizeRestoreTarget turns a restore_target (free text, RagFlowAuth's
+// 演练目标标识) into a single safe folder name: NFC-normalised; letters and
+// digits of any script, '.', '_' and '-' are kept, any other character
+// (path separators included) becomes '_'; dots at the ends are removed; at
+// most MaxRestoreTargetBytes bytes (whole characters). "演练环境" stays
+// "演练环境", "../x y" becomes "_x_y". A name without a letter or digit is
+// an error wrapping ErrInvalidSpec.
 func SanitizeRestoreTarget(s string) (string, error) {
 	var b strings.Builder
-	for _, r := range strings.TrimSpace(s) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
+	for _, r := range norm.NFC.String(strings.TrimSpace(s)) {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '_' || r == '-') {
+			r = '_' // path separators too: the name stays one folder
 		}
+		if b.Len()+utf8.RuneLen(r) > MaxRestoreTargetBytes {
+			break
+		}
+		b.WriteRune(r)
 	}
-	out := strings.TrimLeft(b.String(), ".")
-	if len(out) > 64 {
-		out = out[:64]
-	}
-	if strings.Trim(out, "_") == "" {
-		return "", fmt.Errorf("%w: invalid_restore_target: %q names no folder (use letters, digits, '.', '_' or '-')", backup.ErrInvalidSpec, s)
+	out := strings.Trim(b.String(), ".")
+	if !strings.ContainsFunc(out, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+		return "", fmt.Errorf("%w: invalid_restore_target: %q names no folder (use letters or digits)", backup.ErrInvalidSpec, s)
 	}
 	return out, nil
 }

@@ -278,7 +278,8 @@ func TestSanitizeRestoreTarget(t *testing.T) {
 		"../../etc/x":           "_.._etc_x",
 		"a/b\\c":                "a_b_c",
 		"..hidden":              "hidden",
-		"演练":                    "__",
+		"演练":                    "演练", // any script (RagFlowAuth's 演练目标标识 is free text)
+		"演练 环境":                 "演练_环境",
 		"x.y_z-1":               "x.y_z-1",
 		"/":                     "",
 		"..":                    "",
@@ -317,7 +318,7 @@ func FuzzSanitizeRestoreTarget(f *testing.F) {
 
 // A drill's restore_target becomes one safe folder name.
 func ExampleSanitizeRestoreTarget() {
-	for _, s := range []string{"staging", "../../etc", "drill 2026/Q1"} {
+	for _, s := range []string{"staging", "../../etc", "drill 2026/Q1", "演练环境"} {
 		name, err := drill.SanitizeRestoreTarget(s)
 		fmt.Println(name, err)
 	}
@@ -325,4 +326,5 @@ func ExampleSanitizeRestoreTarget() {
 	// staging <nil>
 	// _.._etc <nil>
 	// drill_2026_Q1 <nil>
+	// 演练环境 <nil>
 }

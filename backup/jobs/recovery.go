@@ -125,6 +125,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 		}
 	}
 	m.restartRecordedContainers(ctx, say)
+	m.recoverLiveRestores(ctx, say) // live_restore_recover.go
 	m.removeDebris(ctx, jobs, say)
 	for _, j := range jobs {
 		if job, err := m.Get(ctx, j.ID); err == nil {

@@ -182,12 +182,10 @@ func (m *Manager) UpdateSettings(ctx context.Context, p settings.Patch) (setting
 
 // buildSpec turns the settings and a request into a backup Spec (without
 // the manager's hooks and logger) and the job kind. Errors wrap
-// ErrInvalidSpec, or ErrInvalidSettings for a disabled full backup.
+// ErrInvalidSpec. full_backup_enabled is not read here: it only turns the
+// full backups' schedule on and off (RagFlowAuth's 启用定时全量备份); a
+// requested full backup always runs.
 func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind, error) {
-	if req.Full && !s.FullBackupEnabled {
-		return backup.Spec{}, "", fmt.Errorf("%w: full_backup_disabled: full backups are disabled in the settings (full_backup_enabled); enable them or run an incremental backup",
-			ErrInvalidSettings)
-	}
 	if s.TargetLocalDir == "" {
 		return backup.Spec{}, "", fmt.Errorf("%w: local_backup_target_not_configured: no backup target directory is configured (settings target_local_dir)", backup.ErrInvalidSpec)
 	}

@@ -89,6 +89,10 @@ var table = []Field{
 	{Name: "stop_services", Type: TypeServices, Default: []string{},
 		Flag: "stop", Env: "DOCKPACK_STOP", Usage: "compose services stopped during the volume step, comma-separated",
 		value: func(s *Settings) any { return &s.StopServices }},
+	{Name: "restore_stop_services", Type: TypeServices, Default: []string{},
+		Flag: "restore-stop", Env: "DOCKPACK_RESTORE_STOP",
+		Usage: `containers stopped while a real restore replaces the live database, comma-separated: a container name, or label:KEY=VALUE (any project; default: the backup's stop list)`,
+		value: func(s *Settings) any { return &s.RestoreStopServices }},
 }
 
 // Defaults of the settings.

@@ -32,6 +32,10 @@ type Settings struct {
 	BackupRetentionMax      int     `json:"backup_retention_max"`
 	// StopServices names services stopped around the volume step (native).
 	StopServices []string `json:"stop_services"`
+	// RestoreStopServices names the containers a real restore of the live
+	// database stops (a container name, or label:KEY=VALUE; any project);
+	// empty: the backup's stop list (StopServices, RagflowStopServices).
+	RestoreStopServices []string `json:"restore_stop_services"`
 
 	// Derived, read-only.
 	LocalBackupTargetPath string `json:"local_backup_target_path"`

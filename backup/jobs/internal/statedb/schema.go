@@ -111,6 +111,29 @@ CREATE INDEX restore_drills_by_job ON restore_drills(job_id, id);
 ALTER TABLE jobs ADD COLUMN pending_pack TEXT;
 ALTER TABLE jobs ADD COLUMN pending_hash TEXT;
 `,
+	// 4: real restores of the live database (who, why, the hashes, the
+	// containers stopped for it; body is the restore's JSON).
+	`
+CREATE TABLE live_restores (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	restore_id      TEXT    NOT NULL UNIQUE,
+	job_id          INTEGER NOT NULL,
+	status          TEXT    NOT NULL,
+	executed_by     TEXT    NOT NULL,
+	change_reason   TEXT    NOT NULL,
+	executed_at_ms  INTEGER NOT NULL,
+	finished_at_ms  INTEGER,
+	source_hash     TEXT    NOT NULL DEFAULT '',
+	live_hash       TEXT,
+	before_hash     TEXT,
+	before_path     TEXT,
+	lease_token     TEXT    NOT NULL DEFAULT '',
+	stopped         TEXT    NOT NULL DEFAULT '[]',
+	restarted_at_ms INTEGER,
+	body            TEXT    NOT NULL
+);
+CREATE INDEX live_restores_by_status ON live_restores(status, id);
+`,
 }
 
 // SchemaVersion is the state DB schema version this build writes.
