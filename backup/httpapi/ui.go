@@ -1,10 +1,102 @@
 package httpapi
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/dockpack/dockpack/backup/doctor"
+	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/restore"
+)
+
+// The built-in admin page: plain HTML, CSS and JavaScript embedded in the
+// binary (ui/, served at /ui/ without authentication: the files hold no
+// data), which calls the native API with the bearer token it asks for once
+// (kept in sessionStorage, sent as a header, never in a URL) or with the
+// embedding application's own authentication. Besides the routes every
+// Backend serves, the page uses these, registered when the Backend
+// implements the matching optional interface (*jobs.Manager implements all):
+//
+//	GET  /v1/doctor?lang=                     the doctor's report (DoctorRunner)
+//	POST /v1/packs/{name}/verify              {"lang"} (optional) → 202 + the verification (PackVerifier)
+//	GET  /v1/verifications                    {"verifications": [...]}, newest first
+//	GET  /v1/verifications/{id}               the verification, with its log and checks
+//	GET  /v1/verifications/{id}/events        Server-Sent Events: "progress", one "final"
+//	POST /v1/verifications/{id}/cancel        {"reason"} (optional) → the verification
+//	GET  /v1/packs/{name}/restore-plan?project=&components=&sqlite_dest=&force=&stop_running=&lang=
+//	                                          what a restore would do; nothing changes (RestorePlanner)
+//	GET  /v1/settings/fields                  the editable settings' table and which are pinned
+//
+// and, without authentication, GET /ui/ (the page), GET /ui/i18n/{lang}.json
+// (the page's messages from the CLI's catalogue).
+
+// DoctorRunner is an optional Backend interface: when implemented,
+// GET /v1/doctor runs the doctor on the Backend's configuration and state.
+type DoctorRunner interface {
+	doctor.StateSource
+	DoctorInputs(ctx context.Context) (jobs.DoctorInputs, error)
+}
+
+// PackVerifier is an optional Backend interface: when implemented, a pack
+// of the target is verified in the background (POST /v1/packs/{name}/verify)
+// and followed under /v1/verifications.
+type PackVerifier interface {
+	StartVerify(ctx context.Context, req jobs.VerifyRequest) (jobs.Verification, error)
+	Verification(ctx context.Context, id string) (jobs.Verification, error)
+	Verifications(ctx context.Context) ([]jobs.Verification, error)
+	CancelVerify(ctx context.Context, id, reason string) (jobs.Verification, error)
+	WatchVerify(ctx context.Context, id string) (<-chan jobs.Verification, error)
+}
+
+// RestorePlanner is an optional Backend interface: when implemented,
+// GET /v1/packs/{name}/restore-plan says what restoring a pack would do.
+type RestorePlanner interface {
+	RestorePlan(ctx context.Context, req jobs.RestorePlanRequest) (*restore.Result, error)
+}
+
+// Codes of the admin page's routes.
+const (
+	CodePackNotFound         = "pack_not_found"
+	CodeVerificationNotFound = "verification_not_found"
+	CodeInvalidLang          = "invalid_lang"
+)
 
 // publicRoutes registers the routes served without authentication (the
 // built-in admin page's static files hold no data).
-func (h *handler) publicRoutes(root *http.ServeMux) {}
+func (h *handler) publicRoutes(root *http.ServeMux) {
+	page := uiFiles()
+	root.HandleFunc("GET /ui", uiRedirect("ui/"))
+	root.Handle("GET /ui/", uiHeaders(http.StripPrefix("/ui", page)))
+	root.Handle("GET /ui/i18n/{file}", uiHeaders(http.HandlerFunc(h.uiMessages)))
+}
 
 // uiRoutes registers the native routes the built-in admin page needs.
-func (h *handler) uiRoutes(m *http.ServeMux) {}
+func (h *handler) uiRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /v1/settings/fields", h.settingsFields)
+	if _, ok := h.b.(DoctorRunner); ok {
+		m.HandleFunc("GET /v1/doctor", h.doctorReport)
+	}
+	if _, ok := h.b.(PackVerifier); ok {
+		m.HandleFunc("POST /v1/packs/{name}/verify", h.startVerify)
+		m.HandleFunc("GET /v1/verifications", h.listVerifications)
+		m.HandleFunc("GET /v1/verifications/{id}", h.getVerification)
+		m.HandleFunc("GET /v1/verifications/{id}/events", h.verificationEvents)
+		m.HandleFunc("POST /v1/verifications/{id}/cancel", h.cancelVerification)
+	}
+	if _, ok := h.b.(RestorePlanner); ok {
+		m.HandleFunc("GET /v1/packs/{name}/restore-plan", h.restorePlan)
+	}
+}
+
+// uiFail answers the page's routes: their own not-found sentinels as 404,
+// everything else as fail does.
+func (h *handler) uiFail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, jobs.ErrPackNotFound):
+		err = reqErr(http.StatusNotFound, CodePackNotFound, err.Error())
+	case errors.Is(err, jobs.ErrVerificationNotFound):
+		err = reqErr(http.StatusNotFound, CodeVerificationNotFound, err.Error())
+	}
+	h.fail(w, r, err)
+}
