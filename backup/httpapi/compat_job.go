@@ -8,7 +8,9 @@ import (
 
 // compatJob is a job as RagFlowAuth's page reads it: the job's fields plus
 // RagFlowAuth's replication fields, which dockpack does not have (always
-// null). The domain job (jobs.Job) does not carry them.
+// null), and progress 100 once the job has ended, whatever its status (the
+// page draws its bar from progress, and RagFlowAuth sets 100 at every end).
+// The domain job (jobs.Job) keeps the true progress and bytes_done.
 type compatJob struct {
 	jobs.Job
 	ReplicationStatus *string `json:"replication_status"`
@@ -19,6 +21,9 @@ type compatJob struct {
 // jobJSON is a job as the route's client reads it.
 func (h *handler) jobJSON(r *http.Request, j jobs.Job) any {
 	if h.isCompat(r) {
+		if !j.Status.Active() {
+			j.Progress = 100
+		}
 		return compatJob{Job: j}
 	}
 	return j

@@ -17,7 +17,9 @@
 //	PUT  /v1/settings             partial settings + "change_reason" → settings
 //	GET  /v1/lock                 the lock lease (when the Backend implements LockReporter)
 //	GET  /v1/schedule             the schedules (when the Backend implements ScheduleReporter)
-//	GET  /healthz                 {"status": "ok"}, the only route without authentication
+//	POST /v1/restores             real restore of a job's database into the live path (LiveRestorer)
+//	GET  /v1/restores             {"items": [...], "count": n}: the real restores, newest first
+//	GET  /healthz                 {"status": "ok"}, the only route without authentication (with the admin page's files)
 //
 // Errors are {"error": code, "detail": message}, plus "job_id" on 409 busy.
 //
@@ -30,13 +32,45 @@
 //	GET  /settings, PUT /settings        PUT requires "change_reason"
 //	GET  /restore-drills?limit=30        {"items": [drill...], "count": n}, newest first
 //	POST /restore-drills                 {job_id, backup_path, backup_hash, restore_target, verification_notes?} → drill
+//	POST /restore/run                    {job_id, backup_path, backup_hash, change_reason, confirmation_text: "RESTORE"}
+//	                                     → {job_id, live_auth_db_path, hash_match, compare_match, result, ...}
 //
 // Restore drills (also GET|POST /v1/drills) are served when the Backend
 // implements DrillRunner (*backup.Manager does); otherwise the list is empty
-// so the admin page still loads, and POST answers 501.
+// so the admin page still loads, and POST answers 501. restore_target is
+// free text (letters and digits of any script).
 //
-// Errors are {"detail": "..."}; a start while busy is 409
-// {"detail": "backup_job_already_running", "job_id": N}.
+// These routes behave as RagFlowAuth's newest backend (branch 13485_latest):
+// a start while a backup runs answers 200 with the running job's id (the
+// page polls it; a lock held by a drill or a real restore is a 409 saying
+// so); a start whose prechecks fail (target not mounted, database missing,
+// project unknown) answers 400 before a job exists, with a sentence in
+// Options.Lang as detail; run-full ignores full_backup_enabled (it only turns
+// the schedule of full backups on); a job that has ended shows progress 100
+// (the native API keeps the true value and bytes_done); RagFlowAuth's legacy
+// settings (interval_minutes, target_ip, target_share_name, target_subdir,
+// replica_enabled, replica_target_path, replica_subdir_format) are accepted
+// and ignored, other unknown fields are 400.
+//
+// Errors are {"detail": "..."}: a code the page knows (job_not_found,
+// admin_required, change_reason_required, ...), "code: why" for a refused
+// restore, or a sentence.
+//
+// # Authentication
+//
+// Every route but /healthz and the admin page's files needs "Authorization:
+// Bearer <token>": the daemon's token (compared in constant time), or —
+// with Options.JWT — the application's own access token (RagFlowAuth's
+// HS256 login token: signature, algorithm, exp and type "access" checked)
+// of a user the application calls an administrator (Options.JWT.Admins, or
+// a read-only query of its database: package adminsql); anyone else gets
+// 403 admin_required. The token's subject becomes executed_by and
+// verified_by. Options.Auth replaces both checks with the embedding
+// application's middleware. Authentication comes before any routing: a
+// path with . or .. segments is 401 without a valid token and 400 with one,
+// never a redirect; a body announced larger than Options.MaxBodyBytes is
+// 413 (401 first without a token), and unread bodies are drained (bounded)
+// so the client reads the answer instead of a connection reset.
 //
 // # Input and errors
 //
@@ -44,6 +78,4 @@
 // oversized body (Options.MaxBodyBytes), a non-integer job id or limit are
 // answered 4xx with a detail, and nothing changes. One function (classify)
 // maps every error to its status; a 5xx never answers a client's mistake.
-// Every route but /healthz needs "Authorization: Bearer <token>" (compared in
-// constant time), or passes the embedding application's Options.Auth.
 package httpapi

@@ -44,6 +44,9 @@ type Error struct {
 	Code   string // stable machine code ("invalid_job_id", "setting_pinned:enabled", …)
 	Detail string // what is wrong and what to do
 	JobID  int64  // the job holding the lock, on a 409 busy
+	// Sentence: Detail is a sentence for people (in Options.Lang) that the
+	// compat format shows as it is, without the code.
+	Sentence bool
 }
 
 func (e *Error) Error() string {
@@ -65,6 +68,7 @@ func reqErr(status int, code, detail string) *Error {
 func classify(err error) *Error {
 	var (
 		he     *Error
+		re     *jobs.RestoreError
 		busy   *jobs.BusyError
 		pinned *jobs.PinnedError
 		mbe    *http.MaxBytesError
@@ -72,6 +76,8 @@ func classify(err error) *Error {
 	switch {
 	case errors.As(err, &he):
 		return he
+	case errors.As(err, &re):
+		return restoreError(re)
 	case errors.As(err, &busy):
 		return &Error{Status: http.StatusConflict, Code: jobs.ErrBusy.Error(), Detail: err.Error(), JobID: busy.JobID}
 	case errors.Is(err, jobs.ErrBusy):
@@ -97,6 +103,21 @@ func classify(err error) *Error {
 			Detail: "the request body is larger than the limit of " + itoa(mbe.Limit) + " bytes"}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Detail: err.Error()}
+}
+
+// restoreError is a refused real restore: 409 when it cannot run now, else
+// 400; the detail starts with its code (RagFlowAuth's page shows a
+// restore's error as it is).
+func restoreError(re *jobs.RestoreError) *Error {
+	e := &Error{Status: http.StatusBadRequest, Code: re.Code, Detail: re.Error()}
+	if re.Conflict {
+		e.Status = http.StatusConflict
+	}
+	var busy *jobs.BusyError
+	if errors.As(re, &busy) {
+		e.JobID = busy.JobID
+	}
+	return e
 }
 
 // trimSentinel drops the sentinel's text from the front of err's message:
@@ -125,8 +146,10 @@ type compatBody struct {
 // for its refusals (it starts with RagFlowAuth's code), else "code: message".
 func compatDetail(e *Error) string {
 	switch {
+	case e.Sentence && e.Detail != "":
+		return e.Detail
 	case e.Code == jobs.ErrBusy.Error(), e.Code == jobs.ErrJobNotFound.Error(), e.Code == CodeChangeReason,
-		e.Code == CodeUnauthorized, e.Code == CodeInvalidJobID, strings.HasPrefix(e.Code, jobs.ErrSettingPinned.Error()):
+		e.Code == CodeUnauthorized, e.Code == CodeAdminRequired, e.Code == CodeInvalidJobID, strings.HasPrefix(e.Code, jobs.ErrSettingPinned.Error()):
 		return e.Code
 	case e.Detail == "":
 		return e.Code

@@ -46,7 +46,7 @@ type fakeBackend struct {
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{jobs: map[int64]jobs.Job{}, settings: settings.Settings{TargetMode: "local", BackupRetentionMax: 30}}
+	return &fakeBackend{jobs: map[int64]jobs.Job{}, settings: settings.Default()}
 }
 
 func (f *fakeBackend) Start(ctx context.Context, req jobs.Request) (jobs.Job, error) {

@@ -79,24 +79,6 @@ func (h *handler) startBackup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, h.jobJSON(r, job))
 }
 
-// compatRun is RagFlowAuth's POST backup/run (database + volumes) and
-// backup/run-full (also images when the settings include them).
-func (h *handler) compatRun(full bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var body struct{}
-		if err := h.decodeObject(w, r, &body); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		job, err := h.b.Start(r.Context(), jobs.Request{Full: full, Trigger: triggerManual})
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]int64{"job_id": job.ID})
-	}
-}
-
 func (h *handler) listJobs(w http.ResponseWriter, r *http.Request) {
 	o, err := parseListOptions(r, !h.isCompat(r))
 	if err != nil {
@@ -194,6 +176,9 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if h.isCompat(r) {
+		body = h.compatSettingsBody(r.Context(), body) // compat_settings.go
+	}
 	p, err := parseSettingsPatch(body)
 	if err != nil {
 		h.fail(w, r, err)
@@ -207,9 +192,8 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 	h.writeSettings(w, r, s)
 }
 
-// writeSettings answers the settings; on the compat route with the
-// constant fields RagFlowAuth's page also reads (dockpack has no Windows
-// replica).
+// writeSettings answers the settings; on the compat route as RagFlowAuth's
+// page reads them (compat_settings.go).
 func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s settings.Settings) {
 	if s.StopServices == nil {
 		s.StopServices = []string{}
@@ -221,19 +205,11 @@ func (h *handler) writeSettings(w http.ResponseWriter, r *http.Request, s settin
 		writeJSON(w, http.StatusOK, s)
 		return
 	}
-	b, err := json.Marshal(s)
-	var m map[string]any
-	if err == nil {
-		err = json.Unmarshal(b, &m)
-	}
+	m, err := compatSettingsJSON(s)
 	if err != nil {
-		h.fail(w, r, fmt.Errorf("encode settings: %w", err))
+		h.fail(w, r, err)
 		return
 	}
-	m["local_backup_pack_count_skipped"] = false
-	m["windows_backup_target_path"] = ""
-	m["windows_backup_pack_count"] = 0
-	m["windows_backup_pack_count_skipped"] = false
 	writeJSON(w, http.StatusOK, m)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"go.uber.org/zap"
 )
 
@@ -80,6 +81,16 @@ type Options struct {
 	// "GET /api/admin/data-security/restore-drills", which then replaces the
 	// built-in empty list).
 	Extra map[string]http.Handler
+	// JWT, when set, also accepts the application's own access tokens of
+	// administrators (RagFlowAuth's login) besides Token. Auth replaces both.
+	JWT *JWTOptions
+	// Lang is the language of the sentences the handler writes itself for
+	// people (a compat start refused before a job exists): "en" (default)
+	// or "zh-CN". Codes never change.
+	Lang string
+	// OnStartRefused, when set, is called with the refusal's code each time
+	// a compat start is refused before a job exists (metrics); it must not block.
+	OnStartRefused func(code string)
 }
 
 var prefixRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
@@ -96,6 +107,14 @@ func (o *Options) applyDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Lang == "" {
+		o.Lang = i18n.English
+	}
+	if o.JWT != nil {
+		j := *o.JWT // the caller's options stay as they were
+		j.applyDefaults()
+		o.JWT = &j
 	}
 }
 
@@ -124,6 +143,12 @@ func (o Options) Validate() error {
 	if o.SSEKeepAlive < 0 {
 		errs = append(errs, fmt.Errorf("SSEKeepAlive %v is negative", o.SSEKeepAlive))
 	}
+	if !i18n.Valid(o.Lang) {
+		errs = append(errs, fmt.Errorf("language %q is not supported (want one of %s)", o.Lang, strings.Join(i18n.Supported(), ", ")))
+	}
+	if o.JWT != nil && o.Auth == nil {
+		errs = append(errs, o.JWT.validate()...)
+	}
 	for p, h := range o.Extra {
 		if h == nil {
 			errs = append(errs, fmt.Errorf("extra route %q has a nil handler", p))
@@ -140,6 +165,7 @@ type handler struct {
 	opts Options
 	log  *zap.Logger
 	mux  *http.ServeMux // the authenticated routes
+	jwt  *jwtAuth       // nil unless Options.JWT (and no Options.Auth)
 }
 
 // New returns the API as an http.Handler serving b.
@@ -152,20 +178,19 @@ func New(b Backend, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handler{b: b, opts: o, log: o.Logger.Named("httpapi"), mux: http.NewServeMux()}
+	if o.JWT != nil && o.Auth == nil {
+		h.jwt = newJWTAuth(h, *o.JWT)
+	}
 	if err := h.routes(); err != nil {
 		return nil, err
 	}
-	var protected http.Handler = h.mux
-	if o.Auth != nil {
-		protected = o.Auth(protected)
-	} else {
-		protected = h.bearerAuth(o.Token, protected)
-	}
+	authn := h.authMiddleware()
 	root := http.NewServeMux()
 	root.HandleFunc("/healthz", h.healthz)
 	h.publicRoutes(root) // ui.go: the admin page's static files (no data, no auth)
-	root.Handle("/", protected)
-	return h.logged(h.recovered(root)), nil
+	root.Handle("/", authn(h.mux))
+	// edge.go: authentication before any redirect, 413 before reading, bodies drained.
+	return h.logged(h.recovered(h.edge(root, authn))), nil
 }
 
 // routes registers every authenticated route.
@@ -199,6 +224,7 @@ func (h *handler) routes() (err error) {
 		compat = ""
 	}
 	drills := h.drillRoutes(m, compat) // drills.go: when the Backend is a DrillRunner
+	h.restoreRoutes(m, compat)         // restores.go: when the Backend is a LiveRestorer
 	h.uiRoutes(m)                      // ui.go: the native routes the admin page needs
 	if p := h.opts.CompatPrefix; p != "-" {
 		m.HandleFunc("POST "+p+"/backup/run", h.compatRun(false))
