@@ -9,7 +9,7 @@ UNIT_TIMEOUT ?= 5m
 INTEG_TIMEOUT ?= 12m
 BENCH_TIMEOUT ?= 60m
 
-.PHONY: test test-unit test-integration bench fuzz vet lint build demo demo-clean image clean
+.PHONY: test test-unit test-integration faults bench fuzz vet lint build demo demo-clean image clean
 
 ## test: unit + integration tests (integration needs the Docker Engine and root)
 test: vet lint test-unit test-integration
@@ -41,6 +41,15 @@ test-unit:
 test-integration:
 	$(GO) test -tags integration -count=1 -timeout $(INTEG_TIMEOUT) -v ./integration/ 2>&1 | tee integration-test.log
 
+## faults: the fault suite at full size (not in CI, which runs it with 24 kill points):
+## 120 kill points of the CLI and the daemon, unmounts, signals at helper creation, ENOSPC; prints the table
+FAULT_POINTS ?= 120
+FAULTS_TIMEOUT ?= 60m
+faults:
+	DOCKPACK_FAULT_POINTS=$(FAULT_POINTS) DOCKPACK_FAULT_REPORT=$(CURDIR)/faults-report.txt \
+	  $(GO) test -tags integration -count=1 -timeout $(FAULTS_TIMEOUT) -v -run '^TestFaults' ./integration/ 2>&1 | tee faults-test.log
+	@echo; cat faults-report.txt
+
 ## bench: benchmarks with their anchors (not in CI; needs Debian's sqlite3)
 bench:
 	command -v sqlite3 >/dev/null || apt-get install -y sqlite3
@@ -67,7 +76,7 @@ demo-clean:
 	rm -rf demo-data demo-packs bin/demo-image
 
 clean: demo-clean
-	rm -rf bin integration-test.log
+	rm -rf bin integration-test.log faults-test.log faults-report.txt
 
 ## image: the container image FROM scratch (nothing pulled): static binary, CA certificates, /tmp 1777
 IMAGE ?= dockpack:latest

@@ -126,7 +126,7 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 
 	r.recoverDebris(ctx)
 	name := pack.NamePrefix + strings.Replace(r.start.UTC().Format(pack.TimeLayout), ".", "_", 1)
-	dirMode := spec.PackMode | (spec.PackMode&0o444)>>2 | 0o100 // rw- → rwx, r-- → r-x
+	dirMode := pack.DirMode(spec.PackMode)
 	dir, err := packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
 		DirMode: dirMode, CheckBytes: spec.PinCheckBytes, Intent: spec.Hooks.BeforePartial})
 	if err != nil {

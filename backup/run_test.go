@@ -250,3 +250,48 @@ func TestSpecValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestRunPackModes(t *testing.T) {
+	for _, c := range []struct {
+		mode      os.FileMode // Spec.PackMode; 0: the default
+		file, dir os.FileMode
+	}{
+		{0, 0o600, 0o700},
+		{0o640, 0o640, 0o750},
+		{0o644, 0o644, 0o755},
+	} {
+		spec := backuptest.MustSpec(t, backuptest.NewEngine())
+		spec.PackMode = c.mode
+		res, err := backup.Run(context.Background(), spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err = filepath.WalkDir(res.Pack, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			want := c.file
+			if d.IsDir() {
+				want = c.dir
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("pack mode %04o: %s has %04o, want %04o", c.mode, p, fi.Mode().Perm(), want)
+			}
+			n++
+			return nil
+		})
+		if err != nil || n < 5 {
+			t.Fatalf("pack mode %04o: walked %d entries: %v", c.mode, n, err)
+		}
+	}
+	spec := backuptest.MustSpec(t, backuptest.NewEngine())
+	spec.PackMode = 0o666
+	if _, err := backup.Run(context.Background(), spec, nil); !errors.Is(err, backup.ErrInvalidSpec) || !strings.Contains(err.Error(), "0600 (default), 0640 or 0644") {
+		t.Errorf("pack mode 0666: %v", err)
+	}
+}

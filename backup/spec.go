@@ -108,6 +108,9 @@ type Hooks struct {
 	// name (the job manager records the name and package hash first, so a
 	// crash right after the rename still finds the job's pack).
 	BeforeCommit func(ctx context.Context, pack, packageHash string) error
+	// AfterCommit runs right after the pack got its final name, before Run
+	// returns (tests: a crash at that instant).
+	AfterCommit func(ctx context.Context, pack string)
 	// AdjustEstimate may change the estimate used by the space checks (tests).
 	AdjustEstimate func(e Estimate) Estimate
 }
@@ -135,7 +138,7 @@ func (s *Spec) applyDefaults() {
 		s.PinCheckInterval = 2 * time.Second
 	}
 	if s.PackMode == 0 {
-		s.PackMode = 0o600
+		s.PackMode = pack.DefaultMode
 	}
 	if s.Owner.Token == "" {
 		s.Owner = owner.Self("")
@@ -189,8 +192,8 @@ func (s Spec) Validate() error {
 	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
 		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
 	}
-	if !slices.Contains([]os.FileMode{0o600, 0o640, 0o644}, s.PackMode) {
-		errs = append(errs, fmt.Errorf("pack mode %04o: use 0600 (default), 0640 or 0644", s.PackMode))
+	if !pack.ValidMode(s.PackMode) {
+		errs = append(errs, fmt.Errorf("pack mode %04o: use %s (default), %s or %s", s.PackMode, pack.Modes[0], pack.Modes[1], pack.Modes[2]))
 	}
 	if s.SpaceMargin < 1 {
 		errs = append(errs, fmt.Errorf("space margin %.2f is below 1", s.SpaceMargin))

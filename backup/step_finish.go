@@ -59,6 +59,9 @@ func (r *runner) finalize(ctx context.Context, hash string) error {
 	}); err != nil {
 		return err
 	}
+	if h := r.spec.Hooks.AfterCommit; h != nil {
+		h(ctx, final)
+	}
 	r.log.Info("pack written", zap.String("pack", final), zap.String("size", units.BytesSize(float64(r.man.PackSize()))))
 	return nil
 }

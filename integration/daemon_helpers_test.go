@@ -35,7 +35,7 @@ import (
 // The process-level tests of the daemon run `dockpack serve` as real
 // processes (built once per test run) against the real engine, a tmpfs
 // target and a compose-labelled stack. They reach precise moments through
-// the test seams (cmd/dockpack/internal/testseams), compiled in by -tags dockpacktest:
+// the test seams (cmd/dockpack/testseams), compiled in by -tags dockpacktest:
 //
 //	DOCKPACK_TEST_HOLD_STEP + DOCKPACK_TEST_HOLD_DIR  hold a job in a step, marker file held-<step>
 //	DOCKPACK_TEST_THROTTLE_BPS                         slow pack writes down

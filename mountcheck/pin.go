@@ -111,16 +111,16 @@ func (p *Pinned) Check(ctx context.Context) error {
 	}
 	switch {
 	case !still:
-		return fmt.Errorf("%w: %s: the filesystem pinned at precheck, %s, is no longer mounted; the path now resolves to %s: the share was unmounted or dropped while writing; mount it again and rerun the backup",
+		return fmt.Errorf("%w: %s: the filesystem pinned at precheck, %s, is no longer mounted; the path now resolves to %s: the share was unmounted or dropped while in use; mount it again and run the operation again",
 			ErrMountChanged, p.path, was, isNow)
 	case now.Device != p.rep.Device:
-		return fmt.Errorf("%w: %s: the device changed from %s to %s: the path now resolves to %s instead of %s; the share was replaced or mounted over while writing; check the mounts and rerun the backup",
+		return fmt.Errorf("%w: %s: the device changed from %s to %s: the path now resolves to %s instead of %s; the share was replaced or mounted over while in use; check the mounts and run the operation again",
 			ErrMountChanged, p.path, devString(p.rep.Device), devString(now.Device), isNow, was)
 	case now.MountID != p.rep.MountID:
-		return fmt.Errorf("%w: %s: the mount id changed from %d to %d: the path now resolves to %s instead of %s; something was mounted over the share while writing; check the mounts and rerun the backup",
+		return fmt.Errorf("%w: %s: the mount id changed from %d to %d: the path now resolves to %s instead of %s; something was mounted over the share while in use; check the mounts and run the operation again",
 			ErrMountChanged, p.path, p.rep.MountID, now.MountID, isNow, was)
 	case now.ReadOnly && !p.rep.ReadOnly:
-		return fmt.Errorf("%w: %s: %s was remounted read-only (options %s) while writing: remount it read-write (mount -o remount,rw %s) and rerun the backup",
+		return fmt.Errorf("%w: %s: %s was remounted read-only (options %s) while in use: remount it read-write (mount -o remount,rw %s) and run the operation again",
 			ErrMountChanged, p.path, was, now.Options, now.MountPoint)
 	case now.ExistingPath != p.rep.ExistingPath && hasPathPrefix(p.rep.ExistingPath, now.ExistingPath):
 		return fmt.Errorf("%s: %s no longer exists although its filesystem, %s, is still mounted: %w",

@@ -67,11 +67,12 @@ func runProbe(ctx context.Context, rep *Report, m *mountinfo.Info, p Policy) err
 	probeCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
-	_, err := bounded(ctx, p.ProbeTimeout, func(st *stage) (struct{}, error) {
-		return struct{}{}, writeProbe(probeCtx, p.FileOps, dir, st)
+	mode, err := bounded(ctx, p.ProbeTimeout, func(st *stage) (os.FileMode, error) {
+		return writeProbe(probeCtx, p.FileOps, dir, st)
 	}, nil)
 	rep.ProbeDuration = time.Since(start)
 	if err == nil {
+		rep.ProbeMode = mode
 		return nil
 	}
 	var to *errTimedOut
@@ -109,10 +110,17 @@ func (e *probeError) Error() string { return e.step + ": " + e.err.Error() }
 func (e *probeError) Unwrap() error { return e.err }
 
 // writeProbe creates a uniquely named file in dir, writes probeSize random
-// bytes, fsyncs, closes, reads them back, compares and removes the file. The
-// file is removed on every path that created it, also when it finishes after
-// Verify gave up on it.
-func writeProbe(ctx context.Context, ops FileOps, dir string, st *stage) (err error) {
+// bytes, fsyncs, notes its effective mode, closes, reads them back,
+// compares and removes the file. The file is removed on every path that
+// created it, also when it finishes after Verify gave up on it. The mode is
+// 0 when the file cannot tell it (a FileOps whose files have no Stat).
+func writeProbe(ctx context.Context, ops FileOps, dir string, st *stage) (mode os.FileMode, err error) {
+	err = writeProbeFile(ctx, ops, dir, st, &mode)
+	return mode, err
+}
+
+// writeProbeFile is writeProbe; the effective mode goes to *mode.
+func writeProbeFile(ctx context.Context, ops FileOps, dir string, st *stage, mode *os.FileMode) (err error) {
 	var rnd [8]byte
 	data := make([]byte, probeSize)
 	if _, err := rand.Read(rnd[:]); err != nil {
@@ -150,6 +158,12 @@ func writeProbe(ctx context.Context, ops FileOps, dir string, st *stage) (err er
 	st.set("fsync " + name)
 	if err := f.Sync(); err != nil {
 		return &probeError{"fsync " + name, err}
+	}
+	if sf, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		st.set("stat " + name)
+		if fi, err := sf.Stat(); err == nil {
+			*mode = fi.Mode().Perm()
+		}
 	}
 	st.set("close " + name)
 	closed = true

@@ -33,6 +33,11 @@ type Report struct {
 	FreeBytes     uint64 // available to unprivileged writers: statfs f_bavail × f_frsize (f_bsize when f_frsize is 0)
 	TotalBytes    uint64 // statfs f_blocks × the same block size
 	ProbeDuration time.Duration
+	// ProbeMode is the effective permission of the probe file, created
+	// 0600 (0: not probed, or not known). On CIFS the mount options
+	// (file_mode) decide it and chmod is ignored: a world-readable probe
+	// means the pack's files are world-readable too.
+	ProbeMode os.FileMode
 }
 
 // Verify checks that path is on a mount that satisfies p and returns what it

@@ -40,6 +40,9 @@ func TestVerifyProbeOK(t *testing.T) {
 	if rep.ProbeDuration <= 0 {
 		t.Errorf("ProbeDuration = %v", rep.ProbeDuration)
 	}
+	if rep.ProbeMode != 0o600 {
+		t.Errorf("ProbeMode = %04o, want the 0600 it was created with", rep.ProbeMode)
+	}
 	if left := probeLeftovers(t, dir); len(left) > 0 {
 		t.Errorf("probe files left behind: %v", left)
 	}

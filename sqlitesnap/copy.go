@@ -134,7 +134,7 @@ func streamCopy(ctx context.Context, open Opener, from string, w io.Writer, guar
 
 func writeErr(to string, err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w: write %s: %v; free space there or choose another destination", ErrInsufficientSpace, to, err)
+		return fmt.Errorf("%w: write %s: %w; free space there or choose another destination", ErrInsufficientSpace, to, err)
 	}
 	return fmt.Errorf("sqlitesnap: write %s: %w", to, err)
 }

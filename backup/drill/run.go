@@ -12,8 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
 
@@ -26,6 +28,8 @@ type Options struct {
 	StagingDir string
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
+	// Progress receives the verification's byte-level progress. May be nil.
+	Progress progress.Func
 }
 
 // drilling is one drill's work in progress.
@@ -84,7 +88,7 @@ func (dr *drilling) add(c check.Check) {
 // verify verifies the pack fully; its checks become the report's.
 func (dr *drilling) verify(ctx context.Context) (*pack.VerifyResult, error) {
 	d := dr.d
-	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger, Dir: dr.pd})
+	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger, Dir: dr.pd, Progress: dr.o.Progress})
 	switch {
 	case verr == nil:
 		d.PackageValidationStatus = Passed
@@ -106,7 +110,7 @@ func (dr *drilling) verify(ctx context.Context) (*pack.VerifyResult, error) {
 		}
 	}
 	if verr != nil && !errors.Is(verr, pack.ErrVerify) {
-		dr.add(check.Check{Name: "verify", Status: check.Blocked, Detail: verr.Error()})
+		dr.add(check.Check{Name: "verify", Status: check.Blocked, Code: backup.ErrorCode(verr), Detail: verr.Error()})
 	}
 	return vr, verr
 }

@@ -233,6 +233,11 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 		StagingDir: m.cfg.StagingDir,
 		Now:        m.cfg.Now,
 	}
+	mode, err := pack.ParseMode(s.PackMode)
+	if err != nil {
+		return backup.Spec{}, "", fmt.Errorf("%w: %v", backup.ErrInvalidSpec, err)
+	}
+	spec.PackMode = mode
 	if slices.Contains(ordered, pack.ComponentDB) {
 		spec.SQLitePath = s.AuthDBPath
 	}

@@ -113,6 +113,8 @@ func TestSettingsValidation(t *testing.T) {
 		{"ragflow_compose_path", "./docker-compose.yml"},
 		{"ragflow_project_name", "My Project"},
 		{"stop_services", []string{"app", "app"}},
+		{"pack_mode", "0777"},
+		{"pack_mode", "600"},
 	}
 	for _, tc := range tests {
 		_, err := m.UpdateSettings(context.Background(), MustPatch(t, "test", tc.field, tc.value))
@@ -302,5 +304,32 @@ func TestSettingsUpdateRefusesMistypedValues(t *testing.T) {
 	}
 	if s, _ := m.Settings(ctx); s.BackupRetentionMax != 30 {
 		t.Errorf("a refused update changed retention to %d", s.BackupRetentionMax)
+	}
+}
+
+func TestSettingsPackModeReachesTheBackup(t *testing.T) {
+	ctx := context.Background()
+	br := newBlockingRun()
+	m := backuptest.MustManager(t, jobs.Config{Run: br.Run})
+	s, _ := m.Settings(ctx)
+	if s.PackMode != "0600" {
+		t.Fatalf("default pack_mode %q", s.PackMode)
+	}
+	for _, c := range []struct {
+		value string
+		want  os.FileMode
+	}{{"0600", 0o600}, {"0640", 0o640}, {"0644", 0o644}} {
+		if _, err := m.UpdateSettings(ctx, MustPatch(t, "share readers", "pack_mode", c.value)); err != nil {
+			t.Fatal(err)
+		}
+		job, err := m.Start(ctx, jobs.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec := br.waitStarted(t); spec.PackMode != c.want {
+			t.Errorf("pack_mode %s: the backup got %04o", c.value, spec.PackMode)
+		}
+		br.release <- struct{}{}
+		MustJobEnded(t, m, job.ID)
 	}
 }

@@ -206,6 +206,9 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		return finish(err)
 	}
 	res.Checks = append(res.Checks, checkSums(ctx, d, m, res.PackageHash)...)
+	if err := ctx.Err(); err != nil {
+		return finish(context.Cause(ctx))
+	}
 	if !o.Structural {
 		trk.AddTotal(m.PackSize())
 	}
@@ -221,6 +224,11 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 			c, n, err = deepCheck(ctx, d, m, f, o, trk)
 		}
 		res.Bytes += n
+		if err == nil && !c.OK() && ctx.Err() != nil {
+			// A read that failed because the run was canceled (or the
+			// mount changed under it) says nothing about the file.
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			return finish(err)
 		}
@@ -251,7 +259,7 @@ func verifyManifest(ctx context.Context, d *Dir, res *VerifyResult) (*Manifest, 
 	res.PackageHash = hash
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		}
 		code := CodeManifestInvalid
 		if errors.Is(err, fs.ErrNotExist) {

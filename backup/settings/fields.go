@@ -3,6 +3,8 @@ package settings
 import (
 	"reflect"
 	"slices"
+
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 // The settings field table: the one place that lists the daemon's editable
@@ -93,6 +95,10 @@ var table = []Field{
 		Flag: "restore-stop", Env: "DOCKPACK_RESTORE_STOP",
 		Usage: `containers stopped while a real restore replaces the live database, comma-separated: a container name, or label:KEY=VALUE (any project; default: the backup's stop list)`,
 		value: func(s *Settings) any { return &s.RestoreStopServices }},
+	{Name: "pack_mode", Type: TypeChoice, Default: pack.Modes[0], Choices: pack.Modes,
+		Note: "a pack holds the application's credentials; on CIFS the mount options decide the effective mode",
+		Flag: "pack-mode", Env: "DOCKPACK_PACK_MODE", Usage: "mode of a pack's files: 0600 (default), 0640 or 0644; directories get the same read bits",
+		value: func(s *Settings) any { return &s.PackMode }},
 }
 
 // Defaults of the settings.

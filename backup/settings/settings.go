@@ -36,6 +36,8 @@ type Settings struct {
 	// database stops (a container name, or label:KEY=VALUE; any project);
 	// empty: the backup's stop list (StopServices, RagflowStopServices).
 	RestoreStopServices []string `json:"restore_stop_services"`
+	// PackMode is the mode of a pack's files (pack.Modes; default 0600).
+	PackMode string `json:"pack_mode"`
 
 	// Derived, read-only.
 	LocalBackupTargetPath string `json:"local_backup_target_path"`

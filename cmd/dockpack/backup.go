@@ -37,7 +37,10 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written)
 				return err
 			}
 			defer eng.Close()
-			spec := sf.spec(eng)
+			spec, err := sf.spec(eng)
+			if err != nil {
+				return err
+			}
 			spec.Logger = g.logger
 			spec.Lang = g.lang
 			spec.Hooks = testHooks(g.logger) // none in the production binary

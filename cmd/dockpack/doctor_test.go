@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -216,6 +218,15 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	if _, code := run("plan", "--lang", "xx"); code != exitUsage {
 		t.Errorf("plan --lang xx: exit %d", code)
+	}
+	for _, cmd := range []string{"plan", "backup"} {
+		root := newRootCmd()
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs([]string{cmd, "--pack-mode", "0777", "--log-level", "error"})
+		if err := root.Execute(); exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), `--pack-mode: pack mode "0777": use 0600 (default), 0640 or 0644`) {
+			t.Errorf("%s --pack-mode 0777: exit %d: %v", cmd, exitCode(err), err)
+		}
 	}
 	// No engine: a finding, not a crash.
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))

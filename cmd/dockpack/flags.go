@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -55,6 +56,7 @@ type specFlags struct {
 	stopAll    bool
 	staging    string
 	stopTimout time.Duration
+	packMode   string
 	pol        policyFlags
 }
 
@@ -67,11 +69,18 @@ func (s *specFlags) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&s.stop, "stop", nil, "compose service to stop during the volume step (repeatable)")
 	fs.BoolVar(&s.stopAll, "stop-all", false, "stop every running service of the project during the volume step")
 	fs.StringVar(&s.staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite snapshot (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	fs.StringVar(&s.packMode, "pack-mode", envOr("DOCKPACK_PACK_MODE", ""), "mode of the pack's files: 0600 (default), 0640 or 0644; directories get the same read bits ($DOCKPACK_PACK_MODE)")
 	fs.DurationVar(&s.stopTimout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
 	s.pol.bind(fs)
 }
 
-func (s *specFlags) spec(eng backup.Engine) backup.Spec {
+// spec is the backup the flags describe; an error is a usage error (a
+// value no flag accepts).
+func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
+	mode, err := pack.ParseMode(s.packMode)
+	if err != nil {
+		return backup.Spec{}, usageError{fmt.Errorf("--pack-mode: %w", err)}
+	}
 	comps := []pack.Component{}
 	if s.sqlite != "" {
 		comps = append(comps, pack.ComponentDB)
@@ -93,5 +102,6 @@ func (s *specFlags) spec(eng backup.Engine) backup.Spec {
 		StopAllServices: s.stopAll,
 		StagingDir:      s.staging,
 		StopTimeout:     s.stopTimout,
-	}
+		PackMode:        mode,
+	}, nil
 }

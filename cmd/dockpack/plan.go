@@ -78,12 +78,14 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 // be opened is the plan's failed engine precheck.
 func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backup.Spec, *backup.PackPlan, error) {
 	c, oerr := g.openEngine(ctx)
-	var spec backup.Spec
-	if oerr != nil {
-		spec = sf.spec(nil)
-	} else {
+	var eng backup.Engine
+	if oerr == nil {
 		defer c.Close()
-		spec = sf.spec(c)
+		eng = c
+	}
+	spec, err := sf.spec(eng)
+	if err != nil {
+		return spec, nil, err
 	}
 	spec.Logger, spec.Lang = g.logger, lang
 	if oerr != nil {

@@ -109,7 +109,7 @@ func newLogger(level, format string) (*zap.Logger, error) {
 
 // openEngine connects to the Docker Engine named by the environment.
 func (g *globals) openEngine(ctx context.Context) (*dockerapi.Client, error) {
-	return dockerapi.New(ctx, dockerapi.Options{Logger: g.logger})
+	return dockerapi.New(ctx, dockerapi.Options{Logger: g.logger, BeforeCreate: testEngineHook(g.logger)})
 }
 
 // requireArgs is a cobra.PositionalArgs that turns a wrong count into a usage error.

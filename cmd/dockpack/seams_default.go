@@ -3,6 +3,8 @@
 package main
 
 import (
+	"context"
+
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup"
@@ -12,3 +14,6 @@ import (
 // seams_dockpacktest.go); it neither reads DOCKPACK_TEST_* nor links
 // package testseams.
 func testHooks(*zap.Logger) backup.Hooks { return backup.Hooks{} }
+
+// testEngineHook: no seam in the production binary.
+func testEngineHook(*zap.Logger) func(ctx context.Context, kind, name string) { return nil }

@@ -13,7 +13,7 @@ func TestTestSeamsOnlyUnderBuildTag(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command:", err)
 	}
-	const seams = "github.com/dockpack/dockpack/cmd/dockpack/internal/testseams"
+	const seams = "github.com/dockpack/dockpack/cmd/dockpack/testseams"
 	for _, tc := range []struct {
 		tags string
 		want bool

@@ -97,7 +97,7 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	if err != nil {
 		return err
 	}
-	eng, err := dockerapi.New(ctx, dockerapi.Options{Logger: log.Named("engine")})
+	eng, err := dockerapi.New(ctx, dockerapi.Options{Logger: log.Named("engine"), BeforeCreate: testEngineHook(log)})
 	if err != nil {
 		return err
 	}

@@ -225,3 +225,50 @@ func TestBuilderFirstOfTheWorstNamesTheFinding(t *testing.T) {
 		t.Errorf("error %v, detail %q", r.Err, r.Check.Detail)
 	}
 }
+
+// fileModeOps creates the probe file as a CIFS mount with file_mode=mode
+// does: whatever mode was asked, the file has mode.
+type fileModeOps struct {
+	mountcheck.OSFileOps
+	mode os.FileMode
+}
+
+func (o fileModeOps) Create(ctx context.Context, name string) (mountcheck.ProbeFile, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = f.Chmod(o.mode)
+	}
+	return f, err
+}
+
+func TestTargetReportsTheProbesEffectiveMode(t *testing.T) {
+	for _, c := range []struct {
+		mode   os.FileMode // the mount's file_mode; 0: the real filesystem
+		status check.Status
+		want   string
+	}{
+		{0, check.OK, "0600 (-rw-------)"},
+		{0o640, check.OK, "0640 (-rw-r-----)"},
+		{0o755, check.Warn, "0755 (-rwxr-xr-x)"},
+	} {
+		o, _ := pcOptions(t)
+		o.ProbeTarget = true
+		if c.mode != 0 {
+			o.Policy.FileOps = fileModeOps{mode: c.mode}
+		}
+		_, rs := pcRun(t, o)
+		got := rs[precheck.NameTarget].Check
+		ev := ""
+		for _, e := range got.Evidence {
+			if e.Key == "probe_file_mode" {
+				ev = e.Value
+			}
+		}
+		if got.Status != c.status || ev != c.want {
+			t.Errorf("file_mode %04o: %s %q, want %s %q (%+v)", c.mode, got.Status, ev, c.status, c.want, got)
+		}
+		if c.status == check.Warn && (got.Code != "world_readable" || !strings.Contains(got.Summary, "0755") || got.Fix == "") {
+			t.Errorf("file_mode %04o: code %q summary %q fix %q", c.mode, got.Code, got.Summary, got.Fix)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/internal/bounded"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -63,7 +64,24 @@ func (c *Checker) Target(ctx context.Context) Result {
 	}
 	b.Evidence("write_probe", "ok ("+Duration(rep.ProbeDuration)+")")
 	b.OK("precheck.target.ok", dir, rep.MountPoint, rep.FSType, UBytes(rep.FreeBytes))
+	probeMode(b, rep)
 	return b.Result()
+}
+
+// probeMode reports the effective mode of the probe file, created 0600: a
+// pack holds the application's credentials, and where the mount decides
+// the modes (CIFS's file_mode; chmod is ignored) a world-readable probe
+// means world-readable packs: a warning.
+func probeMode(b *Builder, rep mountcheck.Report) {
+	if rep.ProbeMode == 0 {
+		return
+	}
+	mode := fmt.Sprintf("%04o", rep.ProbeMode)
+	b.Evidence("probe_file_mode", mode+" ("+rep.ProbeMode.String()+")")
+	if rep.ProbeMode&0o004 != 0 {
+		b.Raise(check.Warn, "world_readable", b.p.T("precheck.target.world_readable", rep.MountPoint, mode),
+			b.p.T("precheck.target.world_readable.fix", rep.MountPoint))
+	}
 }
 
 // Staging checks the local staging directory of the SQLite snapshot: a

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/progress"
-	"github.com/dockpack/dockpack/cmd/dockpack/internal/testseams"
+	"github.com/dockpack/dockpack/cmd/dockpack/testseams"
 )
 
 func TestSeamHoldAndThrottle(t *testing.T) {
