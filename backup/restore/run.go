@@ -38,6 +38,10 @@ type Result struct {
 	Duration    time.Duration                   `json:"duration_ns"`
 	Steps       map[progress.Step]time.Duration `json:"steps_ns"`
 	Planned     bool                            `json:"planned"` // PlanOnly: nothing was changed
+
+	// SQLiteKept is where the database SQLiteDest held was kept before the
+	// restore replaced it (<dest>.before-restore-<UTC time>): to undo.
+	SQLiteKept string `json:"sqlite_kept,omitempty"`
 }
 
 // Restore brings a pack back: verify first (unless SkipVerify), plan, and —

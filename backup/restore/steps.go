@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -168,6 +169,12 @@ func (r *restorer) sqlite(ctx context.Context) error {
 	sp := r.plan.SQLite
 	fe, _ := r.m.File(sp.File)
 	r.trk.Begin(progress.StepSQLite, sp.File, fe.Size, r.t.T("restore.progress.sqlite", sp.Dest))
+	// An existing database is kept beside itself first (a consistent
+	// snapshot, WAL included), so the restore can be undone.
+	kept, replacing, err := sqlitesnap.KeepBeforeRestore(ctx, sp.Dest, time.Now(), sqlitesnap.Options{StagingDir: r.spec.StagingDir, Logger: r.spec.Logger})
+	if err != nil {
+		return fmt.Errorf("keep the database %s before replacing it: %w", sp.Dest, err)
+	}
 	var copied int64
 	res, err := sqlitesnap.Restore(ctx, filepath.Join(r.dir, filepath.FromSlash(sp.File)), sp.Dest, sqlitesnap.RestoreOptions{
 		Open:         func(string) (*os.File, error) { return r.pd.Open(ctx, sp.File) },
@@ -182,7 +189,14 @@ func (r *restorer) sqlite(ctx context.Context) error {
 		},
 	})
 	if err != nil {
+		if replacing {
+			os.Remove(kept.Dest) // the database was not replaced
+		}
 		return err
+	}
+	if replacing {
+		r.res.SQLiteKept = kept.Dest
+		r.log.Info("the replaced database is kept", zap.String("kept", kept.Dest))
 	}
 	r.res.SQLite = &res
 	r.res.Bytes += fe.Size

@@ -41,6 +41,7 @@ type serveConfig struct {
 	Metrics             bool           `yaml:"metrics"`        // GET /metrics behind the token
 	Webhook             webhookConfig  `yaml:"webhook"`        // job-end notifications
 	Mount               mountConfig    `yaml:"mount"`
+	JWT                 jwtConfig      `yaml:"jwt,omitempty"` // the application's access tokens (config_jwt.go)
 	Settings            settingsConfig `yaml:"settings"`
 	// Pin lists settings (JSON names) the UI may not change. Settings given
 	// by a flag or an environment variable are pinned too.

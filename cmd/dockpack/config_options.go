@@ -76,6 +76,12 @@ var daemonOptions = []cfgOption{
 	optBool("mount.allow_root_fs", "allow-root-fs", "DOCKPACK_ALLOW_ROOT_FS", "accept a target on the root filesystem, i.e. not a mounted share", func(c *serveConfig) *bool { return &c.Mount.AllowRootFS }),
 	optString("mount.expect_mount", "expect-mount", "DOCKPACK_EXPECT_MOUNT", "the target must be on exactly this mount point, e.g. /mnt/replica", func(c *serveConfig) *string { return &c.Mount.ExpectMount }),
 	optDuration("mount.probe_timeout", "probe-timeout", "DOCKPACK_PROBE_TIMEOUT", "how long the target's write probe may take before the mount counts as hung", func(c *serveConfig) *duration { return &c.Mount.ProbeTimeout }),
+	optString("jwt.secret_file", "jwt-secret-file", "DOCKPACK_JWT_SECRET_FILE", "file holding the application's JWT signing key (RagFlowAuth's JWT_SECRET_KEY): its admins' access tokens are accepted", func(c *serveConfig) *string { return &c.JWT.SecretFile }),
+	optString("jwt.secret", "", "DOCKPACK_JWT_SECRET", "", func(c *serveConfig) *string { return &c.JWT.Secret }),
+	optList("jwt.admins", "jwt-admins", "DOCKPACK_JWT_ADMINS", "user ids (the tokens' sub) that are administrators, comma-separated", func(c *serveConfig) *stringList { return &c.JWT.Admins }),
+	optString("jwt.admin_query", "jwt-admin-query", "DOCKPACK_JWT_ADMIN_QUERY", `who else is an administrator: "ragflowauth" (users.role = 'admin', account active), "ragflowauth-session" (and a live login session) or a read-only SELECT with :sub :now :sid :cid`, func(c *serveConfig) *string { return &c.JWT.AdminQuery }),
+	optString("jwt.admin_db", "jwt-admin-db", "DOCKPACK_JWT_ADMIN_DB", "the application's database the admin query reads (default: the auth_db_path setting)", func(c *serveConfig) *string { return &c.JWT.AdminDB }),
+	optDuration("jwt.leeway", "jwt-leeway", "DOCKPACK_JWT_LEEWAY", "clock skew allowed on a token's exp (0: 30s)", func(c *serveConfig) *duration { return &c.JWT.Leeway }),
 }
 
 // optValue is the pflag.Value of a serve option: it keeps the raw string

@@ -19,6 +19,9 @@ func (c *serveConfig) print(w io.Writer) error {
 	if out.Webhook.Secret != "" {
 		out.Webhook.Secret = "<redacted>"
 	}
+	if out.JWT.Secret != "" {
+		out.JWT.Secret = "<redacted>"
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

@@ -63,6 +63,7 @@ func (c *serveConfig) Validate() error {
 	if err := c.policy().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.JWT.validate()...)
 	return errors.Join(errs...)
 }
 

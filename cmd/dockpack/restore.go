@@ -28,6 +28,8 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Long: `Restore a pack into the Docker Engine: verify it first (--no-verify skips that; every file is still
 checked against its checksum while it streams), plan, then load the images, recreate and fill the
 volumes and restore the database. --plan prints the plan and changes nothing.
+A database replaced at --sqlite-dest is first kept beside it as <name>.before-restore-<UTC time>
+(a consistent snapshot, WAL included), so the restore can be undone.
 
 Volumes are created with the pack's driver, options and labels so that "docker compose up" adopts
 them. Under --project NEW they are named NEW_<volume> and labelled for NEW (compose's config-hash
@@ -118,7 +120,7 @@ func restoreEvent(rep *progressReporter, res *restore.Result, err error) error {
 		return err
 	}
 	rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
-		"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
+		"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "sqlite_kept": res.SQLiteKept, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
 	return restoreExit(res)
 }
 
@@ -137,6 +139,9 @@ func printRestore(out io.Writer, t i18n.Printer, res *restore.Result, err error)
 	if !res.Planned {
 		fmt.Fprintln(out)
 		fmt.Fprintln(out, t.T("restore.show.done", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond)))
+		if res.SQLiteKept != "" {
+			fmt.Fprintln(out, t.T("liverestore.cli.kept", res.SQLiteKept))
+		}
 	}
 	return restoreExit(res)
 }

@@ -54,6 +54,11 @@ it never blocks or fails a job. Logs are JSON lines (zap) unless --log-format co
 Every route but /healthz needs "Authorization: Bearer <token>". The token comes from
 --token-file or $DOCKPACK_TOKEN; without either it is read from <state-dir>/token, which
 is generated (mode 0600) on first start; its path is logged, never the token.
+With --jwt-secret-file (or $DOCKPACK_JWT_SECRET) the application's own access tokens
+are accepted too (RagFlowAuth's login: HS256, type access, exp checked), for the users
+it calls administrators: --jwt-admins, and/or --jwt-admin-query ragflowauth (a read-only
+lookup of users.role in its database, --jwt-admin-db or the auth_db_path setting);
+anyone else gets 403 admin_required. See docs/ragflowauth.md.
 
 SIGTERM or SIGINT: stop accepting requests, cancel the running backup and clean up
 (restart stopped services, remove the partial pack) — or, with --wait-on-shutdown, let
@@ -114,23 +119,11 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 		closeWebhook(ctx, log, wh)
 		return err
 	}
-	extra := map[string]http.Handler{}
-	if col != nil {
-		col.Attach(mgr)
-		extra["GET /metrics"] = col.Handler() // behind the bearer token, like every route but /healthz
-	}
-	h, err := httpapi.New(mgr, httpapi.Options{
-		Token:        token,
-		CompatPrefix: cfg.CompatPrefix,
-		MaxBodyBytes: int64(cfg.MaxBodyBytes),
-		SSEKeepAlive: time.Duration(cfg.SSEKeepAlive),
-		Logger:       log,
-		Extra:        extra,
-	})
+	h, err := newAPIHandler(log, cfg, mgr, col, token)
 	if err != nil {
 		_ = mgr.Close(ctx)
 		closeWebhook(ctx, log, wh)
-		return usageError{err}
+		return err
 	}
 	ln, err := listen(cfg.Listen)
 	if err != nil {
@@ -157,6 +150,36 @@ func runServe(ctx context.Context, log *zap.Logger, cfg *serveConfig) error {
 	err = shutdown(ctx, log, cfg, srv, mgr, cancelBase)
 	closeWebhook(ctx, log, wh) // after the manager: the last job's end is notified too
 	return err
+}
+
+// newAPIHandler is the HTTP API of the daemon: the daemon's token and, when
+// configured, the application's access tokens of administrators; the
+// metrics behind the same authentication.
+func newAPIHandler(log *zap.Logger, cfg *serveConfig, mgr *jobs.Manager, col *metrics.Collector, token string) (http.Handler, error) {
+	jwtOpts, err := cfg.JWT.options(log, mgr)
+	if err != nil {
+		return nil, err
+	}
+	o := httpapi.Options{
+		Token:        token,
+		CompatPrefix: cfg.CompatPrefix,
+		MaxBodyBytes: int64(cfg.MaxBodyBytes),
+		SSEKeepAlive: time.Duration(cfg.SSEKeepAlive),
+		Logger:       log,
+		Extra:        map[string]http.Handler{},
+		JWT:          jwtOpts,
+		Lang:         cfg.lang(),
+	}
+	if col != nil {
+		col.Attach(mgr)
+		o.Extra["GET /metrics"] = col.Handler() // behind the bearer token, like every route but /healthz
+		o.OnStartRefused = col.StartRefused
+	}
+	h, err := httpapi.New(mgr, o)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return h, nil
 }
 
 // notifiers are the job-end notifications and the metrics: both fed by

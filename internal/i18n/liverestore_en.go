@@ -31,6 +31,7 @@ var liverestoreEN = map[string]string{
 	"liverestore.log.done":              "real restore by %s: this pack replaced the live database %s (reason: %s); the replaced database is kept as %s",
 	"liverestore.log.interrupted":       "the real restore %s (by %s) was interrupted: its process died or lost the lock; the containers it stopped are started again",
 	"liverestore.log.restart_failed":    "cannot start %s again (stopped by the real restore %s): %v; the next recovery retries, or start them by hand",
+	"liverestore.cli.kept":              "the replaced database is kept as %s (restore it from there to undo)",
 	"liverestore.log.restarted":         "started %s again (stopped by the real restore %s)",
 }
 

@@ -31,6 +31,7 @@ var liverestoreZH = map[string]string{
 	"liverestore.log.done":              "%s 执行真实恢复：本备份包替换了当前数据库 %s（原因：%s）；被替换的数据库保留为 %s",
 	"liverestore.log.interrupted":       "真实恢复 %s（由 %s 发起）被中断：其进程已退出或失去了锁；它停止的容器将被重新启动",
 	"liverestore.log.restart_failed":    "无法重新启动 %s（由真实恢复 %s 停止）：%v；下次恢复检查会重试，或请手动启动",
+	"liverestore.cli.kept":              "被替换的数据库已保留为 %s（如需撤销，可从该文件恢复）",
 	"liverestore.log.restarted":         "已重新启动 %s（由真实恢复 %s 停止）",
 }
 

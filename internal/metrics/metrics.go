@@ -36,7 +36,7 @@ import (
 	"github.com/dockpack/dockpack/backup/webhook"
 )
 
-// Source is what the collector reads at scrape time; *backup.Manager
+// Source is what the collector reads at scrape time; *jobs.Manager
 // satisfies it.
 type Source interface {
 	Lock(ctx context.Context) (jobs.LockInfo, error)
@@ -67,6 +67,7 @@ type Collector struct {
 	src       Source
 	ended     map[[2]string]float64 // status, kind → count
 	failures  map[string]float64    // error code → count
+	refused   map[string]float64    // refusal code → count (starts refused before a job existed)
 	running   bool
 	progress  progress.Report
 	lastOK    *backup.Result
@@ -85,7 +86,7 @@ func New(o Options) *Collector {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Collector{o: o, ended: map[[2]string]float64{}, failures: map[string]float64{}}
+	return &Collector{o: o, ended: map[[2]string]float64{}, failures: map[string]float64{}, refused: map[string]float64{}}
 }
 
 // Attach sets the source read at scrape time (the Manager exists only after
@@ -109,6 +110,14 @@ func (c *Collector) JobEnded(j jobs.Job) {
 		}
 		c.failures[code]++
 	}
+}
+
+// StartRefused records a start refused before a job existed (its
+// prechecks failed); it never blocks (httpapi.Options.OnStartRefused).
+func (c *Collector) StartRefused(code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refused[code]++
 }
 
 // WrapRun returns run (backup.Run when nil) instrumented: its progress feeds
@@ -219,6 +228,10 @@ func (c *Collector) build(ctx context.Context, e *exposition) {
 	e.help("dockpack_job_failures_total", "counter", "Failed backup jobs this process finished, by error code.")
 	for _, k := range sortedKeys(c.failures) {
 		e.sample("dockpack_job_failures_total", c.failures[k], "error_code", k)
+	}
+	e.help("dockpack_start_refusals_total", "counter", "Backup starts refused before a job existed (failed prechecks), by code.")
+	for _, k := range sortedKeys(c.refused) {
+		e.sample("dockpack_start_refusals_total", c.refused[k], "code", k)
 	}
 	running := c.running
 	e.gauge("dockpack_job_running_here", "1 while this process runs a backup.", b2f(running))
