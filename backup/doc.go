@@ -1,29 +1,55 @@
 // Package backup turns a Docker Compose project into a migration pack — the
 // application's SQLite database, the project's named volumes and its images —
-// on a verified mount, restores packs, and runs backups safely as jobs.
-//
-// A backup either produces a complete pack or fails before harm, saying which
-// step failed and why:
+// on a verified mount. A backup either produces a complete pack or fails
+// before harm, saying which step failed and why (ErrorCode, StepError):
 //
 //   - Plan resolves the stack by its compose labels, runs every precheck and
-//     estimates the size of each component, writing nothing.
-//   - Run verifies and pins the target mount, checks free space on the target,
-//     on local staging and under the engine's data root, then builds the pack in
-//     <target>/.partial-migration_pack_<ts>/ and renames it to
-//     migration_pack_<ts> only after every file is written, checksummed while
-//     streaming, fsynced and the mount pin re-checked. On failure or cancel the
-//     partial directory is removed and stopped services run again.
-//   - Verify re-checks a pack (manifest, checksums, archive structure, the
-//     SQLite snapshot on local staging); Restore brings images, volumes and the
-//     database back, under the same or a new project name; Prune applies
-//     retention without ever deleting the newest complete pack.
+//     estimates each component's size, writing nothing.
+//   - Run verifies and pins the target mount, checks free space on the
+//     target, on local staging and under the engine's data root, then writes
+//     <target>/.partial-migration_pack_<ts>.<owner>/ through the pinned
+//     directory handle and renames it to migration_pack_<ts> only after every
+//     file is written, checksummed while streaming and fsynced. On failure or
+//     cancel the partial directory is removed and stopped services run again;
+//     what a killed run leaves, the next one removes (Recover).
 //
-// Manager is the job system around Run: a state DB (SQLite, WAL), a lease
-// lock that expires by itself and is taken over from dead owners, recovery of
-// interrupted jobs (partial directories removed, stopped containers started),
-// a stall watchdog, schedules, settings and restore drills. backup/httpapi
-// serves it over HTTP; Doctor checks everything a backup depends on.
+// # Package map
 //
-// The pack layout and manifest are described in Manifest. Errors carry the
-// failed step (StepError) and map to stable codes with ErrorCode.
+// Each package does one job; arrows point down only, from a layer to the
+// ones below it (and, inside a layer, as the table says):
+//
+//	surfaces   cmd/dockpack · backup/httpapi (+ httpapi/adminsql) · backup/webhook · internal/metrics
+//	             flags and config into library structs; HTTP (native, RagFlowAuth); news; Prometheus
+//	daemon     backup/doctor · backup/jobs (+ jobs/internal/statedb: all SQL)
+//	             the operator's checklist; jobs, lease lock, schedules, drills, live restore
+//	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
+//	             make a pack; bring one back; prove one restorable
+//	format     backup/pack · backup/settings · backup/internal/precheck · backup/internal/packdir
+//	             the on-disk pack (manifest, verify, list, prune); the settings table;
+//	             the prechecks Plan, Run and doctor share; the pinned write path
+//	vocabulary backup/check · backup/progress          a verdict; a progress report
+//	world      dockerapi · mountcheck · sqlitesnap      the Engine API; mounts; SQLite
+//	helpers    internal/* · backup/internal/sentinel    anyone may import them
+//
+// The arrows, exactly (helpers left out; TestPackageMap holds the module to
+// them, and fails on an import that is not listed here):
+//
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/httpapi           → backup/doctor backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
+//	backup/webhook           → backup/jobs backup
+//	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
+//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
+//	backup/jobs              → backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
+//	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
+//	backup/restore           → backup backup/pack backup/progress dockerapi sqlitesnap
+//	backup                   → backup/internal/precheck backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
+//	backup/internal/precheck → backup/pack backup/check dockerapi mountcheck sqlitesnap
+//	backup/settings          → backup/pack
+//	backup/pack              → backup/check backup/progress mountcheck sqlitesnap
+//	backup/internal/packdir  → mountcheck
+//
+// Everything else imports only helpers. Test support — backup/backuptest
+// (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp
+// and cmd/dockpack/testseams (only in a binary built with -tags
+// dockpacktest) — may import anything and is imported by tests only.
 package backup

@@ -1,5 +1,5 @@
 // Package doctor is the operator's checklist as code: every condition that
-// broke the backups of the post-mortem in DESIGN §1 is checked where
+// broke the backups of the post-mortem (docs/postmortem.md) is checked where
 // dockpack runs (on the host, or inside its container), and each check
 // reports a status, the evidence it saw and the fix.
 //

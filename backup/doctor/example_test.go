@@ -10,7 +10,7 @@ import (
 
 // Doctor runs the checks it has inputs for and skips the others, saying
 // what to give. An embedding application passes its *dockerapi.Client as
-// Engine and its *backup.Manager as State.
+// Engine and its *jobs.Manager as State.
 func ExampleRun() {
 	staging, _ := os.MkdirTemp("", "dockpack-doctor-example-")
 	defer os.RemoveAll(staging)

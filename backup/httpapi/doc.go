@@ -36,7 +36,7 @@
 //	                                     → {job_id, live_auth_db_path, hash_match, compare_match, result, ...}
 //
 // Restore drills (also GET|POST /v1/drills) are served when the Backend
-// implements DrillRunner (*backup.Manager does); otherwise the list is empty
+// implements DrillRunner (*jobs.Manager does); otherwise the list is empty
 // so the admin page still loads, and POST answers 501. restore_target is
 // free text (letters and digits of any script).
 //

@@ -13,7 +13,7 @@ import (
 )
 
 // DrillRunner is an optional Backend interface: when implemented (as
-// *backup.Manager does), restore drills are served —
+// *jobs.Manager does), restore drills are served —
 //
 //	POST {CompatPrefix}/restore-drills, POST /v1/drills   run a drill → the drill
 //	GET  {CompatPrefix}/restore-drills, GET  /v1/drills   {"items": [...], "count": n}, newest first, ?limit= 1–200

@@ -11,7 +11,7 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 )
 
-// oneJob is a Backend whose lock is held by job 7 (a real daemon passes its *backup.Manager).
+// oneJob is a Backend whose lock is held by job 7 (a real daemon passes its *jobs.Manager).
 type oneJob struct{ httpapi.Backend }
 
 func (oneJob) Start(context.Context, jobs.Request) (jobs.Job, error) {

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Backend is what the handler serves. *backup.Manager satisfies it; tests
+// Backend is what the handler serves. *jobs.Manager satisfies it; tests
 // use fakes.
 type Backend interface {
 	Start(ctx context.Context, req jobs.Request) (jobs.Job, error)

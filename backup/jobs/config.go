@@ -19,7 +19,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// ManagerConfig configures a Manager. Zero durations take the documented defaults.
+// Config configures a Manager. Zero durations take the documented defaults.
 type Config struct {
 	// StateDir holds state.db (required; created 0700 if missing).
 	StateDir string

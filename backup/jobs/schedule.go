@@ -19,7 +19,7 @@ import (
 )
 
 // Schedules: two 5-field cron expressions from the settings, run with
-// robfig/cron in ManagerConfig.Location.
+// robfig/cron in Config.Location.
 //   - incremental_schedule runs the default components (db + volumes);
 //   - full_backup_schedule runs a full backup (+ images when
 //     full_backup_include_images), only while full_backup_enabled.

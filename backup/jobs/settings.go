@@ -22,7 +22,7 @@ import (
 
 // Settings storage: one row per editable setting in the settings table, keyed
 // by its JSON name, valued by its JSON encoding. The state DB is
-// authoritative for what the UI edits; ManagerConfig.Settings only seeds
+// authoritative for what the UI edits; Config.Settings only seeds
 // settings not stored yet, except pinned ones, which are rewritten from the
 // configuration at every start and cannot be changed by UpdateSettings.
 

@@ -14,7 +14,7 @@ import (
 // per field, keyed by Name) and the options of `dockpack serve` (the flag,
 // the environment variable and the YAML key settings.<Name>).
 //
-// Adding a setting is one entry here plus its field in Settings (job.go),
+// Adding a setting is one entry here plus its field in Settings (settings.go),
 // whose json tag must be the entry's Name.
 
 // FieldType is the kind of value a setting holds; it decides the Go type of

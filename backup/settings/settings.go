@@ -1,5 +1,5 @@
 // Package settings is the daemon's editable settings as ONE field table
-// (settings_fields.go): the JSON names, the defaults, the validation, the
+// (fields.go): the JSON names, the defaults, the validation, the
 // patch decoding of a PUT body, the storage rows by name, and the YAML keys,
 // flags and environment variables of `dockpack serve` all derive from it.
 // Adding a setting is one table entry plus its field in Settings.

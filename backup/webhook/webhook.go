@@ -30,7 +30,7 @@ import (
 // job's JSON, as the API serves it) and retries with exponential backoff. It
 // never blocks and never fails the job: Notify only queues (when the queue
 // is full the new notification is dropped, logged and counted), and one
-// goroutine delivers. Wire it as ManagerConfig.OnJobEnd:
+// goroutine delivers. Wire it as jobs.Config.OnJobEnd:
 //
 //	wh, _ := backup.NewWebhook(ctx, backup.WebhookConfig{URL: "https://ops.example/hooks/backup"})
 //	defer wh.Close(ctx)

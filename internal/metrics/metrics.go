@@ -3,9 +3,9 @@
 //
 // Metrics come from three places:
 //   - the jobs this process finishes (Collector.JobEnded, wired as
-//     backup.ManagerConfig.OnJobEnd): counts by status and failures by error code;
+//     jobs.Config.OnJobEnd): counts by status and failures by error code;
 //   - the backups this process runs (Collector.WrapRun around
-//     backup.ManagerConfig.Run): live progress, and the duration and bytes of
+//     jobs.Config.Run): live progress, and the duration and bytes of
 //     each component of the last successful backup;
 //   - the state DB at scrape time (Collector.Attach(manager)): the last
 //     success, the last job's outcome, the lock (held, stale, holder age,
@@ -44,7 +44,7 @@ type Source interface {
 	ScheduleStatus(ctx context.Context) (jobs.ScheduleStatus, error)
 }
 
-// RunFunc is the signature of backup.Run (and of ManagerConfig.Run).
+// RunFunc is the signature of backup.Run (and of jobs.Config.Run).
 type RunFunc = func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error)
 
 // Options configures New. Zero values take the defaults.
@@ -98,7 +98,7 @@ func (c *Collector) Attach(src Source) {
 }
 
 // JobEnded records a finished job; it never blocks (use it as, or inside,
-// backup.ManagerConfig.OnJobEnd).
+// jobs.Config.OnJobEnd).
 func (c *Collector) JobEnded(j jobs.Job) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
