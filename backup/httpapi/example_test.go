@@ -42,7 +42,7 @@ func ExampleNew() {
 	do(http.MethodGet, "/healthz", "")
 	do(http.MethodGet, "/v1/jobs/7", "")
 	do(http.MethodPost, "/api/admin/data-security/backup/run", "0123456789abcdef0123456789abcdef") // busy: the running job's id
-	do(http.MethodPost, "/v1/backups", "0123456789abcdef0123456789abcdef")                          // busy: 409 and the holder
+	do(http.MethodPost, "/v1/backups", "0123456789abcdef0123456789abcdef")                         // busy: 409 and the holder
 	do(http.MethodGet, "/api/admin/data-security/backup/jobs/8", "0123456789abcdef0123456789abcdef")
 	do(http.MethodGet, "/api/admin/data-security/backup/jobs/x", "0123456789abcdef0123456789abcdef")
 	// Output:
