@@ -9,7 +9,7 @@ UNIT_TIMEOUT ?= 5m
 INTEG_TIMEOUT ?= 12m
 BENCH_TIMEOUT ?= 60m
 
-.PHONY: test test-unit test-integration faults bench fuzz vet lint build demo demo-clean image clean
+.PHONY: test test-unit test-integration faults bench fuzz vet lint build demo demo-clean image clean browser
 
 ## test: unit + integration tests (integration needs the Docker Engine and root)
 test: vet lint test-unit test-integration
@@ -49,6 +49,19 @@ faults:
 	DOCKPACK_FAULT_POINTS=$(FAULT_POINTS) DOCKPACK_FAULT_REPORT=$(CURDIR)/faults-report.txt \
 	  $(GO) test -tags integration -count=1 -timeout $(FAULTS_TIMEOUT) -v -run '^TestFaults' ./integration/ 2>&1 | tee faults-test.log
 	@echo; cat faults-report.txt
+
+## browser: headless Chromium for the admin page's tests (integration/ui_test.go) and a CJK font for
+## their screenshots, installed from Debian's packages only when missing (one apt-get update)
+BROWSER_FONT := fonts-wqy-microhei
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	dpkg -s $(BROWSER_FONT) >/dev/null 2>&1 || missing="$$missing $(BROWSER_FONT)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "browser: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	echo "browser: $$(command -v chromium)"
 
 ## bench: benchmarks with their anchors (not in CI; needs Debian's sqlite3)
 bench:

@@ -160,6 +160,9 @@ func TestUIMessagesExist(t *testing.T) {
 			continue
 		}
 		keys["ui.setting."+name] = true
+		if i18n.Has(i18n.English, "ui.settinghint."+name) { // optional: a hint of its own
+			keys["ui.settinghint."+name] = true
+		}
 	}
 	for prefix, values := range families {
 		for _, v := range values {

@@ -73,11 +73,14 @@ async function show() {
   current = { name, controller, cleanup: null };
   clear(main);
   main.dataset.view = name;
+  main.dataset.ready = '';
   document.title = `${i18n.t(`ui.nav.${name}`)} · ${i18n.t('ui.title')}`;
   try {
     const cleanup = await views[name].render(main, ctx);
-    if (current && current.controller === controller) current.cleanup = cleanup;
-    else if (typeof cleanup === 'function') cleanup();
+    if (current && current.controller === controller) {
+      current.cleanup = cleanup;
+      main.dataset.ready = '1'; // the view shows its data (tests wait for it)
+    } else if (typeof cleanup === 'function') cleanup();
   } catch (err) {
     fail(err);
   }
@@ -166,6 +169,10 @@ async function boot() {
   }
   langSelect.addEventListener('change', changeLang);
   signout.addEventListener('click', () => signOut(''));
+  document.querySelector('.skip-link').addEventListener('click', (ev) => {
+    ev.preventDefault(); // the hash names the view: move the focus instead
+    main.focus();
+  });
   window.addEventListener('hashchange', () => {
     show().then(() => main.focus());
   });

@@ -7,7 +7,9 @@ export function checkList(checks, id) {
   const ul = h('ul', { class: 'checks', id });
   for (const c of checks) {
     const li = h('li', { data: { name: c.name, status: c.status, code: c.code || '' } },
-      h('div', { class: 'spread' }, h('strong', { class: 'break' }, c.title || c.path || c.name), badge(c.status, t(`ui.check.${c.status}`))));
+      h('div', { class: 'spread' },
+        h('span', { class: 'break' }, h('strong', {}, c.title || c.name), c.path ? h('span', { class: 'mono muted' }, ` ${c.path}`) : ''),
+        badge(c.status, t(`ui.check.${c.status}`))));
     if (c.summary) li.append(h('p', { class: 'summary break' }, c.summary));
     if (c.expected || c.actual) li.append(h('p', { class: 'small break' }, t('ui.check.differs', c.expected || '–', c.actual || '–')));
     if (c.fix) li.append(h('p', { class: 'fix break' }, h('strong', {}, t('ui.check.fix')), ' ', c.fix));

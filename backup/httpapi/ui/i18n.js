@@ -89,7 +89,15 @@ export function when(v, timeZone) {
   const d = typeof v === 'number' ? new Date(v) : new Date(v);
   if (Number.isNaN(d.getTime())) return String(v);
   const o = { dateStyle: 'medium', timeStyle: 'short' };
-  if (timeZone) {
+  if (timeZone === 'daemon' && typeof v === 'string') {
+    // the daemon's own zone, which it does not name: its wall clock, as the time says it
+    const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)/.exec(v);
+    if (m) {
+      const wall = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]));
+      return new Intl.DateTimeFormat(lang, { ...o, timeZone: 'UTC' }).format(wall);
+    }
+  }
+  if (timeZone && timeZone !== 'daemon') {
     try {
       return new Intl.DateTimeFormat(lang, { ...o, timeZone, timeZoneName: 'short' }).format(d);
     } catch {

@@ -6,6 +6,8 @@ import { h, clear, badge } from './dom.js';
 
 const RATE_WINDOW_MS = 10000;
 
+const ended = (j) => j.status === 'completed' || j.status === 'failed' || j.status === 'canceled';
+
 export function jobCard(job, { onCancel }) {
   const c = { job: { ...job }, shown: 0, samples: [] };
   const title = h('h3', { id: 'job-title' });
@@ -30,6 +32,9 @@ export function jobCard(job, { onCancel }) {
     h('h3', { class: 'small muted' }, t('ui.now.log')), logList);
 
   c.update = (j, p) => {
+    // An ended job never comes back: a late answer (the cancel request's,
+    // sent before the final event) must not show it active again.
+    if (ended(c.job) && ((j && !ended(j)) || (!j && p))) return;
     if (j) Object.assign(c.job, j);
     const cur = c.job;
     if (p) {

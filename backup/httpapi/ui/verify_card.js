@@ -24,6 +24,8 @@ export function verifyCard(v, { onCancel }) {
     h('div', { class: 'row' }, cancel), result);
 
   c.update = (nv) => {
+    const ended = (x) => x.status === 'completed' || x.status === 'failed' || x.status === 'canceled';
+    if (nv && ended(c.v) && !ended(nv)) return; // a late answer never makes an ended verification active again
     if (nv) Object.assign(c.v, nv);
     const x = c.v;
     const active = x.status === 'running' || x.status === 'canceling';

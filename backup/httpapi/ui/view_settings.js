@@ -34,19 +34,26 @@ export async function render(main, ctx) {
 
 function renderSchedule(box, s, sched) {
   clear(box);
-  const zone = sched ? sched.location : '';
+  const zone = sched && sched.location !== 'Local' ? sched.location : '';
   const next = (expr, at, id) => {
     if (!expr) return h('span', { id }, t('ui.settings.no_schedule'));
-    return h('span', { id }, h('code', {}, expr), ' → ', at ? t('ui.settings.next', when(at, zone)) : t('ui.settings.not_active'));
+    return h('span', { id }, h('code', {}, expr), ' → ', at ? t('ui.settings.next', when(at, zone || 'daemon')) : t('ui.settings.not_active'));
   };
   box.append(facts([
     [t('ui.settings.incremental'), next(s.incremental_schedule, sched && sched.next_incremental, 'next-incremental')],
     [t('ui.settings.full'), next(s.full_backup_schedule, sched && sched.next_full, 'next-full')],
-    [t('ui.settings.zone'), zone || '–'],
+    [t('ui.settings.zone'), zone || (sched ? t('ui.settings.zone_local', utcOffset(sched.next_incremental || sched.next_full)) : '–')],
     [t('ui.settings.enabled'), s.enabled ? t('ui.yes') : t('ui.no')],
     [t('ui.settings.last_skipped'), s.last_skipped_run_at_ms ? `${when(s.last_skipped_run_at_ms)}: ${s.last_skipped_run_reason}` : ''],
   ]));
   if (!sched) box.append(h('p', { class: 'hint' }, t('ui.settings.no_scheduler')));
+}
+
+// utcOffset is the offset an RFC 3339 time carries ("+08:00", "Z" → "+00:00").
+function utcOffset(iso) {
+  const m = /([+-]\d\d:\d\d|Z)$/.exec(iso || '');
+  if (!m) return '?';
+  return m[1] === 'Z' ? '+00:00' : m[1];
 }
 
 function renderRetention(box, s) {
@@ -98,8 +105,8 @@ function hintOf(f) {
   const parts = [];
   if (f.type === 'schedule') parts.push(t('ui.settings.schedule_hint'));
   if (f.type === 'int') parts.push(t('ui.settings.range', f.min, f.max));
-  if (f.type === 'services') parts.push(t('ui.settings.services_hint'));
-  if (f.note) parts.push(f.note);
+  if (has(`ui.settinghint.${f.name}`)) parts.push(t(`ui.settinghint.${f.name}`));
+  else if (f.type === 'services') parts.push(t('ui.settings.services_hint'));
   return h('span', { class: 'hint' }, parts.join(' '));
 }
 
