@@ -7,7 +7,8 @@
 //	testapp seed DIR [DIR...]     write a few files into each DIR once, then sleep
 //	testapp seedonce DIR [DIR...] write them and exit 0
 //	testapp writer FILE           append a line to FILE every 10 ms until stopped
-//	testapp sqlite DB             create DB (WAL) and insert a row every 100 ms
+//	testapp sqlite DB [PAUSE]     create DB (WAL), keep it open and insert a row into its table
+//	                              events every 100 ms (none while the file PAUSE exists)
 //	testapp true                  exit 0
 package main
 
@@ -100,8 +101,15 @@ func writer(ctx context.Context, args []string) error {
 }
 
 func sqliteWriter(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("sqlite DB")
+	if len(args) != 1 && len(args) != 2 {
+		return fmt.Errorf("sqlite DB [PAUSE]")
+	}
+	paused := func() bool {
+		if len(args) < 2 {
+			return false
+		}
+		_, err := os.Stat(args[1])
+		return err == nil
 	}
 	conn, err := sqlite.OpenConn(args[0], sqlite.OpenReadWrite|sqlite.OpenCreate|sqlite.OpenWAL)
 	if err != nil {
@@ -119,6 +127,9 @@ func sqliteWriter(ctx context.Context, args []string) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-t.C:
+			if paused() {
+				continue
+			}
 			if err := sqlitex.Execute(conn, `INSERT INTO events(at, note) VALUES (?, 'tick')`,
 				&sqlitex.ExecOptions{Args: []any{now.UTC().Format(time.RFC3339Nano)}}); err != nil {
 				return err
