@@ -254,11 +254,16 @@ func (s *fxStack) packBytes(t *testing.T) int64 {
 	return s.packBytes(t)
 }
 
-// fileBoundaries are the byte offsets, in the bytes a backup of the stack
-// streams, at which one pack file ends and the next begins (the last: before
-// manifest.json). The files are taken in the order they were written (their
-// modification times), not the manifest's.
-func (s *fxStack) fileBoundaries(t *testing.T) []int64 {
+// packFile is a pack file in the order a backup writes it, with the
+// offset, in the bytes the backup streams, at which it ends.
+type packFile struct {
+	kind string // the manifest's file kind: sqlite, volume, images, compose
+	end  int64
+}
+
+// packFiles are the files of a pack of the stack in the order they were
+// written (their modification times, not the manifest's order).
+func (s *fxStack) packFiles(t *testing.T) []packFile {
 	t.Helper()
 	s.packBytes(t) // there is a complete pack
 	packs, _ := TargetDirs(t, s.target)
@@ -278,11 +283,32 @@ func (s *fxStack) fileBoundaries(t *testing.T) []int64 {
 		mtime[f.Path] = fi.ModTime()
 	}
 	sort.SliceStable(files, func(i, j int) bool { return mtime[files[i].Path].Before(mtime[files[j].Path]) })
-	var out []int64
+	var out []packFile
 	var n int64
 	for _, f := range files {
 		n += f.Size
-		out = append(out, n)
+		out = append(out, packFile{kind: string(f.Kind), end: n})
 	}
 	return out
+}
+
+// fileBoundaries are the offsets at which one pack file ends and the next
+// begins (the last: before manifest.json).
+func (s *fxStack) fileBoundaries(t *testing.T) []int64 {
+	var out []int64
+	for _, f := range s.packFiles(t) {
+		out = append(out, f.end)
+	}
+	return out
+}
+
+// stepAt names the step whose file holds byte offset n of the stream.
+func (s *fxStack) stepAt(t *testing.T, n int64) string {
+	steps := map[string]string{"sqlite": "sqlite", "volume": "volumes", "images": "images", "compose": "compose"}
+	for _, f := range s.packFiles(t) {
+		if n < f.end {
+			return steps[f.kind]
+		}
+	}
+	return "manifest"
 }

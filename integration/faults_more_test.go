@@ -49,7 +49,7 @@ func TestFaultsUnmount(t *testing.T) {
 		t.Run("backup-"+p.name(), func(t *testing.T) {
 			s.target = MustTmpfs(t, 64<<20)
 			holdDir := t.TempDir()
-			proc := s.startCLI(t, p.seamEnv(holdDir, 0)...)
+			proc := s.startCLI(t, p.seamEnv(holdDir, nil)...)
 			if !waitFile(t, filepath.Join(holdDir, "held-"+p.heldStep()), proc, 60*time.Second) {
 				t.Fatalf("the backup did not reach %s:\n%s", p.name(), proc.output())
 			}

@@ -32,8 +32,9 @@ func faultPoints() int {
 type killPoint struct {
 	driver string  // "cli" (dockpack backup) or "daemon" (dockpack serve)
 	hold   string  // a test-seam hold (step, "<step>@start", "committed"), or testseams.HoldBytes
-	frac   float64 // HoldBytes: the offset in the pack's streamed bytes, as a fraction of a pack's,
-	offset int64   // or (when not 0) in bytes
+	pick   float64 // HoldBytes: which pack file (a fraction of their count: every step gets its share),
+	frac   float64 // and where in it (a fraction of its size),
+	offset int64   // or (when not 0) the offset in bytes of the whole stream
 }
 
 func (p killPoint) name() string {
@@ -41,21 +42,35 @@ func (p killPoint) name() string {
 	case p.hold == testseams.HoldBytes && p.offset > 0:
 		return fmt.Sprintf("%s/byte-%d", p.driver, p.offset)
 	case p.hold == testseams.HoldBytes:
-		return fmt.Sprintf("%s/offset-%.1f%%", p.driver, p.frac*100)
+		return fmt.Sprintf("%s/file-%.2f-at-%.1f%%", p.driver, p.pick, p.frac*100)
 	}
 	return p.driver + "/" + p.hold
 }
 
-// where names the step the point belongs to in the report.
-func (p killPoint) where() string {
+// where names the step the point belongs to in the report: a byte
+// offset is named by the step whose file holds it.
+func (p killPoint) where(t *testing.T, s *fxStack) string {
 	if p.hold == testseams.HoldBytes {
-		return "random offset"
+		return s.stepAt(t, p.bytes(s.packFiles(t))) + " @offset"
 	}
 	return strings.TrimSuffix(p.hold, "@start")
 }
 
+// bytes is the offset of a HoldBytes point in the stream of files.
+func (p killPoint) bytes(files []packFile) int64 {
+	if p.offset != 0 || len(files) == 0 {
+		return max(1, p.offset)
+	}
+	i := min(int(p.pick*float64(len(files))), len(files)-1)
+	var start int64
+	if i > 0 {
+		start = files[i-1].end
+	}
+	return start + max(1, int64(p.frac*float64(files[i].end-start)))
+}
+
 // killPoints: every step boundary and inside the streaming steps (holds),
-// for both drivers, then random byte offsets within the pack's streams.
+// for both drivers, then random byte offsets within the pack's files.
 func killPoints(n int) []killPoint {
 	holds := []string{"precheck", "sqlite", "volumes@start", "volumes", "images@start", "images", "compose", "manifest", "finalize", testseams.HoldCommitted}
 	var out []killPoint
@@ -69,21 +84,17 @@ func killPoints(n int) []killPoint {
 		if i%2 == 1 {
 			d = "daemon"
 		}
-		out = append(out, killPoint{driver: d, hold: testseams.HoldBytes, frac: 0.005 + 0.99*rand.Float64()})
+		out = append(out, killPoint{driver: d, hold: testseams.HoldBytes, pick: rand.Float64(), frac: 0.005 + 0.99*rand.Float64()})
 	}
 	return out[:max(n, 0)]
 }
 
-// seamEnv is the environment that makes a process reach point p;
-// packBytes is the streamed size of a pack of the stack.
-func (p killPoint) seamEnv(holdDir string, packBytes int64) []string {
+// seamEnv is the environment that makes a process reach point p; files
+// are those of a pack of the stack (for a HoldBytes point).
+func (p killPoint) seamEnv(holdDir string, files []packFile) []string {
 	env := []string{testseams.EnvHoldDir + "=" + holdDir}
 	if p.hold == testseams.HoldBytes {
-		n := p.offset
-		if n == 0 {
-			n = max(1, int64(p.frac*float64(packBytes)))
-		}
-		return append(env, fmt.Sprintf("%s=%d", testseams.EnvHoldBytes, n))
+		return append(env, fmt.Sprintf("%s=%d", testseams.EnvHoldBytes, p.bytes(files)))
 	}
 	step, at, _ := strings.Cut(p.hold, "@")
 	env = append(env, testseams.EnvHoldStep+"="+step)
@@ -102,6 +113,7 @@ func (p killPoint) heldStep() string {
 // killResult is what one point showed.
 type killResult struct {
 	point      killPoint
+	where      string // the step it hit
 	before     debris // left by the crash
 	after      debris // left after the next run's recovery
 	recovered  bool   // the next run recovered unattended and completed
@@ -129,7 +141,7 @@ func TestFaultsKill(t *testing.T) {
 			} else {
 				r = killDaemon(t, s, state, p)
 			}
-			r.point = p
+			r.point, r.where = p, p.where(t, s)
 			if !r.after.empty() {
 				t.Errorf("left after recovery: %s", r.after)
 			}
@@ -150,7 +162,7 @@ func TestFaultsKill(t *testing.T) {
 // killCLI runs a CLI backup to point p, kills it, and runs the next backup.
 func killCLI(t *testing.T, s *fxStack, p killPoint) killResult {
 	holdDir := t.TempDir()
-	proc := s.startCLI(t, p.seamEnv(holdDir, s.packBytes(t))...)
+	proc := s.startCLI(t, p.seamEnv(holdDir, s.packFiles(t))...)
 	if !waitFile(t, filepath.Join(holdDir, "held-"+p.heldStep()), proc, 60*time.Second) {
 		t.Fatalf("the backup did not reach %s:\n%s", p.name(), proc.output())
 	}
@@ -172,7 +184,7 @@ func killDaemon(t *testing.T, s *fxStack, state string, p killPoint) killResult 
 	opts := dmOpts{stateDir: state, target: s.target, stack: s.dmStack, noSched: true,
 		args: []string{"--staging-dir", s.staging, "--stop", "app"}}
 	seamed := opts
-	seamed.env = p.seamEnv(holdDir, s.packBytes(t))
+	seamed.env = p.seamEnv(holdDir, s.packFiles(t))
 	d := dmStart(t, seamed)
 	s.pids = append(s.pids, d.pid())
 	all := []string{"db", "volumes", "images"}
@@ -216,7 +228,7 @@ func faultTable(rs []killResult, s *fxStack) string {
 	var order []string
 	total := &row{}
 	for _, r := range rs {
-		w := r.point.driver + " " + r.point.where()
+		w := r.point.driver + " " + r.where
 		if rows[w] == nil {
 			rows[w] = &row{}
 			order = append(order, w)
