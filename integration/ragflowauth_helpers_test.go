@@ -22,6 +22,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/dockpack/dockpack/backup/httpapi"
+	"github.com/dockpack/dockpack/backup/httpapi/adminsql"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
@@ -35,20 +36,10 @@ const raSecret = "ragflowauth-integration-secret-0123456789"
 
 const raCompat = httpapi.DefaultCompatPrefix
 
-// raSchema is RagFlowAuth's users and login sessions (trimmed:
-// backend/database/schema/users.py, auth_sessions.py) with one admin, a
-// sub_admin and a disabled admin.
-const raSchema = `
-CREATE TABLE users (
-  user_id TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, password_hash TEXT NOT NULL,
-  role TEXT NOT NULL DEFAULT 'viewer', company_id INTEGER, status TEXT NOT NULL DEFAULT 'active',
-  idle_timeout_minutes INTEGER NOT NULL DEFAULT 120, max_login_sessions INTEGER NOT NULL DEFAULT 3,
-  disable_login_enabled INTEGER NOT NULL DEFAULT 0, disable_login_until_ms INTEGER,
-  credential_locked_until_ms INTEGER, created_at_ms INTEGER NOT NULL);
-CREATE TABLE auth_login_sessions (
-  session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, refresh_jti TEXT, created_at_ms INTEGER NOT NULL,
-  last_activity_at_ms INTEGER NOT NULL, last_refresh_at_ms INTEGER, expires_at_ms INTEGER,
-  revoked_at_ms INTEGER, revoked_reason TEXT);
+// raSchema is RagFlowAuth's users and login sessions (adminsql.RagFlowSchema)
+// with one admin, a sub_admin and a disabled admin, and the table the
+// application's writer fills.
+const raSchema = adminsql.RagFlowSchema + `
 INSERT INTO users VALUES ('u-admin','admin','x','admin',NULL,'active',120,3,0,NULL,NULL,0);
 INSERT INTO users VALUES ('u-sub','sub','x','sub_admin',NULL,'active',120,3,0,NULL,NULL,0);
 INSERT INTO users VALUES ('u-off','off','x','admin',NULL,'disabled',120,3,0,NULL,NULL,0);

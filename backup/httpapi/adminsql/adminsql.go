@@ -39,6 +39,23 @@ WHERE user_id = :sub
   AND (credential_locked_until_ms IS NULL OR credential_locked_until_ms <= :now)
   AND (disable_login_enabled = 0 OR (disable_login_until_ms IS NOT NULL AND disable_login_until_ms <= :now))`
 
+// RagFlowSchema is the part of RagFlowAuth's schema the queries read: its
+// users and login sessions tables (branch 13485_latest,
+// backend/database/schema/users.py and auth_sessions.py, trimmed to those
+// tables). Tests build fixture databases with it.
+const RagFlowSchema = `
+CREATE TABLE users (
+  user_id TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, password_hash TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT 'viewer', company_id INTEGER, status TEXT NOT NULL DEFAULT 'active',
+  idle_timeout_minutes INTEGER NOT NULL DEFAULT 120, max_login_sessions INTEGER NOT NULL DEFAULT 3,
+  disable_login_enabled INTEGER NOT NULL DEFAULT 0, disable_login_until_ms INTEGER,
+  credential_locked_until_ms INTEGER, created_at_ms INTEGER NOT NULL);
+CREATE TABLE auth_login_sessions (
+  session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, refresh_jti TEXT, created_at_ms INTEGER NOT NULL,
+  last_activity_at_ms INTEGER NOT NULL, last_refresh_at_ms INTEGER, expires_at_ms INTEGER,
+  revoked_at_ms INTEGER, revoked_reason TEXT);
+`
+
 // RagFlowSessionQuery is RagFlowQuery plus RagFlowAuth's session check: the
 // token's login session (sid) must exist, belong to the user, not be
 // revoked and not be expired (a logout then refuses the token).

@@ -15,19 +15,8 @@ import (
 	"github.com/dockpack/dockpack/backup/httpapi/adminsql"
 )
 
-// ragflowSchema is RagFlowAuth's users and login sessions tables (trimmed:
-// backend/database/schema/users.py, auth_sessions.py of branch 13485_latest).
-const ragflowSchema = `
-CREATE TABLE users (
-  user_id TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, password_hash TEXT NOT NULL,
-  role TEXT NOT NULL DEFAULT 'viewer', company_id INTEGER, status TEXT NOT NULL DEFAULT 'active',
-  idle_timeout_minutes INTEGER NOT NULL DEFAULT 120, max_login_sessions INTEGER NOT NULL DEFAULT 3,
-  disable_login_enabled INTEGER NOT NULL DEFAULT 0, disable_login_until_ms INTEGER,
-  credential_locked_until_ms INTEGER, created_at_ms INTEGER NOT NULL);
-CREATE TABLE auth_login_sessions (
-  session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, refresh_jti TEXT, created_at_ms INTEGER NOT NULL,
-  last_activity_at_ms INTEGER NOT NULL, last_refresh_at_ms INTEGER, expires_at_ms INTEGER,
-  revoked_at_ms INTEGER, revoked_reason TEXT);
+// ragflowUsers are fixture rows of RagFlowAuth's tables (adminsql.RagFlowSchema).
+const ragflowUsers = `
 INSERT INTO users VALUES ('u-admin','admin','x','admin',NULL,'active',120,3,0,NULL,NULL,0);
 INSERT INTO users VALUES ('u-sub','sub','x','sub_admin',NULL,'active',120,3,0,NULL,NULL,0);
 INSERT INTO users VALUES ('u-off','off','x','admin',NULL,'disabled',120,3,0,NULL,NULL,0);
@@ -47,7 +36,7 @@ func mustRagflowDB(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := sqlitex.ExecuteScript(conn, ragflowSchema, nil); err != nil {
+	if err := sqlitex.ExecuteScript(conn, adminsql.RagFlowSchema+ragflowUsers, nil); err != nil {
 		t.Fatal(err)
 	}
 	return p
