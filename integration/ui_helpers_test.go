@@ -224,7 +224,7 @@ func (p *uiPage) text(sel string) string {
 // open loads the page and signs in with token (the page asks for it once).
 func (p *uiPage) open(token string) {
 	p.t.Helper()
-	p.run(chromedp.Navigate(p.origin+"/ui/"))
+	p.run(chromedp.Navigate(p.origin + "/ui/"))
 	p.waitJS("asking for the token", `document.getElementById('token')`, 20*time.Second)
 	p.run(chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin-submit")))
 }

@@ -80,10 +80,10 @@ func uiAssertRising(t *testing.T, what string, seen []int) {
 // at 360 px, and the network log (only the page's own origin).
 func TestUIWalkthrough(t *testing.T) {
 	b := uiNewBrowser(t)
-	s := dmNewStack(t, 8<<20)
+	s := dmNewStack(t, 10<<20)
 	target := MustTmpfs(t, 512<<20)
 	d := dmStart(t, dmOpts{stateDir: t.TempDir(), target: target, stack: s,
-		env: []string{"DOCKPACK_TEST_THROTTLE_BPS=" + strconv.Itoa(3<<20)}}) // the 8 MiB volume takes ~3 s
+		env: []string{"DOCKPACK_TEST_THROTTLE_BPS=" + strconv.Itoa(5<<19)}}) // the 10 MiB volume takes ~4 s
 	p := b.tab(d)
 	p.run(chromedp.Navigate(d.url + "/ui/"))
 	p.waitJS("asking for the token", `document.getElementById('token')`, 20*time.Second)

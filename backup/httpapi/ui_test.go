@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -182,6 +183,42 @@ func TestUIMessagesExist(t *testing.T) {
 	for _, k := range i18n.Keys(i18n.English) {
 		if strings.HasPrefix(k, "ui.") && !keys[k] {
 			t.Errorf("catalogue entry %s is not used by the page", k)
+		}
+	}
+}
+
+// Mounted by an embedder under its own prefix and behind its own
+// authentication, the page is still served (its API calls are relative),
+// and the data routes still pass the embedder's middleware.
+func TestUIUnderAPrefixBehindEmbedderAuth(t *testing.T) {
+	refuse := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Session") != "ok" {
+				http.Error(w, "no session", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	h, err := httpapi.New(newFake(), httpapi.Options{Auth: refuse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/dockpack/", http.StripPrefix("/admin/dockpack", h))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/admin/dockpack/ui/": 200, "/admin/dockpack/ui/app.js": 200, "/admin/dockpack/ui/i18n/zh-CN.json": 200,
+		"/admin/dockpack/v1/settings": http.StatusForbidden,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
 }

@@ -42,6 +42,7 @@ var uiEN = map[string]string{
 	"ui.now.start_hint":        "Incremental: %s. Full: %s.",
 	"ui.now.started":           "Backup job %d started.",
 	"ui.now.busy":              "Not started: a backup is already running. Job %d holds the lock (host %s, pid %d, since %s).",
+	"ui.now.busy_verify":       "Not started: the backup lock is held by the verification of pack %s (host %s, pid %d, since %s).",
 	"ui.now.busy_unknown":      "Not started: the backup lock is held (%s).",
 	"ui.now.job":               "Running job",
 	"ui.now.idle":              "No backup is running.",

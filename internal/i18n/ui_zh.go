@@ -40,6 +40,7 @@ var uiZH = map[string]string{
 	"ui.now.start_hint":        "增量：%s。全量：%s。",
 	"ui.now.started":           "备份任务 %d 已开始。",
 	"ui.now.busy":              "未开始：已有备份在运行。任务 %d 持有锁（主机 %s，进程 %d，自 %s 起）。",
+	"ui.now.busy_verify":       "未开始：备份锁由备份包 %s 的校验持有（主机 %s，进程 %d，自 %s 起）。",
 	"ui.now.busy_unknown":      "未开始：备份锁被占用（%s）。",
 	"ui.now.job":               "运行中的任务",
 	"ui.now.idle":              "当前没有备份在运行。",

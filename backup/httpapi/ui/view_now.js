@@ -44,11 +44,13 @@ export async function render(main, ctx) {
     } catch (e) {
       ctx.fail(e);
     }
-    busy.textContent = lock && lock.held
-      ? t('ui.now.busy', err.jobID || lock.job_id, lock.host, lock.pid, when(lock.acquired_at))
-      : t('ui.now.busy_unknown', err.detail);
+    const list = await api.get('v1/verifications', ctx.signal).catch(() => ({ verifications: [] }));
+    const v = list.verifications.find((x) => isActive(x));
+    if (lock && lock.held && v) busy.textContent = t('ui.now.busy_verify', v.pack, lock.host, lock.pid, when(lock.acquired_at));
+    else if (lock && lock.held) busy.textContent = t('ui.now.busy', err.jobID || lock.job_id, lock.host, lock.pid, when(lock.acquired_at));
+    else busy.textContent = t('ui.now.busy_unknown', err.detail);
     busy.hidden = false;
-    renderLock(lock);
+    await refreshLock();
     if (err.jobID) {
       try {
         const job = await api.get(`v1/jobs/${err.jobID}`, ctx.signal);
@@ -65,6 +67,7 @@ export async function render(main, ctx) {
     st.follow = job.id;
     st.card = jobCard(job, { onCancel: cancel });
     clear(jobBox).append(st.card.el);
+    refreshLock(); // the job holds it now
     try {
       const log = await api.get(`v1/jobs/${job.id}/log`, ctx.signal);
       st.card.setLog(log.lines);
@@ -97,23 +100,10 @@ export async function render(main, ctx) {
     }
   }
 
-  function renderLock(lock) {
-    clear(lockBox);
-    if (!lock || (!lock.held && !lock.stale)) {
-      lockBox.append(h('p', { id: 'lock-state', data: { held: 'false' } }, t('ui.now.lock_free')));
-      return;
-    }
-    lockBox.append(h('p', { id: 'lock-state', data: { held: String(lock.held) } },
-      lock.held ? t('ui.now.lock_held', lock.job_id) : t('ui.now.lock_stale', lock.job_id)),
-    facts([[t('ui.now.lock_host'), lock.host], [t('ui.now.lock_pid'), String(lock.pid)],
-      [t('ui.now.lock_since'), `${when(lock.acquired_at)} (${ago(Date.parse(lock.acquired_at))})`],
-      [t('ui.now.lock_expires'), when(lock.expires_at)], [t('ui.now.lock_reason'), lock.stale_reason || '']]));
-  }
-
   async function refreshLock() {
     try {
       const lock = await api.get('v1/lock', ctx.signal);
-      renderLock(lock);
+      renderLock(lockBox, lock);
       if (lock.held && !(st.card && isActive(st.card.job))) await showVerification();
     } catch (e) {
       ctx.fail(e);
@@ -134,19 +124,10 @@ export async function render(main, ctx) {
       const list = await api.get('v1/jobs?limit=1', ctx.signal);
       const last = list.jobs[0];
       if (last && isActive(last)) follow(last);
-      else if (!st.card) showIdle(last);
+      else if (!st.card) showIdle(jobBox, last);
       await refreshLock();
     } catch (e) {
       ctx.fail(e);
-    }
-  }
-
-  function showIdle(last) {
-    clear(jobBox).append(h('p', { id: 'idle' }, t('ui.now.idle')));
-    if (last) {
-      const took = last.finished_at_ms && last.started_at_ms ? duration(last.finished_at_ms - last.started_at_ms) : '–';
-      jobBox.append(h('p', { class: 'muted' }, t('ui.now.last', last.id), ' ', badge(last.status, t(`ui.status.${last.status}`)),
-        ' ', t('ui.now.last_detail', when(last.finished_at_ms || last.created_at_ms), took, bytes(last.bytes_done))));
     }
   }
 
@@ -156,6 +137,31 @@ export async function render(main, ctx) {
     st.alive = false;
     clearInterval(st.timer);
   };
+}
+
+// renderLock shows the lock: free, held (by which job, host and process,
+// since when) or stale.
+function renderLock(box, lock) {
+  clear(box);
+  if (!lock || (!lock.held && !lock.stale)) {
+    box.append(h('p', { id: 'lock-state', data: { held: 'false' } }, t('ui.now.lock_free')));
+    return;
+  }
+  box.append(h('p', { id: 'lock-state', data: { held: String(lock.held) } },
+    lock.held ? t('ui.now.lock_held', lock.job_id) : t('ui.now.lock_stale', lock.job_id)),
+  facts([[t('ui.now.lock_host'), lock.host], [t('ui.now.lock_pid'), String(lock.pid)],
+    [t('ui.now.lock_since'), `${when(lock.acquired_at)} (${ago(Date.parse(lock.acquired_at))})`],
+    [t('ui.now.lock_expires'), when(lock.expires_at)], [t('ui.now.lock_reason'), lock.stale_reason || '']]));
+}
+
+// showIdle says no backup runs, and how the last one ended.
+function showIdle(box, last) {
+  clear(box).append(h('p', { id: 'idle' }, t('ui.now.idle')));
+  if (last) {
+    const took = last.finished_at_ms && last.started_at_ms ? duration(last.finished_at_ms - last.started_at_ms) : '–';
+    box.append(h('p', { class: 'muted' }, t('ui.now.last', last.id), ' ', badge(last.status, t(`ui.status.${last.status}`)),
+      ' ', t('ui.now.last_detail', when(last.finished_at_ms || last.created_at_ms), took, bytes(last.bytes_done))));
+  }
 }
 
 export function isActive(j) {
