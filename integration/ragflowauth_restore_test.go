@@ -43,44 +43,12 @@ func TestRagFlowAuthRealRestoreOfALiveDatabase(t *testing.T) {
 	_, packSum := raDump(t, packDB, true)
 	packEvents := raCount(t, raCopy(t, packDB), "events")
 	dmWait(t, 30*time.Second, "the application writing past the pack", func() bool { return raCount(t, s.db, "events") > packEvents+5 })
-	started := raStartedAt(t, s, writer)
 	body := func(confirm string) string {
 		return fmt.Sprintf(`{"job_id": %v, "backup_path": %q, "backup_hash": %q, "change_reason": "recover deleted user"%s}`,
 			job["id"], job["output_dir"], job["package_hash"], confirm)
 	}
-	refused := func(what string, wantCode int, wantDetail, b string) {
-		t.Helper()
-		code, r := page.call("POST", raCompat+"/restore/run", b)
-		if d, _ := r["detail"].(string); code != wantCode || !strings.HasPrefix(d, wantDetail) {
-			t.Errorf("%s: %d %v, want %d %s…", what, code, r, wantCode, wantDetail)
-		}
-		if raStartedAt(t, s, writer) != started || !dockertest.Running(t, s.cli, writer) {
-			t.Errorf("%s: the application was stopped", what)
-		}
-		if kept, _ := filepath.Glob(s.db + sqlitesnap.BeforeRestoreSuffix + "*"); len(kept) != 0 {
-			t.Errorf("%s: kept copies %v", what, kept)
-		}
-		if _, b := d.do("GET", "/v1/restores", ""); !strings.Contains(string(b), `"count":0`) {
-			t.Errorf("%s: a restore was recorded: %s", what, b)
-		}
-	}
-	refused("no confirmation", 400, "restore_confirmation_text_required", body(""))
-	refused("lowercase confirmation", 400, "restore_confirmation_text_invalid", body(`, "confirmation_text": "restore"`))
-	refused("no reason", 400, "change_reason_required", strings.Replace(body(`, "confirmation_text": "RESTORE"`), "recover deleted user", " ", 1))
-	rsFlipMid(t, packDB)
-	refused("tampered pack", 400, "restore_pack_verification_failed", body(`, "confirmation_text": "RESTORE"`))
-	rsFlipMid(t, packDB)
-
-	hold := t.TempDir()
-	b := o
-	b.env = []string{"DOCKPACK_TEST_HOLD_STEP=precheck", "DOCKPACK_TEST_HOLD_DIR=" + hold}
-	other := dmStart(t, b)
-	held := other.start("volumes")
-	other.waitHeld(hold, progress.StepPrecheck, held.ID)
-	refused("a backup runs", 409, fmt.Sprintf("restore_requires_no_active_backup_job:%d", held.ID), body(`, "confirmation_text": "RESTORE"`))
-	other.do("POST", fmt.Sprintf("/v1/jobs/%d/cancel", held.ID), "")
-	other.waitEnded(held.ID, 30*time.Second)
-	dmWait(t, 10*time.Second, "the lock free", func() bool { return !d.lock().Held })
+	raRestoreRefusals(t, page, s, writer, packDB, body, o)
+	started := raStartedAt(t, s, writer)
 
 	// The restore. The application stops writing but keeps the database
 	// open: only stopping it frees the database.
@@ -123,4 +91,46 @@ func TestRagFlowAuthRealRestoreOfALiveDatabase(t *testing.T) {
 	if _, err := os.Stat(kept); err != nil {
 		t.Error(err)
 	}
+}
+
+// raRestoreRefusals: a real restore without RESTORE or a reason, of a
+// tampered pack, or while another process's backup runs (o, held in its
+// precheck) is refused, and nothing happens: the application is not
+// stopped, nothing is kept, no restore is recorded.
+func raRestoreRefusals(t *testing.T, page *raPage, s *dmStack, writer, packDB string, body func(string) string, o dmOpts) {
+	t.Helper()
+	started := raStartedAt(t, s, writer)
+	refused := func(what string, wantCode int, wantDetail, b string) {
+		t.Helper()
+		code, r := page.call("POST", raCompat+"/restore/run", b)
+		if d, _ := r["detail"].(string); code != wantCode || !strings.HasPrefix(d, wantDetail) {
+			t.Errorf("%s: %d %v, want %d %s…", what, code, r, wantCode, wantDetail)
+		}
+		if raStartedAt(t, s, writer) != started || !dockertest.Running(t, s.cli, writer) {
+			t.Errorf("%s: the application was stopped", what)
+		}
+		if kept, _ := filepath.Glob(s.db + sqlitesnap.BeforeRestoreSuffix + "*"); len(kept) != 0 {
+			t.Errorf("%s: kept copies %v", what, kept)
+		}
+		if _, b := page.d.do("GET", "/v1/restores", ""); !strings.Contains(string(b), `"count":0`) {
+			t.Errorf("%s: a restore was recorded: %s", what, b)
+		}
+	}
+	refused("no confirmation", 400, "restore_confirmation_text_required", body(""))
+	refused("lowercase confirmation", 400, "restore_confirmation_text_invalid", body(`, "confirmation_text": "restore"`))
+	refused("no reason", 400, "change_reason_required", strings.Replace(body(`, "confirmation_text": "RESTORE"`), "recover deleted user", " ", 1))
+	rsFlipMid(t, packDB)
+	refused("tampered pack", 400, "restore_pack_verification_failed", body(`, "confirmation_text": "RESTORE"`))
+	rsFlipMid(t, packDB)
+
+	hold := t.TempDir()
+	b := o
+	b.env = []string{"DOCKPACK_TEST_HOLD_STEP=precheck", "DOCKPACK_TEST_HOLD_DIR=" + hold}
+	other := dmStart(t, b)
+	held := other.start("volumes")
+	other.waitHeld(hold, progress.StepPrecheck, held.ID)
+	refused("a backup runs", 409, fmt.Sprintf("restore_requires_no_active_backup_job:%d", held.ID), body(`, "confirmation_text": "RESTORE"`))
+	other.do("POST", fmt.Sprintf("/v1/jobs/%d/cancel", held.ID), "")
+	other.waitEnded(held.ID, 30*time.Second)
+	dmWait(t, 10*time.Second, "the lock free", func() bool { return !page.d.lock().Held })
 }
