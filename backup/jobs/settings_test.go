@@ -331,5 +331,6 @@ func TestSettingsPackModeReachesTheBackup(t *testing.T) {
 		}
 		br.release <- struct{}{}
 		MustJobEnded(t, m, job.ID)
+		MustLockFree(t, m) // the lease is released after the job's end is recorded
 	}
 }
