@@ -13,7 +13,9 @@
 // not disabled or locked.
 //
 // The database is opened read-only (and PRAGMA query_only) for each lookup
-// and closed at once: it is the live database a real restore replaces.
+// and closed at once: it is the live database a real restore replaces. As
+// with the backup's snapshot, SQLite may leave the empty -wal and -shm
+// files of a WAL database nobody else has open (they belong to its mode).
 // Answers are cached for Options.CacheTTL; when the database cannot be
 // read (e.g. while a real restore replaces it), an answer up to
 // Options.StaleTTL old is used instead of failing.
