@@ -10,6 +10,9 @@
 //	testapp sqlite DB [PAUSE]     create DB (WAL), keep it open and insert a row into its table
 //	                              events every 100 ms (none while the file PAUSE exists)
 //	testapp true                  exit 0
+//
+// db.go adds a small database (db, db-dump, db-load, db-check, db-pause,
+// db-resume) and hooks.go the commands hooks run (say, note, fail, hang).
 package main
 
 import (
@@ -50,11 +53,11 @@ func main() {
 	case "sqlite":
 		err = sqliteWriter(ctx, args)
 	default:
-		err = fmt.Errorf("unknown mode %q", mode)
+		err = otherMode(ctx, mode, args) // db.go, hooks.go
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testapp:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
