@@ -261,9 +261,21 @@ func TestFaultsENOSPC(t *testing.T) {
 					t.Errorf("left in the full target: %s", e.Name())
 				}
 			}
-			if d := s.debrisNow(t); len(d.staged) > 0 || d.stopped {
+			if d := s.debrisNow(t); !d.empty() {
 				t.Errorf("left: %s", d)
 			}
+			// Room again: the next backup completes and its pack verifies.
+			if err := os.Remove(filepath.Join(target, "filler")); err != nil {
+				t.Fatal(err)
+			}
+			res, err := backup.Run(context.Background(), spec, nil)
+			if err != nil {
+				t.Fatalf("the next backup: %v", err)
+			}
+			if _, err := pack.Verify(context.Background(), res.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
+				t.Fatalf("the next pack: %v", err)
+			}
+			t.Logf("%s: no_space_left, nothing left but the filler; the next backup completed and verifies", item)
 		})
 	}
 }
