@@ -27,6 +27,8 @@
 //	format     backup/pack · backup/settings · backup/internal/precheck · backup/internal/packdir
 //	             the on-disk pack (manifest, verify, list, prune); the settings table;
 //	             the prechecks Plan, Run and doctor share; the pinned write path
+//	storage    backup/store · backup/storage (+ storage/local)
+//	             the pack store (chunks, bundles, indexes, leases, GC); where objects live
 //	vocabulary backup/check · backup/progress          a verdict; a progress report
 //	world      dockerapi · mountcheck · sqlitesnap      the Engine API; mounts; SQLite
 //	helpers    internal/* · backup/internal/sentinel    anyone may import them
@@ -47,6 +49,8 @@
 //	backup/settings          → backup/pack
 //	backup/pack              → backup/check backup/progress mountcheck sqlitesnap
 //	backup/internal/packdir  → mountcheck
+//	backup/store             → backup/storage
+//	backup/storage/local     → backup/storage mountcheck
 //
 // Everything else imports only helpers. Test support — backup/backuptest
 // (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp

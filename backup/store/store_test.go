@@ -1,0 +1,190 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup/storage/local"
+	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/internal/owner"
+)
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	b, err := local.Open(context.Background(), local.Options{Dir: dir, Owner: owner.NewToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s, err := store.Open(context.Background(), b, store.Options{Create: true, BundleSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.LoadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+func write(t *testing.T, s *store.Store, data []byte) store.FileResult {
+	t.Helper()
+	ctx := context.Background()
+	w := s.NewWriter()
+	res, err := w.WriteFile(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func readAll(t *testing.T, s *store.Store, chunks []store.Chunk) ([]byte, error) {
+	t.Helper()
+	return io.ReadAll(s.OpenFile(context.Background(), chunks))
+}
+
+func TestStoreDedupeReadGC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	data := randBytes(1, 24<<20)
+	first := write(t, s, data)
+	sum := sha256.Sum256(data)
+	if first.Size != int64(len(data)) || first.SHA256 != hex.EncodeToString(sum[:]) || first.Stats.NewRawBytes != first.Size {
+		t.Fatalf("first write: size %d sha %s stats %+v", first.Size, first.SHA256, first.Stats)
+	}
+	if n := len(first.Chunks); n < 8 || n > 60 {
+		t.Fatalf("%d chunks for 24 MiB: the average is not ~1 MiB", n)
+	}
+	// Unchanged: nothing new. A region changed: a few chunks new.
+	s2 := openStore(t, dir)
+	again := write(t, s2, data)
+	if again.Stats.NewRawBytes != 0 || again.Stats.ReusedRawBytes != first.Size {
+		t.Fatalf("second write of the same bytes added %+v", again.Stats)
+	}
+	changed := bytes.Clone(data)
+	copy(changed[10<<20:], randBytes(2, 256<<10))
+	third := write(t, s2, changed)
+	if third.Stats.NewRawBytes > 4<<20 || third.Stats.NewRawBytes == 0 {
+		t.Fatalf("a 256 KiB change added %d bytes", third.Stats.NewRawBytes)
+	}
+	got, err := readAll(t, s2, third.Chunks)
+	if err != nil || !bytes.Equal(got, changed) {
+		t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, changed))
+	}
+	// GC keeping only the third file's blobs: the first's unique chunks go.
+	used := map[store.ID]bool{}
+	for _, c := range third.Chunks {
+		used[c.ID] = true
+	}
+	res, err := s2.GC(ctx, func(id store.ID) bool { return used[id] })
+	if err != nil || len(res.Missing) > 0 || res.BundlesRepacked == 0 {
+		t.Fatalf("gc: %+v %v", res, err)
+	}
+	if s2.Index().Len() != len(used) {
+		t.Fatalf("after gc the index lists %d blobs, %d are used", s2.Index().Len(), len(used))
+	}
+	if got, err := readAll(t, s2, third.Chunks); err != nil || !bytes.Equal(got, changed) {
+		t.Fatalf("read after gc: %v", err)
+	}
+	if _, err := readAll(t, s2, first.Chunks); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("a collected file still reads: %v", err)
+	}
+	cr, err := s2.Check(ctx, store.CheckOptions{ReadData: true})
+	if err != nil || len(cr.Damaged) > 0 || cr.Unindexed > 0 {
+		t.Fatalf("check after gc: %+v %v", cr, err)
+	}
+}
+
+func TestStoreFlippedByte(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	res := write(t, s, randBytes(3, 6<<20))
+	bundles, _ := filepath.Glob(filepath.Join(dir, "blobs/data/*/*"))
+	if len(bundles) == 0 {
+		t.Fatal("no bundle")
+	}
+	f, _ := os.OpenFile(bundles[0], os.O_RDWR, 0)
+	b := make([]byte, 1)
+	f.ReadAt(b, 1000)
+	b[0] ^= 0xff
+	f.WriteAt(b, 1000)
+	f.Close()
+	cr, err := s.Check(ctx, store.CheckOptions{ReadData: true})
+	if err != nil || len(cr.Damaged) == 0 || cr.Damaged[0].Bundle != filepath.Base(bundles[0]) {
+		t.Fatalf("check did not find the flipped byte: %+v %v", cr, err)
+	}
+	if _, err := readAll(t, s, res.Chunks); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("a damaged file reads: %v", err)
+	}
+}
+
+func TestStoreLock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	b := s.Backend()
+	a := owner.Self("")
+	sh, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Shared, Owner: a, Purpose: "backup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh2, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Shared, Owner: owner.Self(""), Purpose: "backup"})
+	if err != nil {
+		t.Fatalf("two shared leases: %v", err)
+	}
+	_, err = store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Exclusive, Owner: owner.Self(""), Purpose: "prune"})
+	var le *store.LockedError
+	if !errors.As(err, &le) || le.Holder.Purpose != "backup" {
+		t.Fatalf("exclusive while shared held: %v", err)
+	}
+	sh.Release(ctx)
+	sh2.Release(ctx)
+	ex, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Exclusive, Owner: owner.Self(""), Purpose: "prune"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Shared, Owner: owner.Self(""), Purpose: "backup", Wait: time.Second}); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("shared while exclusive held: %v", err)
+	}
+	ex.Release(ctx)
+	// A dead owner's lease is taken over.
+	dead := owner.Identity{Token: owner.NewToken(), Host: "h", PID: 1}
+	if _, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Exclusive, Owner: dead, Purpose: "prune"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Shared, Owner: owner.Self(""), Purpose: "backup",
+		Dead: func(id owner.Identity) bool { return id.Token == dead.Token }})
+	if err != nil {
+		t.Fatalf("a dead owner's lease was not taken over: %v", err)
+	}
+	if err := got.Held(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got.Release(ctx)
+}
