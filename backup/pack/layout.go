@@ -2,11 +2,15 @@ package pack
 
 // Pack layout: file and directory names inside a pack.
 const (
-	ManifestFile  = "manifest.json"
-	SumsFile      = "SHA256SUMS"
-	ImagesFile    = "images.tar"
-	VolumesDir    = "volumes"
-	ComposeDir    = "compose"
+	ManifestFile = "manifest.json"
+	SumsFile     = "SHA256SUMS"
+	ImagesFile   = "images.tar"
+	VolumesDir   = "volumes"
+	ComposeDir   = "compose"
+	// DumpsDir holds a service's dump, dumps/<service>.<ext> (kind dump);
+	// BindsDir its captured bind mounts, binds/<service>/<name>.tar (kind bind).
+	DumpsDir      = "dumps"
+	BindsDir      = "binds"
 	NamePrefix    = "migration_pack_"
 	PartialPrefix = ".partial-" + NamePrefix
 	// PackTimeLayout is the UTC timestamp in a pack name: yyyymmdd_HHMMSS_mmm.
@@ -19,13 +23,18 @@ const (
 // the Kind of a verify check. Its values are manifest format 1's.
 type FileKind string
 
-// Kinds of pack files. The first four are listed in Manifest.Files; the
+// Kinds of pack files. The first four (and dump, bind) are listed in Manifest.Files; the
 // others name manifest.json, SHA256SUMS and the pack directory itself.
 const (
-	FileSQLite   FileKind = "sqlite"
-	FileVolume   FileKind = "volume"
-	FileImages   FileKind = "images"
-	FileCompose  FileKind = "compose"
+	FileSQLite  FileKind = "sqlite"
+	FileVolume  FileKind = "volume"
+	FileImages  FileKind = "images"
+	FileCompose FileKind = "compose"
+	// FileDump is a service's dump (the stdout of its dockpack.dump command);
+	// FileBind a tar of a bind-mounted file or directory. Both are listed in
+	// Manifest.Files and described in Manifest.Consistency.
+	FileDump     FileKind = "dump"
+	FileBind     FileKind = "bind"
 	FileManifest FileKind = "manifest"
 	FileSums     FileKind = "sums"
 	FileDir      FileKind = "pack"

@@ -30,9 +30,15 @@ type Manifest struct {
 	Volumes       []VolumeEntry `json:"volumes"`
 	SQLite        *SQLiteEntry  `json:"sqlite,omitempty"`
 	Skipped       []SkipEntry   `json:"skipped"`
+	// Store is a store pack's (format 2) account of the store; nil in a classic pack.
+	Store *StoreEntry `json:"store,omitempty"`
 	// MissingPlatforms lists image-index entries for platforms never pulled
 	// (tolerated by the image validator).
 	MissingPlatforms []string `json:"missing_platforms,omitempty"`
+	// Consistency says per compose service how it was captured: hooks,
+	// dumps, volumes, binds, the stop order and the profiles in use
+	// (manifest_services.go); absent in packs made before it existed.
+	Consistency *Consistency `json:"consistency,omitempty"`
 }
 
 // ToolInfo names the program that wrote a pack.
@@ -57,6 +63,8 @@ type FileEntry struct {
 	Kind   FileKind `json:"kind"`
 	Size   int64    `json:"size"`
 	SHA256 string   `json:"sha256"`
+	// Chunks is where a store pack's file is (format 2); nil in a classic pack.
+	Chunks *ChunksEntry `json:"chunks,omitempty"`
 }
 
 // ImageEntry is one image in images.tar.
@@ -134,8 +142,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 func (m *Manifest) Validate() error {
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	if m.FormatVersion != FormatVersion {
-		bad("format_version is %d, this dockpack reads %d", m.FormatVersion, FormatVersion)
+	if err := m.checkFormat(); err != nil {
+		return err
 	}
 	if m.Project == "" {
 		bad("project is empty")
@@ -187,6 +195,7 @@ func (m *Manifest) Validate() error {
 	} else if slices.Contains(m.Contents, ComponentDB) {
 		bad("contents include db but the sqlite section is missing")
 	}
+	m.validateConsistency(files, bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrManifest, strings.Join(errs, "; "))
 	}
@@ -212,7 +221,7 @@ func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]F
 			bad("components[%d] (%s) sha256 %q is not 64 lowercase hex digits", i, f.Path, f.SHA256)
 		}
 		switch f.Kind {
-		case FileSQLite, FileVolume, FileImages, FileCompose:
+		case FileSQLite, FileVolume, FileImages, FileCompose, FileDump, FileBind:
 		default:
 			bad("components[%d] (%s) has unknown kind %q", i, f.Path, f.Kind)
 		}

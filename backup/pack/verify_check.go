@@ -31,7 +31,7 @@ func fileCheck(f FileEntry, m *Manifest) check.Check {
 }
 
 // checkName is the stable name of a file's check: "sqlite", "images",
-// "volume:<name>", "compose:<file>".
+// "volume:<name>", "compose:<file>", "dump:<service>", "bind:<service>/<name>".
 func checkName(f FileEntry, m *Manifest) string {
 	switch f.Kind {
 	case FileVolume:
@@ -43,6 +43,10 @@ func checkName(f FileEntry, m *Manifest) string {
 		return "volume:" + strings.TrimSuffix(filepath.Base(f.Path), ".tar")
 	case FileCompose:
 		return "compose:" + strings.TrimPrefix(f.Path, ComposeDir+"/")
+	case FileDump:
+		return "dump:" + dumpService(f, m)
+	case FileBind:
+		return "bind:" + strings.TrimSuffix(strings.TrimPrefix(f.Path, BindsDir+"/"), ".tar")
 	}
 	return string(f.Kind)
 }

@@ -93,7 +93,7 @@ func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOp
 func checkContent(ctx context.Context, r io.Reader, m *Manifest, f FileEntry, o VerifyOptions) (finding, error) {
 	var fd finding
 	switch f.Kind {
-	case FileVolume:
+	case FileVolume, FileBind:
 		sum, err := tarcheck.ValidateTar(ctx, r)
 		if err != nil && ctx.Err() == nil {
 			fd.code, fd.problem = CodeStructure, err.Error()
@@ -118,6 +118,11 @@ func checkContent(ctx context.Context, r io.Reader, m *Manifest, f FileEntry, o 
 			fd.code, fd.problem = CodeStructure, msg
 		}
 		fd.detail = fmt.Sprintf("%s ok on a local copy", o.SQLiteCheck)
+	case FileDump:
+		fd.detail = "checksum"
+		if f.Size == 0 {
+			fd.code, fd.problem = CodeStructure, "the dump is empty"
+		}
 	default:
 		fd.detail = "checksum"
 	}

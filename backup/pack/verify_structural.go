@@ -27,7 +27,7 @@ func structuralCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry) (che
 	}
 	defer fh.Close()
 	switch f.Kind {
-	case FileVolume, FileImages:
+	case FileVolume, FileImages, FileBind:
 		entries, names, err := walkTarHeaders(ctx, fh)
 		if ctx.Err() != nil {
 			return c, context.Cause(ctx)
@@ -48,6 +48,12 @@ func structuralCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry) (che
 			differ(&c, CodeStructure, "an SQLite database header", fmt.Sprintf("%q", head), "not an SQLite database")
 		} else {
 			pass(&c, "SQLite header")
+		}
+	case FileDump:
+		if f.Size == 0 {
+			fail(&c, CodeStructure, "the dump is empty")
+		} else {
+			pass(&c, "size")
 		}
 	default:
 		pass(&c, "size")
