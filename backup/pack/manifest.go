@@ -196,7 +196,6 @@ func (m *Manifest) Validate() error {
 		bad("contents include db but the sqlite section is missing")
 	}
 	m.validateConsistency(files, bad)
-	m.validateConsistency(files, bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrManifest, strings.Join(errs, "; "))
 	}
