@@ -20,8 +20,9 @@
 //
 //	surfaces   cmd/dockpack · backup/httpapi (+ httpapi/adminsql) · backup/webhook · internal/metrics
 //	             flags and config into library structs; HTTP (native, RagFlowAuth); news; Prometheus
-//	daemon     backup/doctor · backup/jobs (+ jobs/internal/statedb: all SQL)
-//	             the operator's checklist; jobs, lease lock, schedules, drills, live restore
+//	daemon     backup/doctor · backup/jobs (+ jobs/internal/statedb: all SQL) · backup/verifier
+//	             the operator's checklist; jobs, lease lock, schedules, drills, the records
+//	             of live restores; pack verifications in the background, under the jobs' lock
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
 //	             make a pack; bring one back; prove one restorable
 //	format     backup/pack · backup/settings · backup/internal/precheck · backup/internal/packdir
@@ -36,18 +37,19 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/check backup/progress dockerapi mountcheck
-//	backup/httpapi           → backup/doctor backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
+//	backup/verifier          → backup/jobs backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
 //	backup/jobs              → backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
 //	backup/restore           → backup backup/pack backup/progress dockerapi sqlitesnap
-//	backup                   → backup/internal/precheck backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
+//	backup                   → backup/internal/precheck backup/internal/packdir backup/store backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/pack backup/check dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack
-//	backup/pack              → backup/check backup/progress mountcheck sqlitesnap
+//	backup/pack              → backup/store backup/storage/local backup/check backup/progress mountcheck sqlitesnap
 //	backup/internal/packdir  → mountcheck
 //	backup/store             → backup/storage
 //	backup/storage/local     → backup/storage mountcheck

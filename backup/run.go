@@ -43,6 +43,8 @@ type Result struct {
 	// Steps holds the wall time of each step.
 	Steps map[progress.Step]time.Duration
 	Plan  *PackPlan
+	// Store is what a store backup read, added and reused per component (nil: classic).
+	Store StoreStats
 }
 
 // Run makes one pack as described by spec, reporting progress to progress
@@ -87,6 +89,7 @@ type runner struct {
 	files   []pack.FileEntry
 	man     pack.Manifest
 	restart func() error // undo of the volume step's stop, if any
+	store   *storeRun    // a store backup's session (nil: classic)
 }
 
 func (r *runner) step(ctx context.Context, s progress.Step, fn func() error) error {
@@ -148,6 +151,12 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		}
 		dir.Close()
 	}()
+	if spec.Format == FormatStore {
+		defer r.closeStore(ctx)
+		if err := r.openStore(ctx); err != nil {
+			return nil, stepErr(progress.StepPrecheck, "", err)
+		}
+	}
 	r.man = r.newManifest()
 	r.trk.SetTotal(r.plan.Estimate.Total())
 	if err := r.dataSteps(ctx); err != nil {
@@ -170,7 +179,7 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	r.trk.PercentAt(progress.StepFinalize, 100, r.t("job.pack_complete", dir.Final()))
 	m := r.man
 	return &Result{Pack: dir.Final(), Name: name, PackageHash: hash, Manifest: &m, Bytes: m.PackSize(),
-		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan}, nil
+		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan, Store: r.storeStats()}, nil
 }
 
 // dataSteps writes the selected components: database, volumes, images.

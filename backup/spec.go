@@ -64,6 +64,13 @@ type Spec struct {
 	// application's credentials); 0640 or 0644 widen it. On CIFS the mount
 	// options decide the effective modes.
 	PackMode os.FileMode
+	// Format is the pack format: FormatClassic (default: every file in
+	// full) or FormatStore (files as chunks in the target's pack store,
+	// only what the store lacks is written).
+	Format string
+	// StoreLockWait is how long a store backup waits for the store's lease
+	// while a prune holds it (0: refused at once, naming the holder).
+	StoreLockWait time.Duration
 	// NoRecover skips the recovery that runs after the precheck: removing
 	// what dead writers left (Recover).
 	NoRecover bool
@@ -137,6 +144,9 @@ func (s *Spec) applyDefaults() {
 	if s.PinCheckInterval == 0 {
 		s.PinCheckInterval = 2 * time.Second
 	}
+	if s.Format == "" {
+		s.Format = FormatClassic
+	}
 	if s.PackMode == 0 {
 		s.PackMode = pack.DefaultMode
 	}
@@ -191,6 +201,9 @@ func (s Spec) Validate() error {
 	}
 	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
 		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
+	}
+	if !validFormat(s.Format) {
+		errs = append(errs, fmt.Errorf("pack format %q: use %s (default) or %s", s.Format, FormatClassic, FormatStore))
 	}
 	if !pack.ValidMode(s.PackMode) {
 		errs = append(errs, fmt.Errorf("pack mode %04o: use %s (default), %s or %s", s.PackMode, pack.Modes[0], pack.Modes[1], pack.Modes[2]))

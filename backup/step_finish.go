@@ -16,6 +16,11 @@ import (
 // manifest writes manifest.json and SHA256SUMS and returns the package hash.
 func (r *runner) manifest(ctx context.Context) (string, error) {
 	r.trk.PercentAt(progress.StepManifest, progress.PctManifest, r.t("job.manifest"))
+	if r.store != nil {
+		if err := r.finishStore(ctx); err != nil {
+			return "", err
+		}
+	}
 	r.man.Files = slices.Clone(r.files)
 	slices.SortFunc(r.man.Files, func(a, b pack.FileEntry) int { return strings.Compare(a.Path, b.Path) })
 	if err := r.man.Validate(); err != nil {
@@ -35,6 +40,9 @@ func (r *runner) manifest(ctx context.Context) (string, error) {
 	sums := make([]pack.Sum, 0, len(r.man.Files)+1)
 	for _, f := range r.man.Files {
 		sums = append(sums, pack.Sum{SHA256: f.SHA256, Path: f.Path})
+	}
+	if r.store != nil { // a store pack holds its chunk lists, not its files
+		sums = slices.Clone(r.store.sums)
 	}
 	sums = append(sums, pack.Sum{SHA256: mf.SHA256, Path: pack.ManifestFile})
 	if _, err := r.writeFile(ctx, progress.StepManifest, pack.SumsFile, pack.SumsFile, pack.FileManifest, func(w io.Writer) error {

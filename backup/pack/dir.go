@@ -22,6 +22,8 @@ type Dir struct {
 	pin  *mountcheck.Pinned
 	root *os.Root
 	stop func()
+	// store is the target's pack store, opened for a store pack's reads.
+	store *openedStore
 }
 
 // DirCheckInterval is how often an open Dir re-checks its pin.
@@ -80,6 +82,9 @@ func (d *Dir) Open(ctx context.Context, rel string) (*os.File, error) {
 // Close stops the pin's watch and releases the handles.
 func (d *Dir) Close() error {
 	d.stop()
+	if d.store != nil {
+		d.store.close()
+	}
 	d.root.Close()
 	return d.pin.Close()
 }

@@ -31,6 +31,11 @@ type Info struct {
 	Contents    []Component   `json:"contents,omitempty"`
 	PackageHash string        `json:"package_hash,omitempty"`
 	Age         time.Duration `json:"age_ns"`
+	// Format is the manifest's format_version (1 classic, 2 store).
+	Format int `json:"format,omitempty"`
+	// Added is what the pack added to the target: a classic pack its size,
+	// a store pack the bytes of the blobs it was the first to store.
+	Added int64 `json:"added"`
 	// Problem says why a pack is invalid.
 	Problem string `json:"problem,omitempty"`
 }
@@ -126,6 +131,10 @@ func inspectPack(ctx context.Context, dir string) Info {
 	pi.Contents = m.Contents
 	pi.PackageHash = hash
 	pi.Size = m.PackSize()
+	pi.Format, pi.Added = m.FormatVersion, pi.Size
+	if m.Store != nil {
+		pi.Added = m.Store.NewBytes
+	}
 	return pi
 }
 

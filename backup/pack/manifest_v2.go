@@ -19,7 +19,8 @@ const (
 
 // ErrNewerFormat marks a pack (or store) made by a newer dockpack: a newer
 // format_version or a file kind this dockpack does not know. It is refused,
-// never half read (docs/format.md, the versioning rule).
+// never half read (docs/format.md, the versioning rule). Such an error
+// also matches ErrManifest: this dockpack cannot read the manifest.
 var ErrNewerFormat = errors.New("made by a newer dockpack")
 
 // StoreEntry is a store pack's account of what it added to the store.
@@ -65,8 +66,8 @@ func kindKnown(k FileKind) bool {
 // and checks what format 2 adds (ErrManifest).
 func (m *Manifest) checkFormat() error {
 	if m.FormatVersion > FormatNewest {
-		return fmt.Errorf("%w: manifest.json has format_version %d; this dockpack reads formats 1 to %d: upgrade dockpack to read this pack",
-			ErrNewerFormat, m.FormatVersion, FormatNewest)
+		return fmt.Errorf("%w (%w): manifest.json has format_version %d; this dockpack reads formats 1 to %d: upgrade dockpack to read this pack",
+			ErrNewerFormat, ErrManifest, m.FormatVersion, FormatNewest)
 	}
 	if m.FormatVersion < 1 {
 		return fmt.Errorf("%w: format_version is %d, this dockpack reads 1 to %d", ErrManifest, m.FormatVersion, FormatNewest)
@@ -78,8 +79,8 @@ func (m *Manifest) checkFormat() error {
 		}
 	}
 	if len(unknown) > 0 {
-		return fmt.Errorf("%w: the pack holds files of a kind this dockpack does not know: %s; upgrade dockpack to read this pack (nothing of it is read)",
-			ErrNewerFormat, strings.Join(unknown, ", "))
+		return fmt.Errorf("%w (%w): the pack holds files of a kind this dockpack does not know: %s; upgrade dockpack to read this pack (nothing of it is read)",
+			ErrNewerFormat, ErrManifest, strings.Join(unknown, ", "))
 	}
 	var errs []string
 	if m.IsStore() {

@@ -102,6 +102,10 @@ type VerifyOptions struct {
 	ProgressInterval time.Duration
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
+	// ReadDataSubset (0–1), for a store pack with Structural: also read a
+	// random fraction of the store's bundles whole, every chunk
+	// decompressed and hashed (`--read-data-subset N%`).
+	ReadDataSubset float64
 }
 
 func (o *VerifyOptions) applyDefaults() {
@@ -124,6 +128,9 @@ func (o VerifyOptions) Validate() error {
 	var errs []error
 	if o.SQLiteCheck != sqlitesnap.QuickCheck && o.SQLiteCheck != sqlitesnap.IntegrityCheck {
 		errs = append(errs, fmt.Errorf("SQLite check mode %v: use sqlitesnap.QuickCheck or IntegrityCheck", o.SQLiteCheck))
+	}
+	if o.ReadDataSubset < 0 || o.ReadDataSubset > 1 {
+		errs = append(errs, fmt.Errorf("read-data subset %g: give a fraction from 0 to 1", o.ReadDataSubset))
 	}
 	if o.ProgressInterval < 0 {
 		errs = append(errs, fmt.Errorf("progress interval %s is negative", o.ProgressInterval))
@@ -233,6 +240,11 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 			return finish(err)
 		}
 		res.Checks = append(res.Checks, c)
+	}
+	if o.Structural && o.ReadDataSubset > 0 && m.IsStore() {
+		if err := sampleCheck(ctx, d, m, o.ReadDataSubset, res); err != nil {
+			return finish(err)
+		}
 	}
 	return finish(nil)
 }

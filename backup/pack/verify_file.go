@@ -60,7 +60,13 @@ type finding struct {
 func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOptions, trk *progress.Tracker) (check.Check, int64, error) {
 	c := fileCheck(f, m)
 	trk.Begin(progress.StepVerify, f.Path, f.Size, i18n.T(o.Lang, "verify.progress.file", f.Path, units.BytesSize(float64(f.Size))))
-	fh, ok := openPackFile(ctx, d, f, &c)
+	var fh io.ReadCloser
+	ok := false
+	if m.IsStore() {
+		fh, ok = openStoreFile(ctx, d, m, f, &c)
+	} else {
+		fh, ok = openPackFile(ctx, d, f, &c)
+	}
 	if !ok {
 		trk.Add(f.Size) // keep the percentage moving past a file not read
 		return c, 0, nil
@@ -70,6 +76,9 @@ func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOp
 	r := io.TeeReader(fsutil.ContextReader(ctx, fh), hw)
 	fd, err := checkContent(ctx, r, m, f, o)
 	if err != nil {
+		if damagedBlob(ctx, d, &c, err) {
+			return c, hw.N(), nil
+		}
 		return c, hw.N(), err
 	}
 	if ctx.Err() != nil {
@@ -80,6 +89,9 @@ func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOp
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		if ctx.Err() != nil {
 			return c, hw.N(), context.Cause(ctx)
+		}
+		if damagedBlob(ctx, d, &c, err) {
+			return c, hw.N(), nil
 		}
 		fail(&c, CodeReadError, fmt.Sprintf("read error after %d bytes: %v", hw.N(), err))
 		return c, hw.N(), nil

@@ -20,6 +20,9 @@ const imageArchiveManifest = "manifest.json"
 
 // structuralCheck checks one file without hashing it.
 func structuralCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry) (check.Check, error) {
+	if m.IsStore() {
+		return storeStructuralCheck(ctx, d, m, f)
+	}
 	c := fileCheck(f, m)
 	fh, ok := openPackFile(ctx, d, f, &c)
 	if !ok {

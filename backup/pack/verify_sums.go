@@ -29,6 +29,10 @@ func checkSums(ctx context.Context, d *Dir, m *Manifest, manifestHash string) []
 	}
 	want := map[string]string{ManifestFile: manifestHash}
 	for _, fe := range m.Files {
+		if fe.Chunks != nil { // a store pack holds the file's chunk list, not the file
+			want[fe.Chunks.List] = fe.Chunks.ListSHA256
+			continue
+		}
 		want[fe.Path] = fe.SHA256
 	}
 	out := compareSums(base, sums, want)
