@@ -146,7 +146,7 @@ func (dr *drilling) restore(ctx context.Context, vr *pack.VerifyResult, verr err
 		fe, _ := vr.Manifest.File(vr.Manifest.SQLite.File)
 		c.Path = fe.Path
 		dest := filepath.Join(dr.o.Dir, d.DrillID, filepath.Base(fe.Path))
-		res, err := dr.restoreDB(ctx, fe, dest)
+		res, err := dr.restoreDB(ctx, vr.Manifest, fe, dest)
 		switch {
 		case err == nil:
 			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256
@@ -181,13 +181,21 @@ func (dr *drilling) verdict() {
 }
 
 // restoreDB restores the pack's snapshot fe into dest (a fresh drill folder).
-func (dr *drilling) restoreDB(ctx context.Context, fe pack.FileEntry, dest string) (sqlitesnap.Result, error) {
+func (dr *drilling) restoreDB(ctx context.Context, m *pack.Manifest, fe pack.FileEntry, dest string) (sqlitesnap.Result, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return sqlitesnap.Result{}, fmt.Errorf("create the drill folder: %w", err)
 	}
 	o := sqlitesnap.RestoreOptions{StagingDir: dr.o.StagingDir, ExpectSHA256: fe.SHA256}
 	if dr.pd != nil {
-		o.Open = func(string) (*os.File, error) { return dr.pd.Open(ctx, fe.Path) }
+		// A store pack's snapshot is assembled from its chunks in staging first.
+		open, cleanup, err := dr.pd.StageFile(ctx, m, fe, dr.o.StagingDir)
+		if err != nil {
+			return sqlitesnap.Result{}, err
+		}
+		defer cleanup()
+		o.Open = open
+	} else if m.IsStore() {
+		return sqlitesnap.Result{}, fmt.Errorf("the pack %s cannot be opened", dr.d.BackupPath)
 	}
 	return sqlitesnap.Restore(ctx, filepath.Join(dr.d.BackupPath, filepath.FromSlash(fe.Path)), dest, o)
 }

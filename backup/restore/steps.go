@@ -176,8 +176,17 @@ func (r *restorer) sqlite(ctx context.Context) error {
 		return fmt.Errorf("keep the database %s before replacing it: %w", sp.Dest, err)
 	}
 	var copied int64
+	// A store pack's snapshot is assembled from its chunks in staging first.
+	open, cleanup, err := r.pd.StageFile(ctx, r.m, fe, r.spec.StagingDir)
+	if err != nil {
+		if replacing {
+			os.Remove(kept.Dest)
+		}
+		return err
+	}
+	defer cleanup()
 	res, err := sqlitesnap.Restore(ctx, filepath.Join(r.dir, filepath.FromSlash(sp.File)), sp.Dest, sqlitesnap.RestoreOptions{
-		Open:         func(string) (*os.File, error) { return r.pd.Open(ctx, sp.File) },
+		Open:         open,
 		StagingDir:   r.spec.StagingDir,
 		ExpectSHA256: fe.SHA256,
 		Logger:       r.spec.Logger,

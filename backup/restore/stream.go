@@ -16,17 +16,11 @@ import (
 // wrapped by the test hook, and failing instead of ending when the bytes
 // do not match the manifest's size and checksum.
 func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string, fe pack.FileEntry) (io.Reader, func(), error) {
-	p := filepath.Join(r.dir, filepath.FromSlash(fe.Path))
-	fi, err := r.pd.Lstat(fe.Path)
+	// A classic pack's own file, or a store pack's file streamed from its
+	// chunks (each checked against its id as it comes).
+	f, err := r.pd.OpenFile(ctx, r.m, fe)
 	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode())
-	}
-	f, err := r.pd.Open(ctx, fe.Path)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(r.dir, filepath.FromSlash(fe.Path)), err)
 	}
 	var rd io.Reader = &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(r.trk.Writer(io.Discard)), fe: fe}
 	if h := r.spec.Hooks.WrapReader; h != nil {
