@@ -8,6 +8,7 @@ import (
 	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/verifier"
 )
 
 // The built-in admin page: plain HTML, CSS and JavaScript embedded in the
@@ -16,7 +17,9 @@ import (
 // (kept in sessionStorage, sent as a header, never in a URL) or with the
 // embedding application's own authentication. Besides the routes every
 // Backend serves, the page uses these, registered when the Backend
-// implements the matching optional interface (*jobs.Manager implements all):
+// implements the matching optional interface (*jobs.Manager implements
+// them), or, for the verifications, when Options.Verifier is set
+// (*verifier.Verifier):
 //
 //	GET  /v1/doctor?lang=                     the doctor's report (DoctorRunner)
 //	POST /v1/packs/{name}/verify              {"lang"} (optional) → 202 + the verification (PackVerifier)
@@ -38,15 +41,15 @@ type DoctorRunner interface {
 	DoctorInputs(ctx context.Context) (jobs.DoctorInputs, error)
 }
 
-// PackVerifier is an optional Backend interface: when implemented, a pack
-// of the target is verified in the background (POST /v1/packs/{name}/verify)
-// and followed under /v1/verifications.
+// PackVerifier verifies packs of the target in the background (POST
+// /v1/packs/{name}/verify), followed under /v1/verifications; given as
+// Options.Verifier (*verifier.Verifier implements it).
 type PackVerifier interface {
-	StartVerify(ctx context.Context, req jobs.VerifyRequest) (jobs.Verification, error)
-	Verification(ctx context.Context, id string) (jobs.Verification, error)
-	Verifications(ctx context.Context) ([]jobs.Verification, error)
-	CancelVerify(ctx context.Context, id, reason string) (jobs.Verification, error)
-	WatchVerify(ctx context.Context, id string) (<-chan jobs.Verification, error)
+	Start(ctx context.Context, req verifier.Request) (verifier.Verification, error)
+	Get(ctx context.Context, id string) (verifier.Verification, error)
+	List(ctx context.Context) ([]verifier.Verification, error)
+	Cancel(ctx context.Context, id, reason string) (verifier.Verification, error)
+	Watch(ctx context.Context, id string) (<-chan verifier.Verification, error)
 }
 
 // RestorePlanner is an optional Backend interface: when implemented,
@@ -77,7 +80,7 @@ func (h *handler) uiRoutes(m *http.ServeMux) {
 	if _, ok := h.b.(DoctorRunner); ok {
 		m.HandleFunc("GET /v1/doctor", h.doctorReport)
 	}
-	if _, ok := h.b.(PackVerifier); ok {
+	if h.opts.Verifier != nil {
 		m.HandleFunc("POST /v1/packs/{name}/verify", h.startVerify)
 		m.HandleFunc("GET /v1/verifications", h.listVerifications)
 		m.HandleFunc("GET /v1/verifications/{id}", h.getVerification)
@@ -95,7 +98,7 @@ func (h *handler) uiFail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, jobs.ErrPackNotFound):
 		err = reqErr(http.StatusNotFound, CodePackNotFound, err.Error())
-	case errors.Is(err, jobs.ErrVerificationNotFound):
+	case errors.Is(err, verifier.ErrNotFound):
 		err = reqErr(http.StatusNotFound, CodeVerificationNotFound, err.Error())
 	}
 	h.fail(w, r, err)

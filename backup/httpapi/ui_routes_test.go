@@ -13,6 +13,7 @@ import (
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
@@ -21,10 +22,11 @@ func TestUIVerifyRoutes(t *testing.T) {
 	cfg.Settings = backuptest.Settings(t)
 	p := backuptest.MustPack(t, cfg.Settings.TargetLocalDir, time.Now().Add(-time.Hour))
 	name := filepath.Base(p.Dir)
-	srv := MustServer(t, backuptest.MustManager(t, cfg), httpapi.Options{})
+	m := backuptest.MustManager(t, cfg)
+	srv := MustServer(t, m, httpapi.Options{Verifier: verifier.New(m)})
 
 	code, hdr, body := MustDo(t, srv, "POST", "/v1/packs/"+name+"/verify", `{"lang": "zh_CN.UTF-8"}`)
-	var v jobs.Verification
+	var v verifier.Verification
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusAccepted || v.Pack != name || v.Lang != i18n.Chinese ||
 		hdr.Get("Location") != "../../verifications/"+v.ID {
 		t.Fatalf("POST verify: %d %v %s", code, hdr, body)
@@ -38,7 +40,7 @@ func TestUIVerifyRoutes(t *testing.T) {
 	events, _ := MustReadSSE(t, resp)
 	resp.Body.Close()
 	last := events[len(events)-1]
-	var end jobs.Verification
+	var end verifier.Verification
 	if err := json.Unmarshal([]byte(last.data), &end); err != nil || last.name != "final" || end.Status != jobs.StatusCompleted ||
 		end.Progress != 100 || end.OK == nil || !*end.OK || end.Log != nil {
 		t.Fatalf("last event %s %s", last.name, last.data)

@@ -17,13 +17,14 @@ import (
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/settings"
+	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
-// The real Manager serves every route of the admin page.
+// The real Manager (and its Verifier) serve every route of the admin page.
 var (
 	_ httpapi.DoctorRunner   = (*jobs.Manager)(nil)
-	_ httpapi.PackVerifier   = (*jobs.Manager)(nil)
+	_ httpapi.PackVerifier   = (*verifier.Verifier)(nil)
 	_ httpapi.RestorePlanner = (*jobs.Manager)(nil)
 )
 

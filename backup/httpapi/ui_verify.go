@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
@@ -30,7 +30,7 @@ func (h *handler) startVerify(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reqErr(http.StatusBadRequest, CodeInvalidLang, "lang "+truncate(body.Lang, 40)+" is not a supported language (en or zh-CN)"))
 		return
 	}
-	v, err := h.b.(PackVerifier).StartVerify(r.Context(), jobs.VerifyRequest{Pack: r.PathValue("name"), Lang: lang})
+	v, err := h.opts.Verifier.Start(r.Context(), verifier.Request{Pack: r.PathValue("name"), Lang: lang})
 	if err != nil {
 		h.uiFail(w, r, err)
 		return
@@ -52,15 +52,15 @@ func verificationID(r *http.Request) (string, error) {
 }
 
 func (h *handler) listVerifications(w http.ResponseWriter, r *http.Request) {
-	list, err := h.b.(PackVerifier).Verifications(r.Context())
+	list, err := h.opts.Verifier.List(r.Context())
 	if err != nil {
 		h.uiFail(w, r, err)
 		return
 	}
 	if list == nil {
-		list = []jobs.Verification{}
+		list = []verifier.Verification{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]jobs.Verification{"verifications": list})
+	writeJSON(w, http.StatusOK, map[string][]verifier.Verification{"verifications": list})
 }
 
 func (h *handler) getVerification(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +69,7 @@ func (h *handler) getVerification(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	v, err := h.b.(PackVerifier).Verification(r.Context(), id)
+	v, err := h.opts.Verifier.Get(r.Context(), id)
 	if err != nil {
 		h.uiFail(w, r, err)
 		return
@@ -88,7 +88,7 @@ func (h *handler) cancelVerification(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	v, err := h.b.(PackVerifier).CancelVerify(r.Context(), id, reason)
+	v, err := h.opts.Verifier.Cancel(r.Context(), id, reason)
 	if err != nil {
 		h.uiFail(w, r, err)
 		return
@@ -109,7 +109,7 @@ func (h *handler) verificationEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	ch, err := h.b.(PackVerifier).WatchVerify(ctx, id)
+	ch, err := h.opts.Verifier.Watch(ctx, id)
 	if err != nil {
 		h.uiFail(w, r, err)
 		return

@@ -47,14 +47,11 @@ func (m *Manager) RunDrill(ctx context.Context, req drill.Request) (drill.Drill,
 		return drill.Drill{}, err
 	}
 	target, _ := drill.SanitizeRestoreTarget(req.RestoreTarget)
-	m.startMu.Lock()
-	if m.closed {
-		m.startMu.Unlock()
-		return drill.Drill{}, ErrClosed
+	done, err := m.enter()
+	if err != nil {
+		return drill.Drill{}, err
 	}
-	m.wg.Add(1)
-	m.startMu.Unlock()
-	defer m.wg.Done()
+	defer done()
 
 	d, err := m.newDrill(ctx, req)
 	if err != nil {

@@ -173,6 +173,28 @@ func (m *Manager) holdLease(ctx context.Context, what string, jobID int64) (cont
 	return hctx, release, nil
 }
 
+// Hold takes the backup lock for an operation outside this package (a
+// pack verification: what, e.g. "verification of pack X") on behalf of
+// jobID (0: none), as drills and real restores do: a live lease is a
+// *BusyError, ErrClosed once Close began. The lock is renewed until
+// release; losing it, or Close, cancels the returned context, and Close
+// waits for release.
+func (m *Manager) Hold(ctx context.Context, what string, jobID int64) (context.Context, func(), error) {
+	done, err := m.enter()
+	if err != nil {
+		return nil, nil, err
+	}
+	hctx, release, err := m.holdLease(ctx, what, jobID)
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return hctx, func() {
+		release()
+		done()
+	}, nil
+}
+
 // cancelHolds cancels the operations holding a lease through holdLease (Close).
 func (m *Manager) cancelHolds(cause error) {
 	m.holdMu.Lock()

@@ -137,14 +137,11 @@ func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 	if err := m.checkLiveRestoreRequest(req); err != nil {
 		return LiveRestore{}, err
 	}
-	m.startMu.Lock()
-	if m.closed {
-		m.startMu.Unlock()
-		return LiveRestore{}, ErrClosed
+	done, err := m.enter()
+	if err != nil {
+		return LiveRestore{}, err
 	}
-	m.wg.Add(1)
-	m.startMu.Unlock()
-	defer m.wg.Done()
+	defer done()
 
 	lr, set, err := m.newLiveRestore(ctx, req)
 	if err != nil {

@@ -42,17 +42,17 @@ type Manager struct {
 	base       context.Context // lives until Close has waited for the jobs
 	baseCancel context.CancelFunc
 
-	startMu sync.Mutex // serializes Start in this process; guards closed
+	startMu sync.Mutex // serializes Start in this process; guards closed (see enter)
 	closed  bool
 
 	mu   sync.Mutex
 	runs map[int64]*jobRun // jobs this process runs (or whose Run is unwinding)
 
-	wg    sync.WaitGroup // job goroutines and restore drills
+	wg    sync.WaitGroup // starts, job goroutines, drills, verifications, real restores (enter)
 	sched *scheduler
 
 	holdMu sync.Mutex
-	holds  map[string]context.CancelCauseFunc // operations holding the lock through holdLease (drills), canceled by Close
+	holds  map[string]context.CancelCauseFunc // operations holding the lock through holdLease (Hold), canceled by Close
 }
 
 // NewManager opens (creating and migrating) the state DB, stores the initial
@@ -141,12 +141,13 @@ func (m *Manager) dbCtx() (context.Context, context.CancelFunc) {
 // error wrapping ErrInvalidSettings. Mount, space and engine prechecks run
 // inside the job: their failure is a failed job with an error code.
 func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
-	m.startMu.Lock()
-	closed := m.closed
-	m.startMu.Unlock()
-	if closed {
-		return Job{}, ErrClosed
+	m.startMu.Lock() // held throughout: starts in this process are serialized
+	defer m.startMu.Unlock()
+	done, err := m.enterLocked()
+	if err != nil {
+		return Job{}, err
 	}
+	defer done()
 	set, err := m.loadSettings(ctx)
 	if err != nil {
 		return Job{}, err
@@ -158,12 +159,6 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	trigger := req.Trigger
 	if trigger == "" {
 		trigger = "manual"
-	}
-
-	m.startMu.Lock()
-	defer m.startMu.Unlock()
-	if m.closed {
-		return Job{}, ErrClosed
 	}
 	now := m.cfg.Now()
 	nowMs := now.UnixMilli()
@@ -198,12 +193,30 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	m.runs[job.ID] = jr
 	m.mu.Unlock()
 	started := jr.snapshot() // as started: the run may report progress at once
-	m.wg.Add(2)
+	m.wg.Add(2) // the run's goroutines, admitted with this start
 	go jr.monitor()
 	go jr.run(recovered)
 	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", string(kind)), zap.String("trigger", trigger),
 		zap.String("project", spec.Project), zap.String("target", spec.Target))
 	return started, nil
+}
+
+// enter admits an operation Close must wait for (a start, a drill, a
+// verification, a real restore): ErrClosed once Close began, else it is
+// counted in the wait group Close waits for until done is called.
+func (m *Manager) enter() (done func(), err error) {
+	m.startMu.Lock()
+	defer m.startMu.Unlock()
+	return m.enterLocked()
+}
+
+// enterLocked is enter with startMu held by the caller.
+func (m *Manager) enterLocked() (done func(), err error) {
+	if m.closed {
+		return nil, ErrClosed
+	}
+	m.wg.Add(1)
+	return m.wg.Done, nil
 }
 
 // Get returns a job. For a job this process runs, the live progress (newer
@@ -432,6 +445,11 @@ func (m *Manager) jobEnded(j Job) {
 	}()
 	m.cfg.OnJobEnd(j)
 }
+
+// Config is the Manager's configuration, with the defaults applied: what
+// the operations run beside its jobs share (staging, language, clock,
+// hooks, logger).
+func (m *Manager) Config() Config { return m.cfg }
 
 // tr is a job message in the configured language.
 func (m *Manager) tr(key string, args ...any) string { return i18n.T(m.cfg.Lang, key, args...) }

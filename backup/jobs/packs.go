@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,10 @@ import (
 )
 
 // The packs of the target as the admin page acts on them: by name, for a
-// verification (verify_job.go) or a restore plan (below).
+// verification (package verifier) or a restore plan (below).
+
+// ErrPackNotFound: no pack of that name in the target directory.
+var ErrPackNotFound = errors.New("pack_not_found")
 
 // RestorePlanRequest asks what restoring a pack of the target would do.
 type RestorePlanRequest struct {
@@ -34,7 +38,7 @@ type RestorePlanRequest struct {
 // RestorePlan computes what a restore of a pack of the target would do
 // against the Manager's engine (restore.Run with PlanOnly: the manifest is
 // read, the engine and the database destination inspected, nothing
-// changed; the pack is not verified — StartVerify does that). The plan's
+// changed; the pack is not verified — package verifier does that). The plan's
 // Problems say why the restore would be refused. It takes no lock: it
 // writes nothing. An unknown pack is ErrPackNotFound; a malformed request
 // an error wrapping ErrInvalidSpec.
@@ -43,7 +47,7 @@ func (m *Manager) RestorePlan(ctx context.Context, req RestorePlanRequest) (*res
 	if lang == "" {
 		lang = m.cfg.Lang
 	}
-	info, err := m.findPack(ctx, req.Pack)
+	info, err := m.FindPack(ctx, req.Pack)
 	if err != nil {
 		return nil, err
 	}
@@ -56,10 +60,16 @@ func (m *Manager) RestorePlan(ctx context.Context, req RestorePlanRequest) (*res
 	return restore.Run(ctx, info.Path, spec)
 }
 
-// findPack finds a pack of the target by its directory name: a complete
+// FindPack finds a pack of the target by its directory name: a complete
 // or invalid pack (a partial one is a backup in progress or the debris of
-// one, and is refused).
-func (m *Manager) findPack(ctx context.Context, name string) (pack.Info, error) {
+// one, and is refused). An unknown pack is ErrPackNotFound; a malformed
+// name an error wrapping ErrInvalidSpec; ErrClosed once Close began.
+func (m *Manager) FindPack(ctx context.Context, name string) (pack.Info, error) {
+	done, err := m.enter()
+	if err != nil {
+		return pack.Info{}, err
+	}
+	defer done()
 	switch {
 	case strings.HasPrefix(name, pack.PartialPrefix):
 		return pack.Info{}, fmt.Errorf("%w: pack_partial: %s is a partial pack (a backup in progress, or one that did not finish): there is nothing to verify or restore", backup.ErrInvalidSpec, name)
@@ -76,20 +86,4 @@ func (m *Manager) findPack(ctx context.Context, name string) (pack.Info, error) 
 		}
 	}
 	return pack.Info{}, fmt.Errorf("%w: no pack %s in the target directory", ErrPackNotFound, name)
-}
-
-// packJob is the id of the backup job that wrote the pack (among the last
-// 200 jobs), 0 when none is known: the lock names it while a verification
-// holds it, as a drill's does.
-func (m *Manager) packJob(ctx context.Context, name string) int64 {
-	list, err := m.List(ctx, ListOptions{Limit: 200})
-	if err != nil {
-		return 0
-	}
-	for _, j := range list {
-		if j.PackName != nil && *j.PackName == name {
-			return j.ID
-		}
-	}
-	return 0
 }

@@ -1,10 +1,9 @@
-package jobs_test
+package verifier_test
 
 import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,21 +12,21 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
-	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
 // mustVerifyEnd follows a verification to its end and returns every state
 // it saw (the last one ended).
-func mustVerifyEnd(t *testing.T, m *jobs.Manager, id string) []jobs.Verification {
+func mustVerifyEnd(t *testing.T, vf *verifier.Verifier, id string) []verifier.Verification {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ch, err := m.WatchVerify(ctx, id)
+	ch, err := vf.Watch(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seen []jobs.Verification
+	var seen []verifier.Verification
 	for v := range ch {
 		seen = append(seen, v)
 	}
@@ -37,26 +36,28 @@ func mustVerifyEnd(t *testing.T, m *jobs.Manager, id string) []jobs.Verification
 	return seen
 }
 
-// mustVerifyPack writes a test pack and a Manager whose target holds it.
-func mustVerifyPack(t *testing.T, cfg jobs.Config) (*jobs.Manager, *backuptest.Pack) {
+// mustVerifyPack writes a test pack and a Manager whose target holds it,
+// with its Verifier.
+func mustVerifyPack(t *testing.T, cfg jobs.Config) (*jobs.Manager, *verifier.Verifier, *backuptest.Pack) {
 	t.Helper()
 	if cfg.Settings.TargetLocalDir == "" {
 		cfg.Settings = backuptest.Settings(t)
 	}
 	p := backuptest.MustPack(t, cfg.Settings.TargetLocalDir, time.Now().Add(-time.Hour))
-	return backuptest.MustManager(t, cfg), p
+	m := backuptest.MustManager(t, cfg)
+	return m, verifier.New(m), p
 }
 
 func TestVerifyPassesWithRisingProgress(t *testing.T) {
-	m, p := mustVerifyPack(t, jobs.Config{})
-	v, err := m.StartVerify(context.Background(), jobs.VerifyRequest{Pack: filepath.Base(p.Dir)})
+	m, vf, p := mustVerifyPack(t, jobs.Config{})
+	v, err := vf.Start(context.Background(), verifier.Request{Pack: filepath.Base(p.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.Status != jobs.StatusRunning || v.Pack != filepath.Base(p.Dir) || v.Path != p.Dir || v.ID == "" {
 		t.Fatalf("started %+v", v)
 	}
-	seen := mustVerifyEnd(t, m, v.ID)
+	seen := mustVerifyEnd(t, vf, v.ID)
 	end := seen[len(seen)-1]
 	if end.Status != jobs.StatusCompleted || end.OK == nil || !*end.OK || end.Progress != 100 || end.ErrorCode != nil ||
 		end.Result == nil || !end.Result.OK || end.FinishedAt == nil || end.BytesDone < p.Manifest.PackSize() || end.BytesTotal < end.BytesDone {
@@ -70,26 +71,26 @@ func TestVerifyPassesWithRisingProgress(t *testing.T) {
 	if len(end.Log) < 2 || end.Log[0].Message != i18n.T(i18n.English, "verifyjob.started", v.Pack) {
 		t.Errorf("log %+v", end.Log)
 	}
-	list, err := m.Verifications(context.Background())
+	list, err := vf.List(context.Background())
 	if err != nil || len(list) != 1 || list[0].ID != v.ID || list[0].Log != nil || list[0].Result.Manifest != nil {
 		t.Fatalf("Verifications: %v %+v", err, list)
 	}
-	MustLockFree(t, m)
-	if got, err := m.Verification(context.Background(), v.ID); err != nil || got.Status != jobs.StatusCompleted {
+	mustLockFree(t, m)
+	if got, err := vf.Get(context.Background(), v.ID); err != nil || got.Status != jobs.StatusCompleted {
 		t.Fatalf("Verification: %v %+v", err, got)
 	}
 }
 
 func TestVerifyFailsOnAFlippedByte(t *testing.T) {
-	m, p := mustVerifyPack(t, jobs.Config{Lang: i18n.Chinese})
+	_, vf, p := mustVerifyPack(t, jobs.Config{Lang: i18n.Chinese})
 	backuptest.MustFlip(t, p.Path("volumes/shared.tar"), 600)
-	v, err := m.StartVerify(context.Background(), jobs.VerifyRequest{Pack: filepath.Base(p.Dir)})
+	v, err := vf.Start(context.Background(), verifier.Request{Pack: filepath.Base(p.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := mustVerifyEnd(t, m, v.ID)
+	end := mustVerifyEnd(t, vf, v.ID)
 	e := end[len(end)-1]
-	if e.Status != jobs.StatusFailed || e.OK == nil || *e.OK || e.ErrorCode == nil || *e.ErrorCode != jobs.VerifyCodeFailed || e.Result == nil {
+	if e.Status != jobs.StatusFailed || e.OK == nil || *e.OK || e.ErrorCode == nil || *e.ErrorCode != verifier.CodeFailed || e.Result == nil {
 		t.Fatalf("ended %+v", e)
 	}
 	failed := e.Result.Failed()
@@ -102,7 +103,7 @@ func TestVerifyFailsOnAFlippedByte(t *testing.T) {
 }
 
 func TestVerifyRefusesUnknownAndMalformedPacks(t *testing.T) {
-	m, _ := mustVerifyPack(t, jobs.Config{})
+	m, vf, _ := mustVerifyPack(t, jobs.Config{})
 	ctx := context.Background()
 	for name, want := range map[string]error{
 		pack.NamePrefix + "20000101_000000_000": jobs.ErrPackNotFound,
@@ -112,17 +113,17 @@ func TestVerifyRefusesUnknownAndMalformedPacks(t *testing.T) {
 		pack.PartialPrefix + "20000101_000000_000":        backup.ErrInvalidSpec,
 		pack.NamePrefix + "20000101_000000_000/../../etc": backup.ErrInvalidSpec,
 	} {
-		if _, err := m.StartVerify(ctx, jobs.VerifyRequest{Pack: name}); !errors.Is(err, want) {
+		if _, err := vf.Start(ctx, verifier.Request{Pack: name}); !errors.Is(err, want) {
 			t.Errorf("StartVerify(%q): %v, want %v", name, err, want)
 		}
 		if _, err := m.RestorePlan(ctx, jobs.RestorePlanRequest{Pack: name}); !errors.Is(err, want) {
 			t.Errorf("RestorePlan(%q): %v, want %v", name, err, want)
 		}
 	}
-	if _, err := m.Verification(ctx, "verify_nope"); !errors.Is(err, jobs.ErrVerificationNotFound) {
+	if _, err := vf.Get(ctx, "verify_nope"); !errors.Is(err, verifier.ErrNotFound) {
 		t.Errorf("Verification: %v", err)
 	}
-	if _, err := m.StartVerify(ctx, jobs.VerifyRequest{Pack: "x", Lang: "fr"}); !errors.Is(err, backup.ErrInvalidSpec) {
+	if _, err := vf.Start(ctx, verifier.Request{Pack: "x", Lang: "fr"}); !errors.Is(err, backup.ErrInvalidSpec) {
 		t.Errorf("lang fr: %v", err)
 	}
 }
@@ -140,9 +141,9 @@ func TestVerifyHoldsTheLockAndCancels(t *testing.T) {
 		return context.Cause(ctx)
 	}}
 	run := newBlockingRun()
-	m, p := mustVerifyPack(t, jobs.Config{Hooks: hooks, Run: run.Run})
+	m, vf, p := mustVerifyPack(t, jobs.Config{Hooks: hooks, Run: run.Run})
 	ctx := context.Background()
-	v, err := m.StartVerify(ctx, jobs.VerifyRequest{Pack: filepath.Base(p.Dir)})
+	v, err := vf.Start(ctx, verifier.Request{Pack: filepath.Base(p.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,35 +152,35 @@ func TestVerifyHoldsTheLockAndCancels(t *testing.T) {
 	if _, err := m.Start(ctx, jobs.Request{}); !errors.As(err, &busy) {
 		t.Fatalf("Start beside a verification: %v, want a BusyError", err)
 	}
-	if _, err := m.StartVerify(ctx, jobs.VerifyRequest{Pack: filepath.Base(p.Dir)}); !errors.As(err, &busy) {
+	if _, err := vf.Start(ctx, verifier.Request{Pack: filepath.Base(p.Dir)}); !errors.As(err, &busy) {
 		t.Fatalf("a second verification: %v, want a BusyError", err)
 	}
-	c, err := m.CancelVerify(ctx, v.ID, "operator changed their mind")
+	c, err := vf.Cancel(ctx, v.ID, "operator changed their mind")
 	if err != nil || (c.Status != jobs.StatusCanceling && c.Status != jobs.StatusCanceled) {
 		t.Fatalf("CancelVerify: %v %+v", err, c)
 	}
-	end := mustVerifyEnd(t, m, v.ID)
+	end := mustVerifyEnd(t, vf, v.ID)
 	e := end[len(end)-1]
-	if e.Status != jobs.StatusCanceled || e.OK != nil || e.ErrorCode == nil || *e.ErrorCode != jobs.VerifyCodeCanceled {
+	if e.Status != jobs.StatusCanceled || e.OK != nil || e.ErrorCode == nil || *e.ErrorCode != verifier.CodeCanceled {
 		t.Fatalf("ended %+v", e)
 	}
-	if again, err := m.CancelVerify(ctx, v.ID, ""); err != nil || again.Status != jobs.StatusCanceled {
+	if again, err := vf.Cancel(ctx, v.ID, ""); err != nil || again.Status != jobs.StatusCanceled {
 		t.Fatalf("cancel of an ended verification: %v %+v", err, again)
 	}
-	MustLockFree(t, m)
+	mustLockFree(t, m)
 
 	j, err := m.Start(ctx, jobs.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run.waitStarted(t)
-	if _, err := m.StartVerify(ctx, jobs.VerifyRequest{Pack: filepath.Base(p.Dir)}); !errors.As(err, &busy) || busy.JobID != j.ID {
+	<-run.started
+	if _, err := vf.Start(ctx, verifier.Request{Pack: filepath.Base(p.Dir)}); !errors.As(err, &busy) || busy.JobID != j.ID {
 		t.Fatalf("StartVerify beside backup %d: %v", j.ID, err)
 	}
 	if _, err := m.Cancel(ctx, j.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	MustJobEnded(t, m, j.ID)
+	mustJobEnded(t, m, j.ID)
 }
 
 // Close cancels a running verification and waits for it.
@@ -190,8 +191,8 @@ func TestVerifyCanceledByClose(t *testing.T) {
 		<-ctx.Done()
 		return context.Cause(ctx)
 	}}
-	m, p := mustVerifyPack(t, jobs.Config{Hooks: hooks})
-	v, err := m.StartVerify(context.Background(), jobs.VerifyRequest{Pack: filepath.Base(p.Dir)})
+	m, vf, p := mustVerifyPack(t, jobs.Config{Hooks: hooks})
+	v, err := vf.Start(context.Background(), verifier.Request{Pack: filepath.Base(p.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,53 +200,46 @@ func TestVerifyCanceledByClose(t *testing.T) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.Verification(context.Background(), v.ID)
+	got, err := vf.Get(context.Background(), v.ID)
 	if err != nil || got.Status != jobs.StatusCanceled {
 		t.Fatalf("after Close: %v %+v", err, got)
 	}
-	if _, err := m.StartVerify(context.Background(), jobs.VerifyRequest{Pack: filepath.Base(p.Dir)}); !errors.Is(err, jobs.ErrClosed) {
+	if _, err := vf.Start(context.Background(), verifier.Request{Pack: filepath.Base(p.Dir)}); !errors.Is(err, jobs.ErrClosed) {
 		t.Fatalf("StartVerify after Close: %v", err)
 	}
 }
 
-func TestRestorePlanAgainstTheEngine(t *testing.T) {
-	eng := backuptest.NewRunningEngine()
-	m, p := mustVerifyPack(t, jobs.Config{Engine: eng, Lang: i18n.Chinese})
-	res, err := m.RestorePlan(context.Background(), jobs.RestorePlanRequest{Pack: filepath.Base(p.Dir), Project: "demo2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Planned || res.Plan == nil || res.Plan.Project != "demo2" || res.PackageHash != p.Hash || len(res.Plan.Volumes) != 2 {
-		t.Fatalf("plan %+v", res.Plan)
-	}
-	if i := slices.IndexFunc(res.Plan.Volumes, func(v restore.VolumePlan) bool { return v.Name == "demo_data" }); i < 0 ||
-		res.Plan.Volumes[i].Target != "demo2_data" || res.Plan.Volumes[i].Action != restore.ActionCreate {
-		t.Fatalf("volumes %+v", res.Plan.Volumes)
-	}
-	if slices.Contains(res.Plan.Components, pack.ComponentDB) {
-		t.Errorf("the database is planned without a destination: %v", res.Plan.Components)
-	}
-	if eng.Loads() != 0 || len(eng.Imported()) != 0 {
-		t.Errorf("a plan changed the engine: %d loads, %v imported", eng.Loads(), eng.Imported())
-	}
-	if _, err := m.RestorePlan(context.Background(), jobs.RestorePlanRequest{Pack: filepath.Base(p.Dir), Project: "Bad Name"}); !errors.Is(err, backup.ErrInvalidSpec) {
-		t.Errorf("bad project: %v", err)
-	}
+// blockingRun is a backup that runs until it is canceled.
+type blockingRun struct{ started chan struct{} }
+
+func newBlockingRun() *blockingRun { return &blockingRun{started: make(chan struct{}, 8)} }
+
+func (b *blockingRun) Run(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
+	b.started <- struct{}{}
+	<-ctx.Done()
+	return nil, &backup.StepError{Step: progress.StepVolumes, Err: context.Cause(ctx)}
 }
 
-func TestDoctorInputsFollowTheSettings(t *testing.T) {
-	s := backuptest.Settings(t)
-	s.AuthDBPath = "/srv/app/auth.db"
-	s.RagflowProjectName = ""
-	s.RagflowComposePath = "/srv/My_App/docker-compose.yml"
-	m := backuptest.MustManager(t, jobs.Config{Settings: s, StagingDir: "/var/tmp/x"})
-	in, err := m.DoctorInputs(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []pack.Component{pack.ComponentDB, pack.ComponentVolumes, pack.ComponentImages}
-	if in.Project != "my_app" || in.Target != s.TargetLocalDir || in.SQLitePath != s.AuthDBPath || in.StagingDir != "/var/tmp/x" ||
-		!slices.Equal(in.Components, want) || in.Engine == nil || in.StateDesc == "" || !in.Policy.AnyFSType {
-		t.Fatalf("inputs %+v", in)
-	}
+// mustLockFree waits until the lease lock is released.
+func mustLockFree(t *testing.T, m *jobs.Manager) {
+	t.Helper()
+	backuptest.Wait(t, 20*time.Second, "the lock to be released", func() bool {
+		li, err := m.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !li.Held
+	})
+}
+
+// mustJobEnded waits for a job to leave the active states.
+func mustJobEnded(t *testing.T, m *jobs.Manager, id int64) {
+	t.Helper()
+	backuptest.Wait(t, 20*time.Second, "the job to end", func() bool {
+		j, err := m.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !j.Status.Active()
+	})
 }
