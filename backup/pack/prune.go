@@ -13,7 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
+	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/internal/owner"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -66,6 +68,16 @@ type PruneOptions struct {
 	Logger *zap.Logger
 	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
+	// KeepDaily, KeepWeekly and KeepMonthly also keep the newest complete
+	// pack of each of the last that many days, ISO weeks and months (UTC);
+	// with Keep they form the retention policy (a pack any of them keeps
+	// stays).
+	KeepDaily, KeepWeekly, KeepMonthly int
+	// Owner is who prunes, in the store's lease. Default: this process.
+	Owner owner.Identity
+	// LockWait is how long Prune waits for the store's exclusive lease
+	// while backups hold it (0: refused at once, naming the holder).
+	LockWait time.Duration
 }
 
 func (o *PruneOptions) applyDefaults() {
@@ -87,6 +99,9 @@ func (o PruneOptions) Validate() error {
 	var errs []error
 	if o.Target == "" {
 		errs = append(errs, errors.New("no target directory given: the directory holding the packs"))
+	}
+	if o.KeepDaily < 0 || o.KeepWeekly < 0 || o.KeepMonthly < 0 {
+		errs = append(errs, fmt.Errorf("keep-daily %d, keep-weekly %d, keep-monthly %d: none may be negative", o.KeepDaily, o.KeepWeekly, o.KeepMonthly))
 	}
 	if o.Keep < 0 {
 		errs = append(errs, fmt.Errorf("keep %d is negative: give the number of newest packs to keep, or 0 for no count limit", o.Keep))
@@ -118,6 +133,10 @@ type PruneResult struct {
 	// Reasons says why each pack of Deleted and Blocked is (or was to be)
 	// deleted, by pack name.
 	Reasons map[string]PruneReason `json:"reasons,omitempty"`
+	// GC is what the store's garbage collection did (nil: no store, or none ran).
+	GC *store.GCResult `json:"gc,omitempty"`
+	// GCSkipped says why the garbage collection did not run.
+	GCSkipped string `json:"gc_skipped,omitempty"`
 }
 
 // ErrPruneRefused: Prune deleted nothing because the newest pack of the
@@ -149,6 +168,13 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	if err := o.Validate(); err != nil {
 		return PruneResult{}, err
 	}
+	// A target with a pack store: the exclusive lease first, so that no
+	// backup adds data (or a pack) while the decision is made and carried out.
+	sp, err := o.lockStore(ctx)
+	if err != nil {
+		return PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+	}
+	defer sp.close(ctx)
 	packs, err := List(ctx, o.Target)
 	if err != nil {
 		return PruneResult{}, err
@@ -199,6 +225,9 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	}
 	if !o.DryRun {
 		errs = append(errs, removeLeftovers(root)...)
+		if err := sp.collect(ctx, o, &res); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("prune %s: %w", o.Target, errors.Join(errs...))

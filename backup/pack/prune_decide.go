@@ -65,12 +65,13 @@ func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(
 		d.Reasons[p.Name] = r
 	}
 	complete := completePacks(packs, o.Project)
-	for i, p := range complete {
+	keep, counted := o.policyKeeps(complete)
+	for _, p := range complete {
 		switch {
-		case i == 0, !p.CreatedAt.Before(complete[0].CreatedAt), protected(p.Path):
+		case p.Name == complete[0].Name, !p.CreatedAt.Before(complete[0].CreatedAt), protected(p.Path):
 			// the newest complete pack, one as new as it, or protected
 			d.Kept = append(d.Kept, p)
-		case o.Keep > 0 && i >= o.Keep:
+		case counted && !keep[p.Name]:
 			doom(p, PruneReason{Code: ReasonBeyondKeep, Keep: o.Keep})
 		case o.MaxAge > 0 && now.Sub(p.CreatedAt) > o.MaxAge:
 			doom(p, PruneReason{Code: ReasonMaxAge, Limit: o.MaxAge})
