@@ -238,6 +238,9 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 		return backup.Spec{}, "", fmt.Errorf("%w: %v", backup.ErrInvalidSpec, err)
 	}
 	spec.PackMode = mode
+	if spec.Format, err = backup.ParseFormat(s.PackFormat); err != nil {
+		return backup.Spec{}, "", fmt.Errorf("%w: %v", backup.ErrInvalidSpec, err)
+	}
 	if slices.Contains(ordered, pack.ComponentDB) {
 		spec.SQLitePath = s.AuthDBPath
 	}

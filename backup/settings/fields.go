@@ -99,7 +99,14 @@ var table = []Field{
 		Note: "a pack holds the application's credentials; on CIFS the mount options decide the effective mode",
 		Flag: "pack-mode", Env: "DOCKPACK_PACK_MODE", Usage: "mode of a pack's files: 0600 (default), 0640 or 0644; directories get the same read bits",
 		value: func(s *Settings) any { return &s.PackMode }},
+	{Name: "pack_format", Type: TypeChoice, Default: PackFormats[0], Choices: PackFormats,
+		Note: "store writes only what changed since the packs before (format 2); classic packs stay readable",
+		Flag: "pack-format", Env: "DOCKPACK_PACK_FORMAT", Usage: "pack format: classic (every file in full, default) or store (chunks in the target's pack store)",
+		value: func(s *Settings) any { return &s.PackFormat }},
 }
+
+// PackFormats are the values of pack_format (backup.FormatClassic, backup.FormatStore).
+var PackFormats = []string{"classic", "store"}
 
 // Defaults of the settings.
 const (

@@ -38,6 +38,9 @@ type Settings struct {
 	RestoreStopServices []string `json:"restore_stop_services"`
 	// PackMode is the mode of a pack's files (pack.Modes; default 0600).
 	PackMode string `json:"pack_mode"`
+	// PackFormat is the pack format of the daemon's backups: "classic"
+	// (default) or "store" (PackFormats).
+	PackFormat string `json:"pack_format"`
 
 	// Derived, read-only.
 	LocalBackupTargetPath string `json:"local_backup_target_path"`

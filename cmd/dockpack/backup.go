@@ -55,8 +55,12 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written)
 				return err
 			}
 			if rep.json {
-				rep.event(map[string]any{"event": "done", "pack": res.Pack, "package_hash": res.PackageHash, "bytes": res.Bytes,
-					"duration_ms": res.Duration.Milliseconds()})
+				done := map[string]any{"event": "done", "pack": res.Pack, "package_hash": res.PackageHash, "bytes": res.Bytes,
+					"duration_ms": res.Duration.Milliseconds()}
+				if res.Store != nil { // bytes read / new / reused per component
+					done["store"] = res.Store
+				}
+				rep.event(done)
 				return nil
 			}
 			printPackSummary(out, res.Pack, res.Manifest, res.PackageHash)

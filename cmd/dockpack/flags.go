@@ -57,6 +57,8 @@ type specFlags struct {
 	staging    string
 	stopTimout time.Duration
 	packMode   string
+	format     string
+	lockWait   time.Duration
 	pol        policyFlags
 }
 
@@ -71,6 +73,8 @@ func (s *specFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&s.staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite snapshot (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	fs.StringVar(&s.packMode, "pack-mode", envOr("DOCKPACK_PACK_MODE", ""), "mode of the pack's files: 0600 (default), 0640 or 0644; directories get the same read bits ($DOCKPACK_PACK_MODE)")
 	fs.DurationVar(&s.stopTimout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
+	fs.StringVar(&s.format, "format", envOr("DOCKPACK_PACK_FORMAT", "classic"), "pack format: classic (every file in full) or store (chunks in the target's pack store: only what changed is written) ($DOCKPACK_PACK_FORMAT)")
+	fs.DurationVar(&s.lockWait, "store-lock-wait", 0, "how long a store backup waits while a prune holds the store (0: refuse at once)")
 	s.pol.bind(fs)
 }
 
@@ -80,6 +84,10 @@ func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
 	mode, err := pack.ParseMode(s.packMode)
 	if err != nil {
 		return backup.Spec{}, usageError{fmt.Errorf("--pack-mode: %w", err)}
+	}
+	format, err := backup.ParseFormat(s.format)
+	if err != nil {
+		return backup.Spec{}, usageError{fmt.Errorf("--format: %w", err)}
 	}
 	comps := []pack.Component{}
 	if s.sqlite != "" {
@@ -103,5 +111,7 @@ func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
 		StagingDir:      s.staging,
 		StopTimeout:     s.stopTimout,
 		PackMode:        mode,
+		Format:          format,
+		StoreLockWait:   s.lockWait,
 	}, nil
 }

@@ -24,7 +24,9 @@ func newPacksCmd(g *globals) *cobra.Command {
 		Short: "List the packs in a target directory: complete, partial (with age) or invalid",
 		Long: `List every pack in the target directory, newest first, with its status — complete, partial (a
 backup in progress or one that died: its age says which) or invalid (its manifest is unreadable) —
-size, creation time, project and components. Only manifests are read; use verify to check data.`,
+size (a store pack: its logical size), the bytes it added to the target (a store pack: only the data
+the store lacked), its format, creation time, project and components. Only manifests are read; use
+verify to check data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if target == "" {
@@ -58,7 +60,7 @@ func printPacks(w io.Writer, p i18n.Printer, packs []pack.Info) {
 		return
 	}
 	rows := [][]string{{p.T("packs.col.name"), p.T("packs.col.status"), p.T("packs.col.created"), p.T("packs.col.age"),
-		p.T("packs.col.size"), p.T("packs.col.project"), p.T("packs.col.components")}}
+		p.T("packs.col.size"), p.T("packs.col.added"), p.T("packs.col.format"), p.T("packs.col.project"), p.T("packs.col.components")}}
 	for _, pi := range packs {
 		comps := make([]string, len(pi.Contents))
 		for i, c := range pi.Contents {
@@ -72,7 +74,14 @@ func printPacks(w io.Writer, p i18n.Printer, packs []pack.Info) {
 		if !pi.CreatedAt.IsZero() {
 			created = pi.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		rows = append(rows, []string{pi.Name, status, created, humanAge(pi.Age), humanBytes(pi.Size), orDash(pi.Project), orDash(strings.Join(comps, ","))})
+		added, format := "-", "-"
+		switch pi.Format {
+		case pack.FormatVersion:
+			added, format = humanBytes(pi.Added), "classic"
+		case pack.FormatStore:
+			added, format = humanBytes(pi.Added), "store"
+		}
+		rows = append(rows, []string{pi.Name, status, created, humanAge(pi.Age), humanBytes(pi.Size), added, format, orDash(pi.Project), orDash(strings.Join(comps, ","))})
 	}
 	writeTable(w, rows, -1)
 }

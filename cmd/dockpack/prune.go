@@ -90,8 +90,8 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 			if o.Project == "" {
 				return usageError{errors.New("no project given (--project): prune works on one project's packs")}
 			}
-			if o.Keep == 0 && o.MaxAge == 0 {
-				return usageError{errors.New("give --keep N and/or --max-age D: without either nothing would be pruned")}
+			if o.Keep == 0 && o.MaxAge == 0 && o.KeepDaily == 0 && o.KeepWeekly == 0 && o.KeepMonthly == 0 {
+				return usageError{errors.New("give --keep N (--keep-daily/--keep-weekly/--keep-monthly) and/or --max-age D: without either nothing would be pruned")}
 			}
 			o.LiveWithin = o.PartialOlderThan
 			o.Logger, o.Lang = g.logger, g.lang
@@ -101,7 +101,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				body := map[string]any{"dry_run": o.DryRun, "deleted": res.Deleted, "kept": res.Kept, "refused": res.Refused, "blocked": res.Blocked,
-					"reasons": res.Reasons}
+					"reasons": res.Reasons, "gc": res.GC, "gc_skipped": res.GCSkipped}
 				if res.Newest != nil {
 					body["newest_check"] = verifyJSON(res.Newest)
 				}
@@ -121,6 +121,10 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 	f.StringVar(&o.Target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs ($DOCKPACK_TARGET)")
 	f.StringVar(&o.Project, "project", envOr("DOCKPACK_PROJECT", ""), "compose project whose packs are pruned ($DOCKPACK_PROJECT)")
 	f.IntVar(&o.Keep, "keep", 0, "keep this many of the newest complete packs")
+	f.IntVar(&o.KeepDaily, "keep-daily", 0, "also keep the newest pack of each of the last N days")
+	f.IntVar(&o.KeepWeekly, "keep-weekly", 0, "also keep the newest pack of each of the last N weeks")
+	f.IntVar(&o.KeepMonthly, "keep-monthly", 0, "also keep the newest pack of each of the last N months")
+	f.DurationVar(&o.LockWait, "lock-wait", 0, "how long to wait while backups hold the target's pack store (0: refuse at once)")
 	f.Var(ageValue{&o.MaxAge}, "max-age", "delete complete packs older than this (e.g. 30d, 12h; the newest is always kept)")
 	f.Var(ageValue{&o.PartialOlderThan}, "partial-older-than", "delete partial pack directories older than this and idle as long (0: leave them)")
 	f.BoolVar(&o.Deep, "deep", false, "check the newest pack by re-hashing every file, not only its structure")
@@ -172,5 +176,11 @@ func printPrune(w io.Writer, p i18n.Printer, dryRun bool, res pack.PruneResult) 
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(w, p.T("prune.nothing"))
+	}
+	if gc := res.GC; gc != nil {
+		fmt.Fprintln(w, p.T("prune.gc", gc.BundlesKept, gc.BundlesRepacked, gc.BundlesDeleted, humanBytes(gc.BytesDeleted), humanBytes(gc.BytesWritten)))
+	}
+	if res.GCSkipped != "" {
+		fmt.Fprintln(w, p.T("prune.gc.skipped", res.GCSkipped))
 	}
 }

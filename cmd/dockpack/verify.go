@@ -19,6 +19,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var (
 		jsonOut    bool
 		structural bool
+		subset     percentValue
 		staging    string
 	)
 	cmd := &cobra.Command{
@@ -40,7 +41,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 			if !jsonOut && stderrIsTTY() {
 				bar = newProgressReporter(out, false)
 			}
-			o := pack.VerifyOptions{StagingDir: staging, Structural: structural, Lang: g.lang, Logger: g.logger}
+			o := pack.VerifyOptions{StagingDir: staging, Structural: structural || subset > 0, ReadDataSubset: float64(subset), Lang: g.lang, Logger: g.logger}
 			if bar != nil {
 				o.Progress = bar.report
 			}
@@ -66,6 +67,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 	f := cmd.Flags()
 	f.BoolVar(&jsonOut, "json", false, "print the result (every check) as JSON")
 	f.BoolVar(&structural, "structural", false, "only the cheap checks: manifest, SHA256SUMS, sizes, tar headers (no hashing)")
+	f.Var(&subset, "read-data-subset", "a store pack: the structural checks plus a random N% of the store's bundles read whole (e.g. 10%)")
 	f.StringVar(&staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite check (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	return cmd
 }
