@@ -25,8 +25,9 @@
 //	             of live restores; pack verifications in the background, under the jobs' lock
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
 //	             make a pack; bring one back; prove one restorable
-//	format     backup/pack · backup/settings · backup/internal/precheck · backup/internal/packdir
-//	             the on-disk pack (manifest, verify, list, prune); the settings table;
+//	format     backup/pack · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
+//	             the on-disk pack (manifest, verify, list, prune); the settings table; the
+//	             service labels, presets, compose model and stop order a consistent pack follows;
 //	             the prechecks Plan, Run and doctor share; the pinned write path
 //	storage    backup/store · backup/storage (+ storage/local)
 //	             the pack store (chunks, bundles, indexes, leases, GC); where objects live
@@ -49,6 +50,7 @@
 //	backup                   → backup/internal/precheck backup/internal/packdir backup/store backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/pack backup/check dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack
+//	backup/consistency       → backup/pack dockerapi
 //	backup/pack              → backup/store backup/storage/local backup/check backup/progress mountcheck sqlitesnap
 //	backup/internal/packdir  → mountcheck
 //	backup/store             → backup/storage
