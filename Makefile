@@ -35,6 +35,21 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS_BIN)/staticcheck $@
 
+## s3-server: versitygw, a real S3-compatible server (Apache-2.0), for the object-storage tests
+## (backup/storage/s3, integration/s3_*): installed once into bin/tools, its version in the file name;
+## the tests start it on a loopback port with a temporary posix directory and stop it themselves
+VERSITYGW_VERSION ?= v1.8.0
+VERSITYGW   := $(TOOLS_BIN)/versitygw-$(VERSITYGW_VERSION)
+export DOCKPACK_VERSITYGW := $(VERSITYGW)
+export DOCKPACK_REQUIRE_S3 := 1
+.PHONY: s3-server
+s3-server: $(VERSITYGW)
+$(VERSITYGW):
+	mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	mv $(TOOLS_BIN)/versitygw $@
+test-unit test-integration bench: $(VERSITYGW)
+
 test-unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)
 

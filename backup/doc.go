@@ -55,6 +55,9 @@
 //	backup/internal/packdir  → mountcheck
 //	backup/store             → backup/storage
 //	backup/storage/local     → backup/storage mountcheck
+//	backup/storage/s3        → backup/storage
+//	backup/storage/s3/s3test → backup/storage/s3
+//	backup/storage/storagetest → backup/storage
 //
 // Everything else imports only helpers. Test support — backup/backuptest
 // (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp
