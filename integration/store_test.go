@@ -1,0 +1,188 @@
+//go:build integration
+
+package integration_test
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/storage/local"
+	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/dockerapi/dockertest"
+)
+
+// TestStorePacks is issue 12's acceptance on the real engine: the ratio
+// volume backed up three times into the pack store (unchanged: ≤ 1 % new
+// bytes; after a 1 % change: ≤ 3 %; ≤ 256 files per GiB of new data), the
+// round trip after removing the volume, a flipped byte in one bundle, and a
+// prune racing a backup of another process.
+func TestStorePacks(t *testing.T) {
+	v := stScale()
+	s := stNewStack(t, v, max(3*v.total(), 1<<30))
+	ctx := stCtx(t)
+
+	t0 := time.Now()
+	r1 := s.backup(t)
+	w1 := time.Since(t0)
+	n1 := r1.Store.Total()
+	files := stFiles(t, s.target)
+	gib := float64(n1.NewBytes) / (1 << 30)
+	t.Logf("first: read %d, new %d (stored %d) in %v; %d files on the target: %.1f per GiB of new data", n1.ReadBytes, n1.NewRawBytes, n1.NewBytes, w1.Round(time.Millisecond), files, float64(files)/gib)
+	if float64(files)/gib > 256 {
+		t.Errorf("%d files for %.2f GiB of new data: more than 256 per GiB", files, gib)
+	}
+	r2 := s.backup(t)
+	n2 := r2.Store.Total()
+	ratio2 := float64(n2.NewBytes) / float64(n1.NewBytes)
+	t.Logf("unchanged: new %d stored bytes = %.4f%% of the first", n2.NewBytes, 100*ratio2)
+	if ratio2 > 0.01 {
+		t.Errorf("second backup of the unchanged volume stored %.2f%% of the first (want ≤ 1%%)", 100*ratio2)
+	}
+	before3 := stBundles(t, s.target)
+	digest2, _ := rsDigest(t, s.cli, s.volume, s.image)
+	stImport(t, s.eng, s.volume, s.image, v, true)
+	digest3, _ := rsDigest(t, s.cli, s.volume, s.image)
+	dump := rsDump(t, s.db)
+	r3 := s.backup(t)
+	n3 := r3.Store.Total()
+	ratio3 := float64(n3.NewBytes) / float64(n1.NewBytes)
+	t.Logf("1%% change: new %d stored bytes = %.3f%% of the first", n3.NewBytes, 100*ratio3)
+	if ratio3 > 0.03 {
+		t.Errorf("backup after a 1%% change stored %.2f%% of the first (want ≤ 3%%)", 100*ratio3)
+	}
+	stReport("store ratios (%d MiB volume): first %d bytes stored, %.1f files/GiB; unchanged %.4f%%; 1%% change %.3f%%",
+		v.total()>>20, n1.NewBytes, float64(files)/gib, 100*ratio2, 100*ratio3)
+
+	t.Run("round-trip", func(t *testing.T) {
+		dockertest.ForceRemoveContainer(s.cli, s.app)
+		dockertest.RemoveVolume(t, s.cli, s.volume)
+		dest := filepath.Join(t.TempDir(), "auth.db")
+		if _, err := restore.Run(ctx, r3.Pack, restore.Spec{Engine: s.eng, SQLiteDest: dest, StagingDir: t.TempDir()}); err != nil {
+			t.Fatalf("restore of the store pack: %v", err)
+		}
+		if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != digest3 {
+			t.Errorf("the restored volume differs (paths, modes, owners, links, bytes)")
+		}
+		if rsDump(t, dest) != dump {
+			t.Errorf("the restored database's dump differs")
+		}
+	})
+
+	t.Run("flipped-byte", func(t *testing.T) {
+		var mine []string
+		for b := range stBundles(t, s.target) {
+			if !before3[b] {
+				mine = append(mine, b)
+			}
+		}
+		if len(mine) == 0 {
+			t.Fatal("the third backup wrote no bundle")
+		}
+		rsFlipMid(t, mine[0])
+		id := filepath.Base(mine[0])
+		vr, err := pack.Verify(ctx, r3.Pack, pack.VerifyOptions{StagingDir: t.TempDir()})
+		if !errors.Is(err, pack.ErrVerify) {
+			t.Fatalf("full verify of the damaged pack: %v", err)
+		}
+		found := false
+		for _, c := range vr.Failed() {
+			if c.Code == pack.CodeBlobDamaged && strings.Contains(c.Detail, id) && strings.Contains(c.Detail, r3.Name) &&
+				!strings.Contains(c.Detail, r1.Name) && !strings.Contains(c.Detail, r2.Name) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("the failure does not name bundle %s and exactly the packs using it: %v", id, err)
+		}
+		if _, err := restore.Run(ctx, r3.Pack, restore.Spec{Engine: s.eng, Components: []pack.Component{pack.ComponentVolumes}, Force: true}); !errors.Is(err, pack.ErrVerify) {
+			t.Fatalf("restore of the damaged pack was not refused: %v", err)
+		}
+		dockertest.RemoveVolume(t, s.cli, s.volume)
+		if _, err := restore.Run(ctx, r2.Pack, restore.Spec{Engine: s.eng, Components: []pack.Component{pack.ComponentVolumes}}); err != nil {
+			t.Fatalf("restore of an unaffected pack: %v", err)
+		}
+		if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != digest2 {
+			t.Errorf("the volume restored from the unaffected pack differs")
+		}
+	})
+
+	t.Run("prune-vs-backup", func(t *testing.T) {
+		s.app = dockertest.MustContainer(t, s.cli, dockertest.ContainerSpec{Name: s.project + "_app_1", Image: s.image,
+			Labels: dockertest.ComposeLabels(s.project, "app", 1), Mounts: []dockertest.Mount{{Type: "volume", Source: s.volume, Target: "/data"}}})
+		t.Cleanup(func() { dockertest.ForceRemoveContainer(s.cli, s.app) })
+		spec := s.spec(t)
+		held, release := make(chan struct{}), make(chan struct{})
+		var once bool
+		spec.Hooks.WrapWriter = func(step progress.Step, item string, w io.Writer) io.Writer {
+			return writerFunc(func(p []byte) (int, error) {
+				if !once && step == progress.StepVolumes {
+					once = true
+					close(held)
+					<-release
+				}
+				return w.Write(p)
+			})
+		}
+		done := make(chan error, 1)
+		var r4 *backup.Result
+		go func() {
+			var err error
+			r4, err = backup.Run(ctx, spec, nil)
+			done <- err
+		}()
+		<-held
+		code, out, errOut := rsCLI(t, "prune", "--target", s.target, "--project", s.project, "--keep", "1", "--log-level", "error")
+		if code == 0 || !strings.Contains(out+errOut, "backup of "+s.project) {
+			t.Errorf("prune while a backup writes exited %d, want a refusal naming the backup:\n%s%s", code, out, errOut)
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("the backup a prune raced: %v", err)
+		}
+		if _, err := pack.Verify(ctx, r4.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
+			t.Fatalf("the backup a prune raced does not verify: %v", err)
+		}
+		if code, out, errOut := rsCLI(t, "prune", "--target", s.target, "--project", s.project, "--keep", "1", "--json", "--log-level", "error"); code != 0 {
+			t.Fatalf("prune: %d\n%s%s", code, out, errOut)
+		}
+		packs, _ := pack.List(ctx, s.target)
+		if len(packs) != 1 || packs[0].Name != r4.Name {
+			t.Fatalf("after prune --keep 1: %v", packs)
+		}
+		// Exactly what the remaining pack uses stays in the store.
+		used, err := pack.UsedBlobs(ctx, r4.Pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := local.Open(ctx, local.Options{Dir: s.target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		st, err := store.Open(ctx, b, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		cr, err := st.Check(ctx, store.CheckOptions{ReadData: true})
+		if err != nil || len(cr.Damaged) > 0 || cr.Unindexed > 0 || cr.Blobs != len(used) {
+			t.Fatalf("after prune the store holds %d blobs (%d damaged, %d unindexed bundles), the remaining pack uses %d: %v",
+				cr.Blobs, len(cr.Damaged), cr.Unindexed, len(used), err)
+		}
+		if _, err := pack.Verify(ctx, r4.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
+			t.Fatalf("the kept pack after prune: %v", err)
+		}
+	})
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
