@@ -9,7 +9,7 @@ UNIT_TIMEOUT ?= 5m
 INTEG_TIMEOUT ?= 12m
 BENCH_TIMEOUT ?= 60m
 
-.PHONY: test test-unit test-integration faults bench fuzz vet lint build demo demo-clean image clean browser
+.PHONY: test test-unit test-integration faults bench store-big fuzz vet lint build demo demo-clean image clean browser
 
 ## test: unit + integration tests (integration needs the Docker Engine and root)
 test: vet lint test-unit test-integration
@@ -81,7 +81,18 @@ browser:
 ## bench: benchmarks with their anchors (not in CI; needs Debian's sqlite3)
 bench:
 	command -v sqlite3 >/dev/null || apt-get install -y sqlite3
+	command -v restic >/dev/null || apt-get install -y restic
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) ./integration/
+
+## store-big: the pack store at the issue's full size (not in CI, which runs a scaled ratio volume):
+## the ratio test with a >= 1 GiB volume, then the benchmark against restic (Debian's, installed when missing)
+store-big:
+	command -v restic >/dev/null || apt-get install -y restic
+	DOCKPACK_STORE_BIG=1 DOCKPACK_STORE_REPORT=$(CURDIR)/store-report.txt \
+	  $(GO) test -tags integration -count=1 -timeout $(BENCH_TIMEOUT) -v -run '^TestStorePacks$$' ./integration/ 2>&1 | tee store-test.log
+	DOCKPACK_STORE_REPORT=$(CURDIR)/store-report.txt \
+	  $(GO) test -tags integration -run '^$$' -bench '^BenchmarkStoreVsRestic$$' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./integration/ 2>&1 | tee -a store-test.log
+	@echo; cat store-report.txt
 
 ## fuzz: a short run of every fuzz target
 fuzz:

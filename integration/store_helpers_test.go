@@ -172,7 +172,7 @@ type stStack struct {
 	target  string
 }
 
-func stNewStack(t *testing.T, v stVolume, targetBytes int64) *stStack {
+func stNewStack(t testing.TB, v stVolume, targetBytes int64) *stStack {
 	t.Helper()
 	cli := dockertest.MustClient(t)
 	s := &stStack{cli: cli, eng: MustEngine(t), project: rsProject()}
