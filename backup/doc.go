@@ -24,7 +24,7 @@
 //	             the operator's checklist; jobs, lease lock, schedules, drills, the records
 //	             of live restores; pack verifications in the background, under the jobs' lock
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
-//	             make a pack; bring one back; prove one restorable
+//	             make a pack; bring one back (a project, or the live database); prove one restorable
 //	format     backup/pack · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
 //	             the on-disk pack (manifest, verify, list, prune); the settings table; the
 //	             service labels, presets, compose model and stop order a consistent pack follows;
@@ -44,9 +44,9 @@
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
+//	backup/jobs              → backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
-//	backup/restore           → backup backup/pack backup/progress dockerapi sqlitesnap
+//	backup/restore           → backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/internal/precheck backup/internal/packdir backup/store backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/pack backup/check dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack

@@ -14,33 +14,21 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
+	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/settings"
 )
 
 // Real restores: RagFlowAuth's admin page restores a job's database into
-// the live path (真实恢复当前数据). Unlike a drill this changes the running
-// application, so RunLiveRestore is careful in this order:
-//
-//  1. the request must name the job's output_dir and package_hash, give a
-//     change_reason and confirm with exactly "RESTORE";
-//  2. it takes the backup lock like a backup (a running backup or drill:
-//     409), and recovers restores a dead process left unfinished;
-//  3. the pack is checked: its manifest hash must still be the job's
-//     package_hash, its structure must verify, and its database file is
-//     re-hashed against the manifest (volumes and images, which are not
-//     restored, are not re-hashed);
-//  4. the restore is recorded (who, why, the pack's database hash, the
-//     containers it is about to stop) before anything changes;
-//  5. the containers that hold the database are stopped: the
-//     restore_stop_services setting (container names or labels, in any
-//     project), else the backup's stop list;
-//  6. the live database is kept beside itself as
-//     <name>.before-restore-<UTC time>, a consistent snapshot including its
-//     WAL (so the restore can be undone), then replaced atomically by
-//     sqlitesnap.Restore, which refuses while the database is still in use
-//     and removes stale -wal/-shm files;
-//  7. the stopped containers are started again, and the outcome (both
-//     hashes, the kept copy) recorded. A crash at any point leaves a record
-//     from which recovery starts the containers again.
+// the live path (真实恢复当前数据). The job system's part is here — the
+// request checked against its job and the settings, the backup lock taken
+// (a running backup or drill: 409) and restores a dead process left
+// unfinished recovered, the restore recorded (who, why, the pack's
+// database hash, the containers it is about to stop) before anything
+// changes and its outcome after, so that a crash at any point leaves a
+// record from which recovery starts the containers again. The restore
+// itself — the pack checked through its pin, the containers stopped, the
+// live database kept and replaced, the containers started again — is
+// restore.Live.
 
 // RestoreConfirmation is the text a real restore must be confirmed with.
 const RestoreConfirmation = "RESTORE"
@@ -126,7 +114,7 @@ func (m *Manager) checkLiveRestoreRequest(r LiveRestoreRequest) error {
 }
 
 // RunLiveRestore restores the database of a job's pack into the live path
-// (the auth_db_path setting); see the steps above. Refusals before anything
+// (the auth_db_path setting); see restore.Live. Refusals before anything
 // changed are *RestoreError (400: the request or the pack; 409: busy, the
 // database missing or in use) or wrap ErrJobNotFound; a restore that fails
 // after it was recorded returns its record and a *RestoreError. Canceling
@@ -161,28 +149,43 @@ func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 	log := m.log.With(zap.String("restore_id", lr.RestoreID), zap.Int64("job_id", lr.JobID))
 	m.recoverLiveRestores(hctx, m.liveRestoreSay)
 
-	src, err := m.checkLivePack(hctx, &lr)
+	recorded := false
+	res, err := restore.Live(hctx, restore.LiveSpec{Pack: lr.BackupPath, PackageHash: lr.BackupHash, JobID: lr.JobID,
+		Live: lr.LiveAuthDBPath, Stop: stopList(set), Engine: m.cfg.Engine, StopTimeout: liveRestoreStopTimeout,
+		StagingDir: m.cfg.StagingDir, Owner: m.id, Now: m.cfg.Now, Lang: m.cfg.Lang, Logger: m.log,
+		Record: func(ctx context.Context, c restore.LiveChecked) error {
+			err := m.recordLiveRestore(ctx, &lr, c)
+			recorded = err == nil
+			if recorded {
+				log.Info("real restore started", zap.String("live", lr.LiveAuthDBPath), zap.String("by", lr.ExecutedBy),
+					zap.String("reason", lr.ChangeReason), zap.Strings("stop", lr.StoppedContainers))
+			}
+			return err
+		},
+		Restarted: func(err error) { m.markLiveRestarted(&lr, err) },
+	})
+	if !recorded {
+		log.Warn("real restore refused", zap.Error(err))
+		return LiveRestore{}, err
+	}
+	m.finishLiveRestore(&lr, res, err)
 	if err != nil {
-		log.Warn("real restore refused: the pack", zap.Error(err))
-		return LiveRestore{}, err
-	}
-	stop, err := m.containersToStop(hctx, set)
-	if err != nil {
-		return LiveRestore{}, err
-	}
-	if err := m.recordLiveRestore(hctx, &lr, stop); err != nil {
-		return LiveRestore{}, err
-	}
-	log.Info("real restore started", zap.String("live", lr.LiveAuthDBPath), zap.String("by", lr.ExecutedBy),
-		zap.String("reason", lr.ChangeReason), zap.Strings("stop", lr.StoppedContainers))
-	rerr := m.replaceLive(hctx, &lr, src, stop)
-	m.finishLiveRestore(&lr, rerr)
-	if rerr != nil {
-		log.Error("real restore failed", zap.Error(rerr))
-		return lr, rerr
+		log.Error("real restore failed", zap.Error(err))
+		return lr, err
 	}
 	log.Info("real restore done", zap.String("kept", lr.BeforeRestorePath), zap.Bool("services_restarted", lr.ServicesRestarted))
 	return lr, nil
+}
+
+// stopList names the containers a real restore stops: those
+// restore_stop_services names, else the backup's stop list (stop_services,
+// or every service with ragflow_stop_services).
+func stopList(s settings.Settings) restore.StopList {
+	project := s.RagflowProjectName
+	if project == "" {
+		project = settings.ComposeProjectName(s.RagflowComposePath)
+	}
+	return restore.StopList{Selectors: s.RestoreStopServices, Project: project, Services: s.StopServices, All: s.RagflowStopServices}
 }
 
 // ListLiveRestores returns the recorded real restores, newest first; limit
@@ -209,12 +212,19 @@ func (m *Manager) ListLiveRestores(ctx context.Context, limit int) ([]LiveRestor
 	return out, nil
 }
 
-// finishLiveRestore completes lr after the replacement (err nil: done) and
-// stores it; a failure to store is logged (the restore itself happened).
-func (m *Manager) finishLiveRestore(lr *LiveRestore, err error) {
+// finishLiveRestore completes lr with the replacement's outcome (err nil:
+// done) and stores it; a failure to store is logged (the restore itself
+// happened).
+func (m *Manager) finishLiveRestore(lr *LiveRestore, res restore.LiveResult, err error) {
 	now := m.cfg.Now().UnixMilli()
 	lr.FinishedAtMs = &now
+	lr.BeforeRestorePath, lr.BeforeRestoreHash = res.Kept, res.KeptSHA256
+	lr.LiveAuthDBHash, lr.CompareMatch = res.SHA256, res.SHA256 != "" && res.SHA256 == lr.SourceAuthDBHash
 	lr.Status, lr.Result = statedb.LiveRestoreCompleted, "success"
+	lr.Notes = m.tr("liverestore.notes.done", lr.JobID, lr.BeforeRestorePath)
+	if !lr.ServicesRestarted {
+		lr.Notes += "; " + m.tr("liverestore.notes.restart_failed", strings.Join(lr.StoppedContainers, ", "))
+	}
 	if err != nil {
 		lr.Status, lr.Result = statedb.LiveRestoreFailed, "failed"
 		lr.Detail = ptr(err.Error())
@@ -222,6 +232,23 @@ func (m *Manager) finishLiveRestore(lr *LiveRestore, err error) {
 	}
 	if werr := m.storeLiveRestore(lr, err == nil); werr != nil {
 		m.log.Error("cannot record the end of a real restore", zap.String("restore_id", lr.RestoreID), zap.Error(werr))
+	}
+}
+
+// markLiveRestarted records whether the stopped containers run again.
+func (m *Manager) markLiveRestarted(lr *LiveRestore, err error) {
+	if err != nil {
+		m.log.Error("cannot start the containers a real restore stopped; recovery retries", zap.String("restore_id", lr.RestoreID), zap.Error(err))
+		return
+	}
+	lr.ServicesRestarted = true
+	ctx, cancel := m.dbCtx()
+	defer cancel()
+	if werr := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		return tx.MarkLiveRestoreRestarted(lr.RestoreID, m.cfg.Now().UnixMilli())
+	}); werr != nil {
+		m.log.Warn("the containers run again, but recording it failed (the next recovery starts them again, harmlessly)",
+			zap.String("restore_id", lr.RestoreID), zap.Error(werr))
 	}
 }
 
