@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/internal/bounded"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -24,6 +25,9 @@ func (c *Checker) Target(ctx context.Context) Result {
 	if dir == "" {
 		b.Skip("precheck.target.skip")
 		return b.Result()
+	}
+	if storage.IsS3URL(dir) { // object storage: no mount to verify (s3.go)
+		return c.targetS3(ctx, b)
 	}
 	pol := c.o.Policy
 	pol.MinFreeBytes = max(pol.MinFreeBytes, c.Facts.Required)
