@@ -27,7 +27,6 @@ import (
 func TestStorePacks(t *testing.T) {
 	v := stScale()
 	s := stNewStack(t, v, max(3*v.total(), 1<<30))
-	ctx := stCtx(t)
 
 	t0 := time.Now()
 	r1 := s.backup(t)
@@ -62,6 +61,7 @@ func TestStorePacks(t *testing.T) {
 		v.total()>>20, n1.NewBytes, float64(files)/gib, 100*ratio2, 100*ratio3)
 
 	t.Run("round-trip", func(t *testing.T) {
+		ctx := stCtx(t) // a fresh per-call deadline (the full-size run is long)
 		dockertest.ForceRemoveContainer(s.cli, s.app)
 		dockertest.RemoveVolume(t, s.cli, s.volume)
 		dest := filepath.Join(t.TempDir(), "auth.db")
@@ -77,6 +77,7 @@ func TestStorePacks(t *testing.T) {
 	})
 
 	t.Run("flipped-byte", func(t *testing.T) {
+		ctx := stCtx(t) // a fresh per-call deadline (the full-size run is long)
 		var mine []string
 		for b := range stBundles(t, s.target) {
 			if !before3[b] {
@@ -115,6 +116,7 @@ func TestStorePacks(t *testing.T) {
 	})
 
 	t.Run("prune-vs-backup", func(t *testing.T) {
+		ctx := stCtx(t) // a fresh per-call deadline (the full-size run is long)
 		s.app = dockertest.MustContainer(t, s.cli, dockertest.ContainerSpec{Name: s.project + "_app_1", Image: s.image,
 			Labels: dockertest.ComposeLabels(s.project, "app", 1), Mounts: []dockertest.Mount{{Type: "volume", Source: s.volume, Target: "/data"}}})
 		t.Cleanup(func() { dockertest.ForceRemoveContainer(s.cli, s.app) })
