@@ -396,3 +396,62 @@ func bindFileName(service, dest string, used map[string]bool) string {
 	used[p] = true
 	return p
 }
+
+// Counts sums up the plan: services with hooks and with dumps, volumes
+// exported, covered by a dump and excluded, binds captured.
+func (p *Plan) Counts() (hooks, dumps, exported, byDump, excluded, binds int) {
+	for _, s := range p.Services {
+		if s.Config.HasHooks() {
+			hooks++
+		}
+		if s.Config.HasDump() {
+			dumps++
+		}
+	}
+	seen := map[string]bool{}
+	for _, v := range p.Volumes {
+		if seen[v.Name] {
+			continue
+		}
+		seen[v.Name] = true
+		switch v.Capture {
+		case pack.CaptureVolume:
+			exported++
+		case pack.CaptureDump:
+			byDump++
+		default:
+			excluded++
+		}
+	}
+	for _, b := range p.Binds {
+		if b.Captured() {
+			binds++
+		}
+	}
+	return
+}
+
+// String says what the finding means, in English (errors and logs).
+func (f Finding) String() string {
+	switch f.Code {
+	case CodeVolumeMissed:
+		return "the named volume " + f.Subject + " of the compose model would not be in the pack (" + f.Detail +
+			"); start the service, or exclude its volumes with the label dockpack.volumes=exclude (and a dump, or dockpack.exclude-reason)"
+	case CodeVolumeAbsent:
+		return "the named volume " + f.Subject + " of the compose model (service " + f.Detail + ") does not exist on the engine; it is excluded"
+	case CodeDumpNotRunning:
+		return "service " + f.Subject + " has a dump (dockpack.dump) but no running container to run it in"
+	case CodeHookNotRunning:
+		return "service " + f.Subject + " has hooks but no running container: they are skipped"
+	case CodeBindUncaptured:
+		return "the bind mount " + f.Subject + " (" + f.Detail + ") would not be in the pack (strict)"
+	case CodeAnonymous:
+		return "the anonymous volume at " + f.Subject + " would not be in the pack (strict)"
+	case CodeLabelInvalid:
+		return f.Detail
+	}
+	if f.Detail == "" {
+		return f.Code + " " + f.Subject
+	}
+	return f.Code + " " + f.Subject + ": " + f.Detail
+}

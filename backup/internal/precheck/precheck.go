@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/consistency"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -82,6 +83,14 @@ type Options struct {
 	SpaceMargin float64
 	// AdjustEstimate may change the estimate the space checks use (tests).
 	AdjustEstimate func(Estimate) Estimate
+	// StopApps are services stopped with every service that depends on
+	// them (compose depends_on), dependents first (the compose check).
+	StopApps []string
+	// Strict fails the compose check for every mount the pack leaves out
+	// (bind mounts not captured, anonymous volumes).
+	Strict bool
+	// BindLimit bounds a captured bind mount's content. Default 64 MiB.
+	BindLimit int64
 	// Deep also checks what a backup meets only later: the database's
 	// header and, in WAL mode, its directory's write access; a probe file
 	// in the staging directory (written and removed); and staging even
@@ -111,6 +120,9 @@ func (o *Options) applyDefaults() {
 	if o.CallTimeout == 0 {
 		o.CallTimeout = mountcheck.DefaultProbeTimeout
 	}
+	if o.BindLimit == 0 {
+		o.BindLimit = consistency.DefaultBindLimit
+	}
 	o.Lang, _ = i18n.Normalize(o.Lang)
 }
 
@@ -122,6 +134,9 @@ func (o Options) Validate() error {
 	}
 	if o.SpaceMargin < 1 {
 		errs = append(errs, fmt.Errorf("precheck: space margin %.2f is below 1", o.SpaceMargin))
+	}
+	if o.BindLimit < 0 {
+		errs = append(errs, fmt.Errorf("precheck: bind mount size bound %d is negative", o.BindLimit))
 	}
 	if o.CallTimeout < 0 {
 		errs = append(errs, fmt.Errorf("precheck: call timeout %s is negative", o.CallTimeout))
@@ -148,6 +163,9 @@ type Facts struct {
 	// was read for an image export (DataRootChecked).
 	DataRootFree    uint64
 	DataRootChecked bool
+	// Consistency is how each service is captured: hooks, dumps, volumes,
+	// binds (nil: the stack was not resolved).
+	Consistency *consistency.Plan
 }
 
 // Result is one check and, when it failed, the error behind it (the
@@ -165,6 +183,8 @@ type Checker struct {
 	Facts Facts
 	o     Options
 	p     i18n.Printer
+	// modelBroken: the compose files are there but did not read.
+	modelBroken bool
 }
 
 // New returns a Checker for o.
@@ -183,12 +203,14 @@ type Step struct {
 }
 
 // Steps lists the checks in dependency order: engine, sqlite (its size
-// goes into the estimate), stack (the estimate), target, staging, data-root.
+// goes into the estimate), stack (the estimate), compose (the consistency
+// plan, the order of the services to stop), target, staging, data-root.
 func (c *Checker) Steps() []Step {
 	return []Step{
 		{NameEngine, c.Engine},
 		{NameSQLite, c.SQLite},
 		{NameStack, c.Stack},
+		{NameCompose, c.Compose},
 		{NameTarget, c.Target},
 		{NameStaging, c.Staging},
 		{NameDataRoot, c.DataRoot},

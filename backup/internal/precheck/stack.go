@@ -42,7 +42,11 @@ func (c *Checker) Stack(ctx context.Context) Result {
 		return b.Result()
 	}
 	c.Facts.Stack = &st
+	c.consistencyPlan(ctx, st) // compose.go: the binds it captures are not skipped
 	for _, s := range st.Skipped {
+		if s.Kind == "bind" && c.capturedBind(s.Container, s.Destination) {
+			continue
+		}
 		c.Facts.Skipped = append(c.Facts.Skipped, pack.SkipEntry{Kind: s.Kind, Source: s.Source, Destination: s.Destination, Container: s.Container, Reason: s.Reason})
 	}
 	running := c.stackEvidence(b, st)
@@ -169,6 +173,10 @@ func (c *Checker) stackWarnings(b *Builder, st dockerapi.Stack) {
 			what := fmt.Sprintf("%s → %s:%s", s.Source, s.Container, s.Destination)
 			if c.o.SQLitePath != "" && pathUnder(c.o.SQLitePath, s.Source) {
 				b.Evidence("bind_db", what)
+				continue
+			}
+			if c.capturedBind(s.Container, s.Destination) {
+				b.Evidence("bind_captured", what)
 				continue
 			}
 			binds = append(binds, what)
