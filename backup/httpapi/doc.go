@@ -23,6 +23,23 @@
 //
 // Errors are {"error": code, "detail": message}, plus "job_id" on 409 busy.
 //
+// # The admin page
+//
+// The built-in admin page (ui.go) is served at /ui/ and uses, besides the
+// routes above, these (registered when the Backend implements the named
+// optional interface, or for the verifications when Options.Verifier is set):
+//
+//	GET  /v1/doctor?lang=                    the doctor's report (DoctorRunner)
+//	POST /v1/packs/{name}/verify             {"lang"} (optional) → 202 + the verification (409 + job_id while the lock is held)
+//	GET  /v1/verifications                   {"verifications": [...]}: the running one and the last 20, newest first
+//	GET  /v1/verifications/{id}              the verification, with its log and checks
+//	GET  /v1/verifications/{id}/events       Server-Sent Events: "progress", one "final"
+//	POST /v1/verifications/{id}/cancel       {"reason"} (optional) → the verification
+//	GET  /v1/packs/{name}/restore-plan?project=&components=&sqlite_dest=&force=&stop_running=&lang=
+//	                                         what a restore would do; nothing changes (RestorePlanner)
+//	GET  /v1/settings/fields                 the editable settings' table and which are pinned
+//	GET  /ui/, GET /ui/i18n/{lang}.json      the page and its messages (the catalogue's), without authentication
+//
 // # RagFlowAuth routes (under Options.CompatPrefix, default /api/admin/data-security)
 //
 //	POST /backup/run, /backup/run-full   {} → {"job_id": N}

@@ -33,51 +33,13 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no") // reverse proxies: don't buffer the stream
-	w.WriteHeader(http.StatusOK)
-	send := func(s string) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-		if _, err := fmt.Fprint(w, s); err != nil {
-			return false
+	stream(ctx, w, h.opts.SSEKeepAlive, fmt.Sprintf("job %d", id), ch, func(ev jobs.Event) (string, []byte, bool, error) {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			h.log.Error("cannot encode a job event", zap.Int64("job", id), zap.Error(err))
 		}
-		return rc.Flush() == nil
-	}
-	if !send(fmt.Sprintf(": job %d\n\n", id)) {
-		return
-	}
-	tick := time.NewTicker(h.opts.SSEKeepAlive)
-	defer tick.Stop()
-	seq := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if !send(": keep-alive\n\n") {
-				return
-			}
-		case ev, ok := <-ch:
-			if !ok {
-				return
-			}
-			data, err := json.Marshal(ev)
-			if err != nil {
-				h.log.Error("cannot encode a job event", zap.Int64("job", id), zap.Error(err))
-				continue
-			}
-			seq++
-			if !send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", seq, eventName(ev), data)) {
-				return
-			}
-			if ev.Type == eventFinal {
-				return
-			}
-		}
-	}
+		return eventName(ev), data, ev.Type == eventFinal, err
+	})
 }
 
 const eventFinal = "final"
@@ -95,4 +57,62 @@ func eventName(ev jobs.Event) string {
 		}
 	}
 	return t
+}
+
+// stream answers 200 as an event stream: the comment first, then each
+// value of ch as "id: <seq>", "event: <name>", "data: <JSON>", flushed one
+// by one (event encodes it and says whether it is the last; a value it
+// cannot encode is skipped), with a keep-alive comment every keepAlive. It
+// ends after the last event, when ch closes, when ctx ends or when the
+// client is gone (each write has sseWriteTimeout). Job events and
+// verifications stream through it.
+func stream[T any](ctx context.Context, w http.ResponseWriter, keepAlive time.Duration, comment string, ch <-chan T,
+	event func(T) (name string, data []byte, last bool, err error)) {
+	send := startStream(w)
+	if !send(": " + comment + "\n\n") {
+		return
+	}
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for seq := 1; ; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if !send(": keep-alive\n\n") {
+				return
+			}
+		case v, ok := <-ch:
+			if !ok {
+				return
+			}
+			name, data, last, err := event(v)
+			if err != nil {
+				continue
+			}
+			if !send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", seq, name, data)) || last {
+				return
+			}
+			seq++
+		}
+	}
+}
+
+// startStream answers 200 as an event stream and returns the function that
+// writes (and flushes) one piece of it within sseWriteTimeout; false means
+// the client is gone.
+func startStream(w http.ResponseWriter) func(string) bool {
+	rc := http.NewResponseController(w)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // reverse proxies: don't buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return func(s string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+		if _, err := fmt.Fprint(w, s); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 }

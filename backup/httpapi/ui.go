@@ -15,24 +15,8 @@ import (
 // binary (ui/, served at /ui/ without authentication: the files hold no
 // data), which calls the native API with the bearer token it asks for once
 // (kept in sessionStorage, sent as a header, never in a URL) or with the
-// embedding application's own authentication. Besides the routes every
-// Backend serves, the page uses these, registered when the Backend
-// implements the matching optional interface (*jobs.Manager implements
-// them), or, for the verifications, when Options.Verifier is set
-// (*verifier.Verifier):
-//
-//	GET  /v1/doctor?lang=                     the doctor's report (DoctorRunner)
-//	POST /v1/packs/{name}/verify              {"lang"} (optional) → 202 + the verification (PackVerifier)
-//	GET  /v1/verifications                    {"verifications": [...]}, newest first
-//	GET  /v1/verifications/{id}               the verification, with its log and checks
-//	GET  /v1/verifications/{id}/events        Server-Sent Events: "progress", one "final"
-//	POST /v1/verifications/{id}/cancel        {"reason"} (optional) → the verification
-//	GET  /v1/packs/{name}/restore-plan?project=&components=&sqlite_dest=&force=&stop_running=&lang=
-//	                                          what a restore would do; nothing changes (RestorePlanner)
-//	GET  /v1/settings/fields                  the editable settings' table and which are pinned
-//
-// and, without authentication, GET /ui/ (the page), GET /ui/i18n/{lang}.json
-// (the page's messages from the CLI's catalogue).
+// embedding application's own authentication. Its routes are listed in the
+// package documentation (doc.go, "The admin page").
 
 // DoctorRunner is an optional Backend interface: when implemented,
 // GET /v1/doctor runs the doctor on the Backend's configuration and state.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"time"
 
 	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -114,53 +113,13 @@ func (h *handler) verificationEvents(w http.ResponseWriter, r *http.Request) {
 		h.uiFail(w, r, err)
 		return
 	}
-	send := startStream(w)
-	if !send(": verification " + id + "\n\n") {
-		return
-	}
-	tick := time.NewTicker(h.opts.SSEKeepAlive)
-	defer tick.Stop()
-	for seq := 1; ; {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if !send(": keep-alive\n\n") {
-				return
-			}
-		case v, ok := <-ch:
-			if !ok {
-				return
-			}
-			name := "progress"
-			if !v.Status.Active() {
-				name = eventFinal
-			}
-			v.Log = nil
-			data, _ := json.Marshal(v) // a Verification always encodes
-			if !send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", seq, name, data)) || name == eventFinal {
-				return
-			}
-			seq++
+	stream(ctx, w, h.opts.SSEKeepAlive, "verification "+id, ch, func(v verifier.Verification) (string, []byte, bool, error) {
+		name := "progress"
+		if !v.Status.Active() {
+			name = eventFinal
 		}
-	}
-}
-
-// startStream answers 200 as an event stream and returns the function that
-// writes (and flushes) one piece of it within sseWriteTimeout; false means
-// the client is gone.
-func startStream(w http.ResponseWriter) func(string) bool {
-	rc := http.NewResponseController(w)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	return func(s string) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-		if _, err := fmt.Fprint(w, s); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
+		v.Log = nil
+		data, err := json.Marshal(v)
+		return name, data, name == eventFinal, err
+	})
 }
