@@ -221,10 +221,16 @@ func TestSnapshotWhileWriting(t *testing.T) {
 				Progress: func(p sqlitesnap.Progress) {
 					once.Do(func() { atStart = commits.Load() })
 					if p.Phase == "snapshot" {
-						atEnd = commits.Load()
 						// Pace the copy so the writer gets to commit during it
-						// (in WAL mode; in rollback mode it waits).
+						// (in WAL mode; in rollback mode it waits): in WAL
+						// mode the first step waits (bounded) for a commit, so
+						// a loaded machine cannot starve the writer of the
+						// window the assertion below is about.
+						for deadline := time.Now().Add(10 * time.Second); mode == "wal" && commits.Load() == atStart && time.Now().Before(deadline); {
+							time.Sleep(time.Millisecond)
+						}
 						time.Sleep(time.Millisecond)
+						atEnd = commits.Load()
 					}
 					plog.add(p)
 				},
