@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -118,6 +119,12 @@ func ErrorCode(err error) string {
 		return "image_save_incomplete"
 	case errors.Is(err, dockerapi.ErrVolumeExportIncomplete):
 		return "volume_export_incomplete"
+	case errors.Is(err, ErrHookFailed):
+		return "hook_failed"
+	case errors.Is(err, ErrDumpFailed):
+		return "dump_failed"
+	case errors.Is(err, precheck.ErrIncomplete):
+		return "pack_incomplete"
 	case errors.Is(err, ErrPrecheck):
 		return "precheck_failed"
 	}

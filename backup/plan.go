@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/consistency"
 	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
@@ -35,9 +36,14 @@ type PackPlan struct {
 	// could be checked (a local graph-driver engine whose data root is visible).
 	DataRootFree    uint64
 	DataRootChecked bool
-	// Stop lists the containers that would be stopped around the volume step.
+	// Stop lists the containers that would be stopped around the volume
+	// step, in the order they stop (dependents first); they start in reverse.
 	Stop    []dockerapi.Container
 	Skipped []pack.SkipEntry
+	// Consistency is how each service is captured: hooks, dumps, how each
+	// named volume of the compose model goes into the pack, bind mounts
+	// (nil when the stack was not resolved).
+	Consistency *consistency.Plan
 	// Checks are the prechecks that ran, in order (skipped ones left out):
 	// names and codes are stable, titles and summaries are in Spec.Lang.
 	Checks []check.Check
@@ -80,6 +86,7 @@ func runPrechecks(ctx context.Context, spec *Spec, dryRun bool, engineErr error)
 		Engine: spec.Engine, EngineErr: engineErr, Project: spec.Project, Target: spec.Target, Policy: spec.Policy,
 		ProbeTarget: !dryRun, StagingDir: spec.StagingDir, SQLitePath: spec.SQLitePath, Components: spec.Components,
 		StopServices: spec.StopServices, StopAllServices: spec.StopAllServices, SpaceMargin: spec.SpaceMargin,
+		StopApps: spec.StopApps, Strict: spec.Strict, BindLimit: spec.BindLimit,
 		AdjustEstimate: spec.Hooks.AdjustEstimate, Lang: spec.Lang, Code: ErrorCode, ErrNothingToBackUp: ErrNothingToBackUp,
 	})
 	if err != nil {
@@ -120,4 +127,18 @@ func (p *PackPlan) fill(f precheck.Facts) {
 	p.Required, p.TargetReport, p.StagingFree = f.Required, f.Target, f.StagingFree
 	p.DataRootFree, p.DataRootChecked = f.DataRootFree, f.DataRootChecked
 	p.Stop, p.Skipped = f.Stop, f.Skipped
+	p.Consistency = f.Consistency
+}
+
+// hasHooksOrDumps reports whether a service of the stack has a hook or a dump.
+func (p *PackPlan) hasHooksOrDumps() bool {
+	if p.Consistency == nil {
+		return false
+	}
+	for _, s := range p.Consistency.Services {
+		if s.Config.HasHooks() || s.Config.HasDump() {
+			return true
+		}
+	}
+	return false
 }

@@ -89,6 +89,7 @@ type runner struct {
 	files   []pack.FileEntry
 	man     pack.Manifest
 	restart func() error // undo of the volume step's stop, if any
+	post    func() error // the post-backup hooks, run after restart (step_volumes.go)
 	store   *storeRun    // a store backup's session (nil: classic)
 }
 
@@ -143,6 +144,9 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 				err = errors.Join(err, fmt.Errorf("restarting stopped services: %w", rerr))
 			}
 		}
+		if perr := r.runPost(); perr != nil { // post-backup hooks always run
+			err = errors.Join(err, perr)
+		}
 		if err != nil {
 			if rmErr := dir.Abort(); rmErr != nil {
 				r.log.Error("cannot remove partial pack", zap.String("dir", dir.Partial()), zap.Error(rmErr))
@@ -162,7 +166,12 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	if err := r.dataSteps(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.step(ctx, progress.StepCompose, func() error { return r.compose(ctx) }); err != nil {
+	if err := r.step(ctx, progress.StepCompose, func() error {
+		if err := r.compose(ctx); err != nil {
+			return err
+		}
+		return r.binds(ctx) // step_consistency.go
+	}); err != nil {
 		return nil, err
 	}
 	var hash string
@@ -190,7 +199,7 @@ func (r *runner) dataSteps(ctx context.Context) error {
 			return err
 		}
 	}
-	if spec.Has(pack.ComponentVolumes) && len(r.plan.Stack.Volumes) > 0 {
+	if spec.Has(pack.ComponentVolumes) && (len(r.plan.Stack.Volumes) > 0 || r.plan.hasHooksOrDumps()) {
 		if err := r.step(ctx, progress.StepVolumes, func() error { return r.volumes(ctx) }); err != nil {
 			return err
 		}
@@ -218,6 +227,7 @@ func (r *runner) newManifest() pack.Manifest {
 		Volumes: []pack.VolumeEntry{},
 		Skipped: slices.Clone(r.plan.Skipped),
 	}
+	m.Consistency = r.newConsistency() // step_consistency.go
 	m.Host, _ = os.Hostname()
 	return m
 }

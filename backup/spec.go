@@ -45,6 +45,18 @@ type Spec struct {
 	// StopAllServices stops every running container of the project around
 	// the volume step (RagFlowAuth's ragflow_stop_services).
 	StopAllServices bool
+	// StopApps are services stopped around the volume step together with
+	// every service that depends on them (compose depends_on). All the
+	// services stopped stop dependents first and start in reverse.
+	StopApps []string
+	// Strict refuses a pack that leaves out any mount: a bind mount not
+	// captured, an anonymous volume (a named volume of the compose model
+	// neither in the pack, nor covered by a dump, nor excluded is always
+	// refused).
+	Strict bool
+	// BindLimit bounds the content of a bind mount captured into the pack
+	// (binds/); a larger one is left out with a warning. Default 64 MiB.
+	BindLimit int64
 	// StagingDir is local scratch space for the SQLite snapshot. Default os.TempDir().
 	StagingDir string
 	// StopTimeout is how long a stopping container gets before it is killed. Default 30s.
@@ -199,7 +211,10 @@ func (s Spec) Validate() error {
 	if s.Has(pack.ComponentDB) && s.SQLitePath == "" {
 		errs = append(errs, errors.New("the db component needs the SQLite database path (--sqlite)"))
 	}
-	if (len(s.StopServices) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
+	if s.BindLimit < 0 {
+		errs = append(errs, fmt.Errorf("bind mount size bound %d is negative", s.BindLimit))
+	}
+	if (len(s.StopServices) > 0 || len(s.StopApps) > 0 || s.StopAllServices) && !s.Has(pack.ComponentVolumes) {
 		errs = append(errs, errors.New("services to stop were given, but the volumes component is not selected: they would be stopped for nothing"))
 	}
 	if !validFormat(s.Format) {

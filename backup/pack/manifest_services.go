@@ -101,9 +101,12 @@ type DumpEntry struct {
 	// RestoreCommand reads the dump back on stdin (dockpack restore
 	// --dumps); empty when the service had no dockpack.restore-dump.
 	RestoreCommand []string `json:"restore_command,omitempty"`
-	Size           int64    `json:"size"`
-	DurationMS     int64    `json:"duration_ms"`
-	StderrTail     string   `json:"stderr_tail,omitempty"`
+	// RestoreStops: the restore command stops the server so that it loads
+	// the dump when it starts (redis, valkey): the restore starts it again.
+	RestoreStops bool   `json:"restore_stops,omitempty"`
+	Size         int64  `json:"size"`
+	DurationMS   int64  `json:"duration_ms"`
+	StderrTail   string `json:"stderr_tail,omitempty"`
 }
 
 // Bind types (BindEntry.Type).

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/dockpack/dockpack/backup"
@@ -54,6 +55,9 @@ type specFlags struct {
 	noVolumes  bool
 	stop       []string
 	stopAll    bool
+	stopApps   []string
+	strict     bool
+	bindMax    string
 	staging    string
 	stopTimout time.Duration
 	packMode   string
@@ -70,6 +74,9 @@ func (s *specFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.noVolumes, "no-volumes", false, "leave the named volumes out")
 	fs.StringArrayVar(&s.stop, "stop", nil, "compose service to stop during the volume step (repeatable)")
 	fs.BoolVar(&s.stopAll, "stop-all", false, "stop every running service of the project during the volume step")
+	fs.StringArrayVar(&s.stopApps, "stop-app", nil, "compose service to stop during the volume step with every service that depends on it, dependents first (repeatable)")
+	fs.BoolVar(&s.strict, "strict", false, "refuse a pack that leaves out any mount: bind mounts not captured, anonymous volumes")
+	fs.StringVar(&s.bindMax, "bind-max-size", envOr("DOCKPACK_BIND_MAX_SIZE", "64MiB"), "largest bind-mounted file or directory of the compose file captured into the pack (binds/) ($DOCKPACK_BIND_MAX_SIZE)")
 	fs.StringVar(&s.staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite snapshot (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	fs.StringVar(&s.packMode, "pack-mode", envOr("DOCKPACK_PACK_MODE", ""), "mode of the pack's files: 0600 (default), 0640 or 0644; directories get the same read bits ($DOCKPACK_PACK_MODE)")
 	fs.DurationVar(&s.stopTimout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
@@ -88,6 +95,10 @@ func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
 	format, err := backup.ParseFormat(s.format)
 	if err != nil {
 		return backup.Spec{}, usageError{fmt.Errorf("--format: %w", err)}
+	}
+	bindMax, err := units.RAMInBytes(s.bindMax)
+	if err != nil || bindMax <= 0 {
+		return backup.Spec{}, usageError{fmt.Errorf("--bind-max-size %q: want a size such as 64MiB", s.bindMax)}
 	}
 	comps := []pack.Component{}
 	if s.sqlite != "" {
@@ -108,6 +119,9 @@ func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
 		Components:      comps,
 		StopServices:    s.stop,
 		StopAllServices: s.stopAll,
+		StopApps:        s.stopApps,
+		Strict:          s.strict,
+		BindLimit:       bindMax,
 		StagingDir:      s.staging,
 		StopTimeout:     s.stopTimout,
 		PackMode:        mode,

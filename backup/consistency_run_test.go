@@ -1,0 +1,235 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/dockerapi"
+)
+
+// execEngine is the fake engine that also runs commands: each call is
+// recorded with the calls of the fake (stop, start) in one log, and
+// answered by script (by the command's first word).
+type execEngine struct {
+	*backuptest.Engine
+	mu     sync.Mutex
+	log    []string
+	script map[string]func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error)
+}
+
+func newExecEngine() *execEngine {
+	e := &execEngine{Engine: backuptest.NewEngine(), script: map[string]func(dockerapi.ExecOptions) (dockerapi.ExecResult, error){}}
+	e.Stack.Containers[0].Labels = map[string]string{}
+	e.Stack.Containers[0].Mounts = []dockerapi.Mount{{Type: "volume", Name: "demo_data", Destination: "/data", RW: true}}
+	return e
+}
+
+func (e *execEngine) Exec(ctx context.Context, o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+	e.mu.Lock()
+	e.log = append(e.log, "exec "+o.Container+" "+strings.Join(o.Cmd, " "))
+	fn := e.script[o.Cmd[0]]
+	e.mu.Unlock()
+	if !e.IsRunning(o.Container) {
+		return dockerapi.ExecResult{ExitCode: -1}, dockerapi.ErrContainerNotRunning
+	}
+	if fn == nil {
+		return dockerapi.ExecResult{StdoutTail: "ok " + o.Cmd[0] + "\n", Duration: time.Millisecond}, nil
+	}
+	return fn(o)
+}
+
+func (e *execEngine) StopContainers(ctx context.Context, ids []string, timeout time.Duration) (func() error, error) {
+	e.mu.Lock()
+	e.log = append(e.log, "stop "+strings.Join(ids, ","))
+	e.mu.Unlock()
+	restart, err := e.Engine.StopContainers(ctx, ids, timeout)
+	return func() error {
+		e.mu.Lock()
+		e.log = append(e.log, "start "+strings.Join(ids, ","))
+		e.mu.Unlock()
+		return restart()
+	}, err
+}
+
+func (e *execEngine) calls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.log...)
+}
+
+func (e *execEngine) labels(kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		e.Stack.Containers[0].Labels[kv[i]] = kv[i+1]
+	}
+}
+
+func crService(t *testing.T, m *pack.Manifest, name string) pack.ServiceEntry {
+	t.Helper()
+	if m.Consistency == nil {
+		t.Fatal("no consistency section")
+	}
+	for _, s := range m.Consistency.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no service %s in %+v", name, m.Consistency.Services)
+	return pack.ServiceEntry{}
+}
+
+func TestRunHooksAndDumpWithTheVolumeExcluded(t *testing.T) {
+	eng := newExecEngine()
+	eng.labels("dockpack.pre-backup", "pre 1", "dockpack.post-backup", "post", "dockpack.dump", "dumpit /data", "dockpack.dump-ext", "txt",
+		"dockpack.restore-dump", "loadit /data", "dockpack.volumes", "exclude")
+	eng.script["dumpit"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+		n, err := fmt.Fprint(o.Stdout, "rows 3\n")
+		return dockerapi.ExecResult{StdoutBytes: int64(n), Duration: time.Millisecond}, err
+	}
+	spec := backuptest.MustSpec(t, eng)
+	spec.StopServices = []string{"app"}
+	res, err := backup.Run(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"exec c-app pre 1", "exec c-app dumpit /data", "stop c-app", "start c-app", "exec c-app post"}
+	if got := eng.calls(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls %v\nwant  %v", got, want)
+	}
+	m := res.Manifest
+	if _, ok := m.File("volumes/demo_data.tar"); ok {
+		t.Error("the excluded volume was exported")
+	}
+	if b, err := os.ReadFile(filepath.Join(res.Pack, "dumps", "app.txt")); err != nil || string(b) != "rows 3\n" {
+		t.Fatalf("dump %q %v", b, err)
+	}
+	if f, _ := m.File("dumps/app.txt"); f.Kind != pack.FileDump || f.Size != 7 {
+		t.Fatalf("dump entry %+v", f)
+	}
+	app := crService(t, m, "app")
+	if app.Dump == nil || app.Dump.File != "dumps/app.txt" || !reflect.DeepEqual(app.Dump.RestoreCommand, []string{"loadit", "/data"}) || !app.Stopped {
+		t.Fatalf("app %+v", app)
+	}
+	if len(app.Hooks) != 2 || app.Hooks[0].Phase != pack.PhasePreBackup || app.Hooks[0].Status != pack.HookOK || app.Hooks[0].StdoutTail != "ok pre\n" ||
+		app.Hooks[1].Phase != pack.PhasePostBackup || app.Hooks[1].Status != pack.HookOK {
+		t.Fatalf("hooks %+v", app.Hooks)
+	}
+	if len(app.Volumes) != 1 || app.Volumes[0].Capture != pack.CaptureDump || app.Volumes[0].File != "dumps/app.txt" {
+		t.Fatalf("volumes %+v", app.Volumes)
+	}
+	if !reflect.DeepEqual(m.Consistency.StopOrder, []string{"demo_app_1"}) {
+		t.Fatalf("stop order %v", m.Consistency.StopOrder)
+	}
+	if _, _, err := pack.ReadManifest(context.Background(), res.Pack); err != nil {
+		t.Fatalf("the manifest does not read back: %v", err)
+	}
+}
+
+func TestRunFailingPreHook(t *testing.T) {
+	for _, onError := range []string{"fail", "continue"} {
+		t.Run(onError, func(t *testing.T) {
+			eng := newExecEngine()
+			eng.labels("dockpack.pre-backup", "broken", "dockpack.post-backup", "post", "dockpack.hook-on-error", onError)
+			eng.script["broken"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+				return dockerapi.ExecResult{ExitCode: 3, StderrTail: "cannot flush\n"}, nil
+			}
+			spec := backuptest.MustSpec(t, eng)
+			spec.StopServices = []string{"app"}
+			res, err := backup.Run(context.Background(), spec, nil)
+			if onError == "fail" {
+				if !errors.Is(err, backup.ErrHookFailed) || backup.ErrorCode(err) != "hook_failed" || !strings.Contains(err.Error(), "service app") ||
+					!strings.Contains(err.Error(), "exited with 3: cannot flush") {
+					t.Fatalf("err = %v (code %s)", err, backup.ErrorCode(err))
+				}
+				if got := eng.calls(); !reflect.DeepEqual(got, []string{"exec c-app broken", "exec c-app post"}) {
+					t.Fatalf("calls %v: the post hook must run, nothing be stopped", got)
+				}
+				if ents, _ := os.ReadDir(spec.Target); len(ents) != 0 {
+					t.Fatalf("target holds %v", ents)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := crService(t, res.Manifest, "app")
+			if app.Hooks[0].Status != pack.HookIgnored || app.Hooks[0].ExitCode != 3 || !strings.Contains(app.Hooks[0].Error, "cannot flush") {
+				t.Fatalf("hook %+v", app.Hooks[0])
+			}
+		})
+	}
+}
+
+func TestRunPostHooksAfterAFailedVolumeStep(t *testing.T) {
+	eng := newExecEngine()
+	eng.labels("dockpack.post-backup", "post")
+	eng.ExportErr["demo_data"] = dockerapi.ErrVolumeExportIncomplete
+	spec := backuptest.MustSpec(t, eng)
+	spec.StopServices = []string{"app"}
+	_, err := backup.Run(context.Background(), spec, nil)
+	if !errors.Is(err, dockerapi.ErrVolumeExportIncomplete) {
+		t.Fatalf("err = %v", err)
+	}
+	if got := eng.calls(); !reflect.DeepEqual(got, []string{"stop c-app", "start c-app", "exec c-app post"}) {
+		t.Fatalf("calls %v: restart, then the post hook", got)
+	}
+}
+
+func TestRunDumpFailures(t *testing.T) {
+	for name, fn := range map[string]func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error){
+		"exits 2": func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+			fmt.Fprint(o.Stdout, "partial")
+			return dockerapi.ExecResult{ExitCode: 2, StdoutBytes: 7, StderrTail: "access denied\n"}, nil
+		},
+		"empty": func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) { return dockerapi.ExecResult{}, nil },
+		"times out": func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+			return dockerapi.ExecResult{TimedOut: true, ExitCode: -1}, dockerapi.ErrExecTimeout
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eng := newExecEngine()
+			eng.labels("dockpack.dump", "dumpit", "dockpack.volumes", "exclude")
+			eng.script["dumpit"] = fn
+			spec := backuptest.MustSpec(t, eng)
+			_, err := backup.Run(context.Background(), spec, nil)
+			if !errors.Is(err, backup.ErrDumpFailed) || backup.ErrorCode(err) != "dump_failed" || !strings.Contains(err.Error(), "service app") {
+				t.Fatalf("err = %v", err)
+			}
+			if ents, _ := os.ReadDir(spec.Target); len(ents) != 0 {
+				t.Fatalf("target holds %v", ents)
+			}
+		})
+	}
+}
+
+func TestRunStopsDependentsFirst(t *testing.T) {
+	eng := newExecEngine()
+	// worker depends on app (compose v2's label): worker stops first, starts last.
+	eng.Stack.Containers[1].State, eng.Stack.Containers[1].Labels = "running", map[string]string{"com.docker.compose.depends_on": "app:service_started:false"}
+	eng.SetRunning("c-worker", true)
+	spec := backuptest.MustSpec(t, eng)
+	spec.StopApps = []string{"app"} // app and everything depending on it
+	res, err := backup.Run(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.calls(); !reflect.DeepEqual(got, []string{"stop c-worker", "stop c-app", "start c-app", "start c-worker"}) {
+		t.Fatalf("calls %v", got)
+	}
+	if got := res.Manifest.Consistency.StopOrder; !reflect.DeepEqual(got, []string{"demo-worker-1", "demo_app_1"}) {
+		t.Fatalf("stop order %v", got)
+	}
+	if !eng.IsRunning("c-app") || !eng.IsRunning("c-worker") {
+		t.Fatal("not running again")
+	}
+}
