@@ -3,12 +3,9 @@ package jobs
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,87 +28,35 @@ import (
 // restore.Live.
 
 // RestoreConfirmation is the text a real restore must be confirmed with.
-const RestoreConfirmation = "RESTORE"
+const RestoreConfirmation = restore.LiveConfirmation
+
+// LiveRestoreRequest asks for a real restore of a job's database into the
+// live path (RagFlowAuth's POST /restore/run body).
+type LiveRestoreRequest = restore.LiveRequest
+
+// LiveRestore is one real restore as recorded and served.
+type LiveRestore = restore.LiveRecord
+
+// ErrRestoreConflict: a real restore cannot run now (a backup holds the
+// lock, the live database stays in use or is missing); nothing was changed.
+var ErrRestoreConflict = restore.ErrLiveConflict
+
+// RestoreError is a refused (or failed) real restore (restore.LiveError):
+// Code is the stable machine code (RagFlowAuth's where it has one); Message
+// says why, in Config.Lang. It matches backup.ErrInvalidSpec (the request
+// or the pack is at fault: HTTP 400) or, when Conflict, ErrRestoreConflict (409).
+type RestoreError = restore.LiveError
+
+// refuse is a RestoreError with its message in the configured language.
+func (m *Manager) refuse(code string, conflict bool, err error, key string, args ...any) *RestoreError {
+	return restore.NewLiveError(m.cfg.Lang, code, conflict, err, key, args...)
+}
 
 // Bounds of a real restore.
 const (
 	liveRestoreStopTimeout = 30 * time.Second // grace of each stopped container
 	liveRestoreTimeout     = 30 * time.Minute // the whole restore, once it holds the lock
 )
-
-// LiveRestoreRequest asks for a real restore of a job's database into the
-// live path (RagFlowAuth's POST /restore/run body).
-type LiveRestoreRequest struct {
-	JobID int64 `json:"job_id"`
-	// BackupPath and BackupHash must equal the job's output_dir and package_hash.
-	BackupPath string `json:"backup_path"`
-	BackupHash string `json:"backup_hash"`
-	// ChangeReason is required: why the live data is replaced.
-	ChangeReason string `json:"change_reason"`
-	// ConfirmationText must be exactly RestoreConfirmation ("RESTORE").
-	ConfirmationText string `json:"confirmation_text"`
-	// ExecutedAtMs overrides the recorded time (RagFlowAuth lets the client give it).
-	ExecutedAtMs *int64 `json:"executed_at_ms"`
-	// ExecutedBy is the authenticated caller (set by the HTTP layer, never
-	// from the body); default "api".
-	ExecutedBy string `json:"-"`
-}
-
-// LiveRestore is one real restore, with RagFlowAuth's field names plus
-// dockpack's own (restore_id, the kept copy, the stopped containers).
-// Hashes are sha256 of the database files: the restored file is
-// byte-identical to the pack's.
-type LiveRestore struct {
-	RestoreID         string   `json:"restore_id"`
-	JobID             int64    `json:"job_id"`
-	BackupPath        string   `json:"backup_path"`
-	BackupHash        string   `json:"backup_hash"`
-	ActualBackupHash  string   `json:"actual_backup_hash"`
-	HashMatch         bool     `json:"hash_match"`
-	CompareMatch      bool     `json:"compare_match"`
-	SourceAuthDBPath  string   `json:"source_auth_db_path"`
-	SourceAuthDBHash  string   `json:"source_auth_db_hash"`
-	LiveAuthDBPath    string   `json:"live_auth_db_path"`
-	LiveAuthDBHash    string   `json:"live_auth_db_hash"`
-	BeforeRestorePath string   `json:"before_restore_path"`
-	BeforeRestoreHash string   `json:"before_restore_hash"`
-	StoppedContainers []string `json:"stopped_containers"`
-	ServicesRestarted bool     `json:"services_restarted"`
-	ExecutedBy        string   `json:"executed_by"`
-	ExecutedAtMs      int64    `json:"executed_at_ms"`
-	FinishedAtMs      *int64   `json:"finished_at_ms"`
-	ChangeReason      string   `json:"change_reason"`
-	Status            string   `json:"status"` // running | completed | failed
-	Result            string   `json:"result"` // success | failed
-	Notes             string   `json:"notes"`
-	Detail            *string  `json:"detail"` // why it failed
-}
-
-func newLiveRestoreID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return "live_restore_" + hex.EncodeToString(b)
-}
-
-// checkLiveRestoreRequest refuses a request that cannot be a restore, with
-// RagFlowAuth's codes.
-func (m *Manager) checkLiveRestoreRequest(r LiveRestoreRequest) error {
-	switch {
-	case r.JobID <= 0:
-		return m.refuse("invalid_job_id", false, nil, "liverestore.invalid_job_id", r.JobID)
-	case strings.TrimSpace(r.BackupPath) == "":
-		return m.refuse("backup_path_required", false, nil, "liverestore.path_required")
-	case strings.TrimSpace(r.BackupHash) == "":
-		return m.refuse("backup_hash_required", false, nil, "liverestore.hash_required")
-	case strings.TrimSpace(r.ChangeReason) == "":
-		return m.refuse("change_reason_required", false, nil, "liverestore.reason_required")
-	case strings.TrimSpace(r.ConfirmationText) == "":
-		return m.refuse("restore_confirmation_text_required", false, nil, "liverestore.confirmation_required", RestoreConfirmation)
-	case strings.TrimSpace(r.ConfirmationText) != RestoreConfirmation:
-		return m.refuse("restore_confirmation_text_invalid", false, nil, "liverestore.confirmation_invalid", r.ConfirmationText, RestoreConfirmation)
-	}
-	return nil
-}
 
 // RunLiveRestore restores the database of a job's pack into the live path
 // (the auth_db_path setting); see restore.Live. Refusals before anything
@@ -122,7 +67,7 @@ func (m *Manager) checkLiveRestoreRequest(r LiveRestoreRequest) error {
 // only Close or the loss of the lock do, and the containers are started
 // again in every case.
 func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (LiveRestore, error) {
-	if err := m.checkLiveRestoreRequest(req); err != nil {
+	if err := req.Validate(m.cfg.Lang); err != nil {
 		return LiveRestore{}, err
 	}
 	done, err := m.enter()
@@ -216,39 +161,9 @@ func (m *Manager) ListLiveRestores(ctx context.Context, limit int) ([]LiveRestor
 // done) and stores it; a failure to store is logged (the restore itself
 // happened).
 func (m *Manager) finishLiveRestore(lr *LiveRestore, res restore.LiveResult, err error) {
-	now := m.cfg.Now().UnixMilli()
-	lr.FinishedAtMs = &now
-	lr.BeforeRestorePath, lr.BeforeRestoreHash = res.Kept, res.KeptSHA256
-	lr.LiveAuthDBHash, lr.CompareMatch = res.SHA256, res.SHA256 != "" && res.SHA256 == lr.SourceAuthDBHash
-	lr.Status, lr.Result = statedb.LiveRestoreCompleted, "success"
-	lr.Notes = m.tr("liverestore.notes.done", lr.JobID, lr.BeforeRestorePath)
-	if !lr.ServicesRestarted {
-		lr.Notes += "; " + m.tr("liverestore.notes.restart_failed", strings.Join(lr.StoppedContainers, ", "))
-	}
-	if err != nil {
-		lr.Status, lr.Result = statedb.LiveRestoreFailed, "failed"
-		lr.Detail = ptr(err.Error())
-		lr.Notes = err.Error()
-	}
+	lr.End(res, err, m.cfg.Now().UnixMilli(), m.cfg.Lang)
 	if werr := m.storeLiveRestore(lr, err == nil); werr != nil {
 		m.log.Error("cannot record the end of a real restore", zap.String("restore_id", lr.RestoreID), zap.Error(werr))
-	}
-}
-
-// markLiveRestarted records whether the stopped containers run again.
-func (m *Manager) markLiveRestarted(lr *LiveRestore, err error) {
-	if err != nil {
-		m.log.Error("cannot start the containers a real restore stopped; recovery retries", zap.String("restore_id", lr.RestoreID), zap.Error(err))
-		return
-	}
-	lr.ServicesRestarted = true
-	ctx, cancel := m.dbCtx()
-	defer cancel()
-	if werr := m.db.Write(ctx, func(tx *statedb.Tx) error {
-		return tx.MarkLiveRestoreRestarted(lr.RestoreID, m.cfg.Now().UnixMilli())
-	}); werr != nil {
-		m.log.Warn("the containers run again, but recording it failed (the next recovery starts them again, harmlessly)",
-			zap.String("restore_id", lr.RestoreID), zap.Error(werr))
 	}
 }
 
@@ -277,4 +192,21 @@ func (m *Manager) storeLiveRestore(lr *LiveRestore, logJob bool) error {
 		msg := m.tr("liverestore.log.done", cmp.Or(lr.ExecutedBy, "api"), lr.LiveAuthDBPath, lr.ChangeReason, lr.BeforeRestorePath)
 		return tx.InsertEvents(lr.JobID, []statedb.Event{{AtMs: *lr.FinishedAtMs, Level: "warn", Message: msg}}, m.cfg.EventsPerJob)
 	})
+}
+
+// markLiveRestarted records that the stopped containers run again (err
+// nil), or logs why not.
+func (m *Manager) markLiveRestarted(lr *LiveRestore, err error) {
+	if err != nil {
+		m.log.Error("cannot start the containers a real restore stopped; recovery retries", zap.String("restore_id", lr.RestoreID), zap.Error(err))
+		return
+	}
+	ctx, cancel := m.dbCtx()
+	defer cancel()
+	if werr := m.db.Write(ctx, func(tx *statedb.Tx) error {
+		return tx.MarkLiveRestoreRestarted(lr.RestoreID, m.cfg.Now().UnixMilli())
+	}); werr != nil {
+		m.log.Warn("the containers run again, but recording it failed (the next recovery starts them again, harmlessly)",
+			zap.String("restore_id", lr.RestoreID), zap.Error(werr))
+	}
 }

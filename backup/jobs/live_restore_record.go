@@ -43,9 +43,9 @@ func (m *Manager) newLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 		return LiveRestore{}, set, m.refuse("restore_live_auth_db_not_found:"+live, true, err, "liverestore.live_missing", live)
 	}
 	lr := LiveRestore{
-		RestoreID: newLiveRestoreID(), JobID: job.ID, BackupPath: *job.OutputDir, BackupHash: strings.ToLower(*job.PackageHash),
+		RestoreID: restore.NewLiveID(), JobID: job.ID, BackupPath: *job.OutputDir, BackupHash: strings.ToLower(*job.PackageHash),
 		LiveAuthDBPath: live, ExecutedBy: cmp.Or(req.ExecutedBy, "api"), ExecutedAtMs: m.cfg.Now().UnixMilli(),
-		ChangeReason: strings.TrimSpace(req.ChangeReason), Status: statedb.LiveRestoreRunning, StoppedContainers: []string{},
+		ChangeReason: strings.TrimSpace(req.ChangeReason), Status: restore.LiveRunning, StoppedContainers: []string{},
 	}
 	if req.ExecutedAtMs != nil {
 		lr.ExecutedAtMs = *req.ExecutedAtMs
@@ -58,12 +58,10 @@ func (m *Manager) newLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 // holds, before it stops or replaces anything: recovery finds it if this
 // process dies.
 func (m *Manager) recordLiveRestore(ctx context.Context, lr *LiveRestore, c restore.LiveChecked) error {
-	lr.ActualBackupHash, lr.HashMatch = c.PackageHash, c.PackageHash == lr.BackupHash
-	lr.SourceAuthDBPath, lr.SourceAuthDBHash = c.DB, c.DBSHA256
+	lr.Checked(c)
 	cs := make([]statedb.Container, len(c.Stop))
 	for i, c := range c.Stop {
 		cs[i] = statedb.Container{ID: c.ID, Name: c.Name}
-		lr.StoppedContainers = append(lr.StoppedContainers, c.Name)
 	}
 	body, err := json.Marshal(lr)
 	if err != nil {

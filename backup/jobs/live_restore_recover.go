@@ -69,7 +69,7 @@ func (m *Manager) endInterrupted(ctx context.Context, r statedb.LiveRestore, say
 	}
 	now := m.cfg.Now().UnixMilli()
 	msg := m.tr("liverestore.log.interrupted", r.RestoreID, r.ExecutedBy)
-	lr.Status, lr.Result, lr.FinishedAtMs, lr.Detail, lr.Notes = statedb.LiveRestoreFailed, "failed", &now, &msg, msg
+	lr.Interrupted(msg, now)
 	body, err := json.Marshal(lr)
 	if err == nil {
 		err = m.db.Write(ctx, func(tx *statedb.Tx) error {
