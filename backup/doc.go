@@ -20,7 +20,7 @@
 //
 //	surfaces   cmd/dockpack · backup/httpapi (+ httpapi/adminsql) · backup/webhook · internal/metrics
 //	             flags and config into library structs; HTTP (native, RagFlowAuth); news; Prometheus
-//	daemon     backup/doctor · backup/jobs (+ jobs/internal/statedb: all SQL) · backup/verifier
+//	daemon     backup/doctor · backup/jobs (+ jobs/internal: statedb, all SQL; recovery) · backup/verifier
 //	             the operator's checklist; jobs, lease lock, schedules, drills, the records
 //	             of live restores; pack verifications in the background, under the jobs' lock
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
@@ -44,7 +44,8 @@
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/internal/packdir backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/jobs              → backup/jobs/internal/recovery backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
 //	backup/restore           → backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap

@@ -124,3 +124,20 @@ func containerNames(cs []dockerapi.Container) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// stoppedOf are the containers a job stops, as recorded.
+func stoppedOf(jobID int64, cs []dockerapi.Container) []statedb.Stopped {
+	out := make([]statedb.Stopped, len(cs))
+	for i, c := range cs {
+		out[i] = statedb.Stopped{JobID: jobID, ID: c.ID, Name: c.Name}
+	}
+	return out
+}
+
+func containerIDs(cs []dockerapi.Container) []string {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids
+}

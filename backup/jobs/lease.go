@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/recovery"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
 	"go.uber.org/zap"
@@ -55,7 +56,7 @@ func (m *Manager) takeLease(tx *statedb.Tx, now time.Time, token, by string, job
 		AcquiredAtMs: nowMs, RenewedAtMs: nowMs, ExpiresAtMs: now.Add(m.cfg.LeaseDuration).UnixMilli()}); err != nil {
 		return lease{}, nil, "", err
 	}
-	recovered, err := markInterrupted(tx, id, nowMs, m.id, why+by, m.tr("job.interrupted"))
+	recovered, err := recovery.MarkInterrupted(tx, id, nowMs, m.id, why+by, m.tr("job.interrupted"))
 	if err != nil {
 		return lease{}, nil, "", err
 	}

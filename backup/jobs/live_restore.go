@@ -92,7 +92,7 @@ func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 	hctx, cancel := context.WithTimeout(hctx, liveRestoreTimeout)
 	defer cancel()
 	log := m.log.With(zap.String("restore_id", lr.RestoreID), zap.Int64("job_id", lr.JobID))
-	m.recoverLiveRestores(hctx, m.liveRestoreSay)
+	m.rec.LiveRestores(hctx)
 
 	recorded := false
 	res, err := restore.Live(hctx, restore.LiveSpec{Pack: lr.BackupPath, PackageHash: lr.BackupHash, JobID: lr.JobID,

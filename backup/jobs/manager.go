@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/recovery"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -50,6 +51,7 @@ type Manager struct {
 
 	wg    sync.WaitGroup // starts, job goroutines, drills, verifications, real restores (enter)
 	sched *scheduler
+	rec   *recovery.Recoverer // ends what dead owners left
 
 	holdMu sync.Mutex
 	holds  map[string]context.CancelCauseFunc // operations holding the lock through holdLease (Hold), canceled by Close
@@ -79,6 +81,9 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	for _, p := range cfg.Pinned {
 		m.pinned[p] = true
 	}
+	m.rec = &recovery.Recoverer{DB: db, Engine: cfg.Engine, Owner: m.id, Judge: m.judgeLease, Target: m.targetDir, Ended: m.recovered,
+		Lang: cfg.Lang, Log: m.log, Now: cfg.Now, EventsPerJob: cfg.EventsPerJob, StagingDir: cfg.StagingDir,
+		StatTimeout: cfg.StatTimeout, Timeout: cfg.RecoveryTimeout}
 	m.tick = min(cfg.PersistInterval, cfg.LeaseDuration/3, cfg.CancelGrace/4, cfg.StallTimeout/4)
 	m.tick = max(m.tick, 5*time.Millisecond)
 	m.base, m.baseCancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -90,7 +95,7 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := m.initSettings(ctx); err != nil {
 		return fail(err)
 	}
-	if err := m.recoverAtStart(ctx); err != nil {
+	if err := m.rec.AtStart(ctx); err != nil {
 		return fail(fmt.Errorf("recovery at start-up: %w", err))
 	}
 	if !cfg.DisableScheduler {
@@ -193,7 +198,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	m.runs[job.ID] = jr
 	m.mu.Unlock()
 	started := jr.snapshot() // as started: the run may report progress at once
-	m.wg.Add(2) // the run's goroutines, admitted with this start
+	m.wg.Add(2)              // the run's goroutines, admitted with this start
 	go jr.monitor()
 	go jr.run(recovered)
 	m.log.Info("backup job started", zap.Int64("job_id", job.ID), zap.String("kind", string(kind)), zap.String("trigger", trigger),
@@ -431,6 +436,28 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.log.Info("job manager closed")
 	return err
+}
+
+// cleanupRecovered cleans up after the jobs a takeover recovered (see
+// package recovery); note (may be nil) receives a line per action.
+func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note func(level, msg string)) {
+	m.rec.Cleanup(ctx, jobs, note)
+}
+
+// targetDir is the configured target directory ("" when none or unreadable).
+func (m *Manager) targetDir(ctx context.Context) string {
+	s, err := m.loadSettings(ctx)
+	if err != nil {
+		return ""
+	}
+	return s.TargetLocalDir
+}
+
+// recovered reports a job recovery ended to OnJobEnd.
+func (m *Manager) recovered(ctx context.Context, id int64) {
+	if job, err := m.Get(ctx, id); err == nil {
+		m.jobEnded(job)
+	}
 }
 
 // jobEnded reports a finished job to OnJobEnd.

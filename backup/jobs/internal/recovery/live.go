@@ -1,4 +1,4 @@
-package jobs
+package recovery
 
 import (
 	"context"
@@ -7,24 +7,24 @@ import (
 	"fmt"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
+	"go.uber.org/zap"
 )
 
-// recoverLiveRestores ends the real restores whose process died or lost
+// liveRestores ends the real restores whose process died or lost
 // the lock (status running, but their lock token holds no live lease) as
 // failed, and starts again every container a restore stopped and did not
 // record as running again. It runs with the other recoveries, and at the
 // start of each real restore (which then holds the lock, so no other
 // restore can be alive). say receives a line per action.
-func (m *Manager) recoverLiveRestores(ctx context.Context, say func(jobID int64, level, msg string)) {
+func (m *Recoverer) liveRestores(ctx context.Context, say func(jobID int64, level, msg string)) {
 	var (
 		rows []statedb.LiveRestore
 		lock *statedb.Lock
 	)
-	if err := m.db.ReadTx(ctx, func(tx *statedb.Tx) error {
+	if err := m.DB.ReadTx(ctx, func(tx *statedb.Tx) error {
 		var err error
 		if rows, err = tx.UnsettledLiveRestores(); err != nil {
 			return err
@@ -32,13 +32,13 @@ func (m *Manager) recoverLiveRestores(ctx context.Context, say func(jobID int64,
 		lock, err = tx.Lock()
 		return err
 	}); err != nil {
-		m.log.Error("cannot read the real restores to recover", zap.Error(err))
+		m.Log.Error("cannot read the real restores to recover", zap.Error(err))
 		return
 	}
 	for _, r := range rows {
 		if r.Status == statedb.LiveRestoreRunning {
 			if lock != nil && lock.OwnerToken == r.LeaseToken {
-				if live, _ := m.judgeLease(lock, m.cfg.Now()); live {
+				if live, _ := m.Judge(lock, m.Now()); live {
 					continue // it runs
 				}
 			}
@@ -51,28 +51,28 @@ func (m *Manager) recoverLiveRestores(ctx context.Context, say func(jobID int64,
 		for i, c := range r.Stopped {
 			ids[i], names[i] = c.ID, c.Name
 		}
-		err := m.cfg.Engine.StartContainers(ctx, ids)
+		err := m.Engine.StartContainers(ctx, ids)
 		if err != nil && !errors.Is(err, dockerapi.ErrContainerNotFound) {
 			say(r.JobID, "error", m.tr("liverestore.log.restart_failed", strings.Join(names, ", "), r.RestoreID, err))
 			continue
 		}
 		say(r.JobID, "info", m.tr("liverestore.log.restarted", strings.Join(names, ", "), r.RestoreID))
-		_ = m.db.Write(ctx, func(tx *statedb.Tx) error { return tx.MarkLiveRestoreRestarted(r.RestoreID, m.cfg.Now().UnixMilli()) })
+		_ = m.DB.Write(ctx, func(tx *statedb.Tx) error { return tx.MarkLiveRestoreRestarted(r.RestoreID, m.Now().UnixMilli()) })
 	}
 }
 
 // endInterrupted records a dead real restore as failed.
-func (m *Manager) endInterrupted(ctx context.Context, r statedb.LiveRestore, say func(int64, string, string)) {
-	var lr LiveRestore
+func (m *Recoverer) endInterrupted(ctx context.Context, r statedb.LiveRestore, say func(int64, string, string)) {
+	var lr restore.LiveRecord
 	if err := json.Unmarshal(r.Body, &lr); err != nil {
-		lr = LiveRestore{RestoreID: r.RestoreID, JobID: r.JobID, ExecutedBy: r.ExecutedBy, ChangeReason: r.ChangeReason, ExecutedAtMs: r.ExecutedAtMs}
+		lr = restore.LiveRecord{RestoreID: r.RestoreID, JobID: r.JobID, ExecutedBy: r.ExecutedBy, ChangeReason: r.ChangeReason, ExecutedAtMs: r.ExecutedAtMs}
 	}
-	now := m.cfg.Now().UnixMilli()
+	now := m.Now().UnixMilli()
 	msg := m.tr("liverestore.log.interrupted", r.RestoreID, r.ExecutedBy)
 	lr.Interrupted(msg, now)
 	body, err := json.Marshal(lr)
 	if err == nil {
-		err = m.db.Write(ctx, func(tx *statedb.Tx) error {
+		err = m.DB.Write(ctx, func(tx *statedb.Tx) error {
 			return tx.FinishLiveRestore(statedb.LiveRestore{RestoreID: r.RestoreID, Status: lr.Status, FinishedAtMs: &now,
 				LiveHash: r.LiveHash, BeforeHash: r.BeforeHash, BeforePath: r.BeforePath, Body: body})
 		})
@@ -84,16 +84,9 @@ func (m *Manager) endInterrupted(ctx context.Context, r statedb.LiveRestore, say
 	say(r.JobID, "warn", msg)
 }
 
-// liveRestoreSay logs a recovery line and adds it to the job's log.
-func (m *Manager) liveRestoreSay(jobID int64, level, msg string) {
-	if level == "error" {
-		m.log.Error(msg, zap.Int64("job_id", jobID))
-	} else {
-		m.log.Info(msg, zap.Int64("job_id", jobID))
-	}
-	ctx, cancel := m.dbCtx()
-	defer cancel()
-	_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
-		return tx.InsertEvents(jobID, []statedb.Event{{AtMs: m.cfg.Now().UnixMilli(), Level: level, Message: "recovery: " + msg}}, m.cfg.EventsPerJob)
-	})
+// LiveRestores ends the real restores a dead process left (see
+// liveRestores), logging each action and adding it to the job's log: a
+// real restore calls it once it holds the lock.
+func (m *Recoverer) LiveRestores(ctx context.Context) {
+	m.liveRestores(ctx, func(jobID int64, level, msg string) { m.say(ctx, jobID, level, msg, nil) })
 }

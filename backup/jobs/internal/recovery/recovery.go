@@ -1,4 +1,14 @@
-package jobs
+// Package recovery ends what a dead (or displaced) owner of the backup
+// lock left behind: its jobs still queued/running/canceling become failed
+// with error code "interrupted", the partial pack directories they
+// recorded are removed (or, when the pack was complete and renamed into
+// place, the job is completed), every container recorded as stopped by a
+// job that is no longer active and not marked restarted is started again,
+// real restores whose process died are ended and the containers they
+// stopped started again, and dead writers' debris (helpers, staged copies)
+// is removed. The job Manager runs it at start-up and, in the new job's
+// goroutine before its backup starts, whenever a lease is taken over.
+package recovery
 
 import (
 	"context"
@@ -7,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -17,19 +28,57 @@ import (
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/bounded"
+	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/internal/owner"
 )
 
-// Recovery ends what a dead (or displaced) owner left behind: its jobs still
-// queued/running/canceling become failed with error code "interrupted", the
-// partial pack directories they recorded are removed, and every container
-// recorded as stopped by a job that is no longer active and not marked
-// restarted is started again. It runs at NewManager and, in the new job's
-// goroutine before its backup starts, whenever Start takes over a lease.
+// Recoverer recovers for a Manager: its state DB, engine and rules.
+type Recoverer struct {
+	DB     *statedb.DB
+	Engine backup.RecoverEngine
+	// Owner is the recovering process (named in the recovered jobs' detail).
+	Owner owner.Identity
+	// Judge says whether a lock row is a live lease at now, and if not why.
+	Judge func(l *statedb.Lock, now time.Time) (live bool, why string)
+	// Target is the configured target directory ("" when none), searched
+	// for dead writers' partial packs besides the recovered jobs' targets.
+	Target func(ctx context.Context) string
+	// Ended is told of each recovered job once it is cleaned up.
+	Ended func(ctx context.Context, jobID int64)
+	// Lang is the language of the log lines.
+	Lang string
+	Log  *zap.Logger
+	Now  func() time.Time
+	// EventsPerJob is how many log lines a job keeps.
+	EventsPerJob int
+	StagingDir   string
+	// StatTimeout bounds file system calls on the target (a removal: 5×);
+	// Timeout one recovery pass.
+	StatTimeout, Timeout time.Duration
+}
 
-// markInterrupted ends every active job but except as failed/interrupted,
-// inside the caller's transaction, and returns them as they were.
-func markInterrupted(tx *statedb.Tx, except int64, nowMs int64, by owner.Identity, why, message string) ([]statedb.Job, error) {
+// say logs a recovery line, hands it to note (when set) and adds it to the
+// job's log.
+func (m *Recoverer) say(ctx context.Context, jobID int64, level, msg string, note func(level, msg string)) {
+	if level == "error" {
+		m.Log.Error(msg, zap.Int64("job_id", jobID))
+	} else {
+		m.Log.Info(msg, zap.Int64("job_id", jobID))
+	}
+	if note != nil {
+		note(level, msg)
+	}
+	_ = m.DB.Write(ctx, func(tx *statedb.Tx) error {
+		return tx.InsertEvents(jobID, []statedb.Event{{AtMs: m.Now().UnixMilli(), Level: level, Message: "recovery: " + msg}}, m.EventsPerJob)
+	})
+}
+
+func (m *Recoverer) tr(key string, args ...any) string { return i18n.T(m.Lang, key, args...) }
+
+// MarkInterrupted ends every active job but except as failed/interrupted
+// (message: the job's message), inside the caller's transaction, and
+// returns them as they were.
+func MarkInterrupted(tx *statedb.Tx, except int64, nowMs int64, by owner.Identity, why, message string) ([]statedb.Job, error) {
 	rows, err := tx.ActiveJobs(except)
 	if err != nil {
 		return nil, err
@@ -47,11 +96,11 @@ func markInterrupted(tx *statedb.Tx, except int64, nowMs int64, by owner.Identit
 	return rows, nil
 }
 
-// recoverAtStart recovers every active job not covered by a live lease and
+// AtStart recovers every active job not covered by a live lease and
 // deletes a lock row whose lease is not live.
-func (m *Manager) recoverAtStart(ctx context.Context) error {
+func (m *Recoverer) AtStart(ctx context.Context) error {
 	var recovered []statedb.Job
-	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
+	err := m.DB.Write(ctx, func(tx *statedb.Tx) error {
 		l, err := tx.Lock()
 		if err != nil {
 			return err
@@ -59,49 +108,38 @@ func (m *Manager) recoverAtStart(ctx context.Context) error {
 		var except int64
 		why := "found unfinished when dockpack started"
 		if l != nil {
-			if live, reason := m.judgeLease(l, m.cfg.Now()); live {
+			if live, reason := m.Judge(l, m.Now()); live {
 				except = l.JobID
 			} else {
 				why = reason
 				if err := tx.DeleteLock(); err != nil {
 					return err
 				}
-				m.log.Warn("stale backup lock removed at start-up", zap.Int64("job_id", l.JobID), zap.String("reason", reason))
+				m.Log.Warn("stale backup lock removed at start-up", zap.Int64("job_id", l.JobID), zap.String("reason", reason))
 			}
 		}
-		recovered, err = markInterrupted(tx, except, m.cfg.Now().UnixMilli(), m.id, why, m.tr("job.interrupted"))
+		recovered, err = MarkInterrupted(tx, except, m.Now().UnixMilli(), m.Owner, why, m.tr("job.interrupted"))
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	for _, r := range recovered {
-		m.log.Warn("job interrupted by a dead process recovered", zap.Int64("job_id", r.ID), zap.String("owner_host", r.OwnerHost), zap.Int("owner_pid", r.OwnerPID))
+		m.Log.Warn("job interrupted by a dead process recovered", zap.Int64("job_id", r.ID), zap.String("owner_host", r.OwnerHost), zap.Int("owner_pid", r.OwnerPID))
 	}
-	m.cleanupRecovered(ctx, recovered, nil)
+	m.Cleanup(ctx, recovered, nil)
 	return nil
 }
 
-// cleanupRecovered removes the recovered jobs' partial directories, starts
-// every container still recorded as stopped by a job no longer active, and
-// reports each recovered job to OnJobEnd. note (may be nil) receives a line
-// per action for the log of the job that triggered the recovery.
-func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note func(level, msg string)) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RecoveryTimeout)
+// Cleanup removes the recovered jobs' partial directories, starts every
+// container still recorded as stopped by a job no longer active, ends dead
+// real restores, removes dead writers' debris and tells Ended of each
+// recovered job. note (may be nil) receives a line per action for the log
+// of the job that triggered the recovery.
+func (m *Recoverer) Cleanup(ctx context.Context, jobs []statedb.Job, note func(level, msg string)) {
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
-	say := func(jobID int64, level, msg string) {
-		if level == "error" {
-			m.log.Error(msg, zap.Int64("job_id", jobID))
-		} else {
-			m.log.Info(msg, zap.Int64("job_id", jobID))
-		}
-		if note != nil {
-			note(level, msg)
-		}
-		_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
-			return tx.InsertEvents(jobID, []statedb.Event{{AtMs: m.cfg.Now().UnixMilli(), Level: level, Message: "recovery: " + msg}}, m.cfg.EventsPerJob)
-		})
-	}
+	say := func(jobID int64, level, msg string) { m.say(ctx, jobID, level, msg, note) }
 	for _, j := range jobs {
 		if note != nil {
 			note("warn", m.tr("job.log.recovered", j.ID, j.OwnerHost, j.OwnerPID))
@@ -112,7 +150,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 				say(j.ID, "error", fmt.Sprintf("not removing %q: it is not a partial pack directory", p))
 				continue
 			}
-			err := bounded.Do(ctx, m.cfg.StatTimeout*5, "removing "+p, func() error {
+			err := bounded.Do(ctx, m.StatTimeout*5, "removing "+p, func() error {
 				// the partial pack and its owner record (its writer, which
 				// may be alive but displaced, must not find one without the other)
 				return errors.Join(os.RemoveAll(p), removeMissingOK(p+packdir.OwnerSuffix))
@@ -125,12 +163,10 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 		}
 	}
 	m.restartRecordedContainers(ctx, say)
-	m.recoverLiveRestores(ctx, say) // live_restore_recover.go
+	m.liveRestores(ctx, say) // live.go
 	m.removeDebris(ctx, jobs, say)
 	for _, j := range jobs {
-		if job, err := m.Get(ctx, j.ID); err == nil {
-			m.jobEnded(job)
-		}
+		m.Ended(ctx, j.ID)
 	}
 }
 
@@ -138,18 +174,18 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 // job that is no longer active and not yet marked restarted. Starting a
 // running container is a no-op for the engine; a container that no longer
 // exists is marked done.
-func (m *Manager) restartRecordedContainers(ctx context.Context, say func(jobID int64, level, msg string)) {
+func (m *Recoverer) restartRecordedContainers(ctx context.Context, say func(jobID int64, level, msg string)) {
 	var pending []statedb.Stopped
-	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+	if err := m.DB.Read(ctx, func(tx *statedb.Tx) error {
 		var err error
 		pending, err = tx.PendingRestarts()
 		return err
 	}); err != nil {
-		m.log.Error("cannot read containers to restart", zap.Error(err))
+		m.Log.Error("cannot read containers to restart", zap.Error(err))
 		return
 	}
 	for _, c := range pending {
-		err := m.cfg.Engine.StartContainers(ctx, []string{c.ID})
+		err := m.Engine.StartContainers(ctx, []string{c.ID})
 		switch {
 		case err == nil:
 			say(c.JobID, "info", m.tr("job.log.container_started", c.Name, c.JobID))
@@ -159,19 +195,10 @@ func (m *Manager) restartRecordedContainers(ctx context.Context, say func(jobID 
 			say(c.JobID, "error", fmt.Sprintf("cannot start container %s again (stopped by job %d): %v; it will be retried at the next recovery, or start it by hand", c.Name, c.JobID, err))
 			continue
 		}
-		_ = m.db.Write(ctx, func(tx *statedb.Tx) error {
-			return tx.MarkRestarted(c.JobID, []string{c.ID}, m.cfg.Now().UnixMilli())
+		_ = m.DB.Write(ctx, func(tx *statedb.Tx) error {
+			return tx.MarkRestarted(c.JobID, []string{c.ID}, m.Now().UnixMilli())
 		})
 	}
-}
-
-// stoppedOf are the containers a job stops, as recorded.
-func stoppedOf(jobID int64, cs []dockerapi.Container) []statedb.Stopped {
-	out := make([]statedb.Stopped, len(cs))
-	for i, c := range cs {
-		out[i] = statedb.Stopped{JobID: jobID, ID: c.ID, Name: c.Name}
-	}
-	return out
 }
 
 func removeMissingOK(p string) error {
@@ -181,18 +208,10 @@ func removeMissingOK(p string) error {
 	return nil
 }
 
-func containerIDs(cs []dockerapi.Container) []string {
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID
-	}
-	return ids
-}
-
 // completeIfPacked ends a job that died after writing its pack (recorded
 // before the rename) as completed when that pack is there, complete and the
 // one it recorded: the job record agrees with the target.
-func (m *Manager) completeIfPacked(ctx context.Context, j statedb.Job, say func(int64, string, string)) {
+func (m *Recoverer) completeIfPacked(ctx context.Context, j statedb.Job, say func(int64, string, string)) {
 	if j.PendingPack == nil || j.PendingHash == nil {
 		return
 	}
@@ -205,15 +224,15 @@ func (m *Manager) completeIfPacked(ctx context.Context, j statedb.Job, say func(
 		say(j.ID, "info", fmt.Sprintf("job %d had not renamed its pack into place (%v): it stays interrupted", j.ID, err))
 		return
 	}
-	vr, err := pack.Verify(ctx, dir, pack.VerifyOptions{Structural: true, StagingDir: m.cfg.StagingDir})
+	vr, err := pack.Verify(ctx, dir, pack.VerifyOptions{Structural: true, StagingDir: m.StagingDir})
 	if err != nil {
 		say(j.ID, "error", fmt.Sprintf("job %d's pack %s is there but fails verification (%v): the job stays interrupted", j.ID, dir, err))
 		return
 	}
 	name := filepath.Base(dir)
 	detail := fmt.Sprintf("the process running job %d died after its pack %s was complete; recovery found the pack in place and verified its structure (%d checks), so the job is completed", j.ID, name, len(vr.Checks))
-	werr := m.db.Write(ctx, func(tx *statedb.Tx) error {
-		return tx.CompleteRecovered(j.ID, m.cfg.Now().UnixMilli(), dir, name, hash, m.tr("job.complete", name, units.BytesSize(float64(m1.PackSize()))), detail)
+	werr := m.DB.Write(ctx, func(tx *statedb.Tx) error {
+		return tx.CompleteRecovered(j.ID, m.Now().UnixMilli(), dir, name, hash, m.tr("job.complete", name, units.BytesSize(float64(m1.PackSize()))), detail)
 	})
 	if werr != nil {
 		say(j.ID, "error", fmt.Sprintf("cannot record job %d's recovered pack: %v", j.ID, werr))
@@ -226,16 +245,16 @@ func (m *Manager) completeIfPacked(ctx context.Context, j statedb.Job, say func(
 // recovered jobs (and the configured one), in staging and on the engine:
 // partial packs with their owner records (starting the containers they
 // stopped), helper containers and images, staged database copies.
-func (m *Manager) removeDebris(ctx context.Context, jobs []statedb.Job, say func(int64, string, string)) {
+func (m *Recoverer) removeDebris(ctx context.Context, jobs []statedb.Job, say func(int64, string, string)) {
 	targets := map[string]int64{}
 	for _, j := range jobs {
 		if j.Target != "" {
 			targets[j.Target] = j.ID
 		}
 	}
-	if s, err := m.loadSettings(ctx); err == nil && s.TargetLocalDir != "" {
-		if _, ok := targets[s.TargetLocalDir]; !ok {
-			targets[s.TargetLocalDir] = 0
+	if t := m.Target(ctx); t != "" {
+		if _, ok := targets[t]; !ok {
+			targets[t] = 0
 		}
 	}
 	if len(targets) == 0 {
@@ -243,9 +262,9 @@ func (m *Manager) removeDebris(ctx context.Context, jobs []statedb.Job, say func
 	}
 	first := true
 	for target, jobID := range targets {
-		o := backup.RecoverOptions{Target: target, Logger: m.log}
+		o := backup.RecoverOptions{Target: target, Logger: m.Log}
 		if first { // the engine and staging once
-			o.Engine, o.StagingDir, first = m.cfg.Engine, m.cfg.StagingDir, false
+			o.Engine, o.StagingDir, first = m.Engine, m.StagingDir, false
 		}
 		got, err := backup.Recover(ctx, o)
 		for _, p := range got.Partials {
