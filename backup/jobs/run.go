@@ -11,6 +11,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/internal/logsink"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -75,7 +76,7 @@ func (m *Manager) newJobRun(job Job, ls lease, spec backup.Spec, now time.Time) 
 	}
 	spec.Hooks = jr.hooks(m.cfg.Hooks)
 	spec.Owner = m.id
-	core := zapcore.NewTee(m.cfg.Logger.Core(), &jobLogCore{LevelEnabler: zapcore.InfoLevel, sink: jr.addLog})
+	core := zapcore.NewTee(m.cfg.Logger.Core(), &logsink.Core{LevelEnabler: zapcore.InfoLevel, Sink: jr.addLog, Drop: []string{"job_id", "project"}})
 	spec.Logger = zap.New(core).With(zap.Int64("job_id", job.ID))
 	jr.spec = spec
 	return jr
