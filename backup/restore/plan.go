@@ -53,6 +53,7 @@ type Plan struct {
 	Images      []ImagePlan       `json:"images"`
 	Volumes     []VolumePlan      `json:"volumes"`
 	SQLite      *SQLitePlan       `json:"sqlite,omitempty"`
+	Binds       []BindPlan        `json:"binds,omitempty"` // with Spec.Binds or BindsRoot (binds.go)
 	Stop        []string          `json:"stop"`     // running containers stopped around the volume step
 	Notes       []string          `json:"notes"`    // in Spec.Lang
 	Problems    []string          `json:"problems"` // in Spec.Lang; any refuses the restore
@@ -142,6 +143,11 @@ func planRestore(ctx context.Context, dir string, m *pack.Manifest, spec *Spec) 
 	}
 	if slices.Contains(p.Components, pack.ComponentDB) {
 		pl.sqlite()
+	}
+	if slices.Contains(p.Components, pack.ComponentVolumes) {
+		if err := pl.binds(); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }

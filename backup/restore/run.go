@@ -42,6 +42,9 @@ type Result struct {
 	// SQLiteKept is where the database SQLiteDest held was kept before the
 	// restore replaced it (<dest>.before-restore-<UTC time>): to undo.
 	SQLiteKept string `json:"sqlite_kept,omitempty"`
+	// Next says what the operator does next, in Spec.Lang: start the stack
+	// and load the pack's dumps (RunDumps), restore its bind mounts.
+	Next []string `json:"next,omitempty"`
 }
 
 // Restore brings a pack back: verify first (unless SkipVerify), plan, and —
@@ -125,6 +128,7 @@ func Run(ctx context.Context, dir string, spec Spec) (*Result, error) {
 		r.log.Error("restore failed", zap.Error(err))
 		return res, err
 	}
+	res.Next = r.nextSteps() // binds.go
 	r.trk.PercentAt(progress.StepFinalize, 100, t.T("restore.progress.done"))
 	res.Duration = time.Since(start)
 	r.log.Info("restore complete", zap.String("project", plan.Project), zap.Int64("bytes", res.Bytes), zap.Duration("took", res.Duration))
@@ -194,6 +198,11 @@ func (r *restorer) apply(ctx context.Context) error {
 	}
 	if plan.SQLite != nil && plan.SQLite.Action != ActionSkip {
 		if err := r.step(ctx, progress.StepSQLite, plan.SQLite.File, r.sqlite); err != nil {
+			return err
+		}
+	}
+	if len(plan.Binds) > 0 {
+		if err := r.step(ctx, progress.StepVolumes, "", r.restoreBinds); err != nil {
 			return err
 		}
 	}

@@ -74,6 +74,12 @@ type Spec struct {
 	SkipVerify bool
 	// PlanOnly computes what would happen and changes nothing.
 	PlanOnly bool
+	// Binds restores the pack's bind mounts (binds/) to the host paths
+	// they were mounted from; BindsRoot, when set, restores them under it
+	// instead (BindsRoot/<their path>). A destination that holds data is
+	// refused unless Force.
+	Binds     bool
+	BindsRoot string
 	// StagingDir is local scratch space (the SQLite snapshot is checked
 	// there). Default os.TempDir().
 	StagingDir string
@@ -122,6 +128,11 @@ func (s *Spec) applyDefaults() {
 	if s.SQLiteDest != "" {
 		if abs, err := filepath.Abs(s.SQLiteDest); err == nil {
 			s.SQLiteDest = abs
+		}
+	}
+	if s.BindsRoot != "" {
+		if abs, err := filepath.Abs(s.BindsRoot); err == nil {
+			s.BindsRoot = abs
 		}
 	}
 }

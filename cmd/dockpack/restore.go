@@ -21,6 +21,8 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		spec       restore.Spec
 		components string
 		jsonOut    bool
+		dumps      bool
+		services   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "restore PACK [flags]",
@@ -40,11 +42,21 @@ afterwards). The database is restored only to --sqlite-dest, atomically, never w
 
 Running restore again after a failure is safe.
 
+Dumps and bind mounts (docs/consistency.md): the pack's bind-mounted files and directories are
+restored with --binds (to the paths they were mounted from) or --binds-root DIR (under DIR); a
+destination that holds data is refused unless --force. A pack with dumps needs its stack running
+to load them: restore prints the next step; after "docker compose up -d", "restore PACK --dumps"
+pipes each dump into the restore command recorded with it (dockpack.restore-dump), run in the
+service's running container (refused when the service does not run).
+
 Exit codes: 0 done, 1 failed, 2 usage, 3 refused by the plan (nothing changed), 4 the pack failed
 verification (nothing changed), 130 canceled.`,
 		Args: requireArgs(1, "the pack directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if dumps {
+				return runRestoreDumps(cmd, g, args[0], restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
+			}
 			if components != "" {
 				cs, err := parseComponents(components)
 				if err != nil {
@@ -92,6 +104,10 @@ verification (nothing changed), 130 canceled.`,
 	f.BoolVar(&spec.PlanOnly, "plan", false, "print what would happen and change nothing")
 	f.BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
 	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	f.BoolVar(&spec.Binds, "binds", false, "restore the pack's bind-mounted files and directories to the paths they were mounted from")
+	f.StringVar(&spec.BindsRoot, "binds-root", "", "restore the pack's bind mounts under this directory instead (DIR/<their path>)")
+	f.BoolVar(&dumps, "dumps", false, "load the pack's dumps into the running services (after the stack was started): nothing else is restored")
+	f.StringArrayVar(&services, "service", nil, "with --dumps: only this service's dump (repeatable)")
 	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
 	return cmd
 }
@@ -120,7 +136,8 @@ func restoreEvent(rep *progressReporter, res *restore.Result, err error) error {
 		return err
 	}
 	rep.event(map[string]any{"event": "done", "planned": res.Planned, "pack": res.Pack, "package_hash": res.PackageHash,
-		"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "sqlite_kept": res.SQLiteKept, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds()})
+		"plan": res.Plan, "images": res.Images, "sqlite": res.SQLite, "sqlite_kept": res.SQLiteKept, "bytes": res.Bytes, "duration_ms": res.Duration.Milliseconds(),
+		"next": res.Next})
 	return restoreExit(res)
 }
 
@@ -141,6 +158,9 @@ func printRestore(out io.Writer, t i18n.Printer, res *restore.Result, err error)
 		fmt.Fprintln(out, t.T("restore.show.done", humanBytes(res.Bytes), res.Pack, res.Duration.Round(time.Millisecond)))
 		if res.SQLiteKept != "" {
 			fmt.Fprintln(out, t.T("liverestore.cli.kept", res.SQLiteKept))
+		}
+		for _, n := range res.Next {
+			fmt.Fprintln(out, n)
 		}
 	}
 	return restoreExit(res)

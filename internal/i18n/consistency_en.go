@@ -54,6 +54,7 @@ var consistencyEN = map[string]string{
 	"restore.dumps.not_running":  "service %s has no running container in project %s: start the stack first (docker compose up -d)",
 	"restore.dumps.no_command":   "service %s: the pack records no restore command (dockpack.restore-dump); load %s by hand",
 	"restore.dumps.done":         "loaded %s into %s (%s, exit %d)",
+	"restore.dumps.all":          "%d dump(s) loaded into project %s",
 	"restore.dumps.restarted":    "started %s again (its restore command stopped it to load the dump)",
 }
 

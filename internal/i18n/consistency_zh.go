@@ -53,6 +53,7 @@ var consistencyZH = map[string]string{
 	"restore.dumps.not_running":  "服务 %s 在项目 %s 中没有运行中的容器：请先启动服务栈（docker compose up -d）",
 	"restore.dumps.no_command":   "服务 %s：备份包没有记录恢复命令（dockpack.restore-dump）；请手动载入 %s",
 	"restore.dumps.done":         "已将 %s 载入 %s（%s，退出码 %d）",
+	"restore.dumps.all":          "已向项目 %[2]s 载入 %[1]d 个转储",
 	"restore.dumps.restarted":    "已重新启动 %s（其恢复命令为载入转储而停止了它）",
 }
 
