@@ -38,7 +38,7 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
 //	backup/verifier          → backup/jobs backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
@@ -47,7 +47,7 @@
 //	backup/jobs              → backup/jobs/internal/recovery backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
-//	backup/restore           → backup/consistency backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
+//	backup/restore           → backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/consistency backup/pack backup/check backup/storage backup/storage/s3 dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack
@@ -59,6 +59,8 @@
 //	backup/storage/s3        → backup/storage
 //	backup/storage/s3/s3test → backup/storage/s3
 //	backup/storage/storagetest → backup/storage
+//	backup/storage/targets   → backup/storage/local backup/storage/s3 backup/storage
+//	backup/transfer          → backup/pack backup/storage
 //
 // Everything else imports only helpers. Test support — backup/backuptest
 // (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp

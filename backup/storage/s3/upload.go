@@ -123,7 +123,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	u.op.Lock()
 	defer u.op.Unlock()
 	if u.state != writing {
-		return 0, errClosed
+		return 0, u.closedErr()
 	}
 	written := 0
 	for len(p) > 0 {
@@ -232,7 +232,7 @@ func (u *upload) Commit(ctx context.Context) (storage.Info, error) {
 		return storage.Info{}, errors.New("s3 upload already committed")
 	case writing:
 	default:
-		return storage.Info{}, errClosed
+		return storage.Info{}, u.closedErr()
 	}
 	if !u.stopAbort() {
 		return storage.Info{}, fmt.Errorf("s3 commit %s/%s: %w", u.b.Location(), u.key, context.Cause(u.ctx))
@@ -291,6 +291,17 @@ func (u *upload) putWhole(ctx context.Context) (storage.Info, error) {
 
 func (u *upload) info() storage.Info {
 	return storage.Info{Key: u.key, Size: u.size, ModTime: time.Now(), Meta: u.meta}
+}
+
+// closedErr is the error of a write or commit after the upload ended: the
+// ctx's cause when a canceled ctx aborted it.
+func (u *upload) closedErr() error {
+	if u.state == aborted && u.ctx.Err() != nil {
+		if cause := context.Cause(u.ctx); cause != errClosed {
+			return fmt.Errorf("s3 upload of %s/%s aborted: %w", u.b.Location(), u.key, cause)
+		}
+	}
+	return errClosed
 }
 
 // Abort discards the upload: the multipart upload is aborted and its
