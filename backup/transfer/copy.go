@@ -61,10 +61,10 @@ type Result struct {
 	Files       int    `json:"files"`
 	// Copied files went over; Skipped ones were already there, complete
 	// and matching (a resumed copy).
-	Copied  int   `json:"copied"`
-	Skipped int   `json:"skipped"`
-	Bytes           int64 `json:"bytes"`
-	CopiedBytes     int64 `json:"copied_bytes"`
+	Copied      int   `json:"copied"`
+	Skipped     int   `json:"skipped"`
+	Bytes       int64 `json:"bytes"`
+	CopiedBytes int64 `json:"copied_bytes"`
 	// AlreadyThere: the destination had the whole pack (its manifest
 	// included) and every file verified.
 	AlreadyThere bool `json:"already_there"`
