@@ -2,84 +2,22 @@ package jobs
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/internal/eventq"
 )
 
-// subscriber queues events for one reader: progress is coalesced, old
-// events dropped when the reader falls far behind, the final event never.
-type subscriber struct {
-	mu    sync.Mutex
-	queue []Event
-	final bool
-	wake  chan struct{}
-	out   chan Event
-}
+// subscriber queues a job's events for one reader: progress is coalesced,
+// old events dropped when the reader falls far behind, the final event never.
+type subscriber = eventq.Queue[Event]
 
 const subscriberQueueMax = 256
 
 func newSubscriber() *subscriber {
-	return &subscriber{wake: make(chan struct{}, 1), out: make(chan Event, 1)}
-}
-
-func (s *subscriber) push(ev Event) {
-	s.mu.Lock()
-	if s.final {
-		s.mu.Unlock()
-		return
-	}
-	n := len(s.queue)
-	if ev.Type == "progress" && n > 0 && s.queue[n-1].Type == "progress" && s.queue[n-1].Job == nil && ev.Job == nil {
-		s.queue[n-1] = ev
-	} else {
-		s.queue = append(s.queue, ev)
-	}
-	if ev.Type == "final" {
-		s.final = true
-	}
-	if len(s.queue) > subscriberQueueMax {
-		s.queue = s.queue[len(s.queue)-subscriberQueueMax:]
-	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// pump delivers the queue to out until the final event, ctx's end or done.
-func (s *subscriber) pump(ctx context.Context, done <-chan struct{}, unregister func()) {
-	defer close(s.out)
-	defer unregister()
-	for {
-		s.mu.Lock()
-		if len(s.queue) == 0 {
-			s.mu.Unlock()
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			}
-		}
-		ev := s.queue[0]
-		s.queue = s.queue[1:]
-		s.mu.Unlock()
-		select {
-		case s.out <- ev:
-		case <-ctx.Done():
-			return
-		case <-done:
-			return
-		}
-		if ev.Type == "final" {
-			return
-		}
-	}
+	return eventq.New(subscriberQueueMax, func(last, ev Event) bool {
+		return ev.Type == "progress" && last.Type == "progress" && last.Job == nil && ev.Job == nil
+	}, func(ev Event) bool { return ev.Type == "final" })
 }
 
 // Subscribe delivers a job's events: first its current state (a "progress"
@@ -96,15 +34,15 @@ func (m *Manager) Subscribe(ctx context.Context, id int64) (<-chan Event, error)
 	}
 	s := newSubscriber()
 	if !job.Status.Active() {
-		s.push(Event{Type: "final", JobID: id, Job: &job})
-		go s.pump(ctx, m.base.Done(), func() {})
-		return s.out, nil
+		s.Push(Event{Type: "final", JobID: id, Job: &job})
+		go s.Pump(ctx, m.base.Done(), func() {})
+		return s.Out(), nil
 	}
 	if jr := m.liveRun(id); jr != nil {
 		jr.mu.Lock()
 		if jr.finalJob != nil {
 			fj := *jr.finalJob
-			s.push(Event{Type: "final", JobID: id, Job: &fj})
+			s.Push(Event{Type: "final", JobID: id, Job: &fj})
 		} else {
 			cur := job
 			var p *progress.Report
@@ -112,22 +50,22 @@ func (m *Manager) Subscribe(ctx context.Context, id int64) (<-chan Event, error)
 				cp := *jr.lastProg
 				p = &cp
 			}
-			s.push(Event{Type: "progress", JobID: id, Job: &cur, Progress: p})
+			s.Push(Event{Type: "progress", JobID: id, Job: &cur, Progress: p})
 			jr.subs[s] = struct{}{}
 		}
 		jr.mu.Unlock()
-		go s.pump(ctx, m.base.Done(), func() {
+		go s.Pump(ctx, m.base.Done(), func() {
 			jr.mu.Lock()
 			delete(jr.subs, s)
 			jr.mu.Unlock()
 		})
-		return s.out, nil
+		return s.Out(), nil
 	}
 	cur := job
-	s.push(Event{Type: "progress", JobID: id, Job: &cur})
-	go s.pump(ctx, m.base.Done(), func() {})
+	s.Push(Event{Type: "progress", JobID: id, Job: &cur})
+	go s.Pump(ctx, m.base.Done(), func() {})
 	go m.pollSubscription(ctx, s, job)
-	return s.out, nil
+	return s.Out(), nil
 }
 
 // pollSubscription follows a job run by another process through the DB.
@@ -147,7 +85,7 @@ func (m *Manager) pollSubscription(ctx context.Context, s *subscriber, last Job)
 			continue
 		}
 		if !j.Status.Active() {
-			s.push(Event{Type: "final", JobID: j.ID, Job: &j})
+			s.Push(Event{Type: "final", JobID: j.ID, Job: &j})
 			return
 		}
 		if j.Progress != last.Progress || j.BytesDone != last.BytesDone || j.Status != last.Status || !eqStr(j.Step, last.Step) || !eqStr(j.Message, last.Message) {
@@ -159,7 +97,7 @@ func (m *Manager) pollSubscription(ctx context.Context, s *subscriber, last Job)
 			if j.Message != nil {
 				p.Message = *j.Message
 			}
-			s.push(Event{Type: "progress", JobID: j.ID, Job: &jj, Progress: p})
+			s.Push(Event{Type: "progress", JobID: j.ID, Job: &jj, Progress: p})
 			last = j
 		}
 	}

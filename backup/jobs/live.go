@@ -88,7 +88,7 @@ func (jr *jobRun) pendingLogs() []LogLine {
 
 func (jr *jobRun) broadcastLocked(ev Event) {
 	for s := range jr.subs {
-		s.push(ev)
+		s.Push(ev)
 	}
 }
 
