@@ -50,6 +50,13 @@ $(VERSITYGW):
 	mv $(TOOLS_BIN)/versitygw $@
 test-unit test-integration bench: $(VERSITYGW)
 
+## storage-large: a 1 GiB stream through each storage backend (versitygw's S3 and a local directory),
+## read back and compared, with its time and peak memory (the conformance suite's LargeStream; not in CI)
+.PHONY: storage-large
+storage-large: $(VERSITYGW)
+	DOCKPACK_STORAGE_LARGE=1GiB $(GO) test -count=1 -v -run 'TestConformance$$/LargeStream' ./backup/storage/s3/ ./backup/storage/local/ 2>&1 | grep -E 'large stream|^(ok|FAIL|---)'
+bench: storage-large
+
 test-unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)
 
