@@ -104,8 +104,8 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		if err != nil {
 			return fail(err)
 		}
-		m.sched.reload(s)
-		m.sched.start()
+		m.sched.Reload(s)
+		m.sched.Start()
 	}
 	m.log.Info("job manager ready", zap.String("state_db", db.Path()), zap.String("owner", m.id.String()),
 		zap.Duration("lease", cfg.LeaseDuration), zap.Duration("stall_timeout", cfg.StallTimeout))
@@ -401,7 +401,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.closed = true
 	m.startMu.Unlock()
 	if m.sched != nil {
-		m.sched.stop()
+		m.sched.Stop()
 	}
 	stopAll := func() {
 		m.mu.Lock()
