@@ -89,7 +89,8 @@ type Options struct {
 	// or "zh-CN". Codes never change.
 	Lang string
 	// Verifier, when set, serves the background verifications of packs
-	// the admin page starts (ui.go; *verifier.Verifier of the Backend's Manager).
+	// the admin page starts and, when it is a RestorePlanner, their restore
+	// plans (ui.go; *verifier.Verifier of the Backend's Manager).
 	Verifier PackVerifier
 	// OnStartRefused, when set, is called with the refusal's code each time
 	// a compat start is refused before a job exists (metrics); it must not block.

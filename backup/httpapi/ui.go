@@ -36,10 +36,11 @@ type PackVerifier interface {
 	Watch(ctx context.Context, id string) (<-chan verifier.Verification, error)
 }
 
-// RestorePlanner is an optional Backend interface: when implemented,
-// GET /v1/packs/{name}/restore-plan says what restoring a pack would do.
+// RestorePlanner says what restoring a pack would do (GET
+// /v1/packs/{name}/restore-plan): served when Options.Verifier implements
+// it (*verifier.Verifier does).
 type RestorePlanner interface {
-	RestorePlan(ctx context.Context, req jobs.RestorePlanRequest) (*restore.Result, error)
+	RestorePlan(ctx context.Context, req verifier.PlanRequest) (*restore.Result, error)
 }
 
 // Codes of the admin page's routes.
@@ -71,7 +72,7 @@ func (h *handler) uiRoutes(m *http.ServeMux) {
 		m.HandleFunc("GET /v1/verifications/{id}/events", h.verificationEvents)
 		m.HandleFunc("POST /v1/verifications/{id}/cancel", h.cancelVerification)
 	}
-	if _, ok := h.b.(RestorePlanner); ok {
+	if _, ok := h.opts.Verifier.(RestorePlanner); ok {
 		m.HandleFunc("GET /v1/packs/{name}/restore-plan", h.restorePlan)
 	}
 }

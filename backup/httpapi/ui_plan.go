@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/verifier"
 )
 
 // restorePlan serves GET /v1/packs/{name}/restore-plan: what restoring the
@@ -23,7 +23,7 @@ func (h *handler) restorePlan(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := h.b.(RestorePlanner).RestorePlan(r.Context(), req)
+	res, err := h.opts.Verifier.(RestorePlanner).RestorePlan(r.Context(), req)
 	if err != nil {
 		h.uiFail(w, r, err)
 		return
@@ -32,8 +32,8 @@ func (h *handler) restorePlan(w http.ResponseWriter, r *http.Request) {
 }
 
 // parsePlanQuery reads the restore plan's query parameters.
-func parsePlanQuery(r *http.Request) (jobs.RestorePlanRequest, error) {
-	req := jobs.RestorePlanRequest{Pack: r.PathValue("name")}
+func parsePlanQuery(r *http.Request) (verifier.PlanRequest, error) {
+	req := verifier.PlanRequest{Pack: r.PathValue("name")}
 	qm, err := parseQuery(r)
 	q := url.Values(qm)
 	if err != nil {

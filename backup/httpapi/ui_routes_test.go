@@ -85,7 +85,8 @@ func TestUIRestorePlanRoute(t *testing.T) {
 	cfg.Settings = backuptest.Settings(t)
 	p := backuptest.MustPack(t, cfg.Settings.TargetLocalDir, time.Now().Add(-time.Hour))
 	name := filepath.Base(p.Dir)
-	srv := MustServer(t, backuptest.MustManager(t, cfg), httpapi.Options{})
+	m := backuptest.MustManager(t, cfg)
+	srv := MustServer(t, m, httpapi.Options{Verifier: verifier.New(m)})
 
 	code, _, body := MustDo(t, srv, "GET", "/v1/packs/"+name+"/restore-plan?project=demo2&components=volumes,images&stop_running=true&lang=zh-CN", "")
 	var res restore.Result

@@ -25,7 +25,7 @@ import (
 var (
 	_ httpapi.DoctorRunner   = (*jobs.Manager)(nil)
 	_ httpapi.PackVerifier   = (*verifier.Verifier)(nil)
-	_ httpapi.RestorePlanner = (*jobs.Manager)(nil)
+	_ httpapi.RestorePlanner = (*verifier.Verifier)(nil)
 )
 
 const uiCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +

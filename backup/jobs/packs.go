@@ -9,56 +9,13 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
-	"github.com/dockpack/dockpack/backup/restore"
 )
 
 // The packs of the target as the admin page acts on them: by name, for a
-// verification (package verifier) or a restore plan (below).
+// verification or a restore plan (package verifier).
 
 // ErrPackNotFound: no pack of that name in the target directory.
 var ErrPackNotFound = errors.New("pack_not_found")
-
-// RestorePlanRequest asks what restoring a pack of the target would do.
-type RestorePlanRequest struct {
-	// Pack is the pack's directory name in the target.
-	Pack string
-	// Project, Components, SQLiteDest, Force and StopRunning are those of
-	// restore.Spec (the flags of `dockpack restore`); zero values take its
-	// defaults (the pack's project; what the pack holds, the database only
-	// with SQLiteDest).
-	Project     string
-	Components  []pack.Component
-	SQLiteDest  string
-	Force       bool
-	StopRunning bool
-	// Lang is the language of the plan's notes, problems and reasons. Default: the Manager's.
-	Lang string
-}
-
-// RestorePlan computes what a restore of a pack of the target would do
-// against the Manager's engine (restore.Run with PlanOnly: the manifest is
-// read, the engine and the database destination inspected, nothing
-// changed; the pack is not verified — package verifier does that). The plan's
-// Problems say why the restore would be refused. It takes no lock: it
-// writes nothing. An unknown pack is ErrPackNotFound; a malformed request
-// an error wrapping ErrInvalidSpec.
-func (m *Manager) RestorePlan(ctx context.Context, req RestorePlanRequest) (*restore.Result, error) {
-	lang := req.Lang
-	if lang == "" {
-		lang = m.cfg.Lang
-	}
-	info, err := m.FindPack(ctx, req.Pack)
-	if err != nil {
-		return nil, err
-	}
-	spec := restore.Spec{Project: req.Project, Components: req.Components, SQLiteDest: req.SQLiteDest, Force: req.Force,
-		StopRunning: req.StopRunning, PlanOnly: true, SkipVerify: true, StagingDir: m.cfg.StagingDir, Lang: lang,
-		Logger: m.log.Named("restore-plan")}
-	if eng, ok := m.cfg.Engine.(restore.Engine); ok {
-		spec.Engine = eng
-	}
-	return restore.Run(ctx, info.Path, spec)
-}
 
 // FindPack finds a pack of the target by its directory name: a complete
 // or invalid pack (a partial one is a backup in progress or the debris of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
@@ -103,7 +105,7 @@ func TestVerifyFailsOnAFlippedByte(t *testing.T) {
 }
 
 func TestVerifyRefusesUnknownAndMalformedPacks(t *testing.T) {
-	m, vf, _ := mustVerifyPack(t, jobs.Config{})
+	_, vf, _ := mustVerifyPack(t, jobs.Config{})
 	ctx := context.Background()
 	for name, want := range map[string]error{
 		pack.NamePrefix + "20000101_000000_000": jobs.ErrPackNotFound,
@@ -116,7 +118,7 @@ func TestVerifyRefusesUnknownAndMalformedPacks(t *testing.T) {
 		if _, err := vf.Start(ctx, verifier.Request{Pack: name}); !errors.Is(err, want) {
 			t.Errorf("StartVerify(%q): %v, want %v", name, err, want)
 		}
-		if _, err := m.RestorePlan(ctx, jobs.RestorePlanRequest{Pack: name}); !errors.Is(err, want) {
+		if _, err := vf.RestorePlan(ctx, verifier.PlanRequest{Pack: name}); !errors.Is(err, want) {
 			t.Errorf("RestorePlan(%q): %v, want %v", name, err, want)
 		}
 	}
@@ -206,6 +208,31 @@ func TestVerifyCanceledByClose(t *testing.T) {
 	}
 	if _, err := vf.Start(context.Background(), verifier.Request{Pack: filepath.Base(p.Dir)}); !errors.Is(err, jobs.ErrClosed) {
 		t.Fatalf("StartVerify after Close: %v", err)
+	}
+}
+
+func TestRestorePlanAgainstTheEngine(t *testing.T) {
+	eng := backuptest.NewRunningEngine()
+	_, vf, p := mustVerifyPack(t, jobs.Config{Engine: eng, Lang: i18n.Chinese})
+	res, err := vf.RestorePlan(context.Background(), verifier.PlanRequest{Pack: filepath.Base(p.Dir), Project: "demo2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Planned || res.Plan == nil || res.Plan.Project != "demo2" || res.PackageHash != p.Hash || len(res.Plan.Volumes) != 2 {
+		t.Fatalf("plan %+v", res.Plan)
+	}
+	if i := slices.IndexFunc(res.Plan.Volumes, func(v restore.VolumePlan) bool { return v.Name == "demo_data" }); i < 0 ||
+		res.Plan.Volumes[i].Target != "demo2_data" || res.Plan.Volumes[i].Action != restore.ActionCreate {
+		t.Fatalf("volumes %+v", res.Plan.Volumes)
+	}
+	if slices.Contains(res.Plan.Components, pack.ComponentDB) {
+		t.Errorf("the database is planned without a destination: %v", res.Plan.Components)
+	}
+	if eng.Loads() != 0 || len(eng.Imported()) != 0 {
+		t.Errorf("a plan changed the engine: %d loads, %v imported", eng.Loads(), eng.Imported())
+	}
+	if _, err := vf.RestorePlan(context.Background(), verifier.PlanRequest{Pack: filepath.Base(p.Dir), Project: "Bad Name"}); !errors.Is(err, backup.ErrInvalidSpec) {
+		t.Errorf("bad project: %v", err)
 	}
 }
 
