@@ -40,7 +40,7 @@
 //
 //	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
-//	backup/verifier          → backup/jobs backup backup/pack backup/progress
+//	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
