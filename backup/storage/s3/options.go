@@ -41,7 +41,8 @@ const (
 	// ChecksumSHA256: x-amz-checksum-sha256, likewise.
 	ChecksumSHA256 Checksum = "sha256"
 	// ChecksumMD5Only: Content-MD5 alone, for services that predate the
-	// flexible checksums.
+	// flexible checksums; each part's and object's ETag is compared with
+	// its MD5 (which it is without SSE-KMS or SSE-C).
 	ChecksumMD5Only Checksum = "md5"
 )
 

@@ -94,9 +94,6 @@ func (b *Backend) list(ctx context.Context, prefix string, fn func(key string, i
 		return fmt.Errorf("%w: list prefix %q", storage.ErrInvalidKey, prefix)
 	}
 	full := b.full(prefix)
-	if prefix == "" && b.o.Prefix != "" {
-		full = b.o.Prefix + "/"
-	}
 	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.o.Bucket, Prefix: aws.String(full)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)

@@ -1,6 +1,5 @@
 // Package storagetest is the conformance suite every storage.Backend runs
-// (as restic's backend tests are for its backends), and Memory, a backend
-// in memory for the tests of what is built on storage.
+// (as restic's backend tests are for its backends).
 //
 // A backend's test calls Run with a function that opens a fresh, empty
 // target and with Options saying what the backend can show and how the
