@@ -20,9 +20,10 @@
 //
 //	surfaces   cmd/dockpack · backup/httpapi (+ httpapi/adminsql) · backup/webhook · internal/metrics
 //	             flags and config into library structs; HTTP (native, RagFlowAuth); news; Prometheus
-//	daemon     backup/doctor · backup/jobs (+ jobs/internal: statedb, all SQL; recovery; schedule) · backup/verifier
-//	             the operator's checklist; jobs, lease lock, schedules, drills, the records
-//	             of live restores, recovery; pack verifications in the background, under the jobs' lock
+//	daemon     backup/doctor · backup/jobs (+ jobs/internal/*) · backup/verifier
+//	             the operator's checklist; jobs, the lease lock, schedules, recovery, drills and
+//	             the records of live restores (jobs/internal: statedb, all SQL; lock; recovery;
+//	             schedule); pack verifications in the background, under the jobs' lock
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
 //	             make a pack; bring one back (a project, or the live database); prove one restorable
 //	format     backup/pack · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
@@ -44,7 +45,8 @@
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap

@@ -92,7 +92,7 @@ func (jr *jobRun) recordStopped(cs []dockerapi.Container) error {
 func (jr *jobRun) mayRestart(cs []dockerapi.Container) error {
 	dctx, cancel := jr.m.dbCtx()
 	defer cancel()
-	if owner, err := jr.lease.held(dctx); err == nil && !owner {
+	if owner, err := jr.lease.Held(dctx); err == nil && !owner {
 		jr.logk("warn", "job.log.restart_skipped", containerNames(cs))
 		return fmt.Errorf("%w: job %d", backup.ErrLeaseLost, jr.id)
 	}

@@ -5,27 +5,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/jobs/internal/lock"
 	"github.com/dockpack/dockpack/backup/jobs/internal/recovery"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
 	"go.uber.org/zap"
 )
 
-// The lease lock: one row in backup_locks (name = 'backup') names the owner
-// (random token, host, pid, process start), the job it runs, and when the
-// lease was acquired and expires. It is taken, together with the job row, in
-// one BEGIN IMMEDIATE transaction; its holder renews it every third of the
-// lease. An expired lease, or one whose owner is provably dead on this host,
-// is taken over without anyone deleting rows by hand, and every job the old
-// owner left active is recovered (failed, error code interrupted). Backups,
-// restore drills and real restores all hold it through a lease.
+// lease is one holding of the backup lock by this process (package lock).
+type lease = lock.Lease
 
-// lease is one holding of the backup lock by this process.
-type lease struct {
-	m     *Manager
-	token string
-	jobID int64
+func (m *Manager) newLease(token string, jobID int64) lease {
+	return lease{DB: m.db, Token: token, JobID: jobID, Duration: m.cfg.LeaseDuration, Now: m.cfg.Now, Ctx: m.dbCtx}
 }
 
 // takeLease takes the backup lock inside the caller's write transaction:
@@ -63,68 +54,7 @@ func (m *Manager) takeLease(tx *statedb.Tx, now time.Time, token, by string, job
 	if l == nil {
 		why = ""
 	}
-	return lease{m: m, token: token, jobID: id}, recovered, why, nil
-}
-
-// renew extends the lease; ok is false when it was taken over (or released).
-func (ls lease) renew() (ok bool, err error) {
-	now := ls.m.cfg.Now()
-	ctx, cancel := ls.m.dbCtx()
-	defer cancel()
-	err = ls.m.db.Write(ctx, func(tx *statedb.Tx) error {
-		var err error
-		ok, err = tx.RenewLock(ls.token, ls.jobID, now.UnixMilli(), now.Add(ls.m.cfg.LeaseDuration).UnixMilli())
-		return err
-	})
-	return ok, err
-}
-
-// held reports whether the lease is still this holder's.
-func (ls lease) held(ctx context.Context) (bool, error) {
-	var owner bool
-	err := ls.m.db.Read(ctx, func(tx *statedb.Tx) error {
-		l, err := tx.Lock()
-		owner = err == nil && l != nil && l.OwnerToken == ls.token && l.JobID == ls.jobID
-		return err
-	})
-	return owner, err
-}
-
-// release deletes the lock row if this holder still holds it; released is
-// false when it had passed to another owner already.
-func (ls lease) release() (released bool, err error) {
-	ctx, cancel := ls.m.dbCtx()
-	defer cancel()
-	err = ls.m.db.Write(ctx, func(tx *statedb.Tx) error {
-		var err error
-		released, err = tx.ReleaseLock(ls.token, ls.jobID)
-		return err
-	})
-	return released, err
-}
-
-// keep renews the lease every third of its duration until stop is closed or
-// ctx ends; lost is called (once) when another process took it over.
-func (ls lease) keep(ctx context.Context, stop <-chan struct{}, lost func(error), warn func(error)) {
-	t := time.NewTicker(max(ls.m.cfg.LeaseDuration/3, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := ls.renew()
-		switch {
-		case err != nil:
-			warn(err)
-		case !ok:
-			lost(fmt.Errorf("%w: another process took over the backup lock", backup.ErrLeaseLost))
-			return
-		}
-	}
+	return m.newLease(token, id), recovered, why, nil
 }
 
 // holdLease takes the backup lock for an operation other than a backup (a
@@ -151,12 +81,12 @@ func (m *Manager) holdLease(ctx context.Context, what string, jobID int64) (cont
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	m.holdMu.Lock()
-	m.holds[ls.token] = cancel
+	m.holds[ls.Token] = cancel
 	m.holdMu.Unlock()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		ls.keep(hctx, stop, func(err error) { cancel(fmt.Errorf("%s: %w", what, err)) }, func(err error) {
+		ls.Keep(hctx, stop, func(err error) { cancel(fmt.Errorf("%s: %w", what, err)) }, func(err error) {
 			m.log.Warn("cannot renew the lease; retrying", zap.String("holder", what), zap.Error(err))
 		})
 	}()
@@ -165,9 +95,9 @@ func (m *Manager) holdLease(ctx context.Context, what string, jobID int64) (cont
 		<-done
 		cancel(nil)
 		m.holdMu.Lock()
-		delete(m.holds, ls.token)
+		delete(m.holds, ls.Token)
 		m.holdMu.Unlock()
-		if _, err := ls.release(); err != nil {
+		if _, err := ls.Release(); err != nil {
 			m.log.Error("cannot release the backup lock; it expires by itself", zap.String("holder", what), zap.Error(err))
 		}
 	}

@@ -189,7 +189,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 		}
 		return Job{}, err
 	}
-	job.ID = ls.jobID
+	job.ID = ls.JobID
 	jr := m.newJobRun(job, ls, spec, now)
 	if takeover != "" {
 		jr.logk("warn", "job.log.took_over", takeover)

@@ -85,7 +85,7 @@ func (jr *jobRun) persist() bool {
 	defer cancel()
 	err := m.db.Write(ctx, func(tx *statedb.Tx) error {
 		if dirty {
-			if err := tx.UpdateProgress(jr.id, jr.lease.token, u); err != nil {
+			if err := tx.UpdateProgress(jr.id, jr.lease.Token, u); err != nil {
 				return err
 			}
 		}
@@ -112,7 +112,7 @@ func (jr *jobRun) renew() {
 		return
 	}
 	now := m.cfg.Now()
-	ok, err := jr.lease.renew()
+	ok, err := jr.lease.Renew()
 	switch {
 	case err != nil && m.cfg.Now().Before(expiry):
 		m.log.Warn("cannot renew the backup lease; retrying", zap.Int64("job_id", jr.id), zap.Error(err))
@@ -207,7 +207,7 @@ func (m *Manager) stallLimit(step progress.Step, sawByte bool, stepTotal int64) 
 // release deletes the lock row if this job still holds it, and forgets the job.
 func (jr *jobRun) release() {
 	m := jr.m
-	if released, err := jr.lease.release(); err != nil {
+	if released, err := jr.lease.Release(); err != nil {
 		m.log.Error("cannot release the backup lock; it expires by itself", zap.Int64("job_id", jr.id), zap.Error(err))
 	} else if !released {
 		m.log.Warn("the backup lock was no longer this job's at its end; left to its new owner", zap.Int64("job_id", jr.id))

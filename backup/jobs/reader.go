@@ -8,6 +8,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/settings"
 
+	"github.com/dockpack/dockpack/backup/jobs/internal/lock"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/internal/owner"
 )
@@ -82,8 +83,8 @@ func (r *StateReader) Lock(ctx context.Context) (LockInfo, error) {
 	}); err != nil || l == nil {
 		return LockInfo{}, err
 	}
-	live, why := judgeForeignLease(l, r.cfg.Now(), r.cfg.Host, r.cfg.ProcAlive)
-	return lockInfo(l, live, why), nil
+	live, why := lock.Judge(l, r.cfg.Now(), r.cfg.Host, r.cfg.ProcAlive)
+	return lock.InfoOf(l, live, why), nil
 }
 
 // List returns jobs newest first (the stored state: live progress of a

@@ -146,7 +146,7 @@ func (jr *jobRun) requestStop(kind stopKind, cause error, reason string) {
 	if kind == stopShutdown {
 		ctx, cancel := jr.m.dbCtx()
 		_ = jr.m.db.Write(ctx, func(tx *statedb.Tx) error {
-			return tx.RequestCancelOwned(jr.id, jr.lease.token, jr.m.cfg.Now().UnixMilli(), reason)
+			return tx.RequestCancelOwned(jr.id, jr.lease.Token, jr.m.cfg.Now().UnixMilli(), reason)
 		})
 		cancel()
 	}
@@ -245,7 +245,7 @@ func (jr *jobRun) writeFinal(f statedb.Final) {
 			return err
 		}
 		var err error
-		changed, err = tx.FinishJob(jr.id, jr.lease.token, f)
+		changed, err = tx.FinishJob(jr.id, jr.lease.Token, f)
 		return err
 	})
 	if err != nil {
