@@ -21,8 +21,9 @@ import (
 // end, so a checksum error at the end of r leaves dest unchanged) or the
 // directory's content (through an os.Root on dest: no entry lands outside
 // it). An existing destination that holds data is ErrBindExists unless
-// force (a directory's entries are then written over). Owners are kept
-// when the process may set them.
+// force (a directory's entries are then written over); an empty directory
+// where a file belongs (the engine makes one for a missing bind source) is
+// replaced. Owners are kept when the process may set them.
 func ExtractBind(ctx context.Context, r io.Reader, typ, dest string, force bool) error {
 	r = fsutil.ContextReader(ctx, r)
 	switch typ {
@@ -90,6 +91,11 @@ func extractBindFile(r io.Reader, dest string, force bool) error {
 		_ = os.Chmod(tmp, fs.FileMode(h.Mode).Perm()) // beyond the umask
 		_ = os.Lchown(tmp, h.Uid, h.Gid)
 		_ = os.Chtimes(tmp, h.ModTime, h.ModTime)
+		// An empty directory where the file belongs is what the engine
+		// creates for a missing bind source when a container starts.
+		if fi, serr := os.Lstat(dest); serr == nil && fi.IsDir() {
+			_ = os.Remove(dest)
+		}
 		err = os.Rename(tmp, dest)
 	}
 	if err != nil {

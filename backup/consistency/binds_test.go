@@ -137,3 +137,21 @@ func (f *failAtEOF) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+func TestBindFileReplacesTheEnginesEmptyDirectory(t *testing.T) {
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "app.ini")
+	os.WriteFile(src, []byte("x=1\n"), 0o644)
+	var buf bytes.Buffer
+	if _, err := consistency.WriteBindTar(ctx, src, pack.BindFile, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "app.ini")
+	os.Mkdir(dest, 0o755) // dockerd made it when a container started without the file
+	if err := consistency.ExtractBind(ctx, bytes.NewReader(buf.Bytes()), pack.BindFile, dest, false); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "x=1\n" {
+		t.Fatalf("%q %v", b, err)
+	}
+}

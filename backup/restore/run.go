@@ -187,6 +187,13 @@ func (r *restorer) apply(ctx context.Context) error {
 			return err
 		}
 	}
+	// Bind mounts (configuration) before the volumes: the containers the
+	// volume step stops start again with them.
+	if len(plan.Binds) > 0 {
+		if err := r.step(ctx, progress.StepVolumes, "", r.restoreBinds); err != nil {
+			return err
+		}
+	}
 	if slices.Contains(plan.Components, pack.ComponentVolumes) && len(plan.Volumes) > 0 {
 		err := r.step(ctx, progress.StepVolumes, "", r.volumes)
 		if rerr := r.restartStopped(); rerr != nil {
@@ -198,11 +205,6 @@ func (r *restorer) apply(ctx context.Context) error {
 	}
 	if plan.SQLite != nil && plan.SQLite.Action != ActionSkip {
 		if err := r.step(ctx, progress.StepSQLite, plan.SQLite.File, r.sqlite); err != nil {
-			return err
-		}
-	}
-	if len(plan.Binds) > 0 {
-		if err := r.step(ctx, progress.StepVolumes, "", r.restoreBinds); err != nil {
 			return err
 		}
 	}
