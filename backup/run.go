@@ -123,6 +123,9 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		return nil, err
 	}
 	defer r.pin.Close()
+	if err := r.storeImagesSupported(); err != nil { // store_images.go
+		return nil, stepErr(progress.StepPrecheck, "", err)
+	}
 	// A share that drops while nothing is written (the engine staging an
 	// image export) is noticed on a timer, not only inside Write.
 	stopWatch := r.pin.Watch(ctx, spec.PinCheckInterval, func(err error) { cancel(err) })

@@ -14,6 +14,11 @@ import (
 )
 
 func (r *runner) images(ctx context.Context) error {
+	if r.store != nil {
+		if eng, ok := r.spec.Engine.(ImageLayersEngine); ok {
+			return r.storeImages(ctx, eng) // store_images.go: by layer
+		}
+	}
 	st := r.plan.Stack
 	var refs []string
 	for _, im := range st.Images {

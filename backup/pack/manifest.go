@@ -67,13 +67,18 @@ type FileEntry struct {
 	Chunks *ChunksEntry `json:"chunks,omitempty"`
 }
 
-// ImageEntry is one image in images.tar.
+// ImageEntry is one image in images.tar, or (a store pack's image by
+// layer) in its image-config and image-layer files (images_layers.go).
 type ImageEntry struct {
 	ID           string   `json:"id"`
 	ConfigDigest string   `json:"config_digest"`
 	RepoTags     []string `json:"repo_tags"`
 	RepoDigests  []string `json:"repo_digests"`
 	Size         int64    `json:"size"`
+	// Config is the image-config file and Layers the image's layers in
+	// order, each its DiffID and image-layer file (images by layer only).
+	Config string       `json:"config,omitempty"`
+	Layers []ImageLayer `json:"layers,omitempty"`
 }
 
 // VolumeEntry is one named volume, stored as File.
@@ -166,7 +171,9 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	if slices.Contains(m.Contents, ComponentImages) {
-		need(ImagesFile, FileImages, "contents (images)")
+		if !m.ImagesByLayer() {
+			need(ImagesFile, FileImages, "contents (images)")
+		}
 		if len(m.Images) == 0 {
 			bad("contents include images but the images list is empty")
 		}
@@ -176,6 +183,7 @@ func (m *Manifest) Validate() error {
 			bad("images[%d].config_digest %q is not a sha256 digest", i, im.ConfigDigest)
 		}
 	}
+	m.validateImageLayers(files, bad) // images_layers.go
 	seenVol := map[string]bool{}
 	for i, v := range m.Volumes {
 		if v.Name == "" || strings.ContainsAny(v.Name, "/\\") {
@@ -221,7 +229,7 @@ func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]F
 			bad("components[%d] (%s) sha256 %q is not 64 lowercase hex digits", i, f.Path, f.SHA256)
 		}
 		switch f.Kind {
-		case FileSQLite, FileVolume, FileImages, FileCompose, FileDump, FileBind:
+		case FileSQLite, FileVolume, FileImages, FileCompose, FileDump, FileBind, FileImageConfig, FileImageLayer:
 		default:
 			bad("components[%d] (%s) has unknown kind %q", i, f.Path, f.Kind)
 		}

@@ -47,6 +47,8 @@ func checkName(f FileEntry, m *Manifest) string {
 		return "dump:" + dumpService(f, m)
 	case FileBind:
 		return "bind:" + strings.TrimSuffix(strings.TrimPrefix(f.Path, BindsDir+"/"), ".tar")
+	case FileImageConfig, FileImageLayer:
+		return string(f.Kind) + ":" + f.SHA256[:min(12, len(f.SHA256))]
 	}
 	return string(f.Kind)
 }

@@ -130,6 +130,8 @@ func checkContent(ctx context.Context, r io.Reader, m *Manifest, f FileEntry, o 
 			fd.code, fd.problem = CodeStructure, msg
 		}
 		fd.detail = fmt.Sprintf("%s ok on a local copy", o.SQLiteCheck)
+	case FileImageConfig, FileImageLayer:
+		fd = checkImageFile(ctx, r, m, f) // images_layers.go
 	case FileDump:
 		fd.detail = "checksum"
 		if f.Size == 0 {

@@ -1,0 +1,236 @@
+package backup_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/dockerapi"
+)
+
+// layersEngine is the fake engine that also tells images' layers.
+type layersEngine struct {
+	*backuptest.Engine
+	layers map[string]dockerapi.ImageLayers
+}
+
+func (e layersEngine) ImageLayers(_ context.Context, ref string) (dockerapi.ImageLayers, error) {
+	il, ok := e.layers[ref]
+	if !ok {
+		return il, fmt.Errorf("%w: %s", dockerapi.ErrImageNotFound, ref)
+	}
+	return il, nil
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// fakeImage is an image of a fake ImageSave archive: layer tars and config.
+type fakeImage struct {
+	tags   []string
+	layers [][]byte
+	config []byte
+}
+
+func newFakeImage(tags []string, layers ...[]byte) fakeImage {
+	var ids []string
+	for _, l := range layers {
+		ids = append(ids, sha(l))
+	}
+	cfg, _ := json.Marshal(map[string]any{"os": "linux", "architecture": "amd64", "rootfs": map[string]any{"type": "layers", "diff_ids": ids},
+		"config": map[string]any{"Labels": map[string]string{"t": fmt.Sprint(tags)}}})
+	return fakeImage{tags: tags, layers: layers, config: cfg}
+}
+
+func (f fakeImage) id() string { return sha(f.config) }
+
+func (f fakeImage) layersInfo() dockerapi.ImageLayers {
+	il := dockerapi.ImageLayers{ID: f.id(), ConfigDigest: f.id(), RepoTags: f.tags}
+	for _, l := range f.layers {
+		il.DiffIDs = append(il.DiffIDs, sha(l))
+	}
+	return il
+}
+
+func layerOf(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%d.bin", seed), Mode: 0o644, Size: int64(n), Typeflag: tar.TypeReg})
+	tw.Write(data)
+	tw.Close()
+	return buf.Bytes()
+}
+
+// fakeSave is an archive as Engine 20.10 writes it (legacy layout).
+func fakeSave(images ...fakeImage) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	put := func(name string, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write(data)
+	}
+	var man []map[string]any
+	done := map[string]bool{}
+	for _, im := range images {
+		var paths []string
+		for _, l := range im.layers {
+			dir := sha(append([]byte("v1"), l...))[7:]
+			if !done[dir] {
+				put(dir+"/layer.tar", l)
+				put(dir+"/VERSION", []byte("1.0"))
+				done[dir] = true
+			}
+			paths = append(paths, dir+"/layer.tar")
+		}
+		put(im.id()[7:]+".json", im.config)
+		man = append(man, map[string]any{"Config": im.id()[7:] + ".json", "RepoTags": im.tags, "Layers": paths})
+	}
+	mj, _ := json.Marshal(man)
+	put("manifest.json", mj)
+	tw.Close()
+	return buf.Bytes()
+}
+
+// setImages makes the fake engine's stack use images (app, worker).
+func setImages(eng *backuptest.Engine, le layersEngine, app, worker fakeImage) {
+	eng.Stack.Images[0].ID, eng.Stack.Containers[0].ImageID = app.id(), app.id()
+	eng.Stack.Images[1].ID, eng.Stack.Containers[1].ImageID = worker.id(), worker.id()
+	le.layers[app.id()], le.layers[worker.id()] = app.layersInfo(), worker.layersInfo()
+}
+
+func indexFiles(t *testing.T, target string) int {
+	ents, _ := os.ReadDir(filepath.Join(target, store.IndexPrefix))
+	return len(ents)
+}
+
+// A store backup through an engine that tells layers stores each image's
+// config and layers as files (a shared layer once); a second backup of the
+// unchanged stack saves no image; a rebuilt image saves only itself and
+// stores only its new layer and config; a layer that does not match its
+// DiffID fails the backup and stores nothing.
+func TestRunStoreImagesByLayer(t *testing.T) {
+	ctx := context.Background()
+	eng := backuptest.NewEngine()
+	le := layersEngine{Engine: eng, layers: map[string]dockerapi.ImageLayers{}}
+	base, top := layerOf(1, 900<<10), layerOf(2, 1500<<10)
+	app, worker := newFakeImage([]string{"demo/app:1"}, base, top), newFakeImage(nil, base)
+	setImages(eng, le, app, worker)
+	eng.ImageData = fakeSave(app, worker)
+	spec := backuptest.MustSpec(t, le)
+	spec.Format = backup.FormatStore
+
+	first, err := backup.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := first.Manifest
+	if !m.ImagesByLayer() || len(m.Images) != 2 || len(m.Images[0].Layers) != 2 || m.Images[0].ConfigDigest != app.id() {
+		t.Fatalf("images: %+v", m.Images)
+	}
+	if _, ok := m.File(pack.ImagesFile); ok {
+		t.Fatal("images.tar beside the images by layer")
+	}
+	want := map[string][]byte{pack.ImageConfigPath(app.id()): app.config, pack.ImageConfigPath(worker.id()): worker.config,
+		pack.ImageLayerPath(sha(base)): base, pack.ImageLayerPath(sha(top)): top}
+	d, err := pack.OpenDir(ctx, first.Pack, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for p, data := range want {
+		fe, ok := m.File(p)
+		if !ok {
+			t.Fatalf("%s not in the pack", p)
+		}
+		rc, err := d.OpenFile(ctx, m, fe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s reads back wrong: %v", p, err)
+		}
+	}
+	if vr, err := pack.Verify(ctx, first.Pack, pack.VerifyOptions{Structural: true}); err != nil {
+		t.Fatalf("verify: %v %+v", err, vr.Failed())
+	}
+	total := int64(len(base) + len(top) + len(app.config) + len(worker.config))
+	if st := first.Store["images"]; st.ReadBytes != total || st.NewRawBytes+st.ReusedRawBytes != total || st.NewRawBytes < total-64<<10 {
+		t.Fatalf("first images stats %+v", st)
+	}
+
+	second, err := backup.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(eng.Saved()); n != 1 {
+		t.Fatalf("the unchanged stack was saved again: %v", eng.Saved())
+	}
+	if st := second.Store["images"]; st.NewRawBytes != 0 || st.ReadBytes != 0 || st.ReusedRawBytes != total {
+		t.Fatalf("second images stats %+v", st)
+	}
+
+	top2 := layerOf(3, 700<<10)
+	app2 := newFakeImage([]string{"demo/app:1"}, base, top2)
+	setImages(eng, le, app2, worker)
+	eng.ImageData = fakeSave(app2)
+	third, err := backup.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := eng.Saved(); len(s) != 2 || len(s[1]) != 1 || s[1][0] != app2.id() {
+		t.Fatalf("saved: %v (want only the rebuilt image)", s)
+	}
+	// Only the new layer and config add data (a chunk of them may be in
+	// the store already: tar trailers are alike).
+	if st := third.Store["images"]; st.NewRawBytes > int64(len(top2)+len(app2.config)) || st.NewRawBytes < int64(len(top2))/2 {
+		t.Fatalf("rebuilt image: stored %+v, want at most its new layer (%d) and config (%d)", st, len(top2), len(app2.config))
+	}
+	for _, f := range third.Manifest.Files {
+		isNew := f.Path == pack.ImageLayerPath(sha(top2)) || f.Path == pack.ImageConfigPath(app2.id())
+		if (f.Kind == pack.FileImageLayer || f.Kind == pack.FileImageConfig) && (f.Chunks.NewRawBytes > 0) != isNew {
+			t.Errorf("%s: %d new bytes", f.Path, f.Chunks.NewRawBytes)
+		}
+	}
+
+	// A flipped byte in the new layer: refused, nothing indexed, no pack.
+	app3 := newFakeImage([]string{"demo/app:1"}, base, layerOf(4, 600<<10))
+	setImages(eng, le, app3, worker)
+	bad := fakeSave(app3)
+	bad[len(bad)/3] ^= 0x20
+	eng.ImageData = bad
+	idx := indexFiles(t, spec.Target)
+	packs, _ := pack.List(ctx, spec.Target)
+	_, err = backup.Run(ctx, spec, nil)
+	if !errors.Is(err, dockerapi.ErrImageSaveIncomplete) || backup.ErrorCode(err) != "image_save_incomplete" {
+		t.Fatalf("flipped layer: %v", err)
+	}
+	if n := indexFiles(t, spec.Target); n != idx {
+		t.Fatalf("index files %d → %d after a failed backup", idx, n)
+	}
+	if after, _ := pack.List(ctx, spec.Target); len(after) != len(packs) {
+		t.Fatalf("packs %d → %d after a failed backup", len(packs), len(after))
+	}
+}
