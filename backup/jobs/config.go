@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,30 +104,21 @@ type Config struct {
 }
 
 func (c *Config) applyDefaults() {
-	if c.Lang == "" {
-		c.Lang = i18n.English
-	}
-	if c.StagingDir == "" {
-		c.StagingDir = os.TempDir()
-	}
-	if c.LeaseDuration == 0 {
-		c.LeaseDuration = 30 * time.Second
-	}
-	if c.StallTimeout == 0 {
-		c.StallTimeout = 10 * time.Minute
-	}
-	if c.ImagesFirstByteRate == 0 {
-		c.ImagesFirstByteRate = 20 << 20
-	}
-	if c.CancelGrace == 0 {
-		c.CancelGrace = 5 * time.Second
-	}
-	if c.PersistInterval == 0 {
-		c.PersistInterval = time.Second
-	}
-	if c.EventsPerJob == 0 {
-		c.EventsPerJob = 200
-	}
+	c.Lang = cmp.Or(c.Lang, i18n.English)
+	c.StagingDir = cmp.Or(c.StagingDir, os.TempDir())
+	c.LeaseDuration = cmp.Or(c.LeaseDuration, 30*time.Second)
+	c.StallTimeout = cmp.Or(c.StallTimeout, 10*time.Minute)
+	c.ImagesFirstByteRate = cmp.Or(c.ImagesFirstByteRate, 20<<20)
+	c.CancelGrace = cmp.Or(c.CancelGrace, 5*time.Second)
+	c.PersistInterval = cmp.Or(c.PersistInterval, time.Second)
+	c.EventsPerJob = cmp.Or(c.EventsPerJob, 200)
+	c.BusyTimeout = cmp.Or(c.BusyTimeout, 5*time.Second)
+	c.PartialMaxAge = cmp.Or(c.PartialMaxAge, 24*time.Hour)
+	c.AbandonAfter = cmp.Or(c.AbandonAfter, 5*time.Minute)
+	c.RecoveryTimeout = cmp.Or(c.RecoveryTimeout, 2*time.Minute)
+	c.StatTimeout = cmp.Or(c.StatTimeout, 3*time.Second)
+	c.PoolSize = cmp.Or(c.PoolSize, 8)
+	c.PID = cmp.Or(c.PID, os.Getpid())
 	if c.Location == nil {
 		c.Location = time.Local
 	}
@@ -139,9 +131,6 @@ func (c *Config) applyDefaults() {
 	if c.Host == "" {
 		c.Host, _ = os.Hostname()
 	}
-	if c.PID == 0 {
-		c.PID = os.Getpid()
-	}
 	if c.ProcStart == "" && c.PID == os.Getpid() {
 		c.ProcStart = owner.ProcStartOf(c.PID)
 	}
@@ -150,24 +139,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.BusyTimeout == 0 {
-		c.BusyTimeout = 5 * time.Second
-	}
-	if c.PartialMaxAge == 0 {
-		c.PartialMaxAge = 24 * time.Hour
-	}
-	if c.AbandonAfter == 0 {
-		c.AbandonAfter = 5 * time.Minute
-	}
-	if c.RecoveryTimeout == 0 {
-		c.RecoveryTimeout = 2 * time.Minute
-	}
-	if c.StatTimeout == 0 {
-		c.StatTimeout = 3 * time.Second
-	}
-	if c.PoolSize == 0 {
-		c.PoolSize = 8
 	}
 	if c.DrillDir == "" && c.StateDir != "" {
 		c.DrillDir = filepath.Join(c.StateDir, "restore-drills")

@@ -114,15 +114,21 @@ func (m *Manager) newDrill(ctx context.Context, req drill.Request) (drill.Drill,
 // ListDrills returns the recorded drills, newest first; limit is clamped
 // to 1..200 (0: 30).
 func (m *Manager) ListDrills(ctx context.Context, limit int) ([]drill.Drill, error) {
-	out := []drill.Drill{}
+	return listRecords(ctx, m, (*statedb.Tx).DrillBodies, limit, drillOf)
+}
+
+// listRecords reads stored records (drills, real restores: bodies, newest
+// first, limit clamped) and decodes each.
+func listRecords[T any](ctx context.Context, m *Manager, bodies func(*statedb.Tx, int) ([][]byte, error), limit int, decode func([]byte) (T, error)) ([]T, error) {
+	out := []T{}
 	err := m.db.Read(ctx, func(tx *statedb.Tx) error {
-		bodies, err := tx.DrillBodies(clampLimit(limit))
-		for _, b := range bodies {
-			d, derr := drillOf(b)
+		bs, err := bodies(tx, clampLimit(limit))
+		for _, b := range bs {
+			v, derr := decode(b)
 			if derr != nil {
 				return derr
 			}
-			out = append(out, d)
+			out = append(out, v)
 		}
 		return err
 	})

@@ -15,10 +15,6 @@ import (
 // lease is one holding of the backup lock by this process (package lock).
 type lease = lock.Lease
 
-func (m *Manager) newLease(token string, jobID int64) lease {
-	return lease{DB: m.db, Token: token, JobID: jobID, Duration: m.cfg.LeaseDuration, Now: m.cfg.Now, Ctx: m.dbCtx}
-}
-
 // takeLease takes the backup lock inside the caller's write transaction:
 // a live lease is a *BusyError; a stale one is taken over. jobID is called
 // once the lock is known to be takeable and names the job the lease is for
@@ -54,7 +50,7 @@ func (m *Manager) takeLease(tx *statedb.Tx, now time.Time, token, by string, job
 	if l == nil {
 		why = ""
 	}
-	return m.newLease(token, id), recovered, why, nil
+	return lease{DB: m.db, Token: token, JobID: id, Duration: m.cfg.LeaseDuration, Now: m.cfg.Now, Ctx: m.dbCtx}, recovered, why, nil
 }
 
 // holdLease takes the backup lock for an operation other than a backup (a

@@ -13,19 +13,13 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/settings"
+	"github.com/dockpack/dockpack/internal/nonnil"
 )
 
-// Real restores: RagFlowAuth's admin page restores a job's database into
-// the live path (真实恢复当前数据). The job system's part is here — the
-// request checked against its job and the settings, the backup lock taken
-// (a running backup or drill: 409) and restores a dead process left
-// unfinished recovered, the restore recorded (who, why, the pack's
-// database hash, the containers it is about to stop) before anything
-// changes and its outcome after, so that a crash at any point leaves a
-// record from which recovery starts the containers again. The restore
-// itself — the pack checked through its pin, the containers stopped, the
-// live database kept and replaced, the containers started again — is
-// restore.Live.
+// Real restores (RagFlowAuth's 真实恢复当前数据; the restore itself is
+// restore.Live): the request checked against its job and the settings, the
+// backup lock taken, the restore recorded before anything changes and its
+// outcome after, so that recovery finds a restore whose process died.
 
 // RestoreConfirmation is the text a real restore must be confirmed with.
 const RestoreConfirmation = restore.LiveConfirmation
@@ -52,11 +46,9 @@ func (m *Manager) refuse(code string, conflict bool, err error, key string, args
 	return restore.NewLiveError(m.cfg.Lang, code, conflict, err, key, args...)
 }
 
-// Bounds of a real restore.
-const (
-	liveRestoreStopTimeout = 30 * time.Second // grace of each stopped container
-	liveRestoreTimeout     = 30 * time.Minute // the whole restore, once it holds the lock
-)
+// liveRestoreTimeout bounds a real restore once it holds the lock (each
+// stopped container has restore.Live's default grace).
+const liveRestoreTimeout = 30 * time.Minute
 
 // RunLiveRestore restores the database of a job's pack into the live path
 // (the auth_db_path setting); see restore.Live. Refusals before anything
@@ -96,7 +88,7 @@ func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 
 	recorded := false
 	res, err := restore.Live(hctx, restore.LiveSpec{Pack: lr.BackupPath, PackageHash: lr.BackupHash, JobID: lr.JobID,
-		Live: lr.LiveAuthDBPath, Stop: stopList(set), Engine: m.cfg.Engine, StopTimeout: liveRestoreStopTimeout,
+		Live: lr.LiveAuthDBPath, Stop: stopList(set), Engine: m.cfg.Engine,
 		StagingDir: m.cfg.StagingDir, Owner: m.id, Now: m.cfg.Now, Lang: m.cfg.Lang, Logger: m.log,
 		Record: func(ctx context.Context, c restore.LiveChecked) error {
 			err := m.recordLiveRestore(ctx, &lr, c)
@@ -136,25 +128,14 @@ func stopList(s settings.Settings) restore.StopList {
 // ListLiveRestores returns the recorded real restores, newest first; limit
 // is clamped to 1..200 (0: 30).
 func (m *Manager) ListLiveRestores(ctx context.Context, limit int) ([]LiveRestore, error) {
-	out := []LiveRestore{}
-	err := m.db.Read(ctx, func(tx *statedb.Tx) error {
-		bodies, err := tx.LiveRestoreBodies(clampLimit(limit))
-		for _, b := range bodies {
-			var lr LiveRestore
-			if err := json.Unmarshal(b, &lr); err != nil {
-				return fmt.Errorf("state db: a stored live restore is not valid JSON: %w", err)
-			}
-			if lr.StoppedContainers == nil {
-				lr.StoppedContainers = []string{}
-			}
-			out = append(out, lr)
+	return listRecords(ctx, m, (*statedb.Tx).LiveRestoreBodies, limit, func(b []byte) (LiveRestore, error) {
+		var lr LiveRestore
+		if err := json.Unmarshal(b, &lr); err != nil {
+			return lr, fmt.Errorf("state db: a stored live restore is not valid JSON: %w", err)
 		}
-		return err
+		lr.StoppedContainers = nonnil.Slice(lr.StoppedContainers)
+		return lr, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // finishLiveRestore completes lr with the replacement's outcome (err nil:

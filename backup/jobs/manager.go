@@ -381,10 +381,7 @@ func (m *Manager) Packs(ctx context.Context) ([]pack.Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	if packs == nil {
-		packs = []pack.Info{}
-	}
-	return packs, nil
+	return nonnil.Slice(packs), nil
 }
 
 // Close stops the scheduler and refuses new jobs; then it cancels the
@@ -446,10 +443,7 @@ func (m *Manager) cleanupRecovered(ctx context.Context, jobs []statedb.Job, note
 
 // targetDir is the configured target directory ("" when none or unreadable).
 func (m *Manager) targetDir(ctx context.Context) string {
-	s, err := m.loadSettings(ctx)
-	if err != nil {
-		return ""
-	}
+	s, _ := m.loadSettings(ctx) // zero on error
 	return s.TargetLocalDir
 }
 

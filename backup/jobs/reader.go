@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"os"
@@ -41,9 +42,7 @@ type StateReaderOptions struct {
 }
 
 func (o *StateReaderOptions) applyDefaults() {
-	if o.BusyTimeout == 0 {
-		o.BusyTimeout = 5 * time.Second
-	}
+	o.BusyTimeout = cmp.Or(o.BusyTimeout, 5*time.Second)
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
 	}
