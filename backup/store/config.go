@@ -123,7 +123,7 @@ func Open(ctx context.Context, b storage.Backend, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store config %s: %w", ConfigKey, err)
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(writerWorkers()), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/restic/chunker"
 )
@@ -49,17 +51,42 @@ type FileResult struct {
 	Stats  Stats
 }
 
-// Writer writes files into the store: one per backup (not for concurrent use).
+// maxWorkers bounds the goroutines that hash and compress a file's chunks.
+const maxWorkers = 4
+
+// writerWorkers is how many chunks a Writer hashes and compresses at once.
+func writerWorkers() int { return min(max(runtime.GOMAXPROCS(0), 1), maxWorkers) }
+
+// Writer writes files into the store: one per backup (not for concurrent
+// use; WriteFile calls follow one another).
+//
+// A file is cut into chunks in the calling goroutine while up to
+// writerWorkers() others hash and compress them and append the new ones to
+// the open bundle; a full bundle is committed in the background while the
+// next one fills (at most one at a time). Memory is bounded: workers+1
+// chunk buffers (each at most the chunker's maximum chunk size), one
+// compressed frame per worker, and the bundle being written streams to
+// storage.
 type Writer struct {
 	s       *Store
 	ch      *chunker.Chunker
-	buf     []byte // the chunker's buffer (max chunk size)
-	frame   []byte // a compressed blob
+	bufs    chan []byte // free chunk buffers: a chunk waits for one (bounded memory)
+	workers int
+
+	mu      sync.Mutex // guards everything below (the workers' shared state)
 	cur     *bundleWriter
+	fin     chan finished // the bundle committing in the background (nil: none)
 	written []BundleEntry
-	mine    map[ID]bool // blobs this writer stored (committed or in cur)
+	mine    map[ID]bool // blobs this writer stored (committed, in cur, or being compressed)
 	total   Stats
-	indexed int // how many of written an index file lists
+	indexed int   // how many of written an index file lists
+	err     error // a failed background commit: the writer is unusable
+}
+
+// finished is a background commit's outcome.
+type finished struct {
+	be  BundleEntry
+	err error
 }
 
 // NewWriter starts a writer (LoadIndex first, so known blobs are reused).
@@ -67,84 +94,215 @@ func (s *Store) NewWriter() *Writer {
 	c := s.cfg.Chunker
 	ch := chunker.NewWithBoundaries(nil, s.pol, c.MinSize, c.MaxSize)
 	ch.SetAverageBits(c.AverageBits)
-	return &Writer{s: s, ch: ch, buf: make([]byte, c.MaxSize), mine: map[ID]bool{}}
+	n := writerWorkers()
+	w := &Writer{s: s, ch: ch, workers: n, bufs: make(chan []byte, n+1), mine: map[ID]bool{}}
+	for i := 0; i < n+1; i++ {
+		w.bufs <- nil // allocated on first use, at the chunker's maximum size
+	}
+	return w
 }
 
 // Stats is what the writer did so far.
-func (w *Writer) Stats() Stats { return w.total }
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.total
+}
 
 // Bundles is how many bundles the writer committed.
-func (w *Writer) Bundles() int { return len(w.written) }
+func (w *Writer) Bundles() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.written)
+}
+
+// chunkJob is one chunk on its way through the workers.
+type chunkJob struct {
+	buf  []byte // the buffer holding data (returned to the pool when done)
+	data []byte
+	id   ID
+	st   Stats
+}
 
 // WriteFile reads r to its end, cut into chunks, and stores the chunks the
 // store lacks.
 func (w *Writer) WriteFile(ctx context.Context, r io.Reader) (FileResult, error) {
 	var res FileResult
 	fh := sha256.New()
-	w.ch.ResetWithBoundaries(io.TeeReader(r, fh), w.s.pol, w.s.cfg.Chunker.MinSize, w.s.cfg.Chunker.MaxSize)
-	w.ch.SetAverageBits(w.s.cfg.Chunker.AverageBits)
-	for {
-		if err := ctx.Err(); err != nil {
-			return res, context.Cause(ctx)
-		}
-		c, err := w.ch.Next(w.buf)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return res, err
-		}
-		st, id, err := w.store(ctx, c.Data)
-		if err != nil {
-			return res, err
-		}
-		res.Chunks = append(res.Chunks, Chunk{ID: id, Size: int64(c.Length)})
-		res.Size += int64(c.Length)
-		res.Stats.Add(st)
+	cfg := w.s.cfg.Chunker
+	w.ch.ResetWithBoundaries(io.TeeReader(r, fh), w.s.pol, cfg.MinSize, cfg.MaxSize)
+	w.ch.SetAverageBits(cfg.AverageBits)
+
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	queue := make(chan *chunkJob)
+	var wg sync.WaitGroup
+	for i := 0; i < w.workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.work(ctx, wctx, cancel, queue)
+		}()
+	}
+	jobs, err := w.cut(wctx, cfg.MaxSize, queue)
+	close(queue)
+	wg.Wait()
+	if err == nil {
+		err = context.Cause(wctx) // a worker's failure
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Chunks = make([]Chunk, len(jobs))
+	for i, j := range jobs {
+		res.Chunks[i] = Chunk{ID: j.id, Size: j.st.ReadBytes}
+		res.Size += j.st.ReadBytes
+		res.Stats.Add(j.st)
 	}
 	res.SHA256 = hex.EncodeToString(fh.Sum(nil))
+	w.mu.Lock()
 	w.total.Add(res.Stats)
+	w.mu.Unlock()
 	return res, nil
 }
 
+// cut runs the chunker, handing each chunk to the workers in a pooled
+// buffer; it returns the chunks in file order (filled by the workers).
+func (w *Writer) cut(ctx context.Context, maxSize uint, queue chan<- *chunkJob) ([]*chunkJob, error) {
+	var jobs []*chunkJob
+	for {
+		var buf []byte
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case buf = <-w.bufs:
+		}
+		if buf == nil {
+			buf = make([]byte, maxSize)
+		}
+		c, err := w.ch.Next(buf)
+		if err != nil {
+			w.bufs <- buf
+			if errors.Is(err, io.EOF) {
+				return jobs, nil
+			}
+			return nil, err
+		}
+		j := &chunkJob{buf: buf, data: c.Data}
+		jobs = append(jobs, j)
+		select {
+		case <-ctx.Done():
+			w.bufs <- buf
+			return nil, context.Cause(ctx)
+		case queue <- j:
+		}
+	}
+}
+
+// work hashes and stores the chunks of queue; the first failure cancels
+// the file's write (wctx). Background commits run on ctx (they may outlive
+// the file).
+func (w *Writer) work(ctx, wctx context.Context, fail context.CancelCauseFunc, queue <-chan *chunkJob) {
+	var frame []byte
+	for j := range queue {
+		if wctx.Err() == nil {
+			j.id = ID(sha256.Sum256(j.data))
+			st, err := w.store(ctx, j.id, j.data, &frame)
+			if err != nil {
+				fail(err)
+			}
+			j.st = st
+		}
+		w.bufs <- j.buf
+		j.buf, j.data = nil, nil
+	}
+}
+
 // store stores one chunk unless the store (or this writer) has it.
-func (w *Writer) store(ctx context.Context, data []byte) (Stats, ID, error) {
-	id := ID(sha256.Sum256(data))
+func (w *Writer) store(ctx context.Context, id ID, data []byte, frame *[]byte) (Stats, error) {
 	st := Stats{ReadBytes: int64(len(data))}
+	w.mu.Lock()
 	if _, ok := w.s.idx.Lookup(id); ok || w.mine[id] {
+		w.mu.Unlock()
 		st.ReusedRawBytes, st.ReusedBlobs = int64(len(data)), 1
-		return st, id, nil
+		return st, nil
+	}
+	w.mine[id] = true // claimed: a copy of it in flight elsewhere is reused
+	w.mu.Unlock()
+
+	*frame = w.s.enc.EncodeAll(data, (*frame)[:0])
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return st, w.err
 	}
 	if w.cur == nil {
 		b, err := w.s.newBundle(ctx)
 		if err != nil {
-			return st, id, err
+			return st, err
 		}
 		w.cur = b
 	}
-	w.frame = w.s.enc.EncodeAll(data, w.frame[:0])
-	if _, err := w.cur.add(id, w.frame, len(data)); err != nil {
-		return st, id, fmt.Errorf("write bundle %s: %w", w.cur.id, err)
+	if _, err := w.cur.add(id, *frame, len(data)); err != nil {
+		return st, fmt.Errorf("write bundle %s: %w", w.cur.id, err)
 	}
-	w.mine[id] = true
-	st.NewRawBytes, st.NewBytes, st.NewBlobs = int64(len(data)), int64(len(w.frame)), 1
+	st.NewRawBytes, st.NewBytes, st.NewBlobs = int64(len(data)), int64(len(*frame)), 1
 	if w.cur.n >= w.s.cfg.BundleSize {
-		if err := w.closeBundle(ctx); err != nil {
-			return st, id, err
+		if err := w.rotateLocked(ctx); err != nil {
+			return st, err
 		}
 	}
-	return st, id, nil
+	return st, nil
 }
 
+// rotateLocked commits the full bundle in the background, after the one
+// committing before it (w.mu held).
+func (w *Writer) rotateLocked(ctx context.Context) error {
+	if err := w.waitLocked(); err != nil {
+		return err
+	}
+	b := w.cur
+	w.cur = nil
+	fin := make(chan finished, 1)
+	w.fin = fin
+	go func() {
+		be, err := b.finish(ctx)
+		fin <- finished{be: be, err: err}
+	}()
+	return nil
+}
+
+// waitLocked waits for the bundle committing in the background (w.mu held).
+func (w *Writer) waitLocked() error {
+	if w.fin != nil {
+		f := <-w.fin
+		w.fin = nil
+		if f.err != nil {
+			w.err = f.err
+		} else {
+			w.written = append(w.written, f.be)
+		}
+	}
+	return w.err
+}
+
+// closeBundle commits the open bundle and waits for every commit.
 func (w *Writer) closeBundle(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.waitLocked(); err != nil {
+		return err
+	}
 	if w.cur == nil {
 		return nil
 	}
 	be, err := w.cur.finish(ctx)
+	w.cur = nil
 	if err != nil {
+		w.err = err
 		return err
 	}
-	w.cur = nil
 	w.written = append(w.written, be)
 	return nil
 }
@@ -156,6 +314,8 @@ func (w *Writer) Flush(ctx context.Context) error {
 	if err := w.closeBundle(ctx); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	todo := w.written[w.indexed:]
 	if len(todo) == 0 {
 		return nil
@@ -171,8 +331,11 @@ func (w *Writer) Flush(ctx context.Context) error {
 }
 
 // Abort discards the open bundle (committed bundles stay, unreferenced:
-// prune removes them).
+// prune removes them) after a background commit ends.
 func (w *Writer) Abort(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.waitLocked()
 	if w.cur != nil {
 		w.cur.abort(ctx)
 		w.cur = nil

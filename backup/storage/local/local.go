@@ -27,6 +27,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -55,6 +56,7 @@ type Backend struct {
 	root    *os.Root
 	owner   string
 	every   int64
+	dirMu   sync.Mutex      // guards dirMode: uploads are created from several goroutines (a store's writers, its lease renewal)
 	dirMode map[string]bool // directories known to exist (created or seen)
 }
 
@@ -128,10 +130,16 @@ func dirModeOf(m os.FileMode) os.FileMode { return m | (m&0o444)>>2 | 0o100 }
 
 // mkdirAll creates dir's missing directories, each checked to be on the pinned device.
 func (b *Backend) mkdirAll(dir string, mode os.FileMode) error {
+	b.dirMu.Lock()
+	defer b.dirMu.Unlock()
+	return b.mkdirAllLocked(dir, mode)
+}
+
+func (b *Backend) mkdirAllLocked(dir string, mode os.FileMode) error {
 	if dir == "." || dir == "" || b.dirMode[dir] {
 		return nil
 	}
-	if err := b.mkdirAll(path.Dir(dir), mode); err != nil {
+	if err := b.mkdirAllLocked(path.Dir(dir), mode); err != nil {
 		return err
 	}
 	if err := b.root.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {
