@@ -1,6 +1,7 @@
 package consistency_test
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -117,5 +118,24 @@ func TestLabelTableIsDocumented(t *testing.T) {
 	}
 	if got := consistency.Describe(map[string]string{"dockpack.volumes": "exclude", "dockpack.dump": "d", "x": "y"}); got != "dockpack.dump=d; dockpack.volumes=exclude" {
 		t.Errorf("Describe: %s", got)
+	}
+}
+
+// docs/consistency.md documents every label and every preset.
+func TestDocsListEveryLabelAndPreset(t *testing.T) {
+	b, err := os.ReadFile("../../docs/consistency.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, f := range consistency.Fields() {
+		if !strings.Contains(doc, "`"+f.Label+"`") {
+			t.Errorf("docs/consistency.md does not document %s", f.Label)
+		}
+	}
+	for _, p := range consistency.PresetNames() {
+		if !strings.Contains(doc, "| `"+p+"` |") {
+			t.Errorf("docs/consistency.md has no row for the preset %s", p)
+		}
 	}
 }
