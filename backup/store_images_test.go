@@ -18,6 +18,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/dockerapi"
 )
@@ -232,5 +233,79 @@ func TestRunStoreImagesByLayer(t *testing.T) {
 	}
 	if after, _ := pack.List(ctx, spec.Target); len(after) != len(packs) {
 		t.Fatalf("packs %d → %d after a failed backup", len(packs), len(after))
+	}
+}
+
+// loadRecorder is the fake restore engine that holds some layer chains and
+// keeps the archive ImageLoad was given.
+type loadRecorder struct {
+	*backuptest.Engine
+	chains  map[string]bool
+	archive []byte
+}
+
+func (e *loadRecorder) LayerChains(context.Context) (map[string]bool, error) { return e.chains, nil }
+
+func (e *loadRecorder) LoadImages(ctx context.Context, r io.Reader) (dockerapi.LoadResult, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return dockerapi.LoadResult{}, err
+	}
+	e.archive = data
+	return e.Engine.LoadImages(ctx, bytes.NewReader(data))
+}
+
+// A store pack's images by layer are restored from an archive assembled
+// from their configs and layers, straight into ImageLoad, without the
+// layers the engine holds; every tag is checked by its config digest.
+func TestRestoreStoreImagesByLayer(t *testing.T) {
+	ctx := context.Background()
+	eng := backuptest.NewEngine()
+	le := layersEngine{Engine: eng, layers: map[string]dockerapi.ImageLayers{}}
+	base, top := layerOf(1, 300<<10), layerOf(2, 200<<10)
+	app, worker := newFakeImage([]string{"demo/app:1"}, base, top), newFakeImage(nil, base)
+	setImages(eng, le, app, worker)
+	eng.ImageData = fakeSave(app, worker)
+	spec := backuptest.MustSpec(t, le)
+	spec.Format = backup.FormatStore
+	res, err := backup.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &loadRecorder{Engine: backuptest.NewEngine(), chains: map[string]bool{sha(base): true}}
+	rec.ClearImages()
+	rec.OnLoad = map[string]string{"demo/app:1": app.id(), worker.id(): worker.id()}
+	rr, err := restore.Run(ctx, res.Pack, restore.Spec{Engine: rec, Components: []pack.Component{pack.ComponentImages}, SkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Images) != 2 || !rr.Images[0].Checked || !rr.Images[1].Checked {
+		t.Fatalf("restored images: %+v", rr.Images)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(rec.archive))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+	if _, ok := files[sha(base)[7:]+"/layer.tar"]; ok {
+		t.Error("the layer the engine holds was sent")
+	}
+	if !bytes.Equal(files[sha(top)[7:]+"/layer.tar"], top) || !bytes.Equal(files[app.id()[7:]+".json"], app.config) {
+		t.Error("the archive lacks the new layer or a config")
+	}
+	var man []struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	if err := json.Unmarshal(files["manifest.json"], &man); err != nil || len(man) != 2 || len(man[0].Layers) != 2 || man[0].RepoTags[0] != "demo/app:1" {
+		t.Fatalf("manifest.json: %s %v", files["manifest.json"], err)
 	}
 }

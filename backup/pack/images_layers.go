@@ -163,10 +163,12 @@ func checkImageFile(ctx context.Context, r io.Reader, m *Manifest, f FileEntry) 
 	return fd
 }
 
-// ArchiveImages are the pack's images by layer as store.WriteImageArchive
-// takes them, each file read through d (a store pack's from its chunks).
-// omit(im, i) leaves layer i of image im out of the archive.
-func (d *Dir) ArchiveImages(m *Manifest, images []ImageEntry, omit func(im ImageEntry, i int) bool) ([]store.ArchiveImage, error) {
+// WriteImages writes an image archive (docker load's input) of images,
+// which the pack holds by layer, to w: each config and layer read through d
+// (a store pack's from its chunks) and checked against its digest as it
+// streams (store.WriteImageArchive). omit(im, i), when set, leaves layer i
+// of image im out (the engine has it). It returns the bytes written.
+func (d *Dir) WriteImages(ctx context.Context, m *Manifest, images []ImageEntry, omit func(im ImageEntry, i int) bool, w io.Writer) (int64, error) {
 	file := func(p, digest string) (store.ArchiveFile, error) {
 		fe, ok := m.File(p)
 		if !ok {
@@ -176,22 +178,44 @@ func (d *Dir) ArchiveImages(m *Manifest, images []ImageEntry, omit func(im Image
 			return d.OpenFile(ctx, m, fe)
 		}}, nil
 	}
-	var out []store.ArchiveImage
+	var arch []store.ArchiveImage
 	for _, im := range images {
 		cfg, err := file(im.Config, im.ConfigDigest)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		a := store.ArchiveImage{RepoTags: im.RepoTags, Config: cfg}
 		for i, l := range im.Layers {
 			lf, err := file(l.File, l.DiffID)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			lf.Omit = omit != nil && omit(im, i)
 			a.Layers = append(a.Layers, lf)
 		}
-		out = append(out, a)
+		arch = append(arch, a)
 	}
-	return out, nil
+	return store.WriteImageArchive(ctx, w, arch, store.ArchiveOptions{ModTime: m.CreatedAt})
+}
+
+// ImagesArchiveSize is the size of the content WriteImages writes for
+// images (omit as there): the distinct configs and layers it includes.
+func (m *Manifest) ImagesArchiveSize(images []ImageEntry, omit func(im ImageEntry, i int) bool) int64 {
+	seen := map[string]bool{}
+	var n int64
+	add := func(p string) {
+		if fe, ok := m.File(p); ok && !seen[p] {
+			seen[p] = true
+			n += fe.Size
+		}
+	}
+	for _, im := range images {
+		add(im.Config)
+		for i, l := range im.Layers {
+			if omit == nil || !omit(im, i) {
+				add(l.File)
+			}
+		}
+	}
+	return n
 }

@@ -11,68 +11,11 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
-	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/sqlitesnap"
 	"go.uber.org/zap"
 )
-
-// images loads images.tar (unless every image is present) and checks that
-// every tag resolves to its recorded config digest.
-func (r *restorer) images(ctx context.Context) error {
-	eng := r.spec.Engine
-	load := false
-	for _, ip := range r.plan.Images {
-		if ip.Action == ActionLoad {
-			load = true
-		}
-	}
-	fe, _ := r.m.File(pack.ImagesFile)
-	if load {
-		r.trk.Begin(progress.StepImages, pack.ImagesFile, fe.Size, r.t.T("restore.progress.images", len(r.plan.Images), units.BytesSize(float64(fe.Size))))
-		rd, done, err := r.openChecked(ctx, progress.StepImages, pack.ImagesFile, fe)
-		if err != nil {
-			return err
-		}
-		lr, err := eng.LoadImages(ctx, rd)
-		done()
-		if err != nil {
-			return err
-		}
-		r.res.Bytes += fe.Size
-		for _, n := range lr.Notes {
-			r.log.Info("image load", zap.String("engine", n))
-		}
-	} else {
-		r.trk.Begin(progress.StepImages, pack.ImagesFile, 0, r.t.T("restore.progress.images_present"))
-	}
-	// Every tag resolves to the recorded config digest.
-	var probs []string
-	for _, im := range r.m.Images {
-		refs := im.RepoTags
-		if len(refs) == 0 {
-			refs = []string{im.ConfigDigest}
-		}
-		for _, ref := range refs {
-			d, err := eng.ImageConfigDigest(ctx, ref)
-			switch {
-			case errors.Is(err, dockerapi.ErrUnsupported):
-				r.res.Images = append(r.res.Images, RestoredImage{Ref: ref, ConfigDigest: im.ConfigDigest})
-			case err != nil:
-				probs = append(probs, fmt.Sprintf("%s: %v", ref, err))
-			case d != im.ConfigDigest:
-				probs = append(probs, fmt.Sprintf("%s: expected config digest %s, actual %s", ref, im.ConfigDigest, d))
-			default:
-				r.res.Images = append(r.res.Images, RestoredImage{Ref: ref, ConfigDigest: d, Checked: true})
-			}
-		}
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("%w: %s", ErrImageMismatch, strings.Join(probs, "; "))
-	}
-	return nil
-}
 
 // helperImage picks the image the volume helpers are made from: an image of
 // the pack on the engine, else a fresh empty helper image (removed by the
