@@ -69,7 +69,7 @@ func (r *runner) storeImages(ctx context.Context, eng ImageLayersEngine) error {
 		return err
 	}
 	files := map[string]*layerFile{} // pack path → file
-	var missing []string            // image IDs to save
+	var missing []string             // image IDs to save
 	for _, il := range layers {
 		complete := true
 		for _, p := range imagePaths(il) {
