@@ -185,7 +185,6 @@ func (pl *planner) components(dir string) error {
 // (refused when that moves a tag, unless Force).
 func (pl *planner) images(ctx context.Context) error {
 	m, p := pl.m, pl.p
-	fe, _ := m.File(pack.ImagesFile)
 	anyLoad := false
 	for _, im := range m.Images {
 		ip, err := pl.image(ctx, im)
@@ -204,7 +203,7 @@ func (pl *planner) images(ctx context.Context) error {
 		p.Images = append(p.Images, ip)
 	}
 	if anyLoad {
-		p.Bytes += fe.Size
+		p.Bytes += m.ImagesSize() // images.tar, or the configs and layers
 	} else {
 		pl.note("restore.note.images_present")
 	}
