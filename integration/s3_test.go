@@ -200,10 +200,13 @@ func TestCopyKill9(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(1500 * time.Millisecond)
+			waitCopying(t, kind, localDst, remote)
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			err := cmd.Wait()
 			t.Logf("copy killed: %v", err)
+			if err == nil {
+				t.Fatal("the copy had finished before the kill")
+			}
 			if strings.HasPrefix(to, "s3://") {
 				if _, err := remote.Stat(MustCtx(t), name+"/"+pack.ManifestFile); !errors.Is(err, storage.ErrNotExist) {
 					t.Fatalf("after kill -9 the manifest is at the destination: %v", err)
@@ -240,4 +243,23 @@ func TestCopyKill9(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitCopying returns once a copy is under way at the destination: the
+// partial directory exists (local), an upload is in progress (s3).
+func waitCopying(t *testing.T, kind, localDst string, remote *s3.Backend) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if kind == "local" {
+			if m, _ := filepath.Glob(filepath.Join(localDst, pack.PartialPrefix+"*", "volumes", "*")); len(m) > 0 {
+				return
+			}
+			continue
+		}
+		if n, _ := remote.Uploads(MustCtx(t)); n > 0 {
+			time.Sleep(300 * time.Millisecond) // some parts on the way
+			return
+		}
+	}
+	t.Fatal("the copy did not start within 20s")
 }
