@@ -45,7 +45,7 @@ func say(_ context.Context, args []string) error {
 
 func note(_ context.Context, args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: testapp note FILE WORDS...")
+		return fmt.Errorf("usage: testapp note FILE WORD [WORD]")
 	}
 	f, err := os.OpenFile(args[0], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
