@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 )
@@ -39,6 +40,15 @@ func (s StoreStats) Total() store.Stats {
 		t.Add(v)
 	}
 	return t
+}
+
+// Progress is the stats in progress reports' shape (a new map).
+func (s StoreStats) Progress() map[string]progress.ComponentBytes {
+	out := make(map[string]progress.ComponentBytes, len(s))
+	for c, v := range s {
+		out[c] = progress.ComponentBytes{ReadBytes: v.ReadBytes, NewRawBytes: v.NewRawBytes, NewBytes: v.NewBytes, ReusedRawBytes: v.ReusedRawBytes}
+	}
+	return out
 }
 
 // storeRun is a store backup's session: the backend on the pinned target,
@@ -128,6 +138,7 @@ func (r *runner) writeStoreFile(ctx context.Context, wrap func(io.Writer) io.Wri
 	st := sr.stats[comp]
 	st.Add(res.Stats)
 	sr.stats[comp] = st
+	r.trk.SetStore(sr.stats.Progress())
 	list, err := json.Marshal(chunkList{Path: rel, Size: res.Size, SHA256: res.SHA256, Chunks: nonNilChunks(res.Chunks)})
 	if err != nil {
 		return pack.FileEntry{}, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
@@ -77,6 +78,9 @@ type Job struct {
 	ErrorCode     *string          `json:"error_code"`
 	HeartbeatAtMs *int64           `json:"heartbeat_at_ms"`
 	PackName      *string          `json:"pack_name"`
+	// Store is what a store backup read, added and reused per component
+	// (absent for classic backups and jobs that did not complete).
+	Store backup.StoreStats `json:"store,omitempty"`
 }
 
 // JobRequest asks the Manager for a backup.

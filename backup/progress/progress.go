@@ -37,6 +37,9 @@ type Report struct {
 	StepTotal  int64     `json:"step_total"`
 	Message    string    `json:"message"`
 	Time       time.Time `json:"time"`
+	// Store is what a store backup read, added and reused so far, per
+	// component (db, volumes, images, compose); nil in a classic backup.
+	Store map[string]ComponentBytes `json:"store,omitempty"`
 }
 
 // Func receives progress reports. It is called from the goroutine doing the
@@ -65,6 +68,7 @@ type Tracker struct {
 	cur       Report
 	lastEmit  time.Time
 	lastPct   int
+	store     map[string]ComponentBytes // replaced, never changed: reports share it
 }
 
 // NewTracker reports to fn (which may be nil) using the clock now.
@@ -140,6 +144,7 @@ func (t *Tracker) emitLocked(force bool) {
 	}
 	p.Percent = t.lastPct
 	p.Time = now
+	p.Store = t.store
 	t.lastEmit = now
 	if t.fn != nil {
 		t.fn(p)

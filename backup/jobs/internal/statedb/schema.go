@@ -134,6 +134,11 @@ CREATE TABLE live_restores (
 );
 CREATE INDEX live_restores_by_status ON live_restores(status, id);
 `,
+	// 5: what a store backup read, added and reused per component (JSON
+	// of backup.StoreStats; NULL for classic backups).
+	`
+ALTER TABLE jobs ADD COLUMN store_stats TEXT;
+`,
 }
 
 // SchemaVersion is the state DB schema version this build writes.
