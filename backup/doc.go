@@ -24,8 +24,9 @@
 //	             the operator's checklist; jobs, the lease lock, schedules, recovery, drills and
 //	             the records of live restores (jobs/internal: statedb, all SQL; lock; recovery;
 //	             schedule); pack verifications in the background, under the jobs' lock
-//	operations backup (Spec, Plan, Run) · backup/restore · backup/drill
-//	             make a pack; bring one back (a project, or the live database); prove one restorable
+//	operations backup (Spec, Plan, Run) · backup/restore · backup/drill · backup/export
+//	             make a pack; bring one back (a project, or the live database); prove one restorable;
+//	             carry one (a self-contained classic pack from a store pack)
 //	format     backup/pack · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
 //	             the on-disk pack (manifest, verify, list, prune); the settings table; the
 //	             service labels, presets, compose model and stop order a consistent pack follows;
@@ -39,7 +40,7 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
@@ -49,6 +50,7 @@
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
+//	backup/export            → backup backup/internal/packdir backup/store backup/pack backup/progress mountcheck
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
 //	backup/restore           → backup/consistency backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap

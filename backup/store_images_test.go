@@ -17,10 +17,12 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/export"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/tarcheck"
 )
 
 // layersEngine is the fake engine that also tells images' layers.
@@ -307,5 +309,83 @@ func TestRestoreStoreImagesByLayer(t *testing.T) {
 	}
 	if err := json.Unmarshal(files["manifest.json"], &man); err != nil || len(man) != 2 || len(man[0].Layers) != 2 || man[0].RepoTags[0] != "demo/app:1" {
 		t.Fatalf("manifest.json: %s %v", files["manifest.json"], err)
+	}
+}
+
+// Export of a store pack with images by layer writes a self-contained
+// classic pack: images.tar assembled (a valid image archive of every
+// image), the other files copied, SHA256SUMS right for every file, a
+// format-1 manifest naming its source. A second export is refused; a
+// damaged chunk stops an export and leaves nothing at the destination.
+func TestExportStoreImagesByLayer(t *testing.T) {
+	ctx := context.Background()
+	eng := backuptest.NewEngine()
+	le := layersEngine{Engine: eng, layers: map[string]dockerapi.ImageLayers{}}
+	base, top := layerOf(1, 300<<10), layerOf(2, 200<<10)
+	app, worker := newFakeImage([]string{"demo/app:1"}, base, top), newFakeImage(nil, base)
+	setImages(eng, le, app, worker)
+	eng.ImageData = fakeSave(app, worker)
+	for v := range eng.VolData {
+		eng.VolData[v] = backuptest.SmallTar("data.txt", v)
+	}
+	spec := backuptest.MustSpec(t, le)
+	spec.Format = backup.FormatStore
+	src, err := backup.Run(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	es := export.Spec{Pack: src.Pack, Target: dest, Policy: backuptest.Relaxed}
+	res, err := export.Export(ctx, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, hash, err := pack.ReadManifest(ctx, res.Pack)
+	if err != nil || m.FormatVersion != pack.FormatVersion || m.Store != nil || m.ImagesByLayer() || hash != res.PackageHash ||
+		m.ExportedFrom == nil || m.ExportedFrom.PackageHash != src.PackageHash || m.ExportedFrom.FormatVersion != pack.FormatStore {
+		t.Fatalf("exported manifest: %v %+v", err, m)
+	}
+	if vr, err := pack.Verify(ctx, res.Pack, pack.VerifyOptions{}); err != nil {
+		t.Fatalf("verify the export: %v %+v", err, vr.Failed())
+	}
+	sums, _ := os.ReadFile(filepath.Join(res.Pack, pack.SumsFile))
+	parsed, err := pack.ParseSums(bytes.NewReader(sums))
+	if err != nil || len(parsed) != len(m.Files)+1 {
+		t.Fatalf("SHA256SUMS: %v %d lines", err, len(parsed))
+	}
+	for _, s := range parsed {
+		data, err := os.ReadFile(filepath.Join(res.Pack, s.Path))
+		if err != nil || sha(data)[7:] != s.SHA256 {
+			t.Fatalf("%s: sha256sum -c fails: %v", s.Path, err)
+		}
+	}
+	images, _ := os.ReadFile(filepath.Join(res.Pack, pack.ImagesFile))
+	arch, err := tarcheck.ValidateImageArchive(ctx, bytes.NewReader(images))
+	if err != nil || len(arch.Images) != 2 || arch.Images[0].ConfigDigest != app.id() || arch.Images[0].RepoTags[0] != "demo/app:1" {
+		t.Fatalf("images.tar: %v %+v", err, arch)
+	}
+	if _, err := export.Export(ctx, es); !errors.Is(err, export.ErrExists) || !errors.Is(err, backup.ErrPrecheck) {
+		t.Fatalf("second export: %v", err)
+	}
+	// A flipped byte in a bundle: the export stops and leaves nothing.
+	var bundles []string
+	filepath.WalkDir(filepath.Join(spec.Target, store.DataPrefix), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			bundles = append(bundles, p)
+		}
+		return nil
+	})
+	for _, b := range bundles {
+		data, _ := os.ReadFile(b)
+		data[len(data)/4] ^= 0xff
+		os.WriteFile(b, data, 0o600)
+	}
+	dest2 := t.TempDir()
+	es.Target = dest2
+	if _, err := export.Export(ctx, es); !errors.Is(err, export.ErrSource) {
+		t.Fatalf("export of a damaged pack: %v", err)
+	}
+	if ents, _ := os.ReadDir(dest2); len(ents) != 0 {
+		t.Fatalf("a failed export left %v", ents)
 	}
 }

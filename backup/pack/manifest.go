@@ -39,6 +39,9 @@ type Manifest struct {
 	// dumps, volumes, binds, the stop order and the profiles in use
 	// (manifest_services.go); absent in packs made before it existed.
 	Consistency *Consistency `json:"consistency,omitempty"`
+	// ExportedFrom names the pack an exported pack was made from
+	// (informative; exported.go).
+	ExportedFrom *ExportSource `json:"exported_from,omitempty"`
 }
 
 // ToolInfo names the program that wrote a pack.
