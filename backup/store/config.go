@@ -43,6 +43,10 @@ const (
 	Kind = "dockpack-store"
 )
 
+// encoderWindow is the zstd window of the blobs' frames (about the
+// average chunk: larger ones cost memory per encoder and gain little).
+const encoderWindow = 2 << 20
+
 // ErrNewerFormat: the store (or a pack) was made by a newer dockpack.
 var ErrNewerFormat = errors.New("made by a newer dockpack")
 
@@ -123,7 +127,8 @@ func Open(ctx context.Context, b storage.Backend, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store config %s: %w", ConfigKey, err)
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(writerWorkers()), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(writerWorkers()), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(encoderWindow)) // a chunk is one frame: a window of about one chunk keeps each encoder small
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,10 @@ type FileResult struct {
 // maxWorkers bounds the goroutines that hash and compress a file's chunks.
 const maxWorkers = 4
 
+// frameBound is room for the zstd frame of n bytes of any content (its
+// raw blocks' headers and the frame's): the frame buffer never grows.
+func frameBound(n int) int { return n + n>>8 + 1024 }
+
 // writerWorkers is how many chunks a Writer hashes and compresses at once.
 func writerWorkers() int { return min(max(runtime.GOMAXPROCS(0), 1), maxWorkers) }
 
@@ -74,6 +78,7 @@ type Writer struct {
 	workers int
 
 	mu      sync.Mutex // guards everything below (the workers' shared state)
+	frames  [][]byte   // one compressed-frame buffer per worker, kept across files
 	cur     *bundleWriter
 	fin     chan finished // the bundle committing in the background (nil: none)
 	written []BundleEntry
@@ -99,6 +104,7 @@ func (s *Store) NewWriter() *Writer {
 	for i := 0; i < n+1; i++ {
 		w.bufs <- nil // allocated on first use, at the chunker's maximum size
 	}
+	w.frames = make([][]byte, n) // allocated on first use, at the bound of a maximum chunk
 	return w
 }
 
@@ -203,9 +209,20 @@ func (w *Writer) cut(ctx context.Context, maxSize uint, queue chan<- *chunkJob) 
 // the file's write (wctx). Background commits run on ctx (they may outlive
 // the file).
 func (w *Writer) work(ctx, wctx context.Context, fail context.CancelCauseFunc, queue <-chan *chunkJob) {
-	var frame []byte
+	w.mu.Lock()
+	frame := w.frames[len(w.frames)-1]
+	w.frames = w.frames[:len(w.frames)-1]
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.frames = append(w.frames, frame)
+		w.mu.Unlock()
+	}()
 	for j := range queue {
 		if wctx.Err() == nil {
+			if frame == nil {
+				frame = make([]byte, 0, frameBound(int(w.s.cfg.Chunker.MaxSize)))
+			}
 			j.id = ID(sha256.Sum256(j.data))
 			st, err := w.store(ctx, j.id, j.data, &frame)
 			if err != nil {
