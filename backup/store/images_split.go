@@ -200,7 +200,11 @@ func (s *ImageSplit) Finish() ([]SplitImage, error) {
 	for i, e := range entries {
 		im, err := s.image(e)
 		if err != nil {
-			return nil, fmt.Errorf("image %d of manifest.json (%s): %w", i+1, strings.Join(e.RepoTags, ", "), err)
+			label := strings.Join(e.RepoTags, ", ")
+			if label == "" {
+				label = "config " + e.Config
+			}
+			return nil, fmt.Errorf("image %d of manifest.json (%s): %w", i+1, label, err)
 		}
 		out = append(out, im)
 	}
