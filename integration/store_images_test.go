@@ -3,6 +3,7 @@
 package integration_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -120,9 +121,13 @@ func siRoundTrip(t *testing.T, s *siStack, res *backup.Result) {
 func siExport(t *testing.T, s *siStack, res *backup.Result) {
 	t.Helper()
 	out := MustTmpfs(t, 256<<20)
-	er, err := export.Export(MustCtx(t), export.Spec{Pack: res.Pack, Target: out, Policy: tmpfsPolicy})
-	if err != nil {
-		t.Fatalf("export: %v", err)
+	code, stdout, stderr := rsCLI(t, "export", res.Pack, "--to", out, "--fstype", "tmpfs", "--json")
+	var er export.Result
+	if err := json.Unmarshal([]byte(stdout), &er); code != 0 || err != nil || er.SourceFormat != pack.FormatStore {
+		t.Fatalf("dockpack export: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	if code, _, stderr := rsCLI(t, "export", res.Pack, "--to", out, "--fstype", "tmpfs"); code != 3 {
+		t.Fatalf("a second export into the same directory: exit %d (want 3)\n%s", code, stderr)
 	}
 	cmd := exec.Command("sha256sum", "-c", "--quiet", pack.SumsFile)
 	cmd.Dir = er.Pack
