@@ -60,8 +60,10 @@ bench: storage-large
 test-unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(PKGS)
 
-test-integration:
-	$(GO) test -tags integration -count=1 -timeout $(INTEG_TIMEOUT) -v ./integration/ 2>&1 | tee integration-test.log
+# The admin page's tests drive headless Chromium: installed when missing (make browser), and
+# required here (they fail instead of skipping without it).
+test-integration: browser
+	DOCKPACK_REQUIRE_BROWSER=1 $(GO) test -tags integration -count=1 -timeout $(INTEG_TIMEOUT) -v ./integration/ 2>&1 | tee integration-test.log
 
 ## faults: the fault suite at full size (not in CI, which runs it with 24 kill points):
 ## 120 kill points of the CLI and the daemon, unmounts, signals at helper creation, ENOSPC; prints the table
