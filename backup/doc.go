@@ -40,12 +40,12 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/verifier backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
-//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/pack backup/check mountcheck
+//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/store backup/storage backup/storage/local backup/pack backup/check mountcheck
 //	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings

@@ -39,7 +39,7 @@ const (
 
 // Checks lists the check names in report order.
 func Checks() []string {
-	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckLock, CheckJobs, CheckPacks}
+	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckLock, CheckJobs, CheckPacks, CheckStore}
 }
 
 // Report is the result of Run.
@@ -98,6 +98,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		precheck.Step{Name: CheckLock, Run: d.lock},
 		precheck.Step{Name: CheckJobs, Run: d.jobs},
 		precheck.Step{Name: CheckPacks, Run: d.packs},
+		precheck.Step{Name: CheckStore, Run: d.store},
 	)
 	checks := map[string]check.Check{}
 	for _, s := range steps {

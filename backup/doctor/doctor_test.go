@@ -110,6 +110,9 @@ func TestDoctorHealthyAllOK(t *testing.T) {
 		t.Fatalf("verdict %s, want ok:\n%s", rep.Verdict, drDump(rep))
 	}
 	for _, c := range rep.Checks {
+		if c.Name == doctor.CheckStore && c.Status == check.Skip {
+			continue // a target of classic packs has no store (store_test.go checks one)
+		}
 		if c.Status != check.OK || c.Code != "ok" {
 			t.Errorf("check %s: %s %s (%s)", c.Name, c.Status, c.Code, c.Summary)
 		}

@@ -37,5 +37,6 @@ func ExampleRun() {
 	// lock      skip
 	// jobs      skip
 	// packs     skip
+	// store     skip
 	// verdict: ok
 }
