@@ -28,7 +28,8 @@
 // The built-in admin page (ui.go) is served at /ui/ and uses, besides the
 // routes above, these (registered when the Backend implements the named
 // optional interface, or for a pack's verification and restore plan when
-// Options.Verifier is set and implements it):
+// Options.Verifier implements it: by default the Verifier of a
+// *jobs.Manager Backend):
 //
 //	GET  /v1/doctor?lang=                    the doctor's report (DoctorRunner)
 //	POST /v1/packs/{name}/verify             {"lang"} (optional) → 202 + the verification (409 + job_id while the lock is held)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"go.uber.org/zap"
 )
@@ -88,9 +89,10 @@ type Options struct {
 	// people (a compat start refused before a job exists): "en" (default)
 	// or "zh-CN". Codes never change.
 	Lang string
-	// Verifier, when set, serves the background verifications of packs
-	// the admin page starts and, when it is a RestorePlanner, their restore
-	// plans (ui.go; *verifier.Verifier of the Backend's Manager).
+	// Verifier serves the background verifications of packs the admin
+	// page starts and, when it is a RestorePlanner, their restore plans
+	// (ui.go). Default: verifier.New of the Backend when it is a
+	// *jobs.Manager, else none (the routes are left out).
 	Verifier PackVerifier
 	// OnStartRefused, when set, is called with the refusal's code each time
 	// a compat start is refused before a job exists (metrics); it must not block.
@@ -180,6 +182,9 @@ func New(b Backend, o Options) (http.Handler, error) {
 	o.applyDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if m, ok := b.(*jobs.Manager); ok && o.Verifier == nil {
+		o.Verifier = verifier.New(m)
 	}
 	h := &handler{b: b, opts: o, log: o.Logger.Named("httpapi"), mux: http.NewServeMux()}
 	if o.JWT != nil && o.Auth == nil {

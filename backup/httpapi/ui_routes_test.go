@@ -22,8 +22,7 @@ func TestUIVerifyRoutes(t *testing.T) {
 	cfg.Settings = backuptest.Settings(t)
 	p := backuptest.MustPack(t, cfg.Settings.TargetLocalDir, time.Now().Add(-time.Hour))
 	name := filepath.Base(p.Dir)
-	m := backuptest.MustManager(t, cfg)
-	srv := MustServer(t, m, httpapi.Options{Verifier: verifier.New(m)})
+	srv := MustServer(t, backuptest.MustManager(t, cfg), httpapi.Options{})
 
 	code, hdr, body := MustDo(t, srv, "POST", "/v1/packs/"+name+"/verify", `{"lang": "zh_CN.UTF-8"}`)
 	var v verifier.Verification
@@ -85,8 +84,7 @@ func TestUIRestorePlanRoute(t *testing.T) {
 	cfg.Settings = backuptest.Settings(t)
 	p := backuptest.MustPack(t, cfg.Settings.TargetLocalDir, time.Now().Add(-time.Hour))
 	name := filepath.Base(p.Dir)
-	m := backuptest.MustManager(t, cfg)
-	srv := MustServer(t, m, httpapi.Options{Verifier: verifier.New(m)})
+	srv := MustServer(t, backuptest.MustManager(t, cfg), httpapi.Options{})
 
 	code, _, body := MustDo(t, srv, "GET", "/v1/packs/"+name+"/restore-plan?project=demo2&components=volumes,images&stop_running=true&lang=zh-CN", "")
 	var res restore.Result

@@ -21,7 +21,6 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/httpapi"
 	"github.com/dockpack/dockpack/backup/jobs"
-	"github.com/dockpack/dockpack/backup/verifier"
 	"github.com/dockpack/dockpack/backup/webhook"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
@@ -170,7 +169,6 @@ func newAPIHandler(log *zap.Logger, cfg *serveConfig, mgr *jobs.Manager, col *me
 		Extra:        map[string]http.Handler{},
 		JWT:          jwtOpts,
 		Lang:         cfg.lang(),
-		Verifier:     verifier.New(mgr), // the admin page's background verifications
 	}
 	if col != nil {
 		col.Attach(mgr)

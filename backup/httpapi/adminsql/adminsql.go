@@ -5,10 +5,10 @@
 // user may do.
 //
 // The query returns at most one row; the user is an administrator when its
-// first column is true (not NULL, 0, '' or '0'). Its parameters are bound
+// first column is true (not NULL, 0, ” or '0'). Its parameters are bound
 // by name — :sub (the token's subject), :now (the time in Unix
 // milliseconds), :sid (the session id claim), :cid (the company id claim,
-// '' when absent) — or by position (?1 sub, ?2 now, ?3 sid, ?4 cid).
+// ” when absent) — or by position (?1 sub, ?2 now, ?3 sid, ?4 cid).
 // RagFlowQuery is RagFlowAuth's rule: users.role = 'admin' and the account
 // not disabled or locked.
 //
