@@ -82,10 +82,16 @@ func (s *csStack) write(compose string) {
 	}
 }
 
-func (s *csStack) compose(args ...string) string { s.t.Helper(); return rsCompose(s.t, s.dir, s.project, args...) }
+func (s *csStack) compose(args ...string) string {
+	s.t.Helper()
+	return rsCompose(s.t, s.dir, s.project, args...)
+}
 
 // id is the container of a service (compose v1 names it <project>_<service>_1).
-func (s *csStack) id(service string) string { s.t.Helper(); return rsContainerOf(s.t, s.cli, s.project, service) }
+func (s *csStack) id(service string) string {
+	s.t.Helper()
+	return rsContainerOf(s.t, s.cli, s.project, service)
+}
 
 // spec is a backup of the stack into a fresh tmpfs (volumes and images).
 func (s *csStack) spec(size int64) backup.Spec {

@@ -54,10 +54,10 @@ type Plan struct {
 	Volumes     []VolumePlan      `json:"volumes"`
 	SQLite      *SQLitePlan       `json:"sqlite,omitempty"`
 	Binds       []BindPlan        `json:"binds,omitempty"` // with Spec.Binds or BindsRoot (binds.go)
-	Stop        []string          `json:"stop"`     // running containers stopped around the volume step
-	Notes       []string          `json:"notes"`    // in Spec.Lang
-	Problems    []string          `json:"problems"` // in Spec.Lang; any refuses the restore
-	Bytes       int64             `json:"bytes"`    // pack bytes the restore reads
+	Stop        []string          `json:"stop"`            // running containers stopped around the volume step
+	Notes       []string          `json:"notes"`           // in Spec.Lang
+	Problems    []string          `json:"problems"`        // in Spec.Lang; any refuses the restore
+	Bytes       int64             `json:"bytes"`           // pack bytes the restore reads
 	stopIDs     []string          // IDs of Stop
 	present     []pack.ImageEntry // pack images already on the engine
 }
