@@ -27,7 +27,35 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore PACK [flags]",
 		Short: "Restore a pack: images, named volumes (for the same or a new project name) and the SQLite database",
-		Long: `Restore a pack into the Docker Engine: verify it first (--no-verify skips that; every file is still
+		Long:  restoreLong,
+		Args:  requireArgs(1, "the pack directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dumps {
+				return runRestoreDumps(cmd, g, args[0], restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
+			}
+			return runRestore(cmd, g, args[0], spec, components, jsonOut)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec.Project, "project", "", "restore under this compose project name (default: the pack's)")
+	f.StringVar(&components, "components", "", "what to restore, comma-separated: db,volumes,images (default: what the pack holds; db only with --sqlite-dest)")
+	f.StringVar(&spec.SQLiteDest, "sqlite-dest", "", "restore the database to this path (atomically; refused while it is in use)")
+	f.BoolVar(&spec.Force, "force", false, "replace existing volumes that hold data, an existing database, and tags that name other images")
+	f.BoolVar(&spec.StopRunning, "stop-running", false, "stop the running containers that use a volume being restored, and start them again afterwards")
+	f.BoolVar(&spec.SkipVerify, "no-verify", false, "skip the full verification before restoring (checksums are still checked while streaming)")
+	f.BoolVar(&spec.PlanOnly, "plan", false, "print what would happen and change nothing")
+	f.BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
+	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	f.BoolVar(&spec.Binds, "binds", false, "restore the pack's bind-mounted files and directories to the paths they were mounted from")
+	f.StringVar(&spec.BindsRoot, "binds-root", "", "restore the pack's bind mounts under this directory instead (DIR/<their path>)")
+	f.BoolVar(&dumps, "dumps", false, "load the pack's dumps into the running services (after the stack was started): nothing else is restored")
+	f.StringArrayVar(&services, "service", nil, "with --dumps: only this service's dump (repeatable)")
+	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
+	return cmd
+}
+
+// restoreLong is restore's help.
+const restoreLong = `Restore a pack into the Docker Engine: verify it first (--no-verify skips that; every file is still
 checked against its checksum while it streams), plan, then load the images, recreate and fill the
 volumes and restore the database. --plan prints the plan and changes nothing.
 A database replaced at --sqlite-dest is first kept beside it as <name>.before-restore-<UTC time>
@@ -50,66 +78,46 @@ pipes each dump into the restore command recorded with it (dockpack.restore-dump
 service's running container (refused when the service does not run).
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 refused by the plan (nothing changed), 4 the pack failed
-verification (nothing changed), 130 canceled.`,
-		Args: requireArgs(1, "the pack directory"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if dumps {
-				return runRestoreDumps(cmd, g, args[0], restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
-			}
-			if components != "" {
-				cs, err := parseComponents(components)
-				if err != nil {
-					return usageError{err}
-				}
-				spec.Components = cs
-			}
-			if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != pack.ComponentDB {
-				eng, err := g.openEngine(ctx)
-				if err != nil {
-					return err
-				}
-				defer eng.Close()
-				spec.Engine = eng
-			}
-			spec.Logger, spec.Lang = g.logger, g.lang
-			out := cmd.OutOrStdout()
-			var rep *progressReporter
-			switch {
-			case jsonOut:
-				rep = newProgressReporter(out, true)
-			case stderrIsTTY():
-				rep = newProgressReporter(out, false)
-			}
-			if rep != nil {
-				spec.Progress = rep.report
-			}
-			res, err := restore.Run(ctx, args[0], spec)
-			if rep != nil {
-				rep.finish()
-			}
-			if jsonOut {
-				return restoreEvent(rep, res, err)
-			}
-			return printRestore(out, i18n.For(g.lang), res, err)
-		},
+verification (nothing changed), 130 canceled.`
+
+// runRestore restores the pack at path (restore without --dumps).
+func runRestore(cmd *cobra.Command, g *globals, path string, spec restore.Spec, components string, jsonOut bool) error {
+	ctx := cmd.Context()
+	if components != "" {
+		cs, err := parseComponents(components)
+		if err != nil {
+			return usageError{err}
+		}
+		spec.Components = cs
 	}
-	f := cmd.Flags()
-	f.StringVar(&spec.Project, "project", "", "restore under this compose project name (default: the pack's)")
-	f.StringVar(&components, "components", "", "what to restore, comma-separated: db,volumes,images (default: what the pack holds; db only with --sqlite-dest)")
-	f.StringVar(&spec.SQLiteDest, "sqlite-dest", "", "restore the database to this path (atomically; refused while it is in use)")
-	f.BoolVar(&spec.Force, "force", false, "replace existing volumes that hold data, an existing database, and tags that name other images")
-	f.BoolVar(&spec.StopRunning, "stop-running", false, "stop the running containers that use a volume being restored, and start them again afterwards")
-	f.BoolVar(&spec.SkipVerify, "no-verify", false, "skip the full verification before restoring (checksums are still checked while streaming)")
-	f.BoolVar(&spec.PlanOnly, "plan", false, "print what would happen and change nothing")
-	f.BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
-	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
-	f.BoolVar(&spec.Binds, "binds", false, "restore the pack's bind-mounted files and directories to the paths they were mounted from")
-	f.StringVar(&spec.BindsRoot, "binds-root", "", "restore the pack's bind mounts under this directory instead (DIR/<their path>)")
-	f.BoolVar(&dumps, "dumps", false, "load the pack's dumps into the running services (after the stack was started): nothing else is restored")
-	f.StringArrayVar(&services, "service", nil, "with --dumps: only this service's dump (repeatable)")
-	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
-	return cmd
+	if spec.Components == nil || len(spec.Components) != 1 || spec.Components[0] != pack.ComponentDB {
+		eng, err := g.openEngine(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		spec.Engine = eng
+	}
+	spec.Logger, spec.Lang = g.logger, g.lang
+	out := cmd.OutOrStdout()
+	var rep *progressReporter
+	switch {
+	case jsonOut:
+		rep = newProgressReporter(out, true)
+	case stderrIsTTY():
+		rep = newProgressReporter(out, false)
+	}
+	if rep != nil {
+		spec.Progress = rep.report
+	}
+	res, err := restore.Run(ctx, path, spec)
+	if rep != nil {
+		rep.finish()
+	}
+	if jsonOut {
+		return restoreEvent(rep, res, err)
+	}
+	return printRestore(out, i18n.For(g.lang), res, err)
 }
 
 // parseComponents reads --components: "db,volumes,images".
