@@ -102,28 +102,16 @@ type drillBody struct {
 // what is missing or malformed.
 func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (drill.Request, error) {
 	var req drill.Request
-	b, err := h.readBody(w, r)
+	var body drillBody
+	if err := h.decodeObject(w, r, &body); err != nil {
+		return req, err
+	}
+	id, err := jobIDField(body.JobID)
 	if err != nil {
 		return req, err
 	}
-	if b == nil {
-		b = []byte("{}")
-	}
-	var body drillBody
-	if err := decodeStrict(b, &body); err != nil {
-		return req, err
-	}
-	id, ok := jsonInt(body.JobID)
-	if !ok || id <= 0 {
-		return req, reqErr(http.StatusBadRequest, CodeInvalidJobID, fmt.Sprintf("job_id %s is not a job id (a positive integer)", truncate(string(body.JobID), 40)))
-	}
 	req.JobID = id
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return strings.TrimSpace(*p)
-	}
+	str := trimmed
 	req.BackupPath, req.BackupHash, req.RestoreTarget = str(body.BackupPath), str(body.BackupHash), str(body.RestoreTarget)
 	switch {
 	case req.BackupPath == "":
@@ -133,12 +121,8 @@ func (h *handler) parseDrill(w http.ResponseWriter, r *http.Request) (drill.Requ
 	case req.RestoreTarget == "":
 		return req, reqErr(http.StatusBadRequest, CodeRestoreTargetRequired, CodeRestoreTargetRequired+": name the staging folder to restore into (e.g. \"staging\")")
 	}
-	if len(body.ExecutedAtMs) > 0 && string(body.ExecutedAtMs) != "null" {
-		at, ok := jsonInt(body.ExecutedAtMs)
-		if !ok || at < 0 {
-			return req, reqErr(http.StatusBadRequest, CodeInvalidExecutedAt, CodeInvalidExecutedAt+": executed_at_ms is not a time in milliseconds")
-		}
-		req.ExecutedAtMs = &at
+	if req.ExecutedAtMs, err = executedAtField(body.ExecutedAtMs); err != nil {
+		return req, err
 	}
 	if body.VerificationNotes != nil {
 		if len(*body.VerificationNotes) > 4000 {

@@ -173,3 +173,33 @@ func (h *handler) cancelReason(w http.ResponseWriter, r *http.Request, def strin
 	}
 	return reason, nil
 }
+
+// jobIDField reads the job_id of a drill's or a real restore's body: a
+// positive integer (or a string holding one).
+func jobIDField(raw json.RawMessage) (int64, error) {
+	id, ok := jsonInt(raw)
+	if !ok || id <= 0 {
+		return 0, reqErr(http.StatusBadRequest, CodeInvalidJobID, fmt.Sprintf("job_id %s is not a job id (a positive integer)", truncate(string(raw), 40)))
+	}
+	return id, nil
+}
+
+// executedAtField reads an optional executed_at_ms (absent or null: nil).
+func executedAtField(raw json.RawMessage) (*int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	at, ok := jsonInt(raw)
+	if !ok || at < 0 {
+		return nil, reqErr(http.StatusBadRequest, CodeInvalidExecutedAt, CodeInvalidExecutedAt+": executed_at_ms is not a time in milliseconds")
+	}
+	return &at, nil
+}
+
+// trimmed is *p without surrounding space ("" for nil).
+func trimmed(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return strings.TrimSpace(*p)
+}

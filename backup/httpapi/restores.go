@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/dockpack/dockpack/backup/jobs"
 )
@@ -52,38 +51,22 @@ type restoreBody struct {
 // (with RagFlowAuth's codes).
 func (h *handler) parseRestore(w http.ResponseWriter, r *http.Request) (jobs.LiveRestoreRequest, error) {
 	var req jobs.LiveRestoreRequest
-	b, err := h.readBody(w, r)
+	var body restoreBody
+	if err := h.decodeObject(w, r, &body); err != nil {
+		return req, err
+	}
+	id, err := jobIDField(body.JobID)
 	if err != nil {
 		return req, err
 	}
-	if b == nil {
-		b = []byte("{}")
-	}
-	var body restoreBody
-	if err := decodeStrict(b, &body); err != nil {
-		return req, err
-	}
-	id, ok := jsonInt(body.JobID)
-	if !ok || id <= 0 {
-		return req, reqErr(http.StatusBadRequest, CodeInvalidJobID, fmt.Sprintf("job_id %s is not a job id (a positive integer)", truncate(string(body.JobID), 40)))
-	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return strings.TrimSpace(*p)
-	}
+	str := trimmed
 	req.JobID, req.BackupPath, req.BackupHash = id, str(body.BackupPath), str(body.BackupHash)
 	req.ChangeReason, req.ConfirmationText = str(body.ChangeReason), str(body.ConfirmationText)
 	if len(req.ChangeReason) > maxReasonLen {
 		return req, reqErr(http.StatusBadRequest, CodeInvalidValue, fmt.Sprintf("change_reason is %d bytes long; at most %d are kept", len(req.ChangeReason), maxReasonLen))
 	}
-	if len(body.ExecutedAtMs) > 0 && string(body.ExecutedAtMs) != "null" {
-		at, ok := jsonInt(body.ExecutedAtMs)
-		if !ok || at < 0 {
-			return req, reqErr(http.StatusBadRequest, CodeInvalidExecutedAt, CodeInvalidExecutedAt+": executed_at_ms is not a time in milliseconds")
-		}
-		req.ExecutedAtMs = &at
+	if req.ExecutedAtMs, err = executedAtField(body.ExecutedAtMs); err != nil {
+		return req, err
 	}
 	req.ExecutedBy = Identity(r.Context())
 	return req, nil

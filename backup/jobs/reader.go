@@ -3,7 +3,6 @@ package jobs
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"os"
 	"time"
 
@@ -104,19 +103,10 @@ func (r *StateReader) List(ctx context.Context, o ListOptions) ([]Job, error) {
 // Settings returns the stored settings over DefaultSettings (no derived
 // statistics, no pinned fields: those are the daemon's configuration).
 func (r *StateReader) Settings(ctx context.Context) (settings.Settings, error) {
-	var (
-		rows    map[string]json.RawMessage
-		updated int64
-	)
-	if err := r.db.Read(ctx, func(tx *statedb.Tx) error {
-		var err error
-		rows, updated, err = tx.SettingsRows()
-		return err
-	}); err != nil {
+	s, err := readSettings(ctx, r.db, settings.Default())
+	if err != nil {
 		return settings.Settings{}, err
 	}
-	s := settings.FromValues(settings.Default(), rows)
-	s.UpdatedAtMs = updated
 	s.LocalBackupTargetPath = s.TargetLocalDir
 	s.PinnedFields = []string{}
 	return s, nil

@@ -54,18 +54,24 @@ func (m *Manager) initSettings(ctx context.Context) error {
 
 // loadSettings reads the stored settings (no derived statistics).
 func (m *Manager) loadSettings(ctx context.Context) (settings.Settings, error) {
+	return readSettings(ctx, m.db, m.cfg.Settings)
+}
+
+// readSettings reads the stored settings of db over base, with the time of
+// their last change.
+func readSettings(ctx context.Context, db *statedb.DB, base settings.Settings) (settings.Settings, error) {
 	var (
 		rows    map[string]json.RawMessage
 		updated int64
 	)
-	if err := m.db.Read(ctx, func(tx *statedb.Tx) error {
+	if err := db.Read(ctx, func(tx *statedb.Tx) error {
 		var err error
 		rows, updated, err = tx.SettingsRows()
 		return err
 	}); err != nil {
 		return settings.Settings{}, err
 	}
-	s := settings.FromValues(m.cfg.Settings, rows)
+	s := settings.FromValues(base, rows)
 	s.UpdatedAtMs = updated
 	return s, nil
 }

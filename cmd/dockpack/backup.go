@@ -84,6 +84,19 @@ func newProgressReporter(out io.Writer, jsonLines bool) *progressReporter {
 	return &progressReporter{out: out, json: jsonLines, enc: json.NewEncoder(out)}
 }
 
+// reporterFor is the progress reporter of restore and restore --dumps: JSON
+// lines with --json, a bar when stderr is a terminal, else none (nil; its
+// finish does nothing).
+func reporterFor(out io.Writer, jsonOut bool) *progressReporter {
+	switch {
+	case jsonOut:
+		return newProgressReporter(out, true)
+	case stderrIsTTY():
+		return newProgressReporter(out, false)
+	}
+	return nil
+}
+
 func (p *progressReporter) event(v any) { _ = p.enc.Encode(v) }
 
 func (p *progressReporter) report(pr progress.Report) {
@@ -110,7 +123,7 @@ func (p *progressReporter) report(pr progress.Report) {
 }
 
 func (p *progressReporter) finish() {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		_ = p.bar.Finish()
 		fmt.Fprintln(os.Stderr)
 	}

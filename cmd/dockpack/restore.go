@@ -100,20 +100,12 @@ func runRestore(cmd *cobra.Command, g *globals, path string, spec restore.Spec, 
 	}
 	spec.Logger, spec.Lang = g.logger, g.lang
 	out := cmd.OutOrStdout()
-	var rep *progressReporter
-	switch {
-	case jsonOut:
-		rep = newProgressReporter(out, true)
-	case stderrIsTTY():
-		rep = newProgressReporter(out, false)
-	}
+	rep := reporterFor(out, jsonOut)
 	if rep != nil {
 		spec.Progress = rep.report
 	}
 	res, err := restore.Run(ctx, path, spec)
-	if rep != nil {
-		rep.finish()
-	}
+	rep.finish()
 	if jsonOut {
 		return restoreEvent(rep, res, err)
 	}

@@ -20,20 +20,12 @@ func runRestoreDumps(cmd *cobra.Command, g *globals, dir string, spec restore.Du
 	defer eng.Close()
 	spec.Engine, spec.Logger, spec.Lang = eng, g.logger, g.lang
 	out := cmd.OutOrStdout()
-	var rep *progressReporter
-	switch {
-	case jsonOut:
-		rep = newProgressReporter(out, true)
-	case stderrIsTTY():
-		rep = newProgressReporter(out, false)
-	}
+	rep := reporterFor(out, jsonOut)
 	if rep != nil {
 		spec.Progress = rep.report
 	}
 	res, err := restore.RunDumps(ctx, dir, spec)
-	if rep != nil {
-		rep.finish()
-	}
+	rep.finish()
 	if jsonOut {
 		ev := map[string]any{"event": "done", "dumps": res}
 		if err != nil {
