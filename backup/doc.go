@@ -31,8 +31,9 @@
 //	             the on-disk pack (manifest, verify, list, prune); the settings table; the
 //	             service labels, presets, compose model and stop order a consistent pack follows;
 //	             the prechecks Plan, Run and doctor share; the pinned write path
-//	storage    backup/store · backup/storage (+ storage/local)
-//	             the pack store (chunks, bundles, indexes, leases, GC); where objects live
+//	storage    backup/store · backup/storage (+ storage/local) · backup/seal
+//	             the pack store (chunks, bundles, indexes, leases, GC); where objects live;
+//	             sealing at rest (age, the store's naming key, no silent plaintext)
 //	vocabulary backup/check · backup/progress          a verdict; a progress report
 //	world      dockerapi · mountcheck · sqlitesnap      the Engine API; mounts; SQLite
 //	helpers    internal/* · backup/internal/sentinel    anyone may import them
@@ -60,6 +61,7 @@
 //	backup/pack              → backup/store backup/storage/local backup/check backup/progress mountcheck sqlitesnap
 //	backup/internal/packdir  → mountcheck
 //	backup/store             → backup/storage
+//	backup/seal              → backup/storage
 //	backup/storage/local     → backup/storage mountcheck
 //	backup/storage/s3        → backup/storage
 //	backup/storage/s3/s3test → backup/storage/s3
