@@ -54,7 +54,7 @@
 //	backup/export            → backup backup/internal/packdir backup/store backup/pack backup/progress mountcheck
 //	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
 //	backup/restore           → backup/consistency backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
-//	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
+//	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/consistency backup/pack backup/check backup/storage backup/storage/s3 dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack
 //	backup/consistency       → backup/pack dockerapi
@@ -67,7 +67,7 @@
 //	backup/storage/s3/s3test → backup/storage/s3
 //	backup/storage/storagetest → backup/storage
 //	backup/storage/targets   → backup/storage/local backup/storage/s3 backup/storage
-//	backup/transfer          → backup/pack backup/storage
+//	backup/transfer          → backup/pack backup/store backup/storage/local backup/storage
 //
 // Everything else imports only helpers. Test support — backup/backuptest
 // (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp

@@ -83,7 +83,7 @@ func prepare(ctx context.Context, spec *Spec, dryRun bool) (*PackPlan, error) {
 // the stack could not be reached (everything else depends on them).
 func runPrechecks(ctx context.Context, spec *Spec, dryRun bool, engineErr error) (*PackPlan, error) {
 	pc, err := precheck.New(precheck.Options{
-		Engine: spec.Engine, EngineErr: engineErr, Project: spec.Project, Target: spec.Target, Policy: spec.Policy,
+		Engine: spec.Engine, EngineErr: engineErr, Project: spec.Project, Target: spec.Target, S3: spec.S3, Policy: spec.Policy,
 		ProbeTarget: !dryRun, StagingDir: spec.StagingDir, SQLitePath: spec.SQLitePath, Components: spec.Components,
 		StopServices: spec.StopServices, StopAllServices: spec.StopAllServices, SpaceMargin: spec.SpaceMargin,
 		StopApps: spec.StopApps, Strict: spec.Strict, BindLimit: spec.BindLimit,

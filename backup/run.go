@@ -15,6 +15,8 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/packdir"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/storage/targets"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
 )
@@ -84,8 +86,9 @@ type runner struct {
 	start   time.Time
 	steps   map[progress.Step]time.Duration
 	plan    *PackPlan
-	pin     *mountcheck.Pinned
-	dir     *packdir.Dir // the pack being written
+	pin     *mountcheck.Pinned // the target's pin (nil: object storage)
+	remote  storage.Backend    // an object storage target (nil: a directory)
+	dir     packSink           // the pack being written
 	files   []pack.FileEntry
 	man     pack.Manifest
 	restart func() error // undo of the volume step's stop, if any
@@ -122,20 +125,32 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	if err := r.step(ctx, progress.StepPrecheck, func() error { return r.precheck(ctx) }); err != nil {
 		return nil, err
 	}
-	defer r.pin.Close()
+	if r.remote != nil {
+		defer r.remote.Close()
+	} else {
+		defer r.pin.Close()
+	}
 	if err := r.storeImagesSupported(); err != nil { // store_images.go
 		return nil, stepErr(progress.StepPrecheck, "", err)
 	}
-	// A share that drops while nothing is written (the engine staging an
-	// image export) is noticed on a timer, not only inside Write.
-	stopWatch := r.pin.Watch(ctx, spec.PinCheckInterval, func(err error) { cancel(err) })
-	defer stopWatch()
+	if r.pin != nil {
+		// A share that drops while nothing is written (the engine staging an
+		// image export) is noticed on a timer, not only inside Write.
+		stopWatch := r.pin.Watch(ctx, spec.PinCheckInterval, func(err error) { cancel(err) })
+		defer stopWatch()
+	}
 
-	r.recoverDebris(ctx)
 	name := pack.NamePrefix + strings.Replace(r.start.UTC().Format(pack.TimeLayout), ".", "_", 1)
-	dirMode := pack.DirMode(spec.PackMode)
-	dir, err := packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
-		DirMode: dirMode, CheckBytes: spec.PinCheckBytes, Intent: spec.Hooks.BeforePartial})
+	var dir packSink
+	if r.remote != nil { // object storage (sink.go)
+		r.recoverDebris(ctx)
+		r.recoverRemote(ctx, r.remote)
+		dir, err = createObjSink(ctx, r.remote, name, spec.Owner, spec.Hooks.BeforePartial, r.log)
+	} else {
+		r.recoverDebris(ctx)
+		dir, err = packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
+			DirMode: pack.DirMode(spec.PackMode), CheckBytes: spec.PinCheckBytes, Intent: spec.Hooks.BeforePartial})
+	}
 	if err != nil {
 		return nil, stepErr(progress.StepPrecheck, "", err)
 	}
@@ -239,6 +254,14 @@ func (r *runner) precheck(ctx context.Context) error {
 	plan, err := prepare(ctx, r.spec, false)
 	r.plan = plan
 	if err != nil {
+		return err
+	}
+	if storage.IsS3URL(r.spec.Target) { // object storage: no mount to pin
+		t, err := storage.ParseTarget(r.spec.Target)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+		r.remote, err = targets.OpenTarget(ctx, t, targets.Options{S3: r.spec.S3, Owner: r.spec.Owner.Token})
 		return err
 	}
 	if err := os.MkdirAll(r.spec.Target, 0o755); err != nil {

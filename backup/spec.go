@@ -15,6 +15,8 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/storage/s3"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -28,8 +30,13 @@ type Spec struct {
 	Engine Engine
 	// Project is the compose project name (label com.docker.compose.project).
 	Project string
-	// Target is the directory on the verified mount that receives packs.
+	// Target is the directory on the verified mount that receives packs,
+	// or object storage written s3://bucket/prefix (storage.ParseTarget).
 	Target string
+	// S3 is the endpoint, region, credentials and tuning of an s3://
+	// Target (Bucket and Prefix come from the URL); what is empty comes
+	// from the standard AWS variables and files.
+	S3 s3.Options
 	// Policy is what the target mount must satisfy (mountcheck.Policy defaults:
 	// a cifs/smb3 share, not the root filesystem).
 	Policy mountcheck.Policy
@@ -183,7 +190,9 @@ func (s *Spec) applyDefaults() {
 			s.Components = append([]pack.Component{pack.ComponentDB}, s.Components...)
 		}
 	}
-	s.Target = fsutil.Abs(s.Target)
+	if !storage.IsS3URL(s.Target) {
+		s.Target = fsutil.Abs(s.Target)
+	}
 	s.SQLitePath = fsutil.Abs(s.SQLitePath)
 }
 
@@ -199,6 +208,11 @@ func (s Spec) Validate() error {
 	}
 	if s.Target == "" {
 		errs = append(errs, errors.New("no target directory given (--target): the directory on the mounted share that receives packs"))
+	}
+	if storage.IsS3URL(s.Target) {
+		if _, err := storage.ParseTarget(s.Target); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(s.Components) == 0 {
 		errs = append(errs, errors.New("no component selected (db, volumes, images)"))

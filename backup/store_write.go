@@ -12,6 +12,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 )
@@ -54,7 +55,8 @@ func (s StoreStats) Progress() map[string]progress.ComponentBytes {
 // storeRun is a store backup's session: the backend on the pinned target,
 // the store, its shared lease and the writer.
 type storeRun struct {
-	b     *local.Backend
+	b     storage.Backend
+	own   bool // b is the store's own (the pinned directory), closed with it
 	st    *store.Store
 	lock  *store.Lock
 	w     *store.Writer
@@ -62,15 +64,22 @@ type storeRun struct {
 	sums  []pack.Sum // the chunk lists (in SHA256SUMS)
 }
 
-// openStore opens (or creates) the store on the pinned target, takes a
-// shared lease and removes the uploads dead writers left.
+// openStore opens (or creates) the store on the pinned target (or the
+// object storage target's backend), takes a shared lease and removes the
+// uploads dead writers left.
 func (r *runner) openStore(ctx context.Context) error {
 	spec := r.spec
-	b, err := local.Open(ctx, local.Options{Pin: r.pin, Owner: spec.Owner.Token, CheckBytes: spec.PinCheckBytes})
-	if err != nil {
-		return err
+	var b storage.Backend = r.remote
+	own := b == nil
+	if own {
+		lb, err := local.Open(ctx, local.Options{Pin: r.pin, Owner: spec.Owner.Token, CheckBytes: spec.PinCheckBytes})
+		if err != nil {
+			return err
+		}
+		b = lb
 	}
-	sr := &storeRun{b: b, stats: StoreStats{}}
+	var err error
+	sr := &storeRun{b: b, own: own, stats: StoreStats{}}
 	r.store = sr
 	if sr.st, err = store.Open(ctx, b, store.Options{Create: true, Mode: spec.PackMode, Now: spec.Now}); err != nil {
 		return err
@@ -109,7 +118,9 @@ func (r *runner) closeStore(ctx context.Context) {
 	if sr.st != nil {
 		sr.st.Close()
 	}
-	sr.b.Close()
+	if sr.own {
+		sr.b.Close()
+	}
 }
 
 // writeStoreFile streams produce's output into the store as chunks and

@@ -1,5 +1,7 @@
 // Package transfer copies complete packs between targets (a verified
-// directory, object storage): `dockpack copy PACK --to URL`.
+// directory, object storage): `dockpack copy PACK --to URL`; lists, fetches
+// and prunes the packs of a target through its storage.Backend (object
+// storage has no directory to pin: list.go, fetch.go, prune.go).
 //
 // A copy is verified on arrival — every file is hashed while it is read
 // from the source (a damaged source stops the copy) and again read back
@@ -9,7 +11,8 @@
 // on a backend that renames a prefix (a local directory) the pack is
 // written under .partial-<name>.copy/ and renamed; elsewhere (object
 // storage) its manifest.json, the object that makes a pack a pack, is
-// written last.
+// written last. A store pack (format 2) carries the blobs it uses into the
+// destination's pack store (store.go) before its own objects.
 package transfer
 
 import (
@@ -26,6 +29,8 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/internal/owner"
 )
 
 // Errors of a copy, matched with errors.Is.
@@ -38,9 +43,6 @@ var (
 	ErrArrival = errors.New("copy verification failed at the destination")
 	// ErrConflict: the destination has another pack under the same name.
 	ErrConflict = errors.New("another pack of the same name at the destination")
-	// ErrStorePack: a store pack (format 2) — its data lives in the
-	// target's pack store, which copy does not carry yet.
-	ErrStorePack = errors.New("store packs cannot be copied yet")
 )
 
 // Options configure Copy.
@@ -52,6 +54,8 @@ type Options struct {
 	Progress func(file string, done, total int64)
 	// Logger: zap.NewNop by default.
 	Logger *zap.Logger
+	// Owner holds the store leases of a store pack's copy. Default owner.Self("").
+	Owner owner.Identity
 }
 
 // Result says what a copy did.
@@ -68,6 +72,10 @@ type Result struct {
 	// AlreadyThere: the destination had the whole pack (its manifest
 	// included) and every file verified.
 	AlreadyThere bool `json:"already_there"`
+	// Bundles and BundleBytes: a store pack's bundles copied into the
+	// destination's store (those it lacked).
+	Bundles     int   `json:"bundles,omitempty"`
+	BundleBytes int64 `json:"bundle_bytes,omitempty"`
 }
 
 // file is one object of the pack to copy.
@@ -78,17 +86,28 @@ type file struct {
 }
 
 // Copy copies the complete pack o.Pack from src to dst.
-func Copy(ctx context.Context, src, dst storage.Backend, o Options) (Result, error) {
+func Copy(ctx context.Context, src, dst storage.Backend, o Options) (res Result, err error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	res := Result{Pack: o.Pack, Destination: dst.Location()}
+	res = Result{Pack: o.Pack, Destination: dst.Location()}
 	if !strings.HasPrefix(o.Pack, pack.NamePrefix) || !storage.ValidKey(o.Pack) || strings.Contains(o.Pack, "/") {
 		return res, fmt.Errorf("copy: %q is not a pack name (%s<time>)", o.Pack, pack.NamePrefix)
 	}
-	mdata, files, err := sourcePack(ctx, src, o.Pack)
+	if o.Owner.Token == "" {
+		o.Owner = owner.Self("")
+	}
+	mdata, m, files, err := sourcePack(ctx, src, o.Pack)
 	if err != nil {
 		return res, err
+	}
+	var used map[store.ID]bool
+	if m.Store != nil {
+		lists, u, err := storeFiles(ctx, src, o.Pack, m)
+		if err != nil {
+			return res, err
+		}
+		files, used = append(lists, files...), u
 	}
 	res.Files = len(files)
 	for _, f := range files {
@@ -110,8 +129,23 @@ func Copy(ctx context.Context, src, dst storage.Backend, o Options) (Result, err
 		stage = pack.PartialPrefix + strings.TrimPrefix(o.Pack, pack.NamePrefix) + ".copy/"
 	}
 	c := &copier{src: src, dst: dst, o: o, res: &res}
+	var sc *storeCopy
+	if m.Store != nil {
+		if sc, err = openStoreCopy(ctx, src, dst, m, o.Owner, o.Logger); err != nil {
+			return res, err
+		}
+		defer sc.close(ctx)
+		if res.Bundles, res.BundleBytes, err = sc.blobs(ctx, used, nil); err != nil {
+			return res, err
+		}
+	}
 	for _, f := range files {
 		if err := c.file(ctx, final, stage, f); err != nil {
+			return res, err
+		}
+	}
+	if sc != nil {
+		if err := sc.held(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -137,47 +171,54 @@ func Copy(ctx context.Context, src, dst storage.Backend, o Options) (Result, err
 
 // sourcePack reads the source's manifest and lists the files to copy:
 // every file of the manifest, and SHA256SUMS (checked against it).
-func sourcePack(ctx context.Context, src storage.Backend, name string) ([]byte, []file, error) {
+func sourcePack(ctx context.Context, src storage.Backend, name string) ([]byte, *pack.Manifest, []file, error) {
 	mdata, err := storage.ReadObject(ctx, src, name+"/"+pack.ManifestFile, 64<<20)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotExist) {
-			return nil, nil, fmt.Errorf("copy: %s in %s: %w: no %s (not a pack, or an incomplete one)", name, src.Location(), ErrSource, pack.ManifestFile)
+			return nil, nil, nil, fmt.Errorf("copy: %s in %s: %w: no %s (not a pack, or an incomplete one)", name, src.Location(), ErrSource, pack.ManifestFile)
 		}
-		return nil, nil, fmt.Errorf("copy: reading the manifest of %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("copy: reading the manifest of %s: %w", name, err)
 	}
 	m, err := pack.ParseManifest(mdata)
 	if err != nil {
-		return nil, nil, fmt.Errorf("copy: %s: %w: %w", name, ErrSource, err)
-	}
-	if m.Store != nil {
-		return nil, nil, fmt.Errorf("copy: %s: %w (copy the target's whole store, or restore and back up to the destination)", name, ErrStorePack)
+		return nil, nil, nil, fmt.Errorf("copy: %s: %w: %w", name, ErrSource, err)
 	}
 	files := make([]file, 0, len(m.Files)+1)
 	for _, f := range m.Files {
-		files = append(files, file{path: f.Path, size: f.Size, sha256: f.SHA256})
+		if m.Store == nil { // a store pack's objects are its chunk lists (storeFiles)
+			files = append(files, file{path: f.Path, size: f.Size, sha256: f.SHA256})
+		}
 	}
 	sums, err := storage.ReadObject(ctx, src, name+"/"+pack.SumsFile, 16<<20)
 	switch {
 	case err == nil:
 		parsed, perr := pack.ParseSums(bytes.NewReader(sums))
 		if perr != nil || !sumsMatch(parsed, m) {
-			return nil, nil, fmt.Errorf("copy: %s: %w: %s disagrees with the manifest", name, ErrSource, pack.SumsFile)
+			return nil, nil, nil, fmt.Errorf("copy: %s: %w: %s disagrees with the manifest", name, ErrSource, pack.SumsFile)
 		}
 		files = append(files, file{path: pack.SumsFile, size: int64(len(sums)), sha256: sha256Hex(sums)})
 	case !errors.Is(err, storage.ErrNotExist):
-		return nil, nil, fmt.Errorf("copy: reading %s of %s: %w", pack.SumsFile, name, err)
+		return nil, nil, nil, fmt.Errorf("copy: reading %s of %s: %w", pack.SumsFile, name, err)
 	}
-	return mdata, files, nil
+	return mdata, m, files, nil
 }
 
 // sumsMatch reports whether every line of SHA256SUMS agrees with the manifest.
+// (a store pack's SHA256SUMS lists its chunk lists).
 func sumsMatch(sums []pack.Sum, m *pack.Manifest) bool {
+	want := map[string]string{}
+	for _, f := range m.Files {
+		if m.Store != nil && f.Chunks != nil {
+			want[f.Chunks.List] = f.Chunks.ListSHA256
+		} else {
+			want[f.Path] = f.SHA256
+		}
+	}
 	for _, s := range sums {
 		if s.Path == pack.ManifestFile {
 			continue
 		}
-		f, ok := m.File(s.Path)
-		if !ok || f.SHA256 != s.SHA256 {
+		if sum, ok := want[s.Path]; !ok || sum != s.SHA256 {
 			return false
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/pack"
@@ -32,8 +33,9 @@ type s3Flags struct {
 	partMiB, concurrency                   int
 }
 
-func (f *s3Flags) add(cmd *cobra.Command) {
-	fl := cmd.Flags()
+func (f *s3Flags) add(cmd *cobra.Command) { f.bind(cmd.Flags()) }
+
+func (f *s3Flags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.endpoint, "s3-endpoint", "", "endpoint of an S3-compatible service (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)")
 	fl.StringVar(&f.region, "s3-region", "", "region (default $AWS_REGION or the profile's, else us-east-1)")
 	fl.StringVar(&f.profile, "s3-profile", "", "profile of the shared AWS config and credentials files (default $AWS_PROFILE)")

@@ -64,11 +64,12 @@ type specFlags struct {
 	format     string
 	lockWait   time.Duration
 	pol        policyFlags
+	s3         s3Flags
 }
 
 func (s *specFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&s.project, "project", envOr("DOCKPACK_PROJECT", ""), "compose project name (label com.docker.compose.project) ($DOCKPACK_PROJECT)")
-	fs.StringVar(&s.target, "target", envOr("DOCKPACK_TARGET", ""), "directory on the mounted share that receives packs ($DOCKPACK_TARGET)")
+	fs.StringVar(&s.target, "target", envOr("DOCKPACK_TARGET", ""), "directory on the mounted share that receives packs, or s3://bucket/prefix ($DOCKPACK_TARGET)")
 	fs.StringVar(&s.sqlite, "sqlite", envOr("DOCKPACK_SQLITE", ""), "the application's SQLite database to snapshot ($DOCKPACK_SQLITE)")
 	fs.BoolVar(&s.noImages, "no-images", false, "leave the images out")
 	fs.BoolVar(&s.noVolumes, "no-volumes", false, "leave the named volumes out")
@@ -83,6 +84,7 @@ func (s *specFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&s.format, "format", envOr("DOCKPACK_PACK_FORMAT", "classic"), "pack format: classic (every file in full) or store (chunks in the target's pack store: only what changed is written) ($DOCKPACK_PACK_FORMAT)")
 	fs.DurationVar(&s.lockWait, "store-lock-wait", 0, "how long a store backup waits while a prune holds the store (0: refuse at once)")
 	s.pol.bind(fs)
+	s.s3.bind(fs)
 }
 
 // spec is the backup the flags describe; an error is a usage error (a
@@ -114,6 +116,7 @@ func (s *specFlags) spec(eng backup.Engine) (backup.Spec, error) {
 		Engine:          eng,
 		Project:         s.project,
 		Target:          s.target,
+		S3:              s.s3.options(),
 		Policy:          s.pol.policy(),
 		SQLitePath:      s.sqlite,
 		Components:      comps,

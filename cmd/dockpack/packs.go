@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/transfer"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
@@ -18,6 +20,7 @@ func newPacksCmd(g *globals) *cobra.Command {
 	var (
 		target  string
 		jsonOut bool
+		s3f     s3Flags
 	)
 	cmd := &cobra.Command{
 		Use:   "packs [--target DIR] [--json]",
@@ -32,7 +35,18 @@ verify to check data.`,
 			if target == "" {
 				return usageError{fmt.Errorf("no target directory given (--target or $DOCKPACK_TARGET)")}
 			}
-			packs, err := pack.List(cmd.Context(), target)
+			var packs []pack.Info
+			var err error
+			if storage.IsS3URL(target) { // object storage: through its backend
+				b, oerr := openRemote(cmd.Context(), target, s3f.options())
+				if oerr != nil {
+					return oerr
+				}
+				defer b.Close()
+				packs, err = transfer.List(cmd.Context(), b)
+			} else {
+				packs, err = pack.List(cmd.Context(), target)
+			}
 			if err != nil {
 				return err
 			}
@@ -49,8 +63,9 @@ verify to check data.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs ($DOCKPACK_TARGET)")
+	cmd.Flags().StringVar(&target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs, or s3://bucket/prefix ($DOCKPACK_TARGET)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the list as JSON")
+	s3f.add(cmd)
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/transfer"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -68,6 +70,7 @@ func newPruneCmd(g *globals) *cobra.Command {
 	var (
 		o       pack.PruneOptions
 		jsonOut bool
+		s3f     s3Flags
 	)
 	o.PartialOlderThan = 24 * time.Hour
 	cmd := &cobra.Command{
@@ -95,7 +98,18 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 			}
 			o.LiveWithin = o.PartialOlderThan
 			o.Logger, o.Lang = g.logger, g.lang
-			res, err := pack.Prune(cmd.Context(), o)
+			var res pack.PruneResult
+			var err error
+			if storage.IsS3URL(o.Target) { // object storage: through its backend
+				b, oerr := openRemote(cmd.Context(), o.Target, s3f.options())
+				if oerr != nil {
+					return oerr
+				}
+				defer b.Close()
+				res, err = transfer.Prune(cmd.Context(), b, o)
+			} else {
+				res, err = pack.Prune(cmd.Context(), o)
+			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
 				enc := json.NewEncoder(out)
@@ -118,7 +132,8 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs ($DOCKPACK_TARGET)")
+	f.StringVar(&o.Target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs, or s3://bucket/prefix ($DOCKPACK_TARGET)")
+	s3f.bind(f)
 	f.StringVar(&o.Project, "project", envOr("DOCKPACK_PROJECT", ""), "compose project whose packs are pruned ($DOCKPACK_PROJECT)")
 	f.IntVar(&o.Keep, "keep", 0, "keep this many of the newest complete packs")
 	f.IntVar(&o.KeepDaily, "keep-daily", 0, "also keep the newest pack of each of the last N days")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +24,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		jsonOut    bool
 		dumps      bool
 		services   []string
+		s3f        s3Flags
 	)
 	cmd := &cobra.Command{
 		Use:   "restore PACK [flags]",
@@ -30,10 +32,19 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Long:  restoreLong,
 		Args:  requireArgs(1, "the pack directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dumps {
-				return runRestoreDumps(cmd, g, args[0], restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
+			p := args[0]
+			if storage.IsS3URL(p) { // object storage: fetched into local staging, verified on arrival
+				local, cleanup, err := fetchRemote(cmd.Context(), g, p, spec.StagingDir, s3f.options())
+				if err != nil {
+					return fetchErr(err)
+				}
+				defer cleanup()
+				p = local
 			}
-			return runRestore(cmd, g, args[0], spec, components, jsonOut)
+			if dumps {
+				return runRestoreDumps(cmd, g, p, restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
+			}
+			return runRestore(cmd, g, p, spec, components, jsonOut)
 		},
 	}
 	f := cmd.Flags()
@@ -51,6 +62,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	f.BoolVar(&dumps, "dumps", false, "load the pack's dumps into the running services (after the stack was started): nothing else is restored")
 	f.StringArrayVar(&services, "service", nil, "with --dumps: only this service's dump (repeatable)")
 	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
+	s3f.bind(f)
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +22,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		structural bool
 		subset     percentValue
 		staging    string
+		s3f        s3Flags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify PACK [--json]",
@@ -45,7 +47,19 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 			if bar != nil {
 				o.Progress = bar.report
 			}
-			res, err := pack.Verify(cmd.Context(), args[0], o)
+			p := args[0]
+			if storage.IsS3URL(p) { // object storage: verified on arrival in local staging, then checked there
+				local, cleanup, err := fetchRemote(cmd.Context(), g, p, staging, s3f.options())
+				if err != nil {
+					return fetchErr(err)
+				}
+				defer cleanup()
+				p = local
+			}
+			res, err := pack.Verify(cmd.Context(), p, o)
+			if res != nil && p != args[0] {
+				res.Pack = args[0]
+			}
 			if bar != nil {
 				bar.finish()
 			}
@@ -68,7 +82,8 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 	f.BoolVar(&jsonOut, "json", false, "print the result (every check) as JSON")
 	f.BoolVar(&structural, "structural", false, "only the cheap checks: manifest, SHA256SUMS, sizes, tar headers (no hashing)")
 	f.Var(&subset, "read-data-subset", "a store pack: the structural checks plus a random N% of the store's bundles read whole (e.g. 10%)")
-	f.StringVar(&staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite check (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	f.StringVar(&staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite check and a pack fetched from s3:// (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
+	s3f.bind(f)
 	return cmd
 }
 

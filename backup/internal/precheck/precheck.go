@@ -24,6 +24,7 @@ import (
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/consistency"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage/s3"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -73,9 +74,12 @@ type Options struct {
 	EngineErr                               error
 	Project, Target, StagingDir, SQLitePath string
 	Policy                                  mountcheck.Policy
-	Components                              []pack.Component
-	StopServices                            []string
-	StopAllServices                         bool
+	// S3 is the endpoint, region and credentials of an s3:// Target
+	// (Bucket and Prefix come from the URL; empty: the AWS variables and files).
+	S3              s3.Options
+	Components      []pack.Component
+	StopServices    []string
+	StopAllServices bool
 	// ProbeTarget runs the mount's write probe (unless Policy.SkipProbe);
 	// without it the target check writes nothing.
 	ProbeTarget bool

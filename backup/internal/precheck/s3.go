@@ -37,7 +37,9 @@ func (c *Checker) targetS3(ctx context.Context, b *Builder) Result {
 		b.Fail(fmt.Errorf("%w: %w", sentinel.ErrInvalidSpec, err), "invalid_spec", c.p.T("precheck.s3.invalid", c.o.Target), c.p.T("precheck.s3.invalid.fix"))
 		return b.Result()
 	}
-	be, err := s3.Open(ctx, s3.Options{Bucket: t.Bucket, Prefix: t.Prefix})
+	so := c.o.S3
+	so.Bucket, so.Prefix = t.Bucket, t.Prefix
+	be, err := s3.Open(ctx, so)
 	if err != nil {
 		b.Fail(fmt.Errorf("%w: %w", sentinel.ErrInvalidSpec, err), "invalid_spec", c.p.T("precheck.s3.invalid", c.o.Target), c.p.T("precheck.s3.invalid.fix"))
 		return b.Result()
