@@ -3,14 +3,18 @@
 package integration_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
@@ -42,8 +46,20 @@ TESTLABELS
     labels:
 INDEXLABELS
 TESTLABELS
+  debug:
+    image: IMAGE
+    command: ["sleep"]
+    network_mode: none
+    profiles: ["debug"]
+    volumes:
+      - dbg:/dbg
+    labels:
+TESTLABELS
 volumes:
   data:
+    labels:
+TESTLABELS
+  dbg:
     labels:
 TESTLABELS
   esdata:
@@ -53,9 +69,10 @@ TESTLABELS
 
 // TestConsistencyCompleteness: a named volume of the compose model that
 // the pack would miss fails plan (and backup) naming it, unless its service
-// excludes it; a small bind-mounted config file is captured under binds/
-// and restored on request; a bind mount over the size bound is a warning,
-// and a failure with --strict.
+// excludes it (the doctor fails the same way); a small bind-mounted config
+// file is captured under binds/ and restored on request; a bind mount over
+// the size bound is a warning, and a failure with --strict. A service of a
+// profile (debug) counts, and its profile is recorded, once it runs.
 func TestConsistencyCompleteness(t *testing.T) {
 	esdata := strings.ToLower(dockertest.Unique("cs-esdata"))
 	dockertest.MustVolume(t, dockertest.MustClient(t), esdata, nil)
@@ -67,6 +84,13 @@ func TestConsistencyCompleteness(t *testing.T) {
 	os.MkdirAll(filepath.Join(s.dir, "big"), 0o755)
 	os.WriteFile(filepath.Join(s.dir, "big", "blob"), make([]byte, 2<<20), 0o644)
 	s.compose("up", "-d", "app")
+	t.Cleanup(func() { // compose v1's down leaves the containers of a profile it is not given
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rsComposeQuiet(ctx, s.dir, s.project, "--profile", "debug", "rm", "-fsv", "debug"); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
 	spec := s.spec(64 << 20)
 	spec.BindLimit = 1 << 20
 
@@ -86,6 +110,10 @@ func TestConsistencyCompleteness(t *testing.T) {
 		!strings.Contains(out+errb, esdata) {
 		t.Fatalf("dockpack plan: exit %d\n%s%s", code, out, errb)
 	}
+	rep, code := opDoctor(t, nil, "--project", s.project, "--target", spec.Target, "--fstype", "tmpfs", "--no-images", "--staging-dir", t.TempDir())
+	if dc, ok := rep.Check(doctor.CheckCompose); code != 1 || !ok || dc.Status != check.Fail || dc.Code != "volume_missed" || !strings.Contains(dc.Summary, esdata) {
+		t.Fatalf("dockpack doctor: exit %d, compose check %+v", code, dc)
+	}
 
 	// 2. Excluded by its service's label: the plan passes; the big bind is a warning.
 	s.write(strings.Replace(base, "INDEXLABELS\n", "      dockpack.volumes: exclude\n      dockpack.exclude-reason: rebuilt from the database\n", 1))
@@ -96,8 +124,9 @@ func TestConsistencyCompleteness(t *testing.T) {
 	if c := csCheck(t, plan, "stack"); c.Status != check.Warn || !strings.Contains(csEv(c, "bind_mounts"), "/big") {
 		t.Errorf("stack check %+v", c)
 	}
-	if c := csCheck(t, plan, "compose"); c.Status != check.OK || !strings.Contains(csEv(c, "volume_capture"), esdata+" (index): excluded: rebuilt from the database") {
-		t.Errorf("compose check %+v", c)
+	if c := csCheck(t, plan, "compose"); c.Status != check.OK || !strings.Contains(csEv(c, "volume_capture"), esdata+" (index): excluded: rebuilt from the database") ||
+		csEv(c, "profiles") != "" || strings.Contains(csEv(c, "volume_capture"), "(debug)") {
+		t.Errorf("compose check (the debug profile not in use) %+v", c)
 	}
 
 	// 3. --strict: the big bind fails.
@@ -107,7 +136,8 @@ func TestConsistencyCompleteness(t *testing.T) {
 		t.Fatalf("strict plan: %v", err)
 	}
 
-	// 4. The backup captures the config file; restored on request.
+	// 4. The debug profile in use; the backup captures the config file (restored on request).
+	s.compose("--profile", "debug", "up", "-d", "debug")
 	res, err := backup.Run(MustCtx(t), spec, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +163,10 @@ func TestConsistencyCompleteness(t *testing.T) {
 	}
 	if v := csVolume(t, m, "app", s.project+"_data"); v.Capture != pack.CaptureVolume || v.File != "volumes/"+s.project+"_data.tar" {
 		t.Errorf("data %+v", v)
+	}
+	if v := csVolume(t, m, "debug", s.project+"_dbg"); v.Capture != pack.CaptureVolume || strings.Join(c.Profiles, ",") != "debug" ||
+		!slices.Equal(csService(t, m, "debug").Profiles, []string{"debug"}) {
+		t.Errorf("profiles %v, dbg %+v", c.Profiles, v)
 	}
 	root := t.TempDir()
 	rr, err := restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: MustEngine(t), BindsRoot: root, Components: []pack.Component{pack.ComponentVolumes},

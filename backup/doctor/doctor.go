@@ -32,6 +32,7 @@ const (
 	CheckEngine   = precheck.NameEngine   // the Docker Engine: reachable, version, API, image store
 	CheckDataRoot = precheck.NameDataRoot // free space under the engine's data root (graph-driver image exports stage there)
 	CheckStack    = precheck.NameStack    // the compose project: containers, images, volumes and what a pack leaves out
+	CheckCompose  = precheck.NameCompose  // the compose model against the pack: hooks, dumps, every named volume captured, bind mounts, stop order
 	CheckLock     = "lock"                // the lease lock: free, held (by which job, host, pid, lease left) or stale
 	CheckJobs     = "jobs"                // the last jobs and their errors
 	CheckPacks    = "packs"               // complete, invalid and partial packs in the target
@@ -39,7 +40,7 @@ const (
 
 // Checks lists the check names in report order.
 func Checks() []string {
-	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckLock, CheckJobs, CheckPacks, CheckStore}
+	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckCompose, CheckLock, CheckJobs, CheckPacks, CheckStore}
 }
 
 // Report is the result of Run.

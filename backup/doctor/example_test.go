@@ -34,6 +34,7 @@ func ExampleRun() {
 	// engine    skip
 	// data-root skip
 	// stack     skip
+	// compose   skip
 	// lock      skip
 	// jobs      skip
 	// packs     skip

@@ -75,6 +75,9 @@ depends on, each with a verdict (ok / warn / fail), the evidence and the fix:
              the whole image export there)
   stack      the compose project: containers, images, volumes; warns about anonymous
              volumes, bind mounts, untagged images and stopped containers
+  compose    the compose model against the pack: every named volume of the services in
+             use exported, covered by a dump or excluded; hooks, dumps, bind mounts
+             captured, the order services stop in
   lock       the backup lock: free, held (job, host, pid, lease time left) or stale
   jobs       the last jobs and their errors
   packs      complete and invalid packs, partial directories and their age
