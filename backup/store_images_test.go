@@ -389,3 +389,51 @@ func TestExportStoreImagesByLayer(t *testing.T) {
 		t.Fatalf("a failed export left %v", ents)
 	}
 }
+
+// A store pack of images on an engine with the containerd image store
+// (the fake reports it: the real test engine cannot switch) is refused in
+// the precheck, before anything is written or saved, naming the image store
+// and the ways out; a classic pack of the same stack, and a store pack
+// without the images, are written as usual.
+func TestRunStoreImagesContainerdRefused(t *testing.T) {
+	ctx := context.Background()
+	eng := backuptest.NewEngine()
+	eng.EngineInfo.ImageStore = dockerapi.ImageStoreContainerd
+	le := layersEngine{Engine: eng, layers: map[string]dockerapi.ImageLayers{}}
+	app, worker := newFakeImage([]string{"demo/app:1"}, layerOf(1, 64<<10)), newFakeImage(nil, layerOf(2, 64<<10))
+	setImages(eng, le, app, worker)
+	eng.ImageData = fakeSave(app, worker)
+	spec := backuptest.MustSpec(t, le)
+	spec.Format = backup.FormatStore
+	_, err := backup.Run(ctx, spec, nil)
+	if !errors.Is(err, dockerapi.ErrUnsupported) || backup.FailedStep(err) != "precheck" {
+		t.Fatalf("store pack of images on the containerd image store: %v (step %q)", err, backup.FailedStep(err))
+	}
+	for _, want := range []string{"containerd image store", "--format classic", "--no-images"} {
+		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Errorf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	if s := eng.Saved(); len(s) != 0 {
+		t.Fatalf("ImageSave called before the refusal: %v", s)
+	}
+	if ents, _ := os.ReadDir(spec.Target); len(ents) != 0 {
+		t.Fatalf("the refused backup wrote %v", ents)
+	}
+
+	classic := spec
+	classic.Format = backup.FormatClassic
+	res, err := backup.Run(ctx, classic, nil)
+	if err != nil || len(res.Manifest.Images) != 2 {
+		t.Fatalf("classic pack on the containerd image store: %v", err)
+	}
+	if _, ok := res.Manifest.File(pack.ImagesFile); !ok {
+		t.Fatal("the classic pack has no images.tar")
+	}
+	noImages := spec
+	noImages.Components = []pack.Component{pack.ComponentVolumes}
+	res, err = backup.Run(ctx, noImages, nil)
+	if err != nil || !res.Manifest.IsStore() || len(res.Manifest.Images) != 0 {
+		t.Fatalf("store pack without the images on the containerd image store: %v", err)
+	}
+}
