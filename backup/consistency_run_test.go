@@ -16,6 +16,9 @@ import (
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/dockerapi"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // execEngine is the fake engine that also runs commands: each call is
@@ -231,5 +234,48 @@ func TestRunStopsDependentsFirst(t *testing.T) {
 	}
 	if !eng.IsRunning("c-app") || !eng.IsRunning("c-worker") {
 		t.Fatal("not running again")
+	}
+}
+
+// TestRunHooksInTheLog: each hook run is logged (the job log is the
+// backup's Logger teed at info) with its service, phase, status, exit code,
+// duration and output tails; a failed one as a warning with its error; the
+// dump with its file, size and duration.
+func TestRunHooksInTheLog(t *testing.T) {
+	eng := newExecEngine()
+	eng.labels("dockpack.pre-backup", "broken", "dockpack.post-backup", "post", "dockpack.hook-on-error", "continue",
+		"dockpack.dump", "dumpit", "dockpack.volumes", "exclude")
+	eng.script["broken"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+		return dockerapi.ExecResult{ExitCode: 3, StdoutTail: "flushing\n", StderrTail: "cannot flush\n", Duration: 12 * time.Millisecond}, nil
+	}
+	eng.script["dumpit"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+		n, err := fmt.Fprint(o.Stdout, "rows 3\n")
+		return dockerapi.ExecResult{StdoutBytes: int64(n), Duration: 5 * time.Millisecond}, err
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	spec := backuptest.MustSpec(t, eng)
+	spec.Logger = zap.New(core)
+	if _, err := backup.Run(context.Background(), spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	fields := func(msg string) map[string]any {
+		t.Helper()
+		ents := logs.FilterMessage(msg).All()
+		if len(ents) != 1 {
+			t.Fatalf("%d log entries %q, want 1: %+v", len(ents), msg, logs.All())
+		}
+		return ents[0].ContextMap()
+	}
+	failed := fields("hook failed")
+	if failed["service"] != "app" || failed["phase"] != pack.PhasePreBackup || failed["status"] != pack.HookIgnored || failed["exit_code"] != int64(3) ||
+		failed["took"] != 12*time.Millisecond || failed["stdout"] != "flushing\n" || failed["stderr"] != "cannot flush\n" || failed["on_error"] != "continue" ||
+		!strings.Contains(fmt.Sprint(failed["error"]), "exited with 3") {
+		t.Errorf("hook failed: %v", failed)
+	}
+	if ran := fields("hook ran"); ran["phase"] != pack.PhasePostBackup || ran["status"] != pack.HookOK || ran["exit_code"] != int64(0) || ran["stdout"] != "ok post\n" {
+		t.Errorf("hook ran: %v", ran)
+	}
+	if d := fields("dump written"); d["service"] != "app" || d["file"] != "dumps/app.dump" || d["bytes"] != int64(7) || d["took"] != 5*time.Millisecond {
+		t.Errorf("dump written: %v", d)
 	}
 }

@@ -3,6 +3,8 @@
 package integration_test
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,8 @@ services:
       dockpack.dump-ext: "txt"
       dockpack.restore-dump: "/testapp db-load /data"
       dockpack.volumes: "exclude"
+      dockpack.pre-backup: "/testapp say pre db"
+      dockpack.post-backup: "/testapp say post db"
 TESTLABELS
 volumes:
   dbdata:
@@ -39,7 +43,9 @@ TESTLABELS
 // dump and its volume excluded completes while the service keeps running
 // (same StartedAt, 0 restarts); the dump is in the pack and consistent;
 // after `down -v`, restore (which prints the next step), `up -d` and
-// `restore --dumps`, the service's logical state equals the dump's.
+// `restore --dumps`, the service's logical state equals the dump's. Its
+// pre and post hooks are recorded beside the dump. A dump that exits
+// non-zero or writes nothing fails the backup naming the service.
 func TestConsistencyDumpWhileRunning(t *testing.T) {
 	s := csNewStack(t, csDumpCompose)
 	s.waitRows("db", 30)
@@ -76,7 +82,13 @@ func TestConsistencyDumpWhileRunning(t *testing.T) {
 		db.Volumes[0].Capture != pack.CaptureDump || db.Volumes[0].File != "dumps/db.txt" || db.Stopped {
 		t.Fatalf("db in the manifest: %+v", db)
 	}
+	if len(db.Hooks) != 2 || db.Hooks[0].StdoutTail != "pre db\n" || db.Hooks[1].StdoutTail != "post db\n" || db.Hooks[0].Status != pack.HookOK {
+		t.Fatalf("db's hooks in the manifest: %+v", db.Hooks)
+	}
 	t.Logf("dump of %d rows (%d bytes) in %d ms while the writer ran; downtime 0", rows, len(dump), db.Dump.DurationMS)
+	if section, err := json.MarshalIndent(m.Consistency, "", "  "); err == nil {
+		t.Logf("the manifest's consistency section (hooks and a dump):\n%s", section)
+	}
 	if code, out, errb := rsCLI(t, "verify", res.Pack, "--log-level", "warn"); code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errb)
 	}
@@ -104,5 +116,27 @@ func TestConsistencyDumpWhileRunning(t *testing.T) {
 	code, out, errb = rsCLI(t, "restore", res.Pack, "--dumps", "--log-level", "warn")
 	if code != 3 || !strings.Contains(out+errb, "db") || !strings.Contains(out+errb, "no running container") {
 		t.Fatalf("restore --dumps of a stopped service: exit %d\n%s%s", code, out, errb)
+	}
+
+	// A dump that exits non-zero, or writes nothing, fails the backup naming
+	// the service, and leaves nothing in the target.
+	for _, tc := range []struct{ cmd, want string }{
+		{"/testapp fail 5 no dump today", "exited with 5: testapp: no dump today"},
+		{"/testapp true", "wrote nothing"},
+	} {
+		s.write(strings.Replace(csDumpCompose, "/testapp db-dump /data", tc.cmd, 1))
+		s.compose("up", "-d")
+		spec := s.spec(64 << 20)
+		_, err := backup.Run(MustCtx(t), spec, nil)
+		if !errors.Is(err, backup.ErrDumpFailed) || !strings.Contains(err.Error(), "service db") || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("dump %q: err = %v", tc.cmd, err)
+		}
+		if packs, partials := TargetDirs(t, spec.Target); len(packs)+len(partials) != 0 {
+			t.Fatalf("dump %q: left %v %v", tc.cmd, packs, partials)
+		}
+		if _, _, running := s.state("db"); !running {
+			t.Fatalf("dump %q: db does not run", tc.cmd)
+		}
+		t.Logf("dump %q: %v", tc.cmd, err)
 	}
 }

@@ -3,13 +3,16 @@
 package integration_test
 
 import (
+	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 )
 
 // csHooksCompose: app depends on db; both note their hooks in the shared
@@ -100,6 +103,61 @@ func TestConsistencyHooks(t *testing.T) {
 		if got := strings.Join(csHookLog(t, s), ","); got != "pre-db,post-app" {
 			t.Errorf("hook log %s", got)
 		}
+	})
+
+	t.Run("a failure after the stop: restarts, then post hooks", func(t *testing.T) {
+		// The job is cancelled once the shared volume's export begins (app and
+		// db stopped): both start again (db first), then the post hooks run.
+		spec := s.spec(32 << 20)
+		spec.StopApps = []string{"db"}
+		cause := errors.New("cancelled by the test during the export")
+		ctx, cancel := context.WithCancelCause(MustCtx(t))
+		defer cancel(nil)
+		before := len(csHookLog(t, s))
+		since := time.Now()
+		_, err := backup.Run(ctx, spec, func(r progress.Report) {
+			if r.Step == progress.StepVolumes && r.Item == s.project+"_shared" {
+				cancel(cause)
+			}
+		})
+		if err == nil || !(errors.Is(err, cause) || errors.Is(err, context.Canceled)) {
+			t.Fatalf("err = %v", err)
+		}
+		if packs, partials := TargetDirs(t, spec.Target); len(packs)+len(partials) != 0 {
+			t.Fatalf("left %v %v", packs, partials)
+		}
+		at := map[string]time.Time{}
+		var seq []string
+		for _, e := range csEvents(t, s.cli, since, s.id("app"), s.id("db")) {
+			svc := strings.TrimSuffix(strings.TrimPrefix(e.name, s.project+"_"), "_1")
+			seq = append(seq, e.action+" "+svc)
+			at[e.action+" "+svc] = e.at
+		}
+		if strings.Join(seq, ", ") != "die app, die db, start db, start app" {
+			t.Fatalf("events %v", seq)
+		}
+		for _, svc := range []string{"app", "db"} {
+			if _, _, running := s.state(svc); !running {
+				t.Errorf("%s does not run", svc)
+			}
+		}
+		// db's pre hook noted itself before app stopped, app's post hook after
+		// app had started again.
+		lines := strings.Split(strings.TrimSpace(rsReadFile(t, s.cli, s.id("db"), "/shared/hooks.log")), "\n")[before:]
+		if len(lines) != 2 || !strings.HasSuffix(lines[0], " pre-db") || !strings.HasSuffix(lines[1], " post-app") {
+			t.Fatalf("hooks of the failed backup: %q", lines)
+		}
+		pre, _ := strconv.ParseInt(strings.Fields(lines[0])[0], 10, 64)
+		ns, _ := strconv.ParseInt(strings.Fields(lines[1])[0], 10, 64)
+		if noted := time.Unix(0, pre); !noted.Before(at["die app"]) {
+			t.Errorf("the pre hook ran at %v, after app stopped at %v", noted, at["die app"])
+		}
+		if noted := time.Unix(0, ns); noted.Before(at["start app"]) {
+			t.Errorf("the post hook ran at %v, before app started again at %v", noted, at["start app"])
+		}
+		t.Logf("cancelled mid-export: %v; app down %v, db down %v, post hook %v after app's start", err,
+			at["start app"].Sub(at["die app"]).Round(time.Millisecond), at["start db"].Sub(at["die db"]).Round(time.Millisecond),
+			time.Unix(0, ns).Sub(at["start app"]).Round(time.Millisecond))
 	})
 
 	t.Run("failing pre hook fails", func(t *testing.T) {
