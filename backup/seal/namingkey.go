@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/restic/chunker"
 
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/internal/fsutil"
@@ -286,6 +289,45 @@ func InitNamingKey(ctx context.Context, b storage.Backend, path, storeID string,
 	}
 	if err := WriteKeyFile(ctx, path, n); err != nil {
 		return nil, fmt.Errorf("%w (the store's sealed copy was written: recover the key with an identity)", err)
+	}
+	return n, nil
+}
+
+// Polynomial derives the store's chunker polynomial from the key
+// (irreducible, degree 53): in an encrypted store the polynomial is as
+// secret as the key, since whoever knows it can tell known files from the
+// chunk sizes at rest. Writers hold the key, so they need nothing else;
+// config.json then records no polynomial.
+func (n *NamingKey) Polynomial() (chunker.Pol, error) {
+	pol, err := chunker.DerivePolynomial(&keyStream{key: n.key[:], label: "dockpack chunker polynomial v1"})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNamingKey, err)
+	}
+	return pol, nil
+}
+
+// keyStream is an endless deterministic stream under a key:
+// HMAC-SHA256(key, label || counter) for counter = 0, 1, …
+type keyStream struct {
+	key   []byte
+	label string
+	ctr   uint64
+	buf   []byte
+}
+
+func (s *keyStream) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(s.buf) == 0 {
+			m := hmac.New(sha256.New, s.key)
+			m.Write([]byte(s.label))
+			m.Write(binary.BigEndian.AppendUint64(nil, s.ctr))
+			s.ctr++
+			s.buf = m.Sum(nil)
+		}
+		k := copy(p[n:], s.buf)
+		s.buf = s.buf[k:]
+		n += k
 	}
 	return n, nil
 }

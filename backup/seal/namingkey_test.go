@@ -171,3 +171,17 @@ func TestReadKeyFileMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestNamingKeyPolynomial(t *testing.T) {
+	a, _ := seal.NewNamingKey("s")
+	b, _ := seal.NewNamingKey("s")
+	pa, err := a.Polynomial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := a.Polynomial()
+	pb, _ := b.Polynomial()
+	if pa != again || pa == pb || !pa.Irreducible() || pa.Deg() != 53 {
+		t.Fatalf("polynomials %v (again %v), other key %v: want deterministic per key, irreducible, degree 53", pa, again, pb)
+	}
+}

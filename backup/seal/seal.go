@@ -16,7 +16,9 @@
 //     made once when the store is created (InitNamingKey), kept 0600 in a key
 //     file on the writing host, and stored in the store encrypted to the
 //     recipients (NamingKeyObject), where a host holding an identity recovers
-//     it (RecoverNamingKey). A backup host never needs an identity.
+//     it (RecoverNamingKey). A backup host never needs an identity. The
+//     store's chunker polynomial is derived from the key (Polynomial), so
+//     chunk boundaries give nothing away either.
 //   - Decide is the "no silent plaintext" rule: a target or setting that
 //     asks for encryption and a run that would write plaintext is refused
 //     before anything is written (ErrPlaintextRefused), and so is a run that
