@@ -149,3 +149,21 @@ func TestComposeCheckStrictAndLabels(t *testing.T) {
 
 // cpNoIndexVolume is cpCompose without the index service's volume.
 var cpNoIndexVolume = strings.Replace(cpCompose, "    image: demo/index:1\n    volumes:\n      - esdata:/es\n", "    image: demo/index:1\n", 1)
+
+// TestEstimateLeavesOutVolumesNotExported: a volume excluded by its
+// service (or covered by its dump) is not written, so not in the estimate
+// the space checks use (a large excluded index volume needs no room).
+func TestEstimateLeavesOutVolumesNotExported(t *testing.T) {
+	o, eng := cpOptionsEngine(t, strings.Replace(cpCompose, "  index:\n    image: demo/index:1\n    volumes:\n      - esdata:/es\n", "", 1))
+	c, _ := pcRun(t, o)
+	all := c.Facts.Estimate.Volumes
+	eng.Stack.Containers[0].Labels = map[string]string{"dockpack.volumes": "exclude"}
+	c, rs := pcRun(t, o)
+	if r := rs[precheck.NameCompose]; r.Err != nil {
+		t.Fatalf("compose check %+v: %v", r.Check, r.Err)
+	}
+	e := c.Facts.Estimate
+	if e.Volumes != all-300 || e.VolumeSizes["demo_data"] != 300 {
+		t.Fatalf("estimate of the volumes %d (with demo_data %d), sizes %v", e.Volumes, all, e.VolumeSizes)
+	}
+}

@@ -139,6 +139,9 @@ func (c *Checker) estimate(ctx context.Context, b *Builder, st dockerapi.Stack) 
 	if c.o.has(pack.ComponentVolumes) {
 		for _, v := range st.Volumes {
 			e.VolumeSizes[v.Name] = v.Size
+			if cp := c.Facts.Consistency; cp != nil && !cp.Exported(v.Name) {
+				continue // excluded, or covered by a dump: not written into the pack
+			}
 			if v.Size > 0 {
 				e.Volumes += v.Size
 			}
