@@ -54,7 +54,9 @@ func BenchmarkStoreVsRestic(b *testing.B) {
 		if err != nil {
 			b.Fatalf("dockpack backup: %v\n%s", err, out)
 		}
-		return time.Since(t0), dirBytes(target) - before, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+		wall := time.Since(t0)
+		b.Logf("dockpack steps (from the start of the process): %s", stStepTimes(t0, out))
+		return wall, dirBytes(target) - before, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	}
 	runRestic := func() (time.Duration, int64) {
 		before := dirBytes(repo)
@@ -139,4 +141,23 @@ func stCmd(env []string, stdin io.Reader, name string, args ...string) *exec.Cmd
 		cmd.Stdin = bytes.NewReader(nil)
 	}
 	return cmd
+}
+
+// stStepTimes says when each step of a backup began (its JSON progress
+// lines), counted from t0.
+func stStepTimes(t0 time.Time, out []byte) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		var ev struct {
+			Step string    `json:"step"`
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Step == "" || ev.Time.IsZero() || seen[ev.Step] {
+			continue
+		}
+		seen[ev.Step] = true
+		parts = append(parts, fmt.Sprintf("%s@%.1fs", ev.Step, ev.Time.Sub(t0).Seconds()))
+	}
+	return strings.Join(parts, " ")
 }
