@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -20,8 +23,17 @@ const (
 	Exclusive = "exclusive"
 )
 
-// exclusiveKey is the exclusive lease; shared ones are shared-<token>.json.
-const exclusiveKey = LocksPrefix + "exclusive.json"
+// Every lease is an object of its own, named by its mode, its owner's
+// token and a random nonce (<mode>-<token>-<nonce>.json, created with the
+// backend's create-exclusive), so no two takers ever write or remove the
+// same key: a taker writes its lease first and then lists the others
+// (an exclusive one in the way, or any live one for an exclusive taker,
+// makes it remove its own and wait), and a lease that expired is never
+// renewed by its owner (lost instead), so removing another owner's
+// expired lease cannot remove a live one. Of two takers racing, at least
+// one sees the other's lease; both may back off, then retry after a
+// random delay. Leases of older dockpacks (exclusive.json,
+// shared-<token>.json) are honoured the same way.
 
 // Lease is a lock object in the store.
 type Lease struct {
@@ -72,6 +84,9 @@ type LockOptions struct {
 	Dead func(owner.Identity) bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Poll is how often a waiting Lock tries again (with up to 50 %
+	// random jitter). Default 500 ms.
+	Poll time.Duration
 }
 
 // Lock is a held lease.
@@ -102,7 +117,18 @@ func (o *LockOptions) applyDefaults() {
 	if o.Purpose == "" {
 		o.Purpose = "dockpack"
 	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
 }
+
+// margin is how long before its expiry a lease is no longer renewed by
+// its owner (it is lost instead): another process may judge it expired
+// and remove it right then, and a late renewal must not resurrect it.
+func (o LockOptions) margin() time.Duration { return o.TTL / 10 }
+
+// jitter is d plus up to half of it at random.
+func jitter(d time.Duration) time.Duration { return d + rand.N(d/2+1) }
 
 // live reports whether a lease still holds.
 func (o LockOptions) live(l Lease) bool {
@@ -115,26 +141,31 @@ func AcquireLock(ctx context.Context, b storage.Backend, o LockOptions) (*Lock, 
 	if o.Mode != Shared && o.Mode != Exclusive {
 		return nil, fmt.Errorf("store lock: mode %q", o.Mode)
 	}
-	l := &Lock{b: b, o: o, key: exclusiveKey}
-	if o.Mode == Shared {
-		l.key = LocksPrefix + "shared-" + o.Owner.Token + ".json"
-	}
+	l := &Lock{b: b, o: o, key: LocksPrefix + o.Mode + "-" + o.Owner.Token + "-" + nonce() + ".json"}
 	deadline := o.Now().Add(o.Wait)
+	races := 0
 	for {
-		holder, err := l.try(ctx)
+		holder, raced, err := l.try(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if holder == nil {
 			break
 		}
-		if !o.Now().Before(deadline) {
+		wait := jitter(o.Poll)
+		switch {
+		case raced && races < 20:
+			// The holder in the way was a taker that backed off too: try
+			// again soon, without counting it against Wait.
+			races++
+			wait = jitter(o.Poll / 20)
+		case !o.Now().Before(deadline):
 			return nil, &LockedError{Location: b.Location(), Holder: *holder}
 		}
 		select {
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -144,40 +175,44 @@ func AcquireLock(ctx context.Context, b storage.Backend, o LockOptions) (*Lock, 
 	return l, nil
 }
 
-// try takes the lease once: nil holder when taken, else the live holder in the way.
-func (l *Lock) try(ctx context.Context) (*Lease, error) {
+// try takes the lease once: nil holder when taken, else the live holder
+// in the way; raced when that holder's lease was gone right after (another
+// taker that backed off as well).
+func (l *Lock) try(ctx context.Context) (holder *Lease, raced bool, err error) {
 	if err := l.removeDead(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	now := l.o.Now()
 	l.lease = Lease{Mode: l.o.Mode, Owner: l.o.Owner, Purpose: l.o.Purpose, AcquiredAt: now.UTC(), ExpiresAt: now.Add(l.o.TTL).UTC()}
 	if err := l.write(ctx, true); err != nil {
-		if errors.Is(err, storage.ErrExists) && l.o.Mode == Exclusive {
-			h, rerr := readLease(ctx, l.b, exclusiveKey)
-			if rerr != nil {
-				return &Lease{Purpose: "another dockpack", Mode: Exclusive}, nil
-			}
-			return &h, nil
-		}
-		return nil, fmt.Errorf("store lock: %w", err)
+		return nil, false, fmt.Errorf("store lock: %w", err)
 	}
 	others, err := l.others(ctx)
 	if err != nil {
 		_ = l.b.Remove(context.WithoutCancel(ctx), l.key)
-		return nil, err
+		return nil, false, err
 	}
 	for _, h := range others {
 		if l.o.Mode == Exclusive || h.Mode == Exclusive {
-			_ = l.b.Remove(context.WithoutCancel(ctx), l.key)
-			return &h, nil
+			if err := l.b.Remove(context.WithoutCancel(ctx), l.key); err != nil && !errors.Is(err, storage.ErrNotExist) {
+				return nil, false, fmt.Errorf("store lock: backing off: %w", err)
+			}
+			_, err := l.b.Stat(ctx, h.key)
+			return &h.Lease, errors.Is(err, storage.ErrNotExist), nil
 		}
 	}
-	return nil, nil
+	return nil, false, nil
+}
+
+// keyedLease is a lease and its key.
+type keyedLease struct {
+	Lease
+	key string
 }
 
 // others are the live leases of other owners.
-func (l *Lock) others(ctx context.Context) ([]Lease, error) {
-	var out []Lease
+func (l *Lock) others(ctx context.Context) ([]keyedLease, error) {
+	var out []keyedLease
 	err := l.b.List(ctx, LocksPrefix, func(i storage.Info) error {
 		if i.Key == l.key || !strings.HasSuffix(i.Key, ".json") {
 			return nil
@@ -190,7 +225,7 @@ func (l *Lock) others(ctx context.Context) ([]Lease, error) {
 			h = Lease{Mode: Exclusive, Purpose: "an unreadable lease " + i.Key, ExpiresAt: l.o.Now().Add(time.Hour)}
 		}
 		if l.o.live(h) && h.Owner.Token != l.o.Owner.Token {
-			out = append(out, h)
+			out = append(out, keyedLease{h, i.Key})
 		}
 		return nil
 	})
@@ -208,7 +243,9 @@ func (l *Lock) removeDead(ctx context.Context) error {
 		return nil
 	})
 	for _, k := range dead {
-		// Read it again right before: a fresh lease under the same key stays.
+		// Read it again right before (a lease of an older dockpack may be
+		// fresh again under the same key); an expired lease of ours is
+		// never renewed.
 		if h, err := readLease(ctx, l.b, k); err == nil && !l.o.live(h) {
 			_ = l.b.Remove(ctx, k)
 		}
@@ -273,8 +310,22 @@ func (l *Lock) Renew(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
-	l.lease.ExpiresAt = l.o.Now().Add(l.o.TTL).UTC()
+	now := l.o.Now()
+	if !now.Before(l.lease.ExpiresAt.Add(-l.o.margin())) {
+		// Too late: another process may judge it expired and remove it
+		// meanwhile; renewing could resurrect a lease it no longer sees.
+		l.lost = fmt.Errorf("%w: %s expired at %s before it was renewed (at %s)", ErrLockLost, l.key,
+			l.lease.ExpiresAt.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+		return l.lost
+	}
+	l.lease.ExpiresAt = now.Add(l.o.TTL).UTC()
 	return l.write(ctx, false)
+}
+
+func nonce() string {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Held renews the lease now and reports whether it is still held: call it
