@@ -6,7 +6,9 @@
 //     jobs.Config.OnJobEnd): counts by status and failures by error code;
 //   - the backups this process runs (Collector.WrapRun around
 //     jobs.Config.Run): live progress, and the duration and bytes of
-//     each component of the last successful backup;
+//     each component of the last successful backup (a store backup: the
+//     bytes read, new and reused per component, live and of the last
+//     success);
 //   - the state DB at scrape time (Collector.Attach(manager)): the last
 //     success, the last job's outcome, the lock (held, stale, holder age,
 //     lease left) and the schedules — so they survive restarts and cover jobs
@@ -241,6 +243,12 @@ func (c *Collector) build(ctx context.Context, e *exposition) {
 		e.gauge("dockpack_job_progress_bytes", "Bytes written by the backup this process runs.", float64(p.BytesDone))
 		e.gauge("dockpack_job_progress_bytes_estimate", "Estimated total bytes of the backup this process runs.", float64(p.BytesTotal))
 		e.gauge("dockpack_job_running_seconds", "Age of the backup this process runs.", c.o.Now().Sub(c.startedAt).Seconds())
+		if len(p.Store) > 0 {
+			e.help("dockpack_job_store_bytes", "gauge", "Bytes the store backup this process runs read, added (new: as stored, compressed; new_raw: their plaintext) and reused so far, by component.")
+			for _, comp := range sortedKeysOf(p.Store) {
+				storeSamples(e, "dockpack_job_store_bytes", comp, p.Store[comp])
+			}
+		}
 	}
 	if res := c.lastOK; res != nil {
 		bytesBy := map[string]float64{}
@@ -266,6 +274,13 @@ func (c *Collector) build(ctx context.Context, e *exposition) {
 		e.help("dockpack_last_success_component_duration_seconds", "gauge", "Wall time of each step of the last pack this process wrote.")
 		for _, k := range sortedKeys(durBy) {
 			e.sample("dockpack_last_success_component_duration_seconds", durBy[k], "component", k)
+		}
+		if len(res.Store) > 0 {
+			sp := res.Store.Progress()
+			e.help("dockpack_last_success_store_bytes", "gauge", "Bytes the last store pack this process wrote read, added to the store (new: as stored, compressed; new_raw: their plaintext) and reused from it, by component.")
+			for _, comp := range sortedKeysOf(sp) {
+				storeSamples(e, "dockpack_last_success_store_bytes", comp, sp[comp])
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -337,6 +352,24 @@ func (c *Collector) writeState(ctx context.Context, e *exposition, src Source) {
 		}
 	}
 	e.gauge("dockpack_state_up", "1 when the last scrape could read the state DB.", up)
+}
+
+// storeSamples adds a store backup's bytes of one component (kind read,
+// new, new_raw, reused).
+func storeSamples(e *exposition, name, comp string, b progress.ComponentBytes) {
+	e.sample(name, float64(b.ReadBytes), "component", comp, "kind", "read")
+	e.sample(name, float64(b.NewBytes), "component", comp, "kind", "new")
+	e.sample(name, float64(b.NewRawBytes), "component", comp, "kind", "new_raw")
+	e.sample(name, float64(b.ReusedRawBytes), "component", comp, "kind", "reused")
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func b2f(b bool) float64 {

@@ -109,7 +109,8 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	outcome := make(chan error, 1)
 	reached := make(chan struct{}, 1)
 	stub := func(ctx context.Context, spec backup.Spec, p progress.Func) (*backup.Result, error) {
-		p(progress.Report{Step: progress.StepVolumes, Percent: 40, BytesDone: 400, BytesTotal: 1000})
+		p(progress.Report{Step: progress.StepVolumes, Percent: 40, BytesDone: 400, BytesTotal: 1000,
+			Store: map[string]progress.ComponentBytes{"volumes": {ReadBytes: 400, NewRawBytes: 40, NewBytes: 30, ReusedRawBytes: 360}}})
 		reached <- struct{}{}
 		if err := <-outcome; err != nil {
 			return nil, err
@@ -121,7 +122,9 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 				{Path: "volumes/b.tar", Kind: pack.FileVolume, Size: 300},
 				{Path: "images.tar", Kind: pack.FileImages, Size: 400},
 			}},
-			Steps: map[progress.Step]time.Duration{progress.StepSQLite: time.Second, progress.StepVolumes: 2 * time.Second, progress.StepImages: 3 * time.Second}}, nil
+			Steps: map[progress.Step]time.Duration{progress.StepSQLite: time.Second, progress.StepVolumes: 2 * time.Second, progress.StepImages: 3 * time.Second},
+			Store: backup.StoreStats{"db": {ReadBytes: 100, NewRawBytes: 100, NewBytes: 50, NewBlobs: 1},
+				"volumes": {ReadBytes: 500, NewRawBytes: 20, NewBytes: 10, NewBlobs: 1, ReusedRawBytes: 480, ReusedBlobs: 3}}}, nil
 	}
 	dir := t.TempDir()
 	set := settings.Default()
@@ -152,7 +155,9 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 	<-reached
 	got, _ = mtScrape(t, col.Handler())
 	for k, want := range map[string]float64{"dockpack_job_in_progress": 1, "dockpack_lock_held": 1, "dockpack_job_running_here": 1,
-		"dockpack_job_progress_percent": 40, "dockpack_job_progress_bytes": 400, "dockpack_job_progress_bytes_estimate": 1000} {
+		"dockpack_job_progress_percent": 40, "dockpack_job_progress_bytes": 400, "dockpack_job_progress_bytes_estimate": 1000,
+		`dockpack_job_store_bytes{component="volumes",kind="read"}`: 400, `dockpack_job_store_bytes{component="volumes",kind="new"}`: 30,
+		`dockpack_job_store_bytes{component="volumes",kind="new_raw"}`: 40, `dockpack_job_store_bytes{component="volumes",kind="reused"}`: 360} {
 		if got[k] != want {
 			t.Errorf("while running: %s = %v, want %v", k, got[k], want)
 		}
@@ -178,6 +183,12 @@ func TestMetricsAfterSuccessAndFailure(t *testing.T) {
 		`dockpack_last_success_component_duration_seconds{component="images"}`:  3,
 		"dockpack_last_success_timestamp_seconds":                               float64(*okJob.FinishedAtMs) / 1000,
 		"dockpack_last_success_bytes":                                           1000,
+		`dockpack_last_success_store_bytes{component="db",kind="read"}`:         100,
+		`dockpack_last_success_store_bytes{component="db",kind="new"}`:          50,
+		`dockpack_last_success_store_bytes{component="volumes",kind="read"}`:    500,
+		`dockpack_last_success_store_bytes{component="volumes",kind="new"}`:     10,
+		`dockpack_last_success_store_bytes{component="volumes",kind="new_raw"}`: 20,
+		`dockpack_last_success_store_bytes{component="volumes",kind="reused"}`:  480,
 		"dockpack_last_job_success":                                             1,
 		"dockpack_job_in_progress":                                              0,
 		"dockpack_job_running_here":                                             0,
