@@ -188,3 +188,63 @@ func TestStoreLock(t *testing.T) {
 	}
 	got.Release(ctx)
 }
+
+// TestStoreCheckSubset: --read-data-subset reads that fraction of the
+// bundles (at least one), whole; all of them at 100 %, where a flipped
+// byte in any bundle is found; the structural check alone reads none.
+func TestStoreCheckSubset(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := local.Open(ctx, local.Options{Dir: dir, Owner: owner.NewToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s, err := store.Open(ctx, b, store.Options{Create: true, BundleSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	write(t, s, randBytes(7, 24<<20))
+	all, err := s.Check(ctx, store.CheckOptions{})
+	if err != nil || all.Bundles < 12 || all.BundlesRead != 0 {
+		t.Fatalf("structural check: %+v %v", all, err)
+	}
+	for _, c := range []struct {
+		subset float64
+		want   int
+	}{{0.25, (all.Bundles + 3) / 4}, {0.5, (all.Bundles + 1) / 2}, {0.001, 1}, {1, all.Bundles}} {
+		cr, err := s.Check(ctx, store.CheckOptions{ReadData: true, Subset: c.subset})
+		if err != nil || len(cr.Damaged) > 0 || cr.BundlesRead != c.want {
+			t.Fatalf("subset %g of %d bundles: read %d (want %d), damaged %d: %v", c.subset, all.Bundles, cr.BundlesRead, c.want, len(cr.Damaged), err)
+		}
+	}
+	bundles, _ := filepath.Glob(filepath.Join(dir, "blobs/data/*/*"))
+	victim := bundles[len(bundles)/2]
+	f, err := os.OpenFile(victim, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	f.ReadAt(one, 4096)
+	one[0] ^= 0x01
+	f.WriteAt(one, 4096)
+	f.Close()
+	cr, err := s.Check(ctx, store.CheckOptions{ReadData: true, Subset: 1})
+	if err != nil || len(cr.Damaged) == 0 || cr.Damaged[0].Bundle != filepath.Base(victim) {
+		t.Fatalf("a flipped byte at 100%%: %+v %v", cr, err)
+	}
+	hits := 0
+	for range 20 {
+		cr, err := s.Check(ctx, store.CheckOptions{ReadData: true, Subset: 0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cr.Damaged) > 0 {
+			hits++
+		}
+	}
+	if hits == 0 || hits == 20 {
+		t.Errorf("a 50%% sample found the damaged bundle in %d of 20 runs: not a random half", hits)
+	}
+}
