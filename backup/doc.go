@@ -41,7 +41,7 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/check
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup

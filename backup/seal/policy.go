@@ -35,7 +35,7 @@ func Decide(r Run) (seal bool, err error) {
 	}
 	switch {
 	case r.Required && !r.Encrypts:
-		return false, fmt.Errorf("%w: %s asks for encryption; set --age-recipient or --age-recipients-file (or --age-passphrase), or the daemon's encryption recipients setting", ErrPlaintextRefused, by)
+		return false, fmt.Errorf("%w: %s asks for encryption; set --age-recipient or --age-recipients-file (or --age-passphrase-file), or the daemon's encryption recipients setting", ErrPlaintextRefused, by)
 	case r.Encrypts && !r.WriterSeals:
 		w := r.Writer
 		if w == "" {

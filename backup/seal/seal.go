@@ -140,7 +140,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Passphrase != "" && (len(c.Recipients) > 0 || len(c.RecipientsFiles) > 0) {
-		errs = append(errs, fmt.Errorf("%w: use either --age-passphrase or --age-recipient/--age-recipients-file", ErrPassphraseAlone))
+		errs = append(errs, fmt.Errorf("%w: use either --age-passphrase-file or --age-recipient/--age-recipients-file", ErrPassphraseAlone))
 	}
 	if c.ScryptWorkFactor < MinScryptWorkFactor || c.ScryptWorkFactor > MaxScryptWorkFactor {
 		errs = append(errs, fmt.Errorf("scrypt work factor %d: between %d and %d", c.ScryptWorkFactor, MinScryptWorkFactor, MaxScryptWorkFactor))

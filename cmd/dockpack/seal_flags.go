@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/seal"
+)
+
+// ageFlags are the encryption-at-rest flags (issue 16, docs/encryption.md),
+// parsed into a seal.Config. The writers do not seal yet, so a run given
+// any of the writing flags (or asked to require encryption) is refused
+// before anything is written — never plaintext in its place.
+//
+// A command binds them with bindWrite (backup, plan) or bindRead (restore,
+// verify, export) and calls refuseUnsealed (writers) or keys (readers)
+// first thing in its RunE.
+type ageFlags struct {
+	recipients      []string
+	recipientsFiles []string
+	passphraseFile  string
+	identities      []string
+	namingKey       string
+	require         bool
+}
+
+// envPassphrase holds a passphrase for scripts that cannot use a file (a
+// flag would show it in ps).
+const envPassphrase = "DOCKPACK_AGE_PASSPHRASE"
+
+func (a *ageFlags) bindCommon(fs *pflag.FlagSet) {
+	fs.StringVar(&a.passphraseFile, "age-passphrase-file", envOr("DOCKPACK_AGE_PASSPHRASE_FILE", ""),
+		"seal to (or open with) the passphrase in this file instead of keys: for people, not scripts ($DOCKPACK_AGE_PASSPHRASE_FILE; or $"+envPassphrase+")")
+}
+
+// bindWrite binds the flags of commands that write packs.
+func (a *ageFlags) bindWrite(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&a.recipients, "age-recipient", nil, "seal the pack to this age X25519 recipient (age1…); repeatable")
+	fs.StringArrayVar(&a.recipientsFiles, "age-recipients-file", splitEnv("DOCKPACK_AGE_RECIPIENTS_FILE"),
+		"seal the pack to the recipients in this file (one per line, # comments); repeatable ($DOCKPACK_AGE_RECIPIENTS_FILE)")
+	fs.StringVar(&a.namingKey, "age-naming-key", envOr("DOCKPACK_AGE_NAMING_KEY", ""),
+		"the encrypted pack store's naming key file (0600), made at the store's creation ($DOCKPACK_AGE_NAMING_KEY)")
+	fs.BoolVar(&a.require, "require-encryption", envOr("DOCKPACK_REQUIRE_ENCRYPTION", "") == "1",
+		"refuse to write a pack that is not sealed ($DOCKPACK_REQUIRE_ENCRYPTION=1)")
+	a.bindCommon(fs)
+}
+
+// bindRead binds the flags of commands that read packs.
+func (a *ageFlags) bindRead(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&a.identities, "age-identity", splitEnv("DOCKPACK_AGE_IDENTITY"),
+		"open sealed packs with the age identities in this file (age-keygen's output); repeatable ($DOCKPACK_AGE_IDENTITY)")
+	a.bindCommon(fs)
+}
+
+// splitEnv reads a comma-separated list of paths from the environment.
+func splitEnv(key string) []string {
+	var out []string
+	for _, p := range strings.Split(os.Getenv(key), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// config turns the flags into a validated seal.Config; what cannot be used
+// as given is a usage error (exit 2).
+func (a *ageFlags) config() (seal.Config, error) {
+	c := seal.Config{
+		Recipients:      a.recipients,
+		RecipientsFiles: a.recipientsFiles,
+		IdentityFiles:   a.identities,
+		NamingKeyFile:   a.namingKey,
+		Required:        a.require,
+		RequiredBy:      "--require-encryption",
+	}
+	switch {
+	case a.passphraseFile != "":
+		data, err := os.ReadFile(a.passphraseFile)
+		if err != nil {
+			return seal.Config{}, usageError{fmt.Errorf("--age-passphrase-file: %w", err)}
+		}
+		c.Passphrase = strings.TrimRight(string(data), "\r\n")
+		if c.Passphrase == "" {
+			return seal.Config{}, usageError{fmt.Errorf("--age-passphrase-file %s is empty", a.passphraseFile)}
+		}
+	case os.Getenv(envPassphrase) != "":
+		c.Passphrase = os.Getenv(envPassphrase)
+	}
+	if err := c.Validate(); err != nil {
+		return seal.Config{}, usageError{err}
+	}
+	return c, nil
+}
+
+// keys loads the recipients and identity files: a missing or malformed
+// file is a usage error.
+func (a *ageFlags) keys(ctx context.Context) (*seal.Keys, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	k, err := seal.Load(ctx, c)
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case errors.Is(err, seal.ErrInvalidConfig), errors.Is(err, seal.ErrBadRecipient), errors.Is(err, seal.ErrBadIdentity), errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return nil, usageError{err}
+	}
+	return nil, err
+}
+
+// refuseUnsealed applies the no-silent-plaintext rule (seal.Decide) to a
+// run through writer, which cannot seal yet: nil when no age flag is given
+// and encryption is not required; otherwise a precheck refusal (exit 3),
+// before anything is written, saying what to set or that encryption is not
+// wired into the writers yet. The recipients files are read first, so a
+// bad one is a usage error (exit 2) as it will be once writers seal.
+func (a *ageFlags) refuseUnsealed(ctx context.Context, writer string) error {
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	if c.Encrypts() {
+		if _, err := a.keys(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := c.Decide(writer, false); err != nil {
+		return fmt.Errorf("%w: %w", backup.ErrPrecheck, err)
+	}
+	return nil
+}
