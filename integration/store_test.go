@@ -3,6 +3,7 @@
 package integration_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"path/filepath"
@@ -59,6 +60,43 @@ func TestStorePacks(t *testing.T) {
 	}
 	stReport("store ratios (%d MiB volume): first %d bytes stored, %.1f files/GiB; unchanged %.4f%%; 1%% change %.3f%%",
 		v.total()>>20, n1.NewBytes, float64(files)/gib, 100*ratio2, 100*ratio3)
+
+	t.Run("packs-and-plan", func(t *testing.T) {
+		// dockpack packs: each store pack's logical size and the bytes it added.
+		code, out, errOut := rsCLI(t, "packs", "--target", s.target, "--json")
+		var list struct{ Packs []pack.Info }
+		if code != 0 || json.Unmarshal([]byte(out), &list) != nil {
+			t.Fatalf("packs --json: %d\n%s%s", code, out, errOut)
+		}
+		added := map[string]int64{}
+		for _, p := range list.Packs {
+			added[p.Name] = p.Added
+			if p.Format != pack.FormatStore || p.Size < v.total() {
+				t.Errorf("packs: %s format %d size %d (the volume holds %d)", p.Name, p.Format, p.Size, v.total())
+			}
+		}
+		for _, r := range []*backup.Result{r1, r2, r3} {
+			if added[r.Name] != r.Store.Total().NewBytes {
+				t.Errorf("packs: %s added %d, its backup stored %d", r.Name, added[r.Name], r.Store.Total().NewBytes)
+			}
+		}
+		// dockpack plan --format store: the bytes the store lacks, by the
+		// share the newest store pack (r3, the 1 % change) added.
+		code, out, errOut = rsCLI(t, "plan", "--project", s.project, "--target", s.target, "--sqlite", s.db, "--fstype", "tmpfs",
+			"--no-images", "--format", "store", "--json")
+		var pj struct {
+			EstimateBytes int64             `json:"estimate_bytes"`
+			Store         *backup.StorePlan `json:"store"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &pj) != nil || pj.Store == nil {
+			t.Fatalf("plan --format store: %d\n%s%s", code, out, errOut)
+		}
+		vol := pj.Store.Components["volumes"]
+		t.Logf("plan: the store lacks %d of %d (volumes %+v; the 1%% change stored %d)", pj.Store.Lacks(), pj.Store.Size(), vol, n3.NewRawBytes)
+		if pj.Store.Basis != r3.Name || vol.How != backup.LackHistory || vol.Lacks <= 0 || vol.Lacks > vol.Size*3/100 {
+			t.Errorf("plan's store estimate %+v: want the volumes' by the history of %s, > 0 and ≤ 3 %% of them", pj.Store, r3.Name)
+		}
+	})
 
 	t.Run("round-trip", func(t *testing.T) {
 		ctx := stCtx(t) // a fresh per-call deadline (the full-size run is long)

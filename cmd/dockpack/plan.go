@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/check"
@@ -43,7 +44,7 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 				return usageError{fmt.Errorf("--lang %q: want one of %s", g.lang, strings.Join(i18n.Supported(), ", "))}
 			}
 			ctx := cmd.Context()
-			spec, p, perr := runPlan(ctx, g, &sf, lang)
+			spec, p, sp, perr := runPlan(ctx, g, &sf, lang)
 			if p == nil {
 				return perr
 			}
@@ -51,11 +52,13 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 			if jsonOut {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(planJSONOf(p, perr, spec.SQLitePath)); err != nil {
+				pj := planJSONOf(p, perr, spec.SQLitePath)
+				pj.Store = sp
+				if err := enc.Encode(pj); err != nil {
 					return err
 				}
 			} else {
-				printPlan(out, i18n.For(lang), p, perr, spec.SQLitePath)
+				printPlanWithStore(out, i18n.For(lang), p, sp, perr, spec.SQLitePath)
 			}
 			switch {
 			case perr == nil:
@@ -74,9 +77,11 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 }
 
 // runPlan plans the backup the flags describe: the spec, the plan (nil
-// when there is none to show) and the plan's error. An engine that cannot
-// be opened is the plan's failed engine precheck.
-func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backup.Spec, *backup.PackPlan, error) {
+// when there is none to show), a store backup's estimate of the bytes the
+// target's store lacks (nil for a classic one, or when it could not be
+// made: logged) and the plan's error. An engine that cannot be opened is
+// the plan's failed engine precheck.
+func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backup.Spec, *backup.PackPlan, *backup.StorePlan, error) {
 	c, oerr := g.openEngine(ctx)
 	var eng backup.Engine
 	if oerr == nil {
@@ -85,15 +90,44 @@ func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backu
 	}
 	spec, err := sf.spec(eng)
 	if err != nil {
-		return spec, nil, err
+		return spec, nil, nil, err
 	}
 	spec.Logger, spec.Lang = g.logger, lang
 	if oerr != nil {
 		p, err := backup.PlanUnreachable(ctx, spec, oerr)
-		return spec, p, err
+		return spec, p, nil, err
 	}
 	p, err := backup.Plan(ctx, spec)
-	return spec, p, err
+	var sp *backup.StorePlan
+	if spec.Format == backup.FormatStore && p != nil && p.Stack.Project != "" {
+		var serr error
+		if sp, serr = backup.PlanStore(ctx, spec, p); serr != nil {
+			g.logger.Warn("plan: the store's estimate could not be made", zap.Error(serr))
+		}
+	}
+	return spec, p, sp, err
+}
+
+// printPlanStore writes the bytes the store lacks, per component.
+func printPlanStore(w io.Writer, p i18n.Printer, sp *backup.StorePlan) {
+	size := func(n int64) string { return units.BytesSize(float64(n)) }
+	if sp.StoreID == "" {
+		fmt.Fprintln(w, p.T("plan.store_new", size(sp.Size())))
+	} else {
+		fmt.Fprintln(w, p.T("plan.store", sp.StoreID, size(sp.Lacks()), size(sp.Size())))
+	}
+	for _, comp := range []string{"db", "volumes", "images"} {
+		c, ok := sp.Components[comp]
+		if !ok {
+			continue
+		}
+		how := p.T("plan.store_how." + c.How)
+		if c.How == backup.LackHistory {
+			how = p.T("plan.store_how.history", sp.Basis)
+		}
+		fmt.Fprintln(w, p.T("plan.store_part", p.T("plan.store_component."+comp), size(c.Lacks), size(c.Size), how))
+	}
+	fmt.Fprintln(w)
 }
 
 // planItem is one row of the plan: a database, volume or image.
@@ -193,6 +227,12 @@ func tOr(p i18n.Printer, key, def string) string {
 
 // printPlan writes the plan for people.
 func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sqlitePath string) {
+	printPlanWithStore(w, p, pl, nil, perr, sqlitePath)
+}
+
+// printPlanWithStore is printPlan with a store backup's estimate of the
+// bytes the target's store lacks (sp; nil: none) after the space lines.
+func printPlanWithStore(w io.Writer, p i18n.Printer, pl *backup.PackPlan, sp *backup.StorePlan, perr error, sqlitePath string) {
 	comps := make([]string, len(pl.Components))
 	for i, c := range pl.Components {
 		comps[i] = string(c)
@@ -204,6 +244,9 @@ func printPlan(w io.Writer, p i18n.Printer, pl *backup.PackPlan, perr error, sql
 	fmt.Fprintln(w)
 	printPlanItems(w, p, pl, sqlitePath)
 	printPlanSpace(w, p, pl)
+	if sp != nil {
+		printPlanStore(w, p, sp)
+	}
 	printPlanSkipped(w, p, pl, sqlitePath)
 	printPlanChecks(w, p, pl.Checks)
 	if perr == nil {
@@ -377,6 +420,9 @@ type planJSON struct {
 	Stop            []string         `json:"stop"`
 	Skipped         []pack.SkipEntry `json:"skipped"`
 	Checks          []checkJSON      `json:"checks"`
+	// Store is a store backup's estimate of the bytes the target's store
+	// lacks (absent for a classic backup).
+	Store *backup.StorePlan `json:"store,omitempty"`
 }
 
 type engineJSON struct {
