@@ -92,6 +92,10 @@ func TestConsistencyDumpWhileRunning(t *testing.T) {
 	if code, out, errb := rsCLI(t, "verify", res.Pack, "--log-level", "warn"); code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errb)
 	}
+	if code, out, errb := rsCLI(t, "show", res.Pack); code != 0 || !strings.Contains(out, s.project+"_dbdata → covered by the dump dumps/db.txt") ||
+		!strings.Contains(out, "pre-backup ok (exit 0") || !strings.Contains(out, "post-backup ok (exit 0") {
+		t.Fatalf("show: exit %d\n%s%s", code, out, errb)
+	}
 
 	// Bring it back: the stack removed with its volume, the pack restored,
 	// the stack started (a fresh, empty volume), then the dump loaded.

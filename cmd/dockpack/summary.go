@@ -61,6 +61,7 @@ func printPack(w io.Writer, p i18n.Printer, packDir string, m *pack.Manifest, ha
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, p.T("show.sqlite", s.Source, s.File, s.SQLiteVersion, s.JournalMode, s.PageCount, s.Check))
 	}
+	printConsistency(w, p, m.Consistency) // show_consistency.go
 	printSkipped(w, p, m.Skipped)
 }
 

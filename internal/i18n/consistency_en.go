@@ -56,6 +56,29 @@ var consistencyEN = map[string]string{
 	"restore.dumps.done":         "loaded %s into %s (%s, exit %d)",
 	"restore.dumps.all":          "%d dump(s) loaded into project %s",
 	"restore.dumps.restarted":    "started %s again (its restore command stopped it to load the dump)",
+
+	// show: the consistency section of a pack
+	"show.col.service":       "SERVICE",
+	"show.col.stopped":       "STOPPED",
+	"show.col.captured":      "CAPTURED",
+	"show.col.hooks":         "HOOKS",
+	"show.col.bind":          "BIND MOUNT",
+	"show.cs.nomodel":        "compose model not read (%s): hooks and dumps from the containers' labels",
+	"show.cs.volume":         "%s → %s",
+	"show.cs.by_dump":        "%s → covered by the dump %s",
+	"show.cs.excluded":       "%s excluded: %s",
+	"show.cs.dump":           "dump %s (%s in %d ms)",
+	"show.cs.hook":           "%s %s (exit %d, %d ms)",
+	"show.cs.hook.ok":        "ok",
+	"show.cs.hook.failed":    "failed",
+	"show.cs.hook.continued": "failed, continued",
+	"show.cs.hook.timed_out": "killed at its timeout",
+	"show.cs.hook.skipped":   "skipped (not running)",
+	"show.cs.yes":            "yes",
+	"show.cs.no":             "no",
+	"show.cs.stop_order":     "stop order: %s (started again in reverse)",
+	"show.cs.profiles":       "compose profiles in use: %s",
+	"show.cs.preset":         "%s (preset %s)",
 }
 
 func init() { add(English, consistencyEN) }

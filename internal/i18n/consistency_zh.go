@@ -55,6 +55,29 @@ var consistencyZH = map[string]string{
 	"restore.dumps.done":         "已将 %s 载入 %s（%s，退出码 %d）",
 	"restore.dumps.all":          "已向项目 %[2]s 载入 %[1]d 个转储",
 	"restore.dumps.restarted":    "已重新启动 %s（其恢复命令为载入转储而停止了它）",
+
+	// show：备份包的一致性部分
+	"show.col.service":       "服务",
+	"show.col.stopped":       "已停止",
+	"show.col.captured":      "备份方式",
+	"show.col.hooks":         "钩子",
+	"show.col.bind":          "绑定挂载",
+	"show.cs.nomodel":        "未读取 compose 模型（%s）：钩子和转储取自容器标签",
+	"show.cs.volume":         "%s → %s",
+	"show.cs.by_dump":        "%s → 由转储 %s 覆盖",
+	"show.cs.excluded":       "%s 已排除：%s",
+	"show.cs.dump":           "转储 %s（%s，用时 %d 毫秒）",
+	"show.cs.hook":           "%s %s（退出码 %d，%d 毫秒）",
+	"show.cs.hook.ok":        "成功",
+	"show.cs.hook.failed":    "失败",
+	"show.cs.hook.continued": "失败，已继续",
+	"show.cs.hook.timed_out": "超时被终止",
+	"show.cs.hook.skipped":   "已跳过（未运行）",
+	"show.cs.yes":            "是",
+	"show.cs.no":             "否",
+	"show.cs.stop_order":     "停止顺序：%s（按相反顺序重新启动）",
+	"show.cs.profiles":       "使用中的 compose profiles：%s",
+	"show.cs.preset":         "%s（预设 %s）",
 }
 
 func init() { add(Chinese, consistencyZH) }
