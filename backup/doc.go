@@ -46,7 +46,7 @@
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
-//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/store backup/storage backup/storage/local backup/pack backup/check mountcheck
+//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage backup/storage/local backup/pack backup/check mountcheck
 //	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings

@@ -86,7 +86,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	o.applyDefaults()
 	pre, err := precheck.New(precheck.Options{
-		Engine: o.Engine, EngineErr: o.EngineErr, Project: o.Project, Target: o.Target, Policy: o.Policy, ProbeTarget: true,
+		Engine: o.Engine, EngineErr: o.EngineErr, Project: o.Project, Target: o.Target, S3: o.S3, Policy: o.Policy, ProbeTarget: true,
 		StagingDir: o.StagingDir, SQLitePath: o.SQLitePath, Components: o.Components, SpaceMargin: o.SpaceMargin,
 		Deep: true, CallTimeout: o.CheckTimeout, Lang: o.Lang, Code: backup.ErrorCode, ErrNothingToBackUp: backup.ErrNothingToBackUp,
 	})

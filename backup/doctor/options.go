@@ -13,6 +13,8 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/storage/s3"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -44,6 +46,9 @@ type Options struct {
 	Target string
 	// Policy is what the target mount must satisfy (as for a backup).
 	Policy mountcheck.Policy
+	// S3 is the endpoint, region and credentials of an s3:// Target
+	// (empty: the AWS variables and files).
+	S3 s3.Options
 	// StagingDir is the local scratch directory of SQLite snapshots. Default os.TempDir().
 	StagingDir string
 	// SQLitePath is the application's database; "" skips the sqlite check.
@@ -85,7 +90,9 @@ func (o *Options) applyDefaults() {
 		o.StagingDir = os.TempDir()
 	}
 	o.SQLitePath = fsutil.Abs(o.SQLitePath)
-	o.Target = fsutil.Abs(o.Target)
+	if !storage.IsS3URL(o.Target) { // object storage is a URL, not a path
+		o.Target = fsutil.Abs(o.Target)
+	}
 	if o.Components == nil {
 		o.Components = []pack.Component{pack.ComponentVolumes, pack.ComponentImages}
 		if o.SQLitePath != "" {

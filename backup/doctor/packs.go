@@ -24,7 +24,7 @@ func (d *doctor) packs(ctx context.Context) precheck.Result {
 		b.Skip("precheck.target.skip")
 		return b.Result()
 	}
-	packs, err := bounded.Call(ctx, d.o.CheckTimeout, "listing the packs in "+d.o.Target, func() ([]pack.Info, error) { return pack.List(ctx, d.o.Target) })
+	packs, err := bounded.Call(ctx, d.o.CheckTimeout, "listing the packs in "+d.o.Target, func() ([]pack.Info, error) { return d.listPacks(ctx) })
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		b.Raise(check.Warn, "no_pack", d.p.T("doctor.packs.no_target", d.o.Target), d.p.T("doctor.packs.none.fix"))

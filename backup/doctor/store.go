@@ -14,7 +14,9 @@ import (
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/local"
+	"github.com/dockpack/dockpack/backup/storage/targets"
 	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/backup/transfer"
 )
 
 // CheckStore is the pack store of the target (docs/format.md §3): its
@@ -27,18 +29,24 @@ const CheckStore = "store"
 // storeNamed is how many bundles or packs a finding names at most.
 const storeNamed = 5
 
-// store checks the target's pack store (skipped when the target has none).
+// store checks the target's pack store (skipped when the target has none):
+// a directory's through its pinned handle, object storage's (s3://…,
+// endpoint and credentials from the AWS variables and files) through its
+// backend — the same checks, no bundle read.
 func (d *doctor) store(ctx context.Context) precheck.Result {
 	b := d.begin(CheckStore)
-	switch {
-	case d.o.Target == "":
+	if d.o.Target == "" {
 		b.Skip("precheck.target.skip")
 		return b.Result()
-	case storage.IsS3URL(d.o.Target):
-		b.Skip("doctor.store.s3")
-		return b.Result()
 	}
-	bk, err := local.Open(ctx, local.Options{Dir: d.o.Target}) // no owner: it cannot write
+	remote := storage.IsS3URL(d.o.Target)
+	var bk storage.Backend
+	var err error
+	if remote {
+		bk, _, err = targets.Open(ctx, d.o.Target, targets.Options{S3: d.o.S3})
+	} else {
+		bk, err = local.Open(ctx, local.Options{Dir: d.o.Target}) // no owner: it cannot write
+	}
 	if err != nil {
 		b.Skip("doctor.store.no_target", d.o.Target)
 		return b.Result()
@@ -74,7 +82,7 @@ func (d *doctor) store(ctx context.Context) precheck.Result {
 		b.Fail(fmt.Errorf("%w: %d bundles the index lists are missing or of another size: %s", store.ErrDamaged, len(bad), strings.Join(bad, ", ")),
 			"store_damaged", d.p.T("doctor.store.damaged", len(bad)), d.p.T("doctor.store.damaged.fix"))
 	}
-	d.storePacks(ctx, b, st)
+	d.storePacks(ctx, b, st, remote)
 	if cr.Unindexed > 0 {
 		b.Raise(check.Warn, "store_unindexed", d.p.T("doctor.store.unindexed", cr.Unindexed), d.p.T("doctor.store.unindexed.fix"))
 	}
@@ -120,8 +128,15 @@ func (d *doctor) storeLeases(ctx context.Context, b *precheck.Builder, bk storag
 // storePacks checks that every chunk of every complete store pack is in
 // the index (the data a pack references is there), naming the packs that
 // miss some.
-func (d *doctor) storePacks(ctx context.Context, b *precheck.Builder, st *store.Store) {
-	packs, err := pack.List(ctx, d.o.Target)
+func (d *doctor) storePacks(ctx context.Context, b *precheck.Builder, st *store.Store, remote bool) {
+	list, usedBlobs := pack.List, func(ctx context.Context, p pack.Info) (map[store.ID]bool, error) { return pack.UsedBlobs(ctx, p.Path) }
+	if remote { // object storage: manifests and chunk lists through the store's backend
+		list = func(ctx context.Context, _ string) ([]pack.Info, error) { return transfer.List(ctx, st.Backend()) }
+		usedBlobs = func(ctx context.Context, p pack.Info) (map[store.ID]bool, error) {
+			return transfer.UsedBlobs(ctx, st.Backend(), p.Name)
+		}
+	}
+	packs, err := list(ctx, d.o.Target)
 	if err != nil {
 		return // the packs check reports it
 	}
@@ -134,7 +149,7 @@ func (d *doctor) storePacks(ctx context.Context, b *precheck.Builder, st *store.
 		if ctx.Err() != nil {
 			break
 		}
-		used, err := pack.UsedBlobs(ctx, p.Path)
+		used, err := usedBlobs(ctx, p)
 		if err != nil {
 			missing = append(missing, fmt.Sprintf("%s (its chunk lists: %v)", p.Name, err))
 			continue
@@ -171,4 +186,18 @@ func damagedBundles(bad []*store.BlobError) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// listPacks lists the target's packs: a directory's (pack.List), or object
+// storage's through its backend (transfer.List).
+func (d *doctor) listPacks(ctx context.Context) ([]pack.Info, error) {
+	if !storage.IsS3URL(d.o.Target) {
+		return pack.List(ctx, d.o.Target)
+	}
+	bk, _, err := targets.Open(ctx, d.o.Target, targets.Options{S3: d.o.S3})
+	if err != nil {
+		return nil, err
+	}
+	defer bk.Close()
+	return transfer.List(ctx, bk)
 }

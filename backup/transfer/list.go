@@ -11,6 +11,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/store"
 )
 
 // maxManifest bounds a manifest read from a target.
@@ -115,4 +116,18 @@ func packTime(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
+}
+
+// UsedBlobs are the blobs a store pack in b uses (its chunk lists, each
+// checked against the manifest); a classic pack uses none.
+func UsedBlobs(ctx context.Context, b storage.Backend, name string) (map[store.ID]bool, error) {
+	m, _, err := ReadManifest(ctx, b, name)
+	if err != nil {
+		return nil, err
+	}
+	if m.Store == nil {
+		return map[store.ID]bool{}, nil
+	}
+	_, used, err := storeFiles(ctx, b, name, m)
+	return used, err
 }

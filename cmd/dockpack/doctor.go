@@ -37,11 +37,12 @@ type doctorFlags struct {
 	partialStale, timeout            time.Duration
 	brief, jsonOut                   bool
 	pol                              policyFlags
+	s3                               s3Flags
 }
 
 func (f *doctorFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.project, "project", envOr("DOCKPACK_PROJECT", ""), "compose project to check (default: the daemon's setting) ($DOCKPACK_PROJECT)")
-	fs.StringVar(&f.target, "target", envOr("DOCKPACK_TARGET", ""), "target directory to check (default: the daemon's setting) ($DOCKPACK_TARGET)")
+	fs.StringVar(&f.target, "target", envOr("DOCKPACK_TARGET", ""), "target directory or s3://bucket/prefix to check (default: the daemon's setting) ($DOCKPACK_TARGET)")
 	fs.StringVar(&f.sqlite, "sqlite", envOr("DOCKPACK_SQLITE", ""), "the application's SQLite database (default: the daemon's setting) ($DOCKPACK_SQLITE)")
 	fs.StringVar(&f.staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local staging directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	fs.BoolVar(&f.noImages, "no-images", false, "backups leave the images out (no data-root space needed)")
@@ -55,6 +56,7 @@ func (f *doctorFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.brief, "brief", false, "one line per check, no evidence")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	f.pol.bind(fs)
+	f.s3.bind(fs)
 }
 
 func newDoctorCmd(g *globals) *cobra.Command {
@@ -142,7 +144,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	}
 	o := doctor.Options{
 		Project: f.project, Target: f.target, SQLitePath: f.sqlite, StagingDir: f.staging,
-		Policy: f.pol.policy(), Lang: lang, Jobs: f.jobs, PartialStaleAfter: f.partialStale, CheckTimeout: f.timeout,
+		Policy: f.pol.policy(), S3: f.s3.options(), Lang: lang, Jobs: f.jobs, PartialStaleAfter: f.partialStale, CheckTimeout: f.timeout,
 	}
 	if f.jobs < 1 || f.jobs > 200 {
 		return o, cleanup, usageError{fmt.Errorf("--jobs %d: want 1 to 200", f.jobs)}
