@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -50,6 +54,11 @@ func (e *execEngine) Exec(ctx context.Context, o dockerapi.ExecOptions) (dockera
 		return dockerapi.ExecResult{StdoutTail: "ok " + o.Cmd[0] + "\n", Duration: time.Millisecond}, nil
 	}
 	return fn(o)
+}
+
+// ContainerState answers restore.RunDumps (running or not).
+func (e *execEngine) ContainerState(ctx context.Context, id string) (dockerapi.Container, error) {
+	return dockerapi.Container{ID: id, Running: e.IsRunning(id)}, nil
 }
 
 func (e *execEngine) StopContainers(ctx context.Context, ids []string, timeout time.Duration) (func() error, error) {
@@ -277,5 +286,47 @@ func TestRunHooksInTheLog(t *testing.T) {
 	}
 	if d := fields("dump written"); d["service"] != "app" || d["file"] != "dumps/app.dump" || d["bytes"] != int64(7) || d["took"] != 5*time.Millisecond {
 		t.Errorf("dump written: %v", d)
+	}
+}
+
+// TestRunStorePackDumpRoundTrip: in a store pack (format 2) the dump is
+// stored as chunks like any file (the pack verifies); restore --dumps
+// streams it from them into the restore command (it read a plain file).
+func TestRunStorePackDumpRoundTrip(t *testing.T) {
+	eng := newExecEngine()
+	eng.labels("dockpack.dump", "dumpit", "dockpack.dump-ext", "txt", "dockpack.restore-dump", "loadit", "dockpack.volumes", "exclude")
+	const dump = "testapp-db 1\nrows 2\n1 a\n2 b\n"
+	eng.script["dumpit"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+		n, err := fmt.Fprint(o.Stdout, dump)
+		return dockerapi.ExecResult{StdoutBytes: int64(n)}, err
+	}
+	var loaded strings.Builder
+	eng.script["loadit"] = func(o dockerapi.ExecOptions) (dockerapi.ExecResult, error) {
+		_, err := io.Copy(&loaded, o.Stdin)
+		return dockerapi.ExecResult{}, err
+	}
+	spec := backuptest.MustSpec(t, eng)
+	spec.Format = backup.FormatStore
+	res, err := backup.Run(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Manifest.IsStore() {
+		t.Fatal("not a store pack")
+	}
+	if _, err := os.Stat(filepath.Join(res.Pack, "dumps", "app.txt")); err == nil {
+		t.Fatal("the store pack holds the dump as a plain file")
+	}
+	// (The fake engine's images and volumes are no tars: only the dump's check counts.)
+	vr, _ := pack.Verify(context.Background(), res.Pack, pack.VerifyOptions{StagingDir: t.TempDir()})
+	if i := slices.IndexFunc(vr.Checks, func(c check.Check) bool { return c.Path == "dumps/app.txt" }); i < 0 || vr.Checks[i].Status != check.OK {
+		t.Fatalf("verify of the dump: %+v", vr.Checks)
+	}
+	rr, err := restore.RunDumps(context.Background(), res.Pack, restore.DumpsSpec{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.String() != dump || len(rr.Loaded) != 1 || rr.Loaded[0].Bytes != int64(len(dump)) {
+		t.Fatalf("loaded %q: %+v", loaded.String(), rr)
 	}
 }

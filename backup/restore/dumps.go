@@ -153,7 +153,7 @@ func RunDumps(ctx context.Context, dir string, spec DumpsSpec) (*DumpsResult, er
 	trk := progress.NewTracker(spec.Progress, time.Now, 500*time.Millisecond)
 	for _, tg := range targets {
 		fe, _ := m.File(tg.dump.File)
-		if err := checkDumpFile(ctx, pd, fe); err != nil {
+		if err := checkDumpFile(ctx, pd, m, fe); err != nil {
 			return res, &StepError{Step: progress.StepVerify, Item: fe.Path, Err: err}
 		}
 		trk.AddTotal(fe.Size)
@@ -217,9 +217,10 @@ func planDumps(ctx context.Context, m *pack.Manifest, project string, spec Dumps
 // ErrNoDumps: the pack holds no dump (for the services asked).
 var ErrNoDumps = errors.New("no dump to load")
 
-// checkDumpFile reads a dump whole and compares it with the manifest.
-func checkDumpFile(ctx context.Context, pd *pack.Dir, fe pack.FileEntry) error {
-	f, err := pd.Open(ctx, fe.Path)
+// checkDumpFile reads a dump whole and compares it with the manifest: a
+// classic pack's file, or a store pack's file streamed from its chunks.
+func checkDumpFile(ctx context.Context, pd *pack.Dir, m *pack.Manifest, fe pack.FileEntry) error {
+	f, err := pd.OpenFile(ctx, m, fe)
 	if err != nil {
 		return err
 	}
@@ -239,7 +240,7 @@ func loadDump(ctx context.Context, pd *pack.Dir, m *pack.Manifest, tg dumpTarget
 	fe, _ := m.File(tg.dump.File)
 	ld := LoadedDump{Service: tg.service, Container: tg.ct.Name, File: fe.Path, Command: tg.dump.RestoreCommand, ExitCode: -1}
 	trk.Begin(progress.StepVolumes, fe.Path, fe.Size, t.T("restore.progress.dump", fe.Path, tg.ct.Name))
-	f, err := pd.Open(ctx, fe.Path)
+	f, err := pd.OpenFile(ctx, m, fe)
 	if err != nil {
 		return ld, err
 	}
