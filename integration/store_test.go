@@ -3,18 +3,24 @@
 package integration_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dockpack/dockpack/backup"
+	"github.com/dockpack/dockpack/backup/drill"
+	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/dockerapi/dockertest"
@@ -183,15 +189,42 @@ func TestStorePacks(t *testing.T) {
 		if code == 0 || !strings.Contains(out+errOut, "backup of "+s.project) {
 			t.Errorf("prune while a backup writes exited %d, want a refusal naming the backup:\n%s%s", code, out, errOut)
 		}
+		// A prune that waits (--lock-wait) while the backup writes: it
+		// takes the store once the backup released it, and keeps its pack.
+		waiting := exec.Command(dmBinary(t), "prune", "--target", s.target, "--project", s.project, "--keep", "1", "--lock-wait", "3m", "--json", "--log-level", "error")
+		var wout strings.Builder
+		waiting.Stdout, waiting.Stderr = &wout, &wout
+		if err := waiting.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- waiting.Wait() }()
+		t.Cleanup(func() { _ = waiting.Process.Kill() })
+		tried := false // its lease appears for a moment at each try
+		locks := filepath.Join(s.target, filepath.FromSlash(store.LocksPrefix))
+		for until := time.Now().Add(30 * time.Second); !tried && time.Now().Before(until); time.Sleep(time.Millisecond) {
+			ents, _ := os.ReadDir(locks)
+			for _, e := range ents {
+				tried = tried || strings.HasPrefix(e.Name(), "exclusive")
+			}
+		}
+		select {
+		case err := <-waited:
+			t.Fatalf("the waiting prune ended while the backup held the store: %v\n%s", err, wout.String())
+		default:
+		}
+		if !tried {
+			t.Errorf("the waiting prune never tried the store's lease")
+		}
 		close(release)
 		if err := <-done; err != nil {
 			t.Fatalf("the backup a prune raced: %v", err)
 		}
-		if _, err := pack.Verify(ctx, r4.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
-			t.Fatalf("the backup a prune raced does not verify: %v", err)
+		if err := <-waited; err != nil {
+			t.Fatalf("the prune that waited for the backup: %v\n%s", err, wout.String())
 		}
-		if code, out, errOut := rsCLI(t, "prune", "--target", s.target, "--project", s.project, "--keep", "1", "--json", "--log-level", "error"); code != 0 {
-			t.Fatalf("prune: %d\n%s%s", code, out, errOut)
+		if _, err := pack.Verify(ctx, r4.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
+			t.Fatalf("the backup a prune raced does not verify after the prune that waited: %v", err)
 		}
 		packs, _ := pack.List(ctx, s.target)
 		if len(packs) != 1 || packs[0].Name != r4.Name {
@@ -219,6 +252,45 @@ func TestStorePacks(t *testing.T) {
 		}
 		if _, err := pack.Verify(ctx, r4.Pack, pack.VerifyOptions{StagingDir: t.TempDir()}); err != nil {
 			t.Fatalf("the kept pack after prune: %v", err)
+		}
+	})
+
+	t.Run("drill", func(t *testing.T) {
+		// A restore drill (the daemon's jobs.Manager) of a store pack the
+		// manager's own job wrote (pack_format store): the pack verifies
+		// in full and the database restores into staging.
+		ctx := stCtx(t)
+		set := settings.Default()
+		set.TargetLocalDir, set.RagflowProjectName, set.AuthDBPath, set.PackFormat = s.target, s.project, s.db, backup.FormatStore
+		m, err := jobs.NewManager(ctx, jobs.Config{StateDir: t.TempDir(), Engine: s.eng, Settings: set, Policy: tmpfsPolicy,
+			StagingDir: t.TempDir(), DisableScheduler: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		j, err := m.Start(ctx, jobs.Request{Components: []pack.Component{pack.ComponentDB, pack.ComponentVolumes}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for j.Status.Active() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			if j, err = m.Get(ctx, j.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if j.Status != jobs.StatusCompleted || j.OutputDir == nil || j.PackageHash == nil {
+			t.Fatalf("the store backup job: %+v", j)
+		}
+		if m, _, err := pack.ReadManifest(ctx, *j.OutputDir); err != nil || !m.IsStore() {
+			t.Fatalf("the job's pack is not a store pack: %v", err)
+		}
+		for li, _ := m.Lock(ctx); li.Held && time.Now().Before(deadline); li, _ = m.Lock(ctx) {
+			time.Sleep(50 * time.Millisecond) // the job's lease goes a moment after its final state
+		}
+		d, err := m.RunDrill(ctx, drill.Request{JobID: j.ID, BackupPath: *j.OutputDir, BackupHash: *j.PackageHash, RestoreTarget: "staging"})
+		if err != nil || d.AcceptanceStatus != drill.Passed || d.PackageValidationStatus != drill.Passed || !d.HashMatch {
+			t.Fatalf("drill of a store pack: %v %+v", err, d)
 		}
 	})
 }
