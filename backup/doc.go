@@ -46,8 +46,8 @@
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
-//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage backup/storage/local backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/pack backup/check backup/progress dockerapi mountcheck
+//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck
+//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
@@ -56,7 +56,7 @@
 //	backup/restore           → backup/consistency backup backup/pack backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/consistency backup/pack backup/check backup/storage backup/storage/s3 dockerapi mountcheck sqlitesnap
-//	backup/settings          → backup/pack
+//	backup/settings          → backup/pack backup/storage
 //	backup/consistency       → backup/pack dockerapi
 //	backup/pack              → backup/store backup/storage/local backup/check backup/progress mountcheck sqlitesnap
 //	backup/internal/packdir  → mountcheck

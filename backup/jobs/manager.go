@@ -374,7 +374,7 @@ func (m *Manager) Packs(ctx context.Context) ([]pack.Info, error) {
 	if s.TargetLocalDir == "" {
 		return nil, fmt.Errorf("%w: local_backup_target_not_configured: no backup target directory is configured (settings target_local_dir)", backup.ErrInvalidSpec)
 	}
-	packs, err := pack.List(ctx, s.TargetLocalDir)
+	packs, err := listTarget(ctx, s) // s3.go
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: the target directory %s does not exist: is the share mounted? (dockpack doctor checks it)", ErrTargetMissing, s.TargetLocalDir)
 	}

@@ -26,7 +26,7 @@ func (jr *jobRun) retention(res *backup.Result) {
 	}
 	done := make(chan out, 1)
 	go func() {
-		r, err := pack.Prune(ctx, pack.PruneOptions{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
+		r, err := pruneTarget(ctx, jr.spec.S3, pack.PruneOptions{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
 			PartialOlderThan: m.cfg.PartialMaxAge, LiveWithin: m.cfg.PartialMaxAge, Protect: []string{res.Pack}, Logger: m.log.With(zap.Int64("job_id", jr.id)), Now: m.cfg.Now})
 		done <- out{r, err}
 	}()

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dockpack/dockpack/backup/settings"
+	"github.com/dockpack/dockpack/backup/storage"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
@@ -108,7 +109,15 @@ func (m *Manager) Settings(ctx context.Context) (settings.Settings, error) {
 		return settings.Settings{}, fmt.Errorf("state db: read settings statistics: %w", err)
 	}
 	s.LocalBackupTargetPath = s.TargetLocalDir
-	if s.TargetLocalDir != "" {
+	if storage.IsS3URL(s.TargetLocalDir) { // object storage: its complete packs
+		packs, err := bounded.Call(ctx, m.cfg.StatTimeout, "listing "+s.TargetLocalDir, func() ([]pack.Info, error) { return listTarget(ctx, s) })
+		s.LocalBackupPackCountSkipped = err != nil
+		for _, p := range packs {
+			if p.Status == pack.StatusComplete {
+				s.LocalBackupPackCount++
+			}
+		}
+	} else if s.TargetLocalDir != "" {
 		ents, err := bounded.Call(ctx, m.cfg.StatTimeout, "listing "+s.TargetLocalDir, func() ([]os.DirEntry, error) { return os.ReadDir(s.TargetLocalDir) })
 		if err != nil {
 			s.LocalBackupPackCountSkipped = !errors.Is(err, os.ErrNotExist)
@@ -234,6 +243,7 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 		Engine:     m.cfg.Engine,
 		Project:    project,
 		Target:     s.TargetLocalDir,
+		S3:         s3Options(s),
 		Policy:     m.cfg.Policy,
 		Components: ordered,
 		StagingDir: m.cfg.StagingDir,

@@ -31,6 +31,8 @@ const (
 	TypeSchedule FieldType = "schedule" // *string: a 5-field cron expression; null (or "") = none
 	TypeInt      FieldType = "int"      // int in Field.Min..Field.Max
 	TypeServices FieldType = "services" // []string: compose service names, each once
+	TypeTarget   FieldType = "target"   // string: "" or an absolute path (cleaned) or s3://bucket/prefix
+	TypeEndpoint FieldType = "endpoint" // string: "" or an http(s) URL without user info, query or fragment
 )
 
 // Field is one editable setting.
@@ -58,9 +60,23 @@ var table = []Field{
 		Note: "both mean target_local_dir, a directory on the mounted share",
 		Flag: "target-mode", Env: "DOCKPACK_TARGET_MODE", Usage: "local or share",
 		value: func(s *Settings) any { return &s.TargetMode }},
-	{Name: "target_local_dir", Type: TypePath,
-		Flag: "target", Env: "DOCKPACK_TARGET", Usage: "directory on the mounted share that receives packs",
+	{Name: "target_local_dir", Type: TypeTarget,
+		Flag: "target", Env: "DOCKPACK_TARGET", Usage: "directory on the mounted share that receives packs, or s3://bucket/prefix (object storage: s3_* settings)",
 		value: func(s *Settings) any { return &s.TargetLocalDir }},
+	{Name: "s3_endpoint", Type: TypeEndpoint,
+		Note: "credentials never go here: s3_credentials_file, s3_profile or the AWS_* variables",
+		Flag: "s3-endpoint", Env: "DOCKPACK_S3_ENDPOINT", Usage: "endpoint of the S3-compatible service of an s3:// target (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)",
+		value: func(s *Settings) any { return &s.S3Endpoint }},
+	{Name: "s3_region", Type: TypeString,
+		Flag: "s3-region", Env: "DOCKPACK_S3_REGION", Usage: "region of an s3:// target (default $AWS_REGION or the profile's, else us-east-1)",
+		value: func(s *Settings) any { return &s.S3Region }},
+	{Name: "s3_profile", Type: TypeString,
+		Flag: "s3-profile", Env: "DOCKPACK_S3_PROFILE", Usage: "profile of the shared AWS config and credentials files for an s3:// target (default $AWS_PROFILE)",
+		value: func(s *Settings) any { return &s.S3Profile }},
+	{Name: "s3_credentials_file", Type: TypePath,
+		Note: "the secrets stay in that file (mode 0600); the state DB holds only its path",
+		Flag: "s3-credentials-file", Env: "DOCKPACK_S3_CREDENTIALS_FILE", Usage: "shared credentials file of an s3:// target (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)",
+		value: func(s *Settings) any { return &s.S3CredentialsFile }},
 	{Name: "ragflow_compose_path", Type: TypePath,
 		Flag: "compose-file", Env: "DOCKPACK_COMPOSE_FILE", Usage: "the stack's compose file",
 		value: func(s *Settings) any { return &s.RagflowComposePath }},

@@ -18,9 +18,17 @@ import (
 // Settings are the daemon's editable settings (stored in the state DB) with
 // RagFlowAuth's field names, plus derived read-only stats.
 type Settings struct {
-	Enabled                 bool    `json:"enabled"`
-	TargetMode              string  `json:"target_mode"` // "local" | "share": both mean TargetLocalDir, a mounted directory
-	TargetLocalDir          string  `json:"target_local_dir"`
+	Enabled        bool   `json:"enabled"`
+	TargetMode     string `json:"target_mode"`      // "local" | "share": both mean TargetLocalDir, a mounted directory
+	TargetLocalDir string `json:"target_local_dir"` // a mounted directory, or s3://bucket/prefix
+	// S3Endpoint, S3Region, S3Profile and S3CredentialsFile reach an
+	// s3:// target (empty: the AWS variables and files). No secret is a
+	// setting: the credentials stay in the credentials file or the
+	// process's environment, never in the state DB.
+	S3Endpoint              string  `json:"s3_endpoint"`
+	S3Region                string  `json:"s3_region"`
+	S3Profile               string  `json:"s3_profile"`
+	S3CredentialsFile       string  `json:"s3_credentials_file"`
 	RagflowComposePath      string  `json:"ragflow_compose_path"`
 	RagflowProjectName      string  `json:"ragflow_project_name"`
 	RagflowStopServices     bool    `json:"ragflow_stop_services"`

@@ -3,10 +3,13 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/dockpack/dockpack/backup/storage"
 )
 
 // fieldKind is what a FieldType means: the Go type of the field in
@@ -29,6 +32,51 @@ var fieldKinds = map[FieldType]fieldKind{
 	TypeSchedule: {goType: reflect.TypeFor[*string](), want: "a 5-field cron expression or null", nullable: true, normalize: normalizeSchedule, check: checkSchedule},
 	TypeInt:      {goType: reflect.TypeFor[int](), check: checkRange},
 	TypeServices: {goType: reflect.TypeFor[[]string](), want: "a list of compose service names", normalize: normalizeServices, check: checkServices},
+	TypeTarget:   {goType: reflect.TypeFor[string](), want: "a string", normalize: normalizeTarget, check: checkTarget},
+	TypeEndpoint: {goType: reflect.TypeFor[string](), want: "a string", normalize: trimString, check: checkEndpoint},
+}
+
+// normalizeTarget cleans a path, or writes an s3:// URL back canonically.
+func normalizeTarget(p any) {
+	s := p.(*string)
+	*s = strings.TrimSpace(*s)
+	if storage.IsS3URL(*s) {
+		if t, err := storage.ParseTarget(*s); err == nil {
+			*s = t.String()
+		}
+		return
+	}
+	normalizePath(p)
+}
+
+func checkTarget(f Field, p any) []string {
+	v := *p.(*string)
+	if !storage.IsS3URL(v) {
+		return checkPath(f, p)
+	}
+	if _, err := storage.ParseTarget(v); err != nil {
+		return []string{err.Error()}
+	}
+	return nil
+}
+
+// checkEndpoint refuses what would put a secret (user info) or a query
+// into the state DB and the logs.
+func checkEndpoint(_ Field, p any) []string {
+	v := *p.(*string)
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return []string{"not an http:// or https:// URL with a host"}
+	case u.User != nil:
+		return []string{"an endpoint with user info: credentials never go in a URL"}
+	case u.RawQuery != "" || u.Fragment != "":
+		return []string{"an endpoint with a query or fragment"}
+	}
+	return nil
 }
 
 // Want says what a PUT must send for the field ("true or false", …).

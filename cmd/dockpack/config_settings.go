@@ -38,6 +38,8 @@ var settingSyntaxes = map[settings.FieldType]settingSyntax{
 	settings.TypeString:   stringSetting,
 	settings.TypeChoice:   stringSetting,
 	settings.TypePath:     stringSetting,
+	settings.TypeTarget:   stringSetting,
+	settings.TypeEndpoint: stringSetting,
 	settings.TypeProject:  stringSetting,
 	settings.TypeSchedule: stringSetting,
 }

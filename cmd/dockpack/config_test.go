@@ -280,7 +280,8 @@ func FuzzParseByteSize(f *testing.F) {
 // its YAML key, with the same result, and a flag or variable pins it.
 func TestServeConfigSettingsFromTable(t *testing.T) {
 	sample := map[settings.FieldType]string{settings.TypeBool: "false", settings.TypeInt: "7", settings.TypeServices: "a,b", settings.TypePath: "/srv/x",
-		settings.TypeProject: "proj", settings.TypeSchedule: "0 1 * * *", settings.TypeString: "s", settings.TypeChoice: "share"}
+		settings.TypeProject: "proj", settings.TypeSchedule: "0 1 * * *", settings.TypeString: "s", settings.TypeChoice: "share",
+		settings.TypeTarget: "s3://bucket/site", settings.TypeEndpoint: "http://127.0.0.1:7070"}
 	valueOf := func(s settings.Settings, name string) string {
 		b, _ := json.Marshal(s)
 		var m map[string]json.RawMessage
