@@ -10,7 +10,8 @@
 //   - Keys.Encrypt wraps an io.Writer and Keys.Decrypt an io.Reader; both
 //     stream in age's 64 KiB chunks (bounded memory, whatever the size) and
 //     report the sha256 and size of the ciphertext as it passes: a manifest
-//     records ciphertext checksums, never plaintext hashes.
+//     records ciphertext checksums, never plaintext hashes. Inspect checks a
+//     sealed file without an identity (header, stanzas, ciphertext sha256).
 //   - NamingKey names the store's blobs by HMAC-SHA256(naming key,
 //     plaintext), so a blob name reveals nothing of its content. The key is
 //     made once when the store is created (InitNamingKey), kept 0600 in a key
