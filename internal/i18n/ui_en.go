@@ -98,6 +98,7 @@ var uiEN = map[string]string{
 	"ui.history.hide_log":    "Hide the log of job %d",
 	"ui.history.log_of":      "Log of job %d",
 	"ui.history.log_empty":   "No log lines.",
+	"ui.history.new_reused":  "new %s · reused %s",
 	"ui.chart.title":         "Pack size and duration of the last %d completed backups",
 	"ui.chart.desc":          "Bars: pack size (largest %s). Line: duration (longest %s).",
 	"ui.chart.point":         "Job %d: %s in %s, %s",

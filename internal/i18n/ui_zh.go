@@ -96,6 +96,7 @@ var uiZH = map[string]string{
 	"ui.history.hide_log":    "隐藏任务 %d 的日志",
 	"ui.history.log_of":      "任务 %d 的日志",
 	"ui.history.log_empty":   "没有日志。",
+	"ui.history.new_reused":  "新增 %s · 复用 %s",
 	"ui.chart.title":         "最近 %d 次完成的备份的包大小与用时",
 	"ui.chart.desc":          "柱：包大小（最大 %s）。折线：用时（最长 %s）。",
 	"ui.chart.point":         "任务 %d：%s，用时 %s，%s",

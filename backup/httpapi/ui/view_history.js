@@ -1,5 +1,6 @@
-// History: the backup jobs with status, duration, size, error, and each
-// job's full log; a chart of pack sizes and durations over time.
+// History: the backup jobs with status, duration, size (and, for a store
+// backup, the bytes it added and reused), error, and each job's full log; a
+// chart of pack sizes and durations over time.
 import * as api from './api.js';
 import { t, bytes, duration, when } from './i18n.js';
 import { h, clear, badge, table, section } from './dom.js';
@@ -32,12 +33,26 @@ export async function render(main, ctx) {
     return {
       attrs: { id: `job-row-${j.id}`, data: { job: j.id, status: j.status, bytes: j.bytes_done } },
       cells: [String(j.id), when(j.started_at_ms || j.created_at_ms), t(`ui.kind.${j.kind}`), badge(j.status, t(`ui.status.${j.status}`)),
-        took, j.bytes_done ? bytes(j.bytes_done) : '–', (j.components || []).join(', '), j.trigger || '–', err, btn],
+        took, sizeCell(j), (j.components || []).join(', '), j.trigger || '–', err, btn],
       after: logRow,
     };
   });
   main.append(section(t('ui.history.jobs'), table(t('ui.history.jobs'), cols, rows, { id: 'jobs-table' })));
   return null;
+}
+
+// sizeCell is a job's size and, when the job wrote into a pack store, what
+// it added to the store (compressed) and what the store already held.
+function sizeCell(j) {
+  if (!j.bytes_done) return '–';
+  if (!j.store) return bytes(j.bytes_done);
+  let added = 0, reused = 0;
+  for (const c of Object.values(j.store)) {
+    added += c.new_bytes || 0;
+    reused += c.reused_raw_bytes || 0;
+  }
+  return h('span', {}, bytes(j.bytes_done), h('br'),
+    h('small', { class: 'muted store-bytes', data: { new: added, reused } }, t('ui.history.new_reused', bytes(added), bytes(reused))));
 }
 
 async function toggleLog(job, btn, row, ctx) {
