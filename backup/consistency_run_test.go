@@ -20,6 +20,7 @@ import (
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
+	"github.com/dockpack/dockpack/internal/logsink"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -262,8 +263,10 @@ func TestRunHooksInTheLog(t *testing.T) {
 		return dockerapi.ExecResult{StdoutBytes: int64(n), Duration: 5 * time.Millisecond}, err
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
+	var lines []string // the job log's lines, made as jobs makes them (backup/jobs/run.go)
+	sink := &logsink.Core{LevelEnabler: zapcore.InfoLevel, Sink: func(level, line string) { lines = append(lines, level+" "+line) }, Drop: []string{"job_id", "project"}}
 	spec := backuptest.MustSpec(t, eng)
-	spec.Logger = zap.New(core)
+	spec.Logger = zap.New(zapcore.NewTee(core, sink))
 	if _, err := backup.Run(context.Background(), spec, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +289,17 @@ func TestRunHooksInTheLog(t *testing.T) {
 	}
 	if d := fields("dump written"); d["service"] != "app" || d["file"] != "dumps/app.dump" || d["bytes"] != int64(7) || d["took"] != 5*time.Millisecond {
 		t.Errorf("dump written: %v", d)
+	}
+	var jobLine string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "warn hook failed ") {
+			jobLine = l
+		}
+	}
+	for _, want := range []string{"exit_code=3", "phase=pre-backup", "service=app", "status=continued", "stderr=cannot flush", "stdout=flushing", "took=12ms"} {
+		if !strings.Contains(jobLine, want) {
+			t.Errorf("the job log's line %q lacks %s", jobLine, want)
+		}
 	}
 }
 
