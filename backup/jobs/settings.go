@@ -263,7 +263,10 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 	if slices.Contains(ordered, pack.ComponentVolumes) {
 		spec.StopServices = slices.Clone(s.StopServices)
 		spec.StopAllServices = s.RagflowStopServices
+		spec.StopApps = slices.Clone(s.StopAppServices)
 	}
+	spec.Strict = s.StrictMounts
+	spec.BindLimit = int64(s.BindMaxMiB) << 20
 	if err := spec.Validate(); err != nil {
 		return backup.Spec{}, "", err
 	}

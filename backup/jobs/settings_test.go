@@ -334,3 +334,35 @@ func TestSettingsPackModeReachesTheBackup(t *testing.T) {
 		MustLockFree(t, m) // the lease is released after the job's end is recorded
 	}
 }
+
+// The consistency settings (stop_app_services, strict_mounts, bind_max_mib)
+// reach the backup as the CLI's --stop-app, --strict and --bind-max-size do.
+func TestSettingsConsistencyReachTheBackup(t *testing.T) {
+	ctx := context.Background()
+	br := newBlockingRun()
+	m := backuptest.MustManager(t, jobs.Config{Run: br.Run})
+	s, _ := m.Settings(ctx)
+	if len(s.StopAppServices) != 0 || s.StrictMounts || s.BindMaxMiB != settings.DefaultBindMaxMiB {
+		t.Fatalf("defaults: stop_app_services %v strict_mounts %v bind_max_mib %d", s.StopAppServices, s.StrictMounts, s.BindMaxMiB)
+	}
+	job, _ := m.Start(ctx, jobs.Request{})
+	if spec := br.waitStarted(t); len(spec.StopApps) != 0 || spec.Strict || spec.BindLimit != settings.DefaultBindMaxMiB<<20 {
+		t.Errorf("default settings: the backup got StopApps %v Strict %v BindLimit %d", spec.StopApps, spec.Strict, spec.BindLimit)
+	}
+	br.release <- struct{}{}
+	MustJobEnded(t, m, job.ID)
+	MustLockFree(t, m)
+
+	if _, err := m.UpdateSettings(ctx, MustPatch(t, "consistent without downtime", "stop_app_services", []string{"app"}, "strict_mounts", true, "bind_max_mib", 8)); err != nil {
+		t.Fatal(err)
+	}
+	job, _ = m.Start(ctx, jobs.Request{})
+	if spec := br.waitStarted(t); !slices.Equal(spec.StopApps, []string{"app"}) || !spec.Strict || spec.BindLimit != 8<<20 {
+		t.Errorf("changed settings: the backup got StopApps %v Strict %v BindLimit %d", spec.StopApps, spec.Strict, spec.BindLimit)
+	}
+	br.release <- struct{}{}
+	MustJobEnded(t, m, job.ID)
+	if _, err := m.UpdateSettings(ctx, MustPatch(t, "too small", "bind_max_mib", 0)); err == nil {
+		t.Error("bind_max_mib 0 was accepted")
+	}
+}

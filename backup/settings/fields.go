@@ -107,6 +107,16 @@ var table = []Field{
 	{Name: "stop_services", Type: TypeServices, Default: []string{},
 		Flag: "stop", Env: "DOCKPACK_STOP", Usage: "compose services stopped during the volume step, comma-separated",
 		value: func(s *Settings) any { return &s.StopServices }},
+	{Name: "stop_app_services", Type: TypeServices, Default: []string{},
+		Note: "docs/consistency.md: the dependents are read from the compose model",
+		Flag: "stop-app", Env: "DOCKPACK_STOP_APP", Usage: "compose services stopped during the volume step together with every service that depends on them, dependents first, comma-separated",
+		value: func(s *Settings) any { return &s.StopAppServices }},
+	{Name: "strict_mounts", Type: TypeBool,
+		Flag: "strict", Env: "DOCKPACK_STRICT", Usage: "refuse a pack that leaves out any mount: bind mounts not captured, anonymous volumes",
+		value: func(s *Settings) any { return &s.StrictMounts }},
+	{Name: "bind_max_mib", Type: TypeInt, Default: DefaultBindMaxMiB, Min: 1, Max: 1 << 20,
+		Flag: "bind-max-mib", Env: "DOCKPACK_BIND_MAX_MIB", Usage: "largest bind-mounted file or directory of the compose file captured into a pack (binds/), in MiB; a larger one is left out with a warning",
+		value: func(s *Settings) any { return &s.BindMaxMiB }},
 	{Name: "restore_stop_services", Type: TypeServices, Default: []string{},
 		Flag: "restore-stop", Env: "DOCKPACK_RESTORE_STOP",
 		Usage: `containers stopped while a real restore replaces the live database, comma-separated: a container name, or label:KEY=VALUE (any project; default: the backup's stop list)`,
@@ -127,7 +137,9 @@ var PackFormats = []string{"classic", "store"}
 // Defaults of the settings.
 const (
 	DefaultRetentionMax = 30
-	DefaultTargetMode   = "local"
+	// DefaultBindMaxMiB is bind_max_mib's default (backup.Spec.BindLimit's).
+	DefaultBindMaxMiB = 64
+	DefaultTargetMode = "local"
 )
 
 // editableSettings are the JSON names of the settings UpdateSettings can change.

@@ -44,6 +44,14 @@ type Settings struct {
 	// database stops (a container name, or label:KEY=VALUE; any project);
 	// empty: the backup's stop list (StopServices, RagflowStopServices).
 	RestoreStopServices []string `json:"restore_stop_services"`
+	// StopAppServices are services stopped around the volume step with
+	// every service that depends on them (backup.Spec.StopApps).
+	StopAppServices []string `json:"stop_app_services"`
+	// StrictMounts refuses a pack that leaves out any mount (backup.Spec.Strict).
+	StrictMounts bool `json:"strict_mounts"`
+	// BindMaxMiB bounds a bind mount captured into a pack, in MiB
+	// (backup.Spec.BindLimit).
+	BindMaxMiB int `json:"bind_max_mib"`
 	// PackMode is the mode of a pack's files (pack.Modes; default 0600).
 	PackMode string `json:"pack_mode"`
 	// PackFormat is the pack format of the daemon's backups: "classic"
