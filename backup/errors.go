@@ -9,6 +9,7 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/mountcheck"
 	"github.com/dockpack/dockpack/sqlitesnap"
@@ -125,6 +126,14 @@ func ErrorCode(err error) string {
 		return "dump_failed"
 	case errors.Is(err, precheck.ErrIncomplete):
 		return "pack_incomplete"
+	case errors.Is(err, seal.ErrPlaintextRefused):
+		return "plaintext_refused"
+	case errors.Is(err, seal.ErrNotWired):
+		return "encryption_not_wired"
+	case errors.Is(err, seal.ErrNoIdentity):
+		return "age_identity_missing"
+	case errors.Is(err, seal.ErrWrongIdentity):
+		return "age_identity_wrong"
 	case errors.Is(err, ErrPrecheck):
 		return "precheck_failed"
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/packdir"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/targets"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -67,6 +68,11 @@ func Run(ctx context.Context, spec Spec, report progress.Func) (*Result, error) 
 		start: spec.Now(),
 		steps: map[progress.Step]time.Duration{},
 	}
+	// No silent plaintext (write.go): decided before anything is written.
+	if err := r.decideSeal(); err != nil {
+		r.log.Error("backup refused", zap.String("code", ErrorCode(err)), zap.Error(err))
+		return nil, err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	res, err := r.run(ctx, cancel)
@@ -94,6 +100,7 @@ type runner struct {
 	restart func() error // undo of the volume step's stop, if any
 	post    func() error // the post-backup hooks, run after restart (step_volumes.go)
 	store   *storeRun    // a store backup's session (nil: classic)
+	seal    *seal.Keys   // the recipients every content file is sealed to (nil: plaintext; write.go)
 }
 
 func (r *runner) step(ctx context.Context, s progress.Step, fn func() error) error {
@@ -246,6 +253,7 @@ func (r *runner) newManifest() pack.Manifest {
 		Skipped: slices.Clone(r.plan.Skipped),
 	}
 	m.Consistency = r.newConsistency() // step_consistency.go
+	m.Encryption = r.encryptionEntry() // write.go
 	m.Host, _ = os.Hostname()
 	return m
 }

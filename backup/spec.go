@@ -15,6 +15,7 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/s3"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -90,6 +91,15 @@ type Spec struct {
 	// StoreLockWait is how long a store backup waits for the store's lease
 	// while a prune holds it (0: refused at once, naming the holder).
 	StoreLockWait time.Duration
+	// Seal, when it has recipients, seals every pack file that holds
+	// content with age while it streams (docs/encryption.md): classic packs
+	// only for now — a store backup given recipients is refused before
+	// anything is written (seal.ErrNotWired), never plaintext instead.
+	Seal *seal.Keys
+	// RequireEncryption names what demands encryption ("--require-encryption",
+	// a setting); a run without recipients is then refused before anything
+	// is written (seal.ErrPlaintextRefused). Empty: not required.
+	RequireEncryption string
 	// NoRecover skips the recovery that runs after the precheck: removing
 	// what dead writers left (Recover).
 	NoRecover bool

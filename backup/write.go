@@ -6,6 +6,9 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
+	"github.com/dockpack/dockpack/backup/storage"
+	"go.uber.org/zap"
 )
 
 // writeFile streams a pack file through the pinned pack directory: the
@@ -13,6 +16,14 @@ import (
 // counts progress and hashes. The file is fsynced before it is recorded.
 // In a store backup the file goes into the store as chunks instead, and
 // its chunk list into the pack (writeStoreFile).
+//
+// In a sealed backup (r.seal) every file that holds content is sealed
+// here, for every step, while it streams: produce writes plaintext into
+// an age writer whose ciphertext goes down the same chain, so the size and
+// sha256 the sink returns — the manifest's and SHA256SUMS' — are the
+// ciphertext's, and the file is written as rel + ".age". Nothing but
+// ciphertext reaches the target; manifest.json and SHA256SUMS (kind
+// FileManifest) stay plaintext.
 func (r *runner) writeFile(ctx context.Context, step progress.Step, item, rel string, kind pack.FileKind, produce func(w io.Writer) error) (pack.FileEntry, error) {
 	wrap := func(w io.Writer) io.Writer {
 		if h := r.spec.Hooks.WrapWriter; h != nil {
@@ -27,6 +38,9 @@ func (r *runner) writeFile(ctx context.Context, step progress.Step, item, rel st
 			return pack.FileEntry{}, err
 		}
 	} else {
+		if r.seal != nil && kind != pack.FileManifest {
+			rel, produce = rel+pack.SealedSuffix, r.sealed(ctx, produce)
+		}
 		n, sum, err := r.dir.WriteFile(ctx, rel, wrap, produce)
 		if err != nil {
 			return pack.FileEntry{}, err
@@ -37,4 +51,64 @@ func (r *runner) writeFile(ctx context.Context, step progress.Step, item, rel st
 		r.files = append(r.files, fe)
 	}
 	return fe, nil
+}
+
+// sealed turns produce into a producer of its output sealed to r.seal.
+func (r *runner) sealed(ctx context.Context, produce func(w io.Writer) error) func(w io.Writer) error {
+	return func(w io.Writer) error {
+		sw, err := r.seal.Encrypt(ctx, w)
+		if err != nil {
+			return err
+		}
+		if err := produce(sw); err != nil {
+			return err
+		}
+		return sw.Close()
+	}
+}
+
+// decideSeal applies the no-silent-plaintext rule before anything is
+// written (Spec.DecideSeal); a run with recipients seals (r.seal).
+func (r *runner) decideSeal() error {
+	sealing, err := r.spec.DecideSeal()
+	if err != nil {
+		return err
+	}
+	if sealing {
+		r.seal = r.spec.Seal
+		r.log.Info("the pack is sealed with age", zap.Strings("recipients", r.spec.Seal.Recipients()))
+	}
+	return nil
+}
+
+// DecideSeal is the no-silent-plaintext rule (seal.Decide) for the run s
+// describes, decided before anything is written: true when it seals (it
+// has recipients and a writer that seals them: a classic pack, to a
+// directory or to object storage); a refusal — a precheck StepError
+// wrapping seal.ErrPlaintextRefused (encryption required, no recipient) or
+// seal.ErrNotWired (recipients, and a store pack, whose writer does not
+// seal yet) — otherwise. Never plaintext in place of a sealed pack.
+func (s Spec) DecideSeal() (bool, error) {
+	writer := "the classic pack writer"
+	if s.Format == FormatStore {
+		writer = "the pack store writer (--format store)"
+	}
+	if storage.IsS3URL(s.Target) {
+		writer += " to object storage"
+	}
+	sealing, err := seal.Decide(seal.Run{Required: s.RequireEncryption != "", RequiredBy: s.RequireEncryption,
+		Encrypts: s.Seal.Encrypts(), WriterSeals: s.Format != FormatStore, Writer: writer})
+	if err != nil {
+		return false, stepErr(progress.StepPrecheck, "", err)
+	}
+	return sealing, nil
+}
+
+// encryptionEntry is the manifest's encryption section: the recipients'
+// public keys (nil: plaintext).
+func (r *runner) encryptionEntry() *pack.EncryptionEntry {
+	if r.seal == nil {
+		return nil
+	}
+	return &pack.EncryptionEntry{Scheme: pack.SchemeAge, Recipients: r.seal.Recipients()}
 }

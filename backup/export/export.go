@@ -32,6 +32,7 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/internal/owner"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -79,6 +80,10 @@ type Spec struct {
 	// CheckBytes is how many bytes may be written between two pin checks.
 	// Default 64 MiB.
 	CheckBytes int64
+	// Keys open a sealed pack (--age-identity): its files are written as
+	// plaintext (the export is what `docker load -i` takes). A sealed pack
+	// without a matching identity is refused before anything is written.
+	Keys *seal.Keys
 }
 
 func (s *Spec) applyDefaults() {
@@ -202,6 +207,7 @@ func (e *exporter) openSource(ctx context.Context, cancel context.CancelCauseFun
 		return fmt.Errorf("open the pack to export: %w", err)
 	}
 	e.src = d
+	d.SetKeys(e.spec.Keys)
 	vr, err := pack.Verify(ctx, e.spec.Pack, pack.VerifyOptions{Structural: true, Dir: d, Lang: e.spec.Lang, Logger: e.spec.Logger, Tracker: e.trk})
 	if err != nil {
 		d.Close()
@@ -211,6 +217,10 @@ func (e *exporter) openSource(ctx context.Context, cancel context.CancelCauseFun
 		return err
 	}
 	e.m, e.hash = vr.Manifest, vr.PackageHash
+	if err := d.CheckKeys(e.m); err != nil { // a sealed pack: exported only with its identity
+		d.Close()
+		return fmt.Errorf("%w; the export writes plaintext, so it needs one; nothing was written", err)
+	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/packdir"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/tarcheck"
@@ -100,7 +101,10 @@ func stepOf(k pack.FileKind) progress.Step {
 // and checks its size and sha256 against the source's manifest.
 func (e *exporter) copyFile(ctx context.Context, f pack.FileEntry) (pack.FileEntry, error) {
 	e.trk.Begin(stepOf(f.Kind), f.Path, f.Size, e.t.T("export.progress.file", f.Path, units.BytesSize(float64(f.Size))))
-	n, sum, err := e.out.WriteFile(ctx, f.Path, e.trk.Writer, func(w io.Writer) error {
+	// A sealed file is written as its plaintext, under the plaintext's name;
+	// its reader checks the ciphertext against the source's manifest.
+	rel := e.m.PlainPath(f.Path)
+	n, sum, err := e.out.WriteFile(ctx, rel, e.trk.Writer, func(w io.Writer) error {
 		rc, err := e.src.OpenFile(ctx, e.m, f)
 		if err != nil {
 			return sourceErr(f.Path, err)
@@ -111,6 +115,9 @@ func (e *exporter) copyFile(ctx context.Context, f pack.FileEntry) (pack.FileEnt
 	})
 	if err != nil {
 		return pack.FileEntry{}, err
+	}
+	if e.m.Sealed() {
+		return pack.FileEntry{Path: rel, Kind: f.Kind, Size: n, SHA256: sum}, nil
 	}
 	if n != f.Size || sum != f.SHA256 {
 		return pack.FileEntry{}, fmt.Errorf("%w: %s read %d bytes with sha256 %s; its manifest says %d bytes, sha256 %s", ErrSource, f.Path, n, sum, f.Size, f.SHA256)
@@ -135,7 +142,7 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 // sourceErr is a failed read of the source: ErrSource when its data is
 // damaged (a chunk, a chunk list).
 func sourceErr(p string, err error) error {
-	if errors.Is(err, store.ErrDamaged) || errors.Is(err, pack.ErrChunkList) {
+	if errors.Is(err, store.ErrDamaged) || errors.Is(err, pack.ErrChunkList) || errors.Is(err, pack.ErrSealedChanged) || errors.Is(err, seal.ErrDamaged) {
 		return fmt.Errorf("%w: %s: %w", ErrSource, p, err)
 	}
 	return fmt.Errorf("read %s from the pack: %w", p, err)
@@ -195,6 +202,7 @@ func (e *exporter) manifest(name string, files []pack.FileEntry) pack.Manifest {
 	m := *e.m
 	m.FormatVersion = pack.FormatVersion
 	m.Store = nil
+	m.Encryption = nil // written as plaintext
 	m.Tool = pack.ToolInfo{Name: "dockpack", Version: backup.Version}
 	slices.SortFunc(files, func(a, b pack.FileEntry) int { return strings.Compare(a.Path, b.Path) })
 	m.Files = files

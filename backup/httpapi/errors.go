@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs"
+	"github.com/dockpack/dockpack/backup/seal"
 )
 
 // Error codes the handler produces itself (the Backend's errors map to the
@@ -34,6 +35,12 @@ const (
 	CodeUnavailable      = "manager_closed"
 	CodeNotImplemented   = "not_implemented"
 	CodeInternal         = "internal_error"
+	// Encryption at rest (backup/seal): unusable keys; a run that would
+	// write plaintext where encryption is asked for, or seal through a
+	// writer that cannot; a sealed pack and no (or the wrong) identity.
+	CodeInvalidEncryption = "invalid_encryption"
+	CodePlaintextRefused  = "plaintext_refused"
+	CodeAgeIdentity       = "age_identity"
 )
 
 // Error is an HTTP answer the handler gives for a request it refuses. The
@@ -90,6 +97,12 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: jobs.ErrSettingPinned.Error(), Detail: err.Error()}
 	case errors.Is(err, backup.ErrInvalidSpec):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSpec, Detail: trimSentinel(err, backup.ErrInvalidSpec)}
+	case errors.Is(err, seal.ErrInvalidConfig), errors.Is(err, seal.ErrBadRecipient), errors.Is(err, seal.ErrBadIdentity), errors.Is(err, seal.ErrPassphraseAlone):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidEncryption, Detail: err.Error()}
+	case errors.Is(err, seal.ErrPlaintextRefused), errors.Is(err, seal.ErrNotWired):
+		return &Error{Status: http.StatusBadRequest, Code: CodePlaintextRefused, Detail: err.Error()}
+	case errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity):
+		return &Error{Status: http.StatusConflict, Code: CodeAgeIdentity, Detail: err.Error()}
 	case errors.Is(err, jobs.ErrInvalidSettings):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSettings, Detail: trimSentinel(err, jobs.ErrInvalidSettings)}
 	case errors.Is(err, jobs.ErrJobNotActive):

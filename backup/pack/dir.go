@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -24,6 +25,8 @@ type Dir struct {
 	stop func()
 	// store is the target's pack store, opened for a store pack's reads.
 	store *openedStore
+	// keys open a sealed pack's files (SetKeys, sealed.go).
+	keys *seal.Keys
 }
 
 // DirCheckInterval is how often an open Dir re-checks its pin.

@@ -42,6 +42,10 @@ type Manifest struct {
 	// ExportedFrom names the pack an exported pack was made from
 	// (informative; exported.go).
 	ExportedFrom *ExportSource `json:"exported_from,omitempty"`
+	// Encryption, when set, says every file of components is sealed with
+	// age (sealed.go, docs/encryption.md): listed at its path at rest
+	// (".age" appended) with its ciphertext size and sha256. nil: plaintext.
+	Encryption *EncryptionEntry `json:"encryption,omitempty"`
 }
 
 // ToolInfo names the program that wrote a pack.
@@ -207,6 +211,7 @@ func (m *Manifest) Validate() error {
 		bad("contents include db but the sqlite section is missing")
 	}
 	m.validateConsistency(files, bad)
+	m.validateEncryption(bad) // sealed.go
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrManifest, strings.Join(errs, "; "))
 	}
@@ -222,8 +227,10 @@ func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]F
 			bad("components[%d].path %q is not a clean relative path inside the pack", i, f.Path)
 		case f.Path == ManifestFile || f.Path == SumsFile:
 			bad("components[%d].path %q is reserved", i, f.Path)
-		case files[f.Path].Path != "":
+		case files[m.PlainPath(f.Path)].Path != "":
 			bad("components[%d].path %q is listed twice", i, f.Path)
+		case m.Encryption != nil && !strings.HasSuffix(f.Path, SealedSuffix):
+			bad("components[%d].path %q: the pack is sealed, and a sealed file's path ends with %s", i, f.Path, SealedSuffix)
 		}
 		if f.Size < 0 {
 			bad("components[%d] (%s) has negative size %d", i, f.Path, f.Size)
@@ -236,15 +243,17 @@ func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]F
 		default:
 			bad("components[%d] (%s) has unknown kind %q", i, f.Path, f.Kind)
 		}
-		files[f.Path] = f
+		files[m.PlainPath(f.Path)] = f // a sealed file by the name its plaintext has
 	}
 	return files
 }
 
-// File returns the entry for pack path p.
+// File returns the entry for pack path p: in a sealed pack, p may be the
+// plaintext's name (volumes/x.tar, as the volumes, sqlite and consistency
+// sections name files) or the sealed file's (volumes/x.tar.age).
 func (m *Manifest) File(p string) (FileEntry, bool) {
 	for _, f := range m.Files {
-		if f.Path == p {
+		if f.Path == p || (m.Encryption != nil && f.Path == p+SealedSuffix) {
 			return f, true
 		}
 	}

@@ -202,11 +202,11 @@ func (c *Consistency) Dump(service string) (*DumpEntry, bool) {
 func dumpService(f FileEntry, m *Manifest) string {
 	if m.Consistency != nil {
 		for _, s := range m.Consistency.Services {
-			if s.Dump != nil && s.Dump.File == f.Path {
+			if s.Dump != nil && s.Dump.File == m.PlainPath(f.Path) {
 				return s.Name
 			}
 		}
 	}
-	base := path.Base(f.Path)
+	base := path.Base(m.PlainPath(f.Path))
 	return strings.TrimSuffix(base, path.Ext(base))
 }

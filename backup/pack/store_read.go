@@ -100,6 +100,9 @@ func (d *Dir) ReadChunkList(ctx context.Context, f FileEntry) (*ChunkList, error
 // its chunks, each checked as it comes (a damaged one fails the read with a
 // *store.BlobError).
 func (d *Dir) OpenFile(ctx context.Context, m *Manifest, f FileEntry) (io.ReadCloser, error) {
+	if m.Sealed() { // the plaintext of a sealed file, its ciphertext checked (sealed.go)
+		return d.openSealed(ctx, m, f)
+	}
 	if !m.IsStore() {
 		fi, err := d.Lstat(f.Path)
 		if err != nil {
@@ -125,6 +128,13 @@ func (d *Dir) OpenFile(ctx context.Context, m *Manifest, f FileEntry) (io.ReadCl
 // sqlitesnap.Restore reads): a classic pack's own file, or a store pack's
 // file assembled into a private directory in stagingDir (removed by cleanup).
 func (d *Dir) StageFile(ctx context.Context, m *Manifest, f FileEntry, stagingDir string) (open func(string) (*os.File, error), cleanup func(), err error) {
+	if m.Sealed() { // opened into stagingDir (sealed.go)
+		p, cleanup, err := d.stageSealed(ctx, m, f, stagingDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(string) (*os.File, error) { return os.Open(p) }, cleanup, nil
+	}
 	if !m.IsStore() {
 		return func(string) (*os.File, error) { return d.Open(ctx, f.Path) }, func() {}, nil
 	}

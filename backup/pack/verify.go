@@ -16,6 +16,7 @@ import (
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
@@ -102,6 +103,11 @@ type VerifyOptions struct {
 	ProgressInterval time.Duration
 	// Logger receives structured logs. Default zap.NewNop().
 	Logger *zap.Logger
+	// Keys open a sealed pack's files for the full check (its identities);
+	// without them a sealed pack verifies only with Structural (ciphertext
+	// sha256 and age headers). When Dir is given, its keys are used unless
+	// Keys is set.
+	Keys *seal.Keys
 	// ReadDataSubset (0–1), for a store pack with Structural: also read a
 	// random fraction of the store's bundles whole, every chunk
 	// decompressed and hashed (`--read-data-subset N%`).
@@ -208,9 +214,19 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		}
 		defer d.Close()
 	}
+	if o.Keys != nil {
+		d.SetKeys(o.Keys)
+	}
 	m, err := verifyManifest(ctx, d, res)
 	if err != nil || m == nil {
 		return finish(err)
+	}
+	if !o.Structural {
+		// A sealed pack's full check opens every file: without a matching
+		// identity, say so before reading (structural needs none).
+		if err := d.CheckKeys(m); err != nil {
+			return finish(fmt.Errorf("%w (or verify structurally, which needs no identity)", err))
+		}
 	}
 	res.Checks = append(res.Checks, checkSums(ctx, d, m, res.PackageHash)...)
 	if err := ctx.Err(); err != nil {

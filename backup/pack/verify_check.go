@@ -33,6 +33,7 @@ func fileCheck(f FileEntry, m *Manifest) check.Check {
 // checkName is the stable name of a file's check: "sqlite", "images",
 // "volume:<name>", "compose:<file>", "dump:<service>", "bind:<service>/<name>".
 func checkName(f FileEntry, m *Manifest) string {
+	f.Path = m.PlainPath(f.Path) // a sealed file is named as its plaintext
 	switch f.Kind {
 	case FileVolume:
 		for _, v := range m.Volumes {

@@ -23,6 +23,9 @@ func structuralCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry) (che
 	if m.IsStore() {
 		return storeStructuralCheck(ctx, d, m, f)
 	}
+	if m.Sealed() {
+		return sealedStructuralCheck(ctx, d, m, f) // sealed.go
+	}
 	c := fileCheck(f, m)
 	fh, ok := openPackFile(ctx, d, f, &c)
 	if !ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/fsutil"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -46,6 +47,8 @@ type DumpsSpec struct {
 	Lang         string
 	Logger       *zap.Logger
 	Progress     progress.Func
+	// Keys open a sealed pack's dumps (--age-identity).
+	Keys *seal.Keys
 }
 
 func (s *DumpsSpec) applyDefaults() {
@@ -139,6 +142,10 @@ func RunDumps(ctx context.Context, dir string, spec DumpsSpec) (*DumpsResult, er
 	if err != nil {
 		return nil, &StepError{Step: progress.StepVerify, Err: err}
 	}
+	pd.SetKeys(spec.Keys)
+	if err := pd.CheckKeys(m); err != nil { // a sealed pack without its identity: nothing loaded
+		return nil, fmt.Errorf("%w; nothing was loaded", err)
+	}
 	res := &DumpsResult{Pack: dir, PackageHash: hash, Project: spec.Project, Loaded: []LoadedDump{}, Messages: []string{}}
 	if res.Project == "" {
 		res.Project = m.Project
@@ -227,7 +234,13 @@ func checkDumpFile(ctx context.Context, pd *pack.Dir, m *pack.Manifest, fe pack.
 	defer f.Close()
 	hw := fsutil.NewHashWriter(nil)
 	if _, err := io.Copy(hw, fsutil.ContextReader(ctx, f)); err != nil {
+		if errors.Is(err, pack.ErrSealedChanged) || errors.Is(err, seal.ErrDamaged) {
+			return fmt.Errorf("%w: %w", ErrPackChanged, err)
+		}
 		return err
+	}
+	if m.Sealed() { // the sealed file's reader checked its ciphertext to the end
+		return nil
 	}
 	if hw.N() != fe.Size || hw.Sum() != fe.SHA256 {
 		return fmt.Errorf("%w: %s: expected size %d and sha256 %s, actual %d and %s", ErrPackChanged, fe.Path, fe.Size, fe.SHA256, hw.N(), hw.Sum())
@@ -245,7 +258,7 @@ func loadDump(ctx context.Context, pd *pack.Dir, m *pack.Manifest, tg dumpTarget
 		return ld, err
 	}
 	defer f.Close()
-	in := &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(trk.Writer(io.Discard)), fe: fe}
+	in := &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(trk.Writer(io.Discard)), fe: fe, sealed: m.Sealed()}
 	res, err := spec.Engine.Exec(ctx, dockerapi.ExecOptions{Container: tg.ct.ID, Cmd: tg.dump.RestoreCommand, Stdin: in})
 	ld.ExitCode, ld.DurationMS, ld.StdoutTail, ld.StderrTail, ld.Bytes = res.ExitCode, res.Duration.Milliseconds(), res.StdoutTail, res.StderrTail, in.hw.N()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/sqlitesnap"
 	"go.uber.org/zap"
@@ -95,6 +96,7 @@ func Run(ctx context.Context, dir string, spec Spec) (*Result, error) {
 		return res, &StepError{Step: progress.StepVerify, Err: fmt.Errorf("open the pack: %w", err)}
 	}
 	defer pd.Close()
+	pd.SetKeys(spec.Keys) // a sealed pack's identities
 	r.pd = pd
 
 	// 1. Verify (or at least read the manifest).
@@ -156,6 +158,12 @@ func (r *restorer) readPack(ctx context.Context) (*pack.Manifest, error) {
 	if spec.SkipVerify {
 		m, hash, err := pack.ReadManifest(ctx, r.dir)
 		res.PackageHash = hash
+		if err == nil {
+			err = r.pd.CheckKeys(m) // a sealed pack: refused now without its identity
+		}
+		if errors.Is(err, seal.ErrNoIdentity) || errors.Is(err, seal.ErrWrongIdentity) {
+			return nil, fmt.Errorf("%w; restore refused, nothing was changed", err)
+		}
 		return m, err
 	}
 	if h := spec.Hooks.BeforeStep; h != nil {
@@ -170,6 +178,10 @@ func (r *restorer) readPack(ctx context.Context) (*pack.Manifest, error) {
 	if err != nil {
 		if errors.Is(err, pack.ErrVerify) {
 			r.log.Error("restore refused: the pack fails verification", zap.Error(err))
+			return nil, fmt.Errorf("%w; restore refused, nothing was changed", err)
+		}
+		if errors.Is(err, seal.ErrNoIdentity) || errors.Is(err, seal.ErrWrongIdentity) { // a sealed pack, checked before any read
+			r.log.Error("restore refused: the pack is sealed", zap.Error(err))
 			return nil, fmt.Errorf("%w; restore refused, nothing was changed", err)
 		}
 		return nil, &StepError{Step: progress.StepVerify, Err: err}

@@ -15,6 +15,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"go.uber.org/zap"
@@ -83,6 +84,10 @@ type Spec struct {
 	// StagingDir is local scratch space (the SQLite snapshot is checked
 	// there). Default os.TempDir().
 	StagingDir string
+	// Keys hold the age identities that open a sealed pack (--age-identity);
+	// a sealed pack without a matching one is refused before anything
+	// changes (seal.ErrNoIdentity, seal.ErrWrongIdentity).
+	Keys *seal.Keys
 	// StopTimeout is how long a stopping container gets. Default 30s.
 	StopTimeout time.Duration
 	// ProgressInterval is the least time between progress reports within a step. Default 500ms.

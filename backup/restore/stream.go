@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/fsutil"
 )
 
@@ -22,7 +23,7 @@ func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(r.dir, filepath.FromSlash(fe.Path)), err)
 	}
-	var rd io.Reader = &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(r.trk.Writer(io.Discard)), fe: fe}
+	var rd io.Reader = &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(r.trk.Writer(io.Discard)), fe: fe, sealed: r.m.Sealed()}
 	if h := r.spec.Hooks.WrapReader; h != nil {
 		rd = h(s, item, rd)
 	}
@@ -31,16 +32,27 @@ func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string
 
 // checkedReader hashes what passes and, at the end, returns ErrPackChanged
 // instead of io.EOF when size or sha256 differ from the manifest.
+//
+// A sealed file's reader (pack.Dir.OpenFile) checks its ciphertext against
+// the manifest itself: what differs, or an age chunk that fails to
+// authenticate, is ErrPackChanged too.
 type checkedReader struct {
-	r  io.Reader
-	hw *fsutil.HashWriter
-	fe pack.FileEntry
+	r      io.Reader
+	hw     *fsutil.HashWriter
+	fe     pack.FileEntry
+	sealed bool
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
 		c.hw.Write(p[:n])
+	}
+	if c.sealed {
+		if err != nil && (errors.Is(err, pack.ErrSealedChanged) || errors.Is(err, seal.ErrDamaged)) {
+			return n, fmt.Errorf("%w: %w", ErrPackChanged, err)
+		}
+		return n, err
 	}
 	if c.hw.N() > c.fe.Size {
 		return n, fmt.Errorf("%w: %s is longer than the %d bytes the manifest records", ErrPackChanged, c.fe.Path, c.fe.Size)

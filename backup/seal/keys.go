@@ -265,3 +265,19 @@ type sentinelError struct {
 
 func (e *sentinelError) Error() string   { return e.msg }
 func (e *sentinelError) Unwrap() []error { return []error{e.is, e.cause} }
+
+// CheckOpens says, without reading any file, whether k can open what is
+// sealed to recipients (as a manifest lists them): nil when one of k's
+// identities is one of them; ErrNoIdentity (naming --age-identity) when k
+// has none; ErrWrongIdentity naming the recipients and the identities'
+// public keys otherwise.
+func (k *Keys) CheckOpens(recipients []string) error {
+	if !k.Opens() {
+		return fmt.Errorf("%w: the pack is sealed to %s: give --age-identity FILE with the identity of one of them (or the passphrase file, for a pack sealed to a passphrase)",
+			ErrNoIdentity, strings.Join(recipients, ", "))
+	}
+	if k.CanOpen(recipients) {
+		return nil
+	}
+	return k.wrongIdentity(recipients, nil)
+}

@@ -17,6 +17,7 @@ func init() { register(newBackupCmd) }
 
 func newBackupCmd(g *globals) *cobra.Command {
 	var sf specFlags
+	var af ageFlags
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "backup --project P --target DIR [flags]",
@@ -27,6 +28,9 @@ is verified first (by default a cifs/smb3 share, not the root filesystem).
 
 Progress is a bar on a terminal and JSON lines otherwise (or with --json). SIGINT cancels and
 cleans up: no partial pack stays behind and stopped services run again.
+
+--age-recipient / --age-recipients-file seal every file that holds content with age (classic packs;
+docs/encryption.md): restore, full verify and export then need --age-identity.
 
 Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written), 130 canceled.`,
 		Args: cobra.NoArgs,
@@ -39,6 +43,9 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written)
 			defer eng.Close()
 			spec, err := sf.spec(eng)
 			if err != nil {
+				return err
+			}
+			if err := af.applyWrite(ctx, &spec); err != nil { // seal_flags.go: sealed, or refused before writing
 				return err
 			}
 			spec.Logger = g.logger
@@ -68,6 +75,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 refused by a precheck (nothing written)
 		},
 	}
 	sf.bind(cmd.Flags())
+	af.bindWrite(cmd.Flags())
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/seal"
 )
 
 // Exit codes of the dockpack command. This is the one place errors map to them.
@@ -43,8 +44,11 @@ func exitCode(err error) int {
 		return int(st)
 	case errors.Is(err, context.Canceled):
 		return exitCanceled
-	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec):
+	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec),
+		errors.Is(err, seal.ErrInvalidConfig), errors.Is(err, seal.ErrBadRecipient), errors.Is(err, seal.ErrBadIdentity), errors.Is(err, seal.ErrPassphraseAlone):
 		return exitUsage
+	case errors.Is(err, seal.ErrPlaintextRefused), errors.Is(err, seal.ErrNotWired), errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity):
+		return exitPrecheck // refused before anything was written or changed
 	case errors.Is(err, pack.ErrVerify), errors.Is(err, pack.ErrPruneRefused):
 		return exitVerify
 	case errors.Is(err, jobs.ErrBusy):

@@ -10,6 +10,8 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/restore"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
@@ -29,6 +31,16 @@ func TestExitCode(t *testing.T) {
 		{&jobs.BusyError{JobID: 3}, exitBusy},
 		{fmt.Errorf("step: %w", context.Canceled), exitCanceled},
 		{exitStatus(exitWarn), exitWarn},
+		// Encryption at rest (backup/seal): refusals before anything is
+		// written or changed are prechecks; unusable keys are usage errors.
+		{&backup.StepError{Step: progress.StepPrecheck, Err: seal.ErrPlaintextRefused}, exitPrecheck},
+		{fmt.Errorf("x: %w", seal.ErrNotWired), exitPrecheck},
+		{fmt.Errorf("x: %w; restore refused, nothing was changed", seal.ErrNoIdentity), exitPrecheck},
+		{&restore.StepError{Step: progress.StepVerify, Err: seal.ErrWrongIdentity}, exitPrecheck},
+		{fmt.Errorf("x: %w", seal.ErrBadRecipient), exitUsage},
+		{fmt.Errorf("x: %w", seal.ErrBadIdentity), exitUsage},
+		{fmt.Errorf("%w: %w", seal.ErrInvalidConfig, seal.ErrPassphraseAlone), exitUsage},
+		{fmt.Errorf("x: %w", seal.ErrDamaged), exitFailure},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)

@@ -22,6 +22,7 @@ func newExportCmd(g *globals) *cobra.Command {
 		jsonOut bool
 		mode    string
 		pol     policyFlags
+		af      ageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "export PACK --to DIR",
@@ -38,6 +39,9 @@ against the image-archive validator of a backup. DIR is verified like a backup's
 written through its pinned handle: the pack is built under a partial name and renamed when
 complete, so an interrupted export leaves nothing that looks like a pack.
 
+A sealed pack (docs/encryption.md) is exported as plaintext with --age-identity FILE: the export is
+what "docker load -i images.tar" takes; without the identity it is refused (exit 3).
+
 Exit codes: 0 exported, 3 the destination was refused (nothing written), 4 the pack to export is
 damaged (nothing left at the destination), 1 the export failed, 2 usage, 130 canceled.`,
 		Args: requireArgs(1, "the pack to export"),
@@ -50,7 +54,11 @@ damaged (nothing left at the destination), 1 the export failed, 2 usage, 130 can
 				return usageError{err}
 			}
 			out := cmd.OutOrStdout()
-			spec := export.Spec{Pack: args[0], Target: to, Policy: pol.policy(), Owner: owner.Self(""), PackMode: pm, Lang: g.lang, Logger: g.logger}
+			keys, err := af.readKeys(cmd.Context()) // a sealed pack's identities (seal_flags.go)
+			if err != nil {
+				return err
+			}
+			spec := export.Spec{Pack: args[0], Target: to, Policy: pol.policy(), Owner: owner.Self(""), PackMode: pm, Lang: g.lang, Logger: g.logger, Keys: keys}
 			var bar *progressReporter
 			if !jsonOut && stderrIsTTY() {
 				bar = newProgressReporter(out, false)
@@ -74,6 +82,7 @@ damaged (nothing left at the destination), 1 the export failed, 2 usage, 130 can
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	f.StringVar(&mode, "pack-mode", envOr("DOCKPACK_PACK_MODE", ""), "mode of the exported pack's files: 0600 (default), 0640 or 0644 ($DOCKPACK_PACK_MODE)")
 	pol.bind(f)
+	af.bindRead(f)
 	return cmd
 }
 

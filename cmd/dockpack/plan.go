@@ -25,6 +25,7 @@ func init() { register(newPlanCmd) }
 
 func newPlanCmd(g *globals) *cobra.Command {
 	var sf specFlags
+	var af ageFlags
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "plan --project P --target DIR [flags]",
@@ -44,7 +45,7 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 				return usageError{fmt.Errorf("--lang %q: want one of %s", g.lang, strings.Join(i18n.Supported(), ", "))}
 			}
 			ctx := cmd.Context()
-			spec, p, sp, perr := runPlan(ctx, g, &sf, lang)
+			spec, p, sp, perr := runPlan(ctx, g, &sf, &af, lang)
 			if p == nil {
 				return perr
 			}
@@ -72,6 +73,7 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 		},
 	}
 	sf.bind(cmd.Flags())
+	af.bindWrite(cmd.Flags())
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the plan as JSON")
 	return cmd
 }
@@ -81,7 +83,7 @@ Exit codes: 0 the backup would run, 3 a precheck refuses it (the table shows whi
 // target's store lacks (nil for a classic one, or when it could not be
 // made: logged) and the plan's error. An engine that cannot be opened is
 // the plan's failed engine precheck.
-func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backup.Spec, *backup.PackPlan, *backup.StorePlan, error) {
+func runPlan(ctx context.Context, g *globals, sf *specFlags, af *ageFlags, lang string) (backup.Spec, *backup.PackPlan, *backup.StorePlan, error) {
 	c, oerr := g.openEngine(ctx)
 	var eng backup.Engine
 	if oerr == nil {
@@ -90,6 +92,9 @@ func runPlan(ctx context.Context, g *globals, sf *specFlags, lang string) (backu
 	}
 	spec, err := sf.spec(eng)
 	if err != nil {
+		return spec, nil, nil, err
+	}
+	if err := af.applyWrite(ctx, &spec); err != nil { // the age flags: refused as the backup would be
 		return spec, nil, nil, err
 	}
 	spec.Logger, spec.Lang = g.logger, lang

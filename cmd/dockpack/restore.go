@@ -25,6 +25,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		dumps      bool
 		services   []string
 		s3f        s3Flags
+		af         ageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "restore PACK [flags]",
@@ -32,6 +33,11 @@ func newRestoreCmd(g *globals) *cobra.Command {
 		Long:  restoreLong,
 		Args:  requireArgs(1, "the pack directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := af.readKeys(cmd.Context()) // a sealed pack's identities (seal_flags.go)
+			if err != nil {
+				return err
+			}
+			spec.Keys = keys
 			p := args[0]
 			if storage.IsS3URL(p) { // object storage: fetched into local staging, verified on arrival
 				local, cleanup, err := fetchRemote(cmd.Context(), g, p, spec.StagingDir, s3f.options())
@@ -42,7 +48,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 				p = local
 			}
 			if dumps {
-				return runRestoreDumps(cmd, g, p, restore.DumpsSpec{Project: spec.Project, Services: services}, jsonOut)
+				return runRestoreDumps(cmd, g, p, restore.DumpsSpec{Project: spec.Project, Services: services, Keys: keys}, jsonOut)
 			}
 			return runRestore(cmd, g, p, spec, components, jsonOut)
 		},
@@ -63,6 +69,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&services, "service", nil, "with --dumps: only this service's dump (repeatable)")
 	f.DurationVar(&spec.StopTimeout, "stop-timeout", 30*time.Second, "how long a stopping container gets before it is killed")
 	s3f.bind(f)
+	af.bindRead(f)
 	return cmd
 }
 
@@ -89,8 +96,11 @@ to load them: restore prints the next step; after "docker compose up -d", "resto
 pipes each dump into the restore command recorded with it (dockpack.restore-dump), run in the
 service's running container (refused when the service does not run).
 
-Exit codes: 0 done, 1 failed, 2 usage, 3 refused by the plan (nothing changed), 4 the pack failed
-verification (nothing changed), 130 canceled.`
+A sealed pack (docs/encryption.md) needs --age-identity FILE with the identity of one of the
+recipients its manifest lists; without one (or with another) it is refused before anything changes.
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 refused by the plan or for want of the age identity
+(nothing changed), 4 the pack failed verification (nothing changed), 130 canceled.`
 
 // runRestore restores the pack at path (restore without --dumps).
 func runRestore(cmd *cobra.Command, g *globals, path string, spec restore.Spec, components string, jsonOut bool) error {

@@ -15,12 +15,13 @@ import (
 )
 
 // ageFlags are the encryption-at-rest flags (issue 16, docs/encryption.md),
-// parsed into a seal.Config. The writers do not seal yet, so a run given
-// any of the writing flags (or asked to require encryption) is refused
-// before anything is written — never plaintext in its place.
+// parsed into a seal.Config. The classic writer seals to the recipients; a
+// run given recipients for a writer that cannot seal them (a store pack),
+// or asked to require encryption without a recipient, is refused before
+// anything is written — never plaintext in its place.
 //
 // A command binds them with bindWrite (backup, plan) or bindRead (restore,
-// verify, export) and calls refuseUnsealed (writers) or keys (readers)
+// verify, export) and calls applyWrite (writers) or readKeys (readers)
 // first thing in its RunE.
 type ageFlags struct {
 	recipients      []string
@@ -119,24 +120,44 @@ func (a *ageFlags) keys(ctx context.Context) (*seal.Keys, error) {
 	return nil, err
 }
 
-// refuseUnsealed applies the no-silent-plaintext rule (seal.Decide) to a
-// run through writer, which cannot seal yet: nil when no age flag is given
-// and encryption is not required; otherwise a precheck refusal (exit 3),
-// before anything is written, saying what to set or that encryption is not
-// wired into the writers yet. The recipients files are read first, so a
-// bad one is a usage error (exit 2) as it will be once writers seal.
-func (a *ageFlags) refuseUnsealed(ctx context.Context, writer string) error {
+// applyWrite gives a backup spec the age flags: the recipients loaded
+// (spec.Seal; a bad or missing recipients file is a usage error, exit 2)
+// and --require-encryption (spec.RequireEncryption); then the
+// no-silent-plaintext rule (backup.Spec.DecideSeal) refuses, before
+// anything is written (exit 3), a run required to encrypt without a
+// recipient, and recipients for a writer that cannot seal them (a store
+// pack). backup.Run decides again; this makes plan say it too.
+func (a *ageFlags) applyWrite(ctx context.Context, spec *backup.Spec) error {
 	c, err := a.config()
 	if err != nil {
 		return err
 	}
+	spec.Seal, spec.RequireEncryption = nil, ""
 	if c.Encrypts() {
-		if _, err := a.keys(ctx); err != nil {
+		k, err := a.keys(ctx)
+		if err != nil {
 			return err
 		}
+		spec.Seal = k
 	}
-	if _, err := c.Decide(writer, false); err != nil {
-		return fmt.Errorf("%w: %w", backup.ErrPrecheck, err)
+	if a.require {
+		spec.RequireEncryption = "--require-encryption"
+		if os.Getenv("DOCKPACK_REQUIRE_ENCRYPTION") == "1" {
+			spec.RequireEncryption += " ($DOCKPACK_REQUIRE_ENCRYPTION=1)"
+		}
 	}
-	return nil
+	_, err = spec.DecideSeal()
+	return err
+}
+
+// readKeys loads the identities (--age-identity, or the passphrase) that
+// open sealed packs: nil when none is given (a sealed pack is then refused
+// by the reader, naming --age-identity). A missing or malformed identity
+// file is a usage error.
+func (a *ageFlags) readKeys(ctx context.Context) (*seal.Keys, error) {
+	k, err := a.keys(ctx)
+	if err != nil || !k.Opens() {
+		return nil, err
+	}
+	return k, nil
 }

@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/pflag"
 
+	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/seal"
 )
 
@@ -30,7 +31,7 @@ func parseAgeFlags(t *testing.T, write bool, args ...string) *ageFlags {
 	return &a
 }
 
-func TestAgeFlagsRefuseUnsealed(t *testing.T) {
+func TestAgeFlagsApplyWrite(t *testing.T) {
 	for _, k := range []string{"DOCKPACK_AGE_RECIPIENTS_FILE", "DOCKPACK_AGE_IDENTITY", "DOCKPACK_AGE_NAMING_KEY", "DOCKPACK_REQUIRE_ENCRYPTION", "DOCKPACK_AGE_PASSPHRASE_FILE", envPassphrase} {
 		t.Setenv(k, "")
 	}
@@ -45,27 +46,35 @@ func TestAgeFlagsRefuseUnsealed(t *testing.T) {
 	pf := filepath.Join(dir, "pass.txt")
 	os.WriteFile(pf, []byte("correct horse\n"), 0o600)
 
-	const writer = "classic pack to a directory"
 	for name, tc := range map[string]struct {
 		args     []string
+		store    bool
+		seals    bool
 		code     int
 		sentinel error
 		says     string
 	}{
-		"no age flag: plaintext, as asked": {nil, exitOK, nil, ""},
-		"a recipient: not wired":           {[]string{"--age-recipient", r}, exitPrecheck, seal.ErrNotWired, "not wired into the writers yet"},
-		"a recipients file: not wired":     {[]string{"--age-recipients-file", rf}, exitPrecheck, seal.ErrNotWired, writer},
-		"a passphrase: not wired":          {[]string{"--age-passphrase-file", pf}, exitPrecheck, seal.ErrNotWired, "nothing was written"},
-		"required, no recipient":           {[]string{"--require-encryption"}, exitPrecheck, seal.ErrPlaintextRefused, "--require-encryption asks for encryption"},
-		"required and a recipient":         {[]string{"--require-encryption", "--age-recipient", r}, exitPrecheck, seal.ErrNotWired, "--require-encryption asks"},
-		"a bad recipient":                  {[]string{"--age-recipient", "age1nope"}, exitUsage, seal.ErrBadRecipient, ""},
-		"a secret key as recipients file":  {[]string{"--age-recipients-file", badRF}, exitUsage, seal.ErrBadRecipient, "secret key"},
-		"a missing recipients file":        {[]string{"--age-recipients-file", filepath.Join(dir, "absent")}, exitUsage, os.ErrNotExist, ""},
-		"a passphrase and a recipient":     {[]string{"--age-passphrase-file", pf, "--age-recipient", r}, exitUsage, seal.ErrPassphraseAlone, ""},
-		"an empty passphrase file":         {[]string{"--age-passphrase-file", os.DevNull}, exitUsage, nil, "is empty"},
+		"no age flag: plaintext, as asked":     {nil, false, false, exitOK, nil, ""},
+		"a recipient: sealed":                  {[]string{"--age-recipient", r}, false, true, exitOK, nil, ""},
+		"a recipients file: sealed":            {[]string{"--age-recipients-file", rf}, false, true, exitOK, nil, ""},
+		"a passphrase: sealed":                 {[]string{"--age-passphrase-file", pf}, false, true, exitOK, nil, ""},
+		"required and a recipient: sealed":     {[]string{"--require-encryption", "--age-recipient", r}, false, true, exitOK, nil, ""},
+		"required, no recipient":               {[]string{"--require-encryption"}, false, false, exitPrecheck, seal.ErrPlaintextRefused, "--require-encryption asks for encryption"},
+		"a recipient, store format: not wired": {[]string{"--age-recipient", r}, true, false, exitPrecheck, seal.ErrNotWired, "--format store"},
+		"required, store format: not wired":    {[]string{"--require-encryption", "--age-recipient", r}, true, false, exitPrecheck, seal.ErrNotWired, "nothing was written"},
+		"required, no recipient, store format": {[]string{"--require-encryption"}, true, false, exitPrecheck, seal.ErrPlaintextRefused, "--age-recipient"},
+		"a bad recipient":                      {[]string{"--age-recipient", "age1nope"}, false, false, exitUsage, seal.ErrBadRecipient, ""},
+		"a secret key as recipients file":      {[]string{"--age-recipients-file", badRF}, false, false, exitUsage, seal.ErrBadRecipient, "secret key"},
+		"a missing recipients file":            {[]string{"--age-recipients-file", filepath.Join(dir, "absent")}, false, false, exitUsage, os.ErrNotExist, ""},
+		"a passphrase and a recipient":         {[]string{"--age-passphrase-file", pf, "--age-recipient", r}, false, false, exitUsage, seal.ErrPassphraseAlone, ""},
+		"an empty passphrase file":             {[]string{"--age-passphrase-file", os.DevNull}, false, false, exitUsage, nil, "is empty"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := parseAgeFlags(t, true, tc.args...).refuseUnsealed(ctx, writer)
+			spec := backup.Spec{Format: backup.FormatClassic, Target: dir}
+			if tc.store {
+				spec.Format = backup.FormatStore
+			}
+			err := parseAgeFlags(t, true, tc.args...).applyWrite(ctx, &spec)
 			if got := exitCode(err); got != tc.code {
 				t.Fatalf("exit code %d (%v), want %d", got, err, tc.code)
 			}
@@ -78,17 +87,21 @@ func TestAgeFlagsRefuseUnsealed(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), id.String()[20:]) {
 				t.Fatalf("the error repeats a secret key: %v", err)
 			}
+			if err == nil && spec.Seal.Encrypts() != tc.seals {
+				t.Fatalf("spec seals %v, want %v", spec.Seal.Encrypts(), tc.seals)
+			}
 		})
 	}
 
 	// The environment feeds the same config.
 	t.Setenv("DOCKPACK_REQUIRE_ENCRYPTION", "1")
-	if err := parseAgeFlags(t, true).refuseUnsealed(ctx, writer); !errors.Is(err, seal.ErrPlaintextRefused) {
+	if err := parseAgeFlags(t, true).applyWrite(ctx, &backup.Spec{Target: dir}); !errors.Is(err, seal.ErrPlaintextRefused) {
 		t.Fatalf("$DOCKPACK_REQUIRE_ENCRYPTION=1: %v", err)
 	}
 	t.Setenv("DOCKPACK_REQUIRE_ENCRYPTION", "")
 	t.Setenv(envPassphrase, "from the environment")
-	if err := parseAgeFlags(t, true).refuseUnsealed(ctx, writer); !errors.Is(err, seal.ErrNotWired) {
+	spec := backup.Spec{Target: dir}
+	if err := parseAgeFlags(t, true).applyWrite(ctx, &spec); err != nil || spec.Seal.Recipients()[0] != seal.PassphraseRecipient {
 		t.Fatalf("$%s: %v", envPassphrase, err)
 	}
 }

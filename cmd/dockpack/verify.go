@@ -23,6 +23,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		subset     percentValue
 		staging    string
 		s3f        s3Flags
+		af         ageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify PACK [--json]",
@@ -34,6 +35,10 @@ staging and checked there (never opened on the share).
 
 --structural only checks what is cheap on a big pack (sizes, tar headers, manifest, SHA256SUMS).
 
+A sealed pack (docs/encryption.md): --structural needs no identity (every sealed file's ciphertext
+sha256 and age header); the full check opens every file and needs --age-identity FILE (without
+one it is refused, exit 3).
+
 Exit codes: 0 the pack is good, 4 it is not (each failing file is named with the expected and
 actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 		Args: requireArgs(1, "the pack directory"),
@@ -43,7 +48,11 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 			if !jsonOut && stderrIsTTY() {
 				bar = newProgressReporter(out, false)
 			}
-			o := pack.VerifyOptions{StagingDir: staging, Structural: structural || subset > 0, ReadDataSubset: float64(subset), Lang: g.lang, Logger: g.logger}
+			keys, err := af.readKeys(cmd.Context()) // a sealed pack's identities (seal_flags.go)
+			if err != nil {
+				return err
+			}
+			o := pack.VerifyOptions{StagingDir: staging, Structural: structural || subset > 0, ReadDataSubset: float64(subset), Lang: g.lang, Logger: g.logger, Keys: keys}
 			if bar != nil {
 				o.Progress = bar.report
 			}
@@ -84,6 +93,7 @@ actual values), 1 it could not be checked, 2 usage, 130 canceled.`,
 	f.Var(&subset, "read-data-subset", "a store pack: the structural checks plus a random N% of the store's bundles read whole (e.g. 10%)")
 	f.StringVar(&staging, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for the SQLite check and a pack fetched from s3:// (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
 	s3f.bind(f)
+	af.bindRead(f)
 	return cmd
 }
 
