@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -98,7 +99,10 @@ type Options struct {
 	Concurrency int
 	// Checksum sent with every part (besides Content-MD5). Default crc32c.
 	Checksum Checksum
-	// Exclusive: how exclusive creates are made. Default ExclusiveAuto.
+	// Exclusive: how exclusive creates are made. Default: $DOCKPACK_S3_EXCLUSIVE
+	// (auto, conditional or fallback: the operator's knob for a service
+	// whose conditional writes cannot be trusted, and the tests' way to
+	// force the fallback), else ExclusiveAuto.
 	Exclusive Exclusive
 	// ClaimWait is the fallback's wait between writing a claim and listing
 	// the claims (at least 2 s: object times have one-second resolution).
@@ -117,6 +121,9 @@ type Options struct {
 	RetryMaxAttempts int
 }
 
+// EnvExclusive names the variable that sets Options.Exclusive's default.
+const EnvExclusive = "DOCKPACK_S3_EXCLUSIVE"
+
 // MetaOwner is the metadata key that holds the owner of an object or upload.
 const MetaOwner = "dockpack-owner"
 
@@ -129,6 +136,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.Checksum == "" {
 		o.Checksum = ChecksumCRC32C
+	}
+	if o.Exclusive == "" {
+		o.Exclusive = Exclusive(os.Getenv(EnvExclusive))
 	}
 	if o.Exclusive == "" {
 		o.Exclusive = ExclusiveAuto
