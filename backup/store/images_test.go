@@ -187,9 +187,13 @@ func TestImageSplitAndAssemble(t *testing.T) {
 			}
 		}
 	}
+	// The layers once, the configs, nothing else — less a chunk base and
+	// top may share: their tars end in the same zero bytes (the archive's
+	// trailer), which the store holds once when a chunk boundary of the
+	// store's random chunker polynomial falls inside them.
 	want := int64(len(base) + len(small) + len(top) + len(a.config) + len(b.config))
-	if st.NewRawBytes != want {
-		t.Errorf("stored %d plaintext bytes, want %d (the layers once, the configs, nothing else)", st.NewRawBytes, want)
+	if shared := commonSuffix(base, top); st.NewRawBytes > want || st.NewRawBytes < want-shared {
+		t.Errorf("stored %d plaintext bytes, want %d (the layers once, the configs, nothing else) less at most the %d bytes base and top end with alike", st.NewRawBytes, want, shared)
 	}
 
 	out := &bytes.Buffer{}
@@ -267,4 +271,13 @@ func TestImageAssembleDamaged(t *testing.T) {
 	if _, err := store.WriteImageArchive(ctx, io.Discard, []store.ArchiveImage{im}, store.ArchiveOptions{}); !errors.Is(err, store.ErrDamaged) {
 		t.Fatalf("short layer: %v", err)
 	}
+}
+
+// commonSuffix is the length of the bytes a and b end with alike.
+func commonSuffix(a, b []byte) int64 {
+	n := 0
+	for n < len(a) && n < len(b) && a[len(a)-1-n] == b[len(b)-1-n] {
+		n++
+	}
+	return int64(n)
 }
