@@ -23,7 +23,8 @@ import (
 // process's environment has no AWS_* variable): a backup job writes its
 // pack into the bucket (job output s3://…, the manifest's hash the job's),
 // the settings count it, GET /v1/packs lists it, a second job with
-// backup_retention_max 1 prunes the first through the bucket; the secret
+// backup_retention_max 1 prunes the first through the bucket, a restore
+// drill of the second passes (the pack fetched into staging); the secret
 // is nowhere — not in the settings JSON, the state dir's files, the
 // daemon's log, nor --print-config.
 func TestS3Daemon(t *testing.T) {
@@ -41,6 +42,7 @@ func TestS3Daemon(t *testing.T) {
 	d := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, args: args, env: env, noSched: true})
 
 	var packs []string
+	var last jobs.Job
 	for range 2 {
 		j := d.waitEnded(d.start("db", "volumes").ID, 2*time.Minute)
 		if j.Status != jobs.StatusCompleted || j.OutputDir == nil || !strings.HasPrefix(*j.OutputDir, target+"/"+pack.NamePrefix) {
@@ -52,6 +54,7 @@ func TestS3Daemon(t *testing.T) {
 			t.Fatalf("pack %s: hash %s (%v), job says %s", name, hash, err, *j.PackageHash)
 		}
 		packs = append(packs, name)
+		last = j
 		t.Logf("job %d: %s", j.ID, *j.OutputDir)
 	}
 	set := d.settings()
@@ -64,6 +67,18 @@ func TestS3Daemon(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &listed); code != 200 || err != nil || len(listed.Packs) != 1 || listed.Packs[0].Name != packs[1] {
 		t.Fatalf("GET /v1/packs after the retention: %d %v %s", code, err, body)
+	}
+
+	// A restore drill of the pack in the bucket: fetched into staging, verified, its database restored.
+	req, _ := json.Marshal(map[string]any{"job_id": last.ID, "backup_path": *last.OutputDir, "backup_hash": *last.PackageHash, "restore_target": "s3drill"})
+	code, body = d.do("POST", "/v1/drills", string(req))
+	var dr struct {
+		Acceptance string `json:"acceptance_status"`
+		HashMatch  bool   `json:"hash_match"`
+		BackupPath string `json:"backup_path"`
+	}
+	if err := json.Unmarshal(body, &dr); code != 200 || err != nil || dr.Acceptance != "passed" || !dr.HashMatch || dr.BackupPath != *last.OutputDir {
+		t.Fatalf("POST /v1/drills of %s: %d %v %s", *last.OutputDir, code, err, body)
 	}
 
 	// The secret is nowhere.

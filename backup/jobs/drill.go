@@ -69,7 +69,7 @@ func (m *Manager) RunDrill(ctx context.Context, req drill.Request) (drill.Drill,
 			return drill.Drill{}, fmt.Errorf("restore drill %s of job %d: %w", d.DrillID, d.JobID, err)
 		}
 	}
-	drill.Run(dctx, &d, drill.Options{Dir: filepath.Join(m.cfg.DrillDir, target), StagingDir: m.cfg.StagingDir, Logger: log})
+	m.runDrill(dctx, &d, drill.Options{Dir: filepath.Join(m.cfg.DrillDir, target), StagingDir: m.cfg.StagingDir, Logger: log}) // s3.go
 	release()
 	if ctx.Err() != nil {
 		return drill.Drill{}, fmt.Errorf("restore drill %s of job %d: %w", d.DrillID, d.JobID, ctx.Err())

@@ -2,7 +2,14 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 
+	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/drill"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/dockpack/dockpack/backup/storage"
@@ -52,4 +59,65 @@ func pruneTarget(ctx context.Context, so s3.Options, o pack.PruneOptions) (pack.
 	}
 	defer b.Close()
 	return transfer.Prune(ctx, b, o)
+}
+
+// runDrill runs a drill of d's pack: one in object storage is fetched into
+// local staging first (every object hashed as it arrives; transfer.Fetch)
+// and drilled there, the drill naming the s3:// pack; a fetch that fails
+// (a damaged or missing pack, an unreachable service) blocks the drill
+// with that error.
+func (m *Manager) runDrill(ctx context.Context, d *drill.Drill, o drill.Options) {
+	if !storage.IsS3URL(d.BackupPath) {
+		drill.Run(ctx, d, o)
+		return
+	}
+	loc := d.BackupPath
+	defer func() { d.BackupPath = loc }()
+	local, cleanup, ferr := m.fetchS3(ctx, loc)
+	if ferr != nil {
+		d.BackupPath = filepath.Join(os.TempDir(), "dockpack-unfetched-"+path.Base(loc)) // absent: the drill is blocked
+		drill.Run(ctx, d, o)
+		c := check.Check{Name: "fetch", Status: check.Blocked, Code: "fetch_failed", Path: loc, Detail: ferr.Error()}
+		if errors.Is(ferr, transfer.ErrSource) || errors.Is(ferr, transfer.ErrArrival) {
+			c.Status, c.Code = check.Fail, "fetch_verification_failed"
+		}
+		d.VerificationReport.Checks = append(d.VerificationReport.Checks, c)
+		d.VerificationReport.Failed = append(d.VerificationReport.Failed, loc+": "+ferr.Error())
+		return
+	}
+	defer cleanup()
+	d.BackupPath = local
+	drill.Run(ctx, d, o)
+}
+
+// fetchS3 fetches the pack at loc (s3://…/migration_pack_…) into a new
+// directory under the staging directory.
+func (m *Manager) fetchS3(ctx context.Context, loc string) (string, func(), error) {
+	s, err := m.loadSettings(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := storage.ParseTarget(loc)
+	if err != nil {
+		return "", nil, err
+	}
+	name := path.Base(t.Prefix)
+	t.Prefix = strings.TrimSuffix(path.Dir(t.Prefix), ".")
+	t.Prefix = strings.TrimSuffix(t.Prefix, "/")
+	b, err := targets.OpenTarget(ctx, t, targets.Options{S3: s3Options(s), Owner: owner.NewToken()})
+	if err != nil {
+		return "", nil, err
+	}
+	defer b.Close()
+	dir, err := os.MkdirTemp(m.cfg.StagingDir, "dockpack-fetch-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	p, _, err := transfer.Fetch(ctx, b, name, dir, transfer.Options{Logger: m.log})
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return p, cleanup, nil
 }
