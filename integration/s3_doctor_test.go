@@ -68,4 +68,13 @@ func TestDoctorS3(t *testing.T) {
 		t.Errorf("exit %d; a secret in the report?\n%s", exit, opDump(rep))
 	}
 	t.Logf("refused credentials: %s | %s", c.Summary, c.Detail)
+
+	// plan shows the same before anything is written.
+	if code, out, errb := s3CLI(t, env, "plan", "--project", s.project, "--target", target, "--no-images"); code != 0 {
+		t.Errorf("dockpack plan on the bucket: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := s3CLI(t, env, "plan", "--project", s.project, "--target", "s3://no-such-bucket-dockpack/p", "--no-images"); code != 3 ||
+		!strings.Contains(out+errb, "does not exist") {
+		t.Errorf("dockpack plan on a missing bucket: exit %d\n%s%s", code, out, errb)
+	}
 }
