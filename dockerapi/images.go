@@ -70,8 +70,11 @@ func (c *Client) SaveImages(ctx context.Context, refs []string, w io.Writer) (Sa
 	defer stop()
 
 	fb := &firstByteReader{r: body, start: start}
+	ahead := newAheadReader(fb) // the socket drained while blocks are validated, hashed and written
 	cw := &countWriter{w: w}
-	arch, verr := tarcheck.ValidateImageArchive(ctx, io.TeeReader(fb, cw))
+	arch, verr := tarcheck.ValidateImageArchive(ctx, io.TeeReader(ahead, cw))
+	body.Close() // what is left unread is not needed: the reading goroutine ends
+	ahead.stop(context.Background())
 	res.Bytes, res.FirstByte = cw.n, fb.d
 	switch {
 	case cw.err != nil:
@@ -196,7 +199,9 @@ type LoadResult struct {
 // is ErrImageLoad carrying the engine's words.
 func (c *Client) LoadImages(ctx context.Context, r io.Reader) (LoadResult, error) {
 	src := &sourceReader{r: r}
-	resp, err := c.cli.ImageLoad(ctx, src, client.ImageLoadWithQuiet(true))
+	ahead := newAheadReader(src) // r read while the previous blocks go to the engine
+	defer ahead.stop(ctx)
+	resp, err := c.cli.ImageLoad(ctx, ahead, client.ImageLoadWithQuiet(true))
 	if serr := src.failure(); serr != nil {
 		if err == nil {
 			resp.Body.Close()
