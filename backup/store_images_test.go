@@ -310,6 +310,24 @@ func TestRestoreStoreImagesByLayer(t *testing.T) {
 	if err := json.Unmarshal(files["manifest.json"], &man); err != nil || len(man) != 2 || len(man[0].Layers) != 2 || man[0].RepoTags[0] != "demo/app:1" {
 		t.Fatalf("manifest.json: %s %v", files["manifest.json"], err)
 	}
+
+	// A byte flipped in the store (no verify first): the chunk that holds
+	// it fails its sha256 as the archive is assembled, and the restore.
+	filepath.WalkDir(filepath.Join(spec.Target, store.DataPrefix), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			data, _ := os.ReadFile(p)
+			data[len(data)/3] ^= 0xff
+			os.WriteFile(p, data, 0o600)
+		}
+		return nil
+	})
+	rec = &loadRecorder{Engine: backuptest.NewEngine(), chains: map[string]bool{}}
+	rec.ClearImages()
+	_, err = restore.Run(ctx, res.Pack, restore.Spec{Engine: rec, Components: []pack.Component{pack.ComponentImages}, SkipVerify: true})
+	var be *store.BlobError
+	if !errors.As(err, &be) {
+		t.Fatalf("restore from a damaged store: %v", err)
+	}
 }
 
 // Export of a store pack with images by layer writes a self-contained

@@ -271,6 +271,16 @@ func TestImageAssembleDamaged(t *testing.T) {
 	if _, err := store.WriteImageArchive(ctx, io.Discard, []store.ArchiveImage{im}, store.ArchiveOptions{}); !errors.Is(err, store.ErrDamaged) {
 		t.Fatalf("short layer: %v", err)
 	}
+	// A Checked file (its reader checks its chunks) is checked for its
+	// size only: its digest is not computed again.
+	im.Layers[0].Checked = true
+	if _, err := store.WriteImageArchive(ctx, io.Discard, []store.ArchiveImage{im}, store.ArchiveOptions{}); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("short checked layer: %v", err)
+	}
+	im.Layers[0].Open = open([]byte("layer contenT"))
+	if _, err := store.WriteImageArchive(ctx, io.Discard, []store.ArchiveImage{im}, store.ArchiveOptions{}); err != nil {
+		t.Fatalf("checked layer: %v", err)
+	}
 }
 
 // commonSuffix is the length of the bytes a and b end with alike.
