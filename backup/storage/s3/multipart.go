@@ -45,6 +45,10 @@ type marker struct {
 
 const markerPrefix = internalPrefix + "uploads/"
 
+// putRetries bounds the attempts of one PutObject that meets a parent
+// directory removed under it (putBytes).
+const putRetries = 4
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func newNonce() string {
@@ -270,6 +274,19 @@ func (b *Backend) putBytes(ctx context.Context, key string, data []byte, meta ma
 		in.IfNoneMatch = aws.String("*")
 	}
 	out, err := b.client.PutObject(ctx, in, unsigned)
+	// A directory-backed service (versitygw's posix backend) answers
+	// ExistingObjectIsDirectory when another request removed the object's
+	// emptied parent directory at that instant (the upload markers'
+	// directory is emptied and refilled all the time): that put is retried.
+	for try := 1; err != nil && try < putRetries && isCode(err, "ExistingObjectIsDirectory"); try++ {
+		select {
+		case <-ctx.Done():
+			return b.mapErr("writing", key, context.Cause(ctx))
+		case <-time.After(time.Duration(try) * 50 * time.Millisecond):
+		}
+		in.Body = bytes.NewReader(data)
+		out, err = b.client.PutObject(ctx, in, unsigned)
+	}
 	if err != nil {
 		return b.mapErr("writing", key, err)
 	}
