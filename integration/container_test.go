@@ -62,8 +62,16 @@ func opImage(t *testing.T) string {
 	}
 	ref := "dockpack-test/" + strings.ToLower(dockertest.Unique("op-image")) + ":1"
 	args := []string{"build", "-q", "-t", ref}
-	for k, v := range dockertest.Labels() {
-		args = append(args, "--label", k+"="+v)
+	// The owner's label first: the legacy builder adds one LABEL step per
+	// --label, and an intermediate image labelled dockpack.test=1 without
+	// its owner is debris to another test process's sweep, which removed
+	// it mid-build ("unknown parent image ID").
+	labels := dockertest.Labels()
+	args = append(args, "--label", dockertest.OwnerLabel+"="+labels[dockertest.OwnerLabel])
+	for k, v := range labels {
+		if k != dockertest.OwnerLabel {
+			args = append(args, "--label", k+"="+v)
+		}
 	}
 	cmd := exec.Command("docker", append(args, ctxDir)...)
 	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")

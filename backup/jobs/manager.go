@@ -170,6 +170,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	job := Job{Kind: kind, Status: StatusRunning, CreatedAtMs: nowMs, StartedAtMs: &nowMs, HeartbeatAtMs: &nowMs,
 		Message: ptr(m.tr("job.starting")), Project: spec.Project, Components: slices.Clone(spec.Components), Trigger: trigger,
 		VerificationStatus: VerificationNotVerified}
+	m.awaitEnding(ctx)
 	var (
 		ls        lease
 		recovered []statedb.Job
@@ -474,3 +475,41 @@ func (m *Manager) Config() Config { return m.cfg }
 
 // tr is a job message in the configured language.
 func (m *Manager) tr(key string, args ...any) string { return i18n.T(m.cfg.Lang, key, args...) }
+
+// endingWait bounds how long Start waits for this process's jobs whose end
+// is recorded to release the lock.
+const endingWait = 5 * time.Second
+
+// awaitEnding waits (at most endingWait, or until ctx ends) while a job of
+// this process has its end recorded but still holds the lock — the moment
+// between its final record and the lock's release — so a client that saw
+// a job end and starts the next at once is not told the lock is busy.
+func (m *Manager) awaitEnding(ctx context.Context) {
+	deadline := time.Now().Add(endingWait)
+	for m.ending() && ctx.Err() == nil && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// ending reports whether a run of this process has its end recorded and
+// has not released the lock yet.
+func (m *Manager) ending() bool {
+	m.mu.Lock()
+	runs := make([]*jobRun, 0, len(m.runs))
+	for _, jr := range m.runs {
+		runs = append(runs, jr)
+	}
+	m.mu.Unlock()
+	for _, jr := range runs {
+		jr.mu.Lock()
+		f := jr.finalized
+		jr.mu.Unlock()
+		if f {
+			return true
+		}
+	}
+	return false
+}

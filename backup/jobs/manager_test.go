@@ -933,3 +933,18 @@ func TestManagerCancelOrphanedJob(t *testing.T) {
 		t.Fatalf("A overwrote the cancel: %+v", j)
 	}
 }
+
+// A job seen ended can be followed by the next start at once: Start waits
+// for this process's ended job to release the lock (no 409 in between).
+func TestManagerStartRightAfterAnEnd(t *testing.T) {
+	ctx := context.Background()
+	m := backuptest.MustManager(t, jobs.Config{Run: quickRun})
+	var prev int64
+	for i := range 30 {
+		j, err := m.Start(ctx, jobs.Request{})
+		if err != nil {
+			t.Fatalf("start %d, right after job %d ended: %v", i, prev, err)
+		}
+		prev = MustJobEnded(t, m, j.ID).ID
+	}
+}
