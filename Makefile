@@ -6,7 +6,7 @@ PKGS      := ./...
 # Unit tests: pure logic and real SQLite files, with the race detector.
 UNIT_TIMEOUT ?= 5m
 # Integration tests: the real Docker Engine, tmpfs mounts (root), heavy SQLite load.
-INTEG_TIMEOUT ?= 12m
+INTEG_TIMEOUT ?= 20m
 BENCH_TIMEOUT ?= 60m
 
 .PHONY: test test-unit test-integration faults bench store-big fuzz vet lint build demo demo-clean image clean browser
