@@ -7,7 +7,8 @@ PKGS      := ./...
 UNIT_TIMEOUT ?= 5m
 # Integration tests: the real Docker Engine, tmpfs mounts (root), heavy SQLite load.
 INTEG_TIMEOUT ?= 20m
-BENCH_TIMEOUT ?= 60m
+# make bench runs every benchmark of integration/ (the images ones alone take ~20 min)
+BENCH_TIMEOUT ?= 120m
 
 .PHONY: test test-unit test-integration faults bench store-big fuzz vet lint build demo demo-clean image clean browser
 
