@@ -148,6 +148,19 @@ func TestSealClassicDir(t *testing.T) {
 	}
 	sealCheckAtRest(t, atRest, sealFragments(s), k.recipient)
 
+	// packs and show say it is sealed and to whom.
+	code, out, errb := s3CLI(t, nil, "packs", "--target", target, "--json")
+	var listed struct {
+		Packs []pack.Info `json:"packs"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &listed); code != 0 || jerr != nil || len(listed.Packs) != 1 || listed.Packs[0].Encryption == nil ||
+		listed.Packs[0].Encryption.Recipients[0] != k.recipient {
+		t.Fatalf("dockpack packs --json: exit %d (%v)\n%s%s", code, jerr, out, errb)
+	}
+	if code, out, errb := s3CLI(t, nil, "show", p); code != 0 || !strings.Contains(out, "sealed to "+k.recipient) {
+		t.Fatalf("dockpack show: exit %d\n%s%s", code, out, errb)
+	}
+
 	// verify: structural without identity; full refused without one or with a wrong one.
 	if code, out, errb := s3CLI(t, nil, "verify", "--structural", p); code != 0 || !strings.Contains(out, "GOOD") {
 		t.Fatalf("structural verify without identity: exit %d\n%s%s", code, out, errb)
@@ -207,17 +220,17 @@ func TestSealClassicDir(t *testing.T) {
 	}
 
 	// export: refused without identity; with it a plaintext classic pack.
-	out := MustTmpfs(t, 64<<20)
-	if code, o, errb := s3CLI(t, nil, "export", p, "--to", out, "--fstype", "tmpfs"); code != 3 || !strings.Contains(errb, "--age-identity") {
+	expTarget := MustTmpfs(t, 64<<20)
+	if code, o, errb := s3CLI(t, nil, "export", p, "--to", expTarget, "--fstype", "tmpfs"); code != 3 || !strings.Contains(errb, "--age-identity") {
 		t.Fatalf("export without identity: exit %d\n%s%s", code, o, errb)
 	}
-	if packs, partials := TargetDirs(t, out); len(packs)+len(partials) != 0 {
+	if packs, partials := TargetDirs(t, expTarget); len(packs)+len(partials) != 0 {
 		t.Fatalf("a refused export left %v %v", packs, partials)
 	}
-	if code, o, errb := s3CLI(t, nil, "export", p, "--to", out, "--fstype", "tmpfs", "--age-identity", k.idFile); code != 0 {
+	if code, o, errb := s3CLI(t, nil, "export", p, "--to", expTarget, "--fstype", "tmpfs", "--age-identity", k.idFile); code != 0 {
 		t.Fatalf("export with the identity: exit %d\n%s%s", code, o, errb)
 	}
-	exp := filepath.Join(out, filepath.Base(p))
+	exp := filepath.Join(expTarget, filepath.Base(p))
 	cmd = exec.Command("sha256sum", "--strict", "-c", pack.SumsFile)
 	cmd.Dir = exp
 	if o, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(o), ".age") {
@@ -267,6 +280,14 @@ func TestSealClassicDir(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(target, ".dockpack")); !os.IsNotExist(err) {
 			t.Fatalf("%v: the refused backup created the store (%v)", extra, err)
 		}
+	}
+	// plan says the same, and takes the recipients of a classic backup.
+	planArgs := []string{"plan", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db, "--age-recipient", k.recipient}
+	if code, o, errb := s3CLI(t, nil, append(planArgs, "--format", "store")...); code != 3 || !strings.Contains(errb, "not wired") {
+		t.Fatalf("plan --format store --age-recipient: exit %d\n%s%s", code, o, errb)
+	}
+	if code, o, errb := s3CLI(t, nil, planArgs...); code != 0 {
+		t.Fatalf("plan --age-recipient: exit %d\n%s%s", code, o, errb)
 	}
 }
 

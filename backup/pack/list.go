@@ -36,6 +36,9 @@ type Info struct {
 	// Added is what the pack added to the target: a classic pack its size,
 	// a store pack the bytes of the blobs it was the first to store.
 	Added int64 `json:"added"`
+	// Encryption says the pack is sealed and to which recipients (their
+	// public keys; sealed.go); nil: plaintext.
+	Encryption *EncryptionEntry `json:"encryption,omitempty"`
 	// Problem says why a pack is invalid.
 	Problem string `json:"problem,omitempty"`
 }
@@ -132,6 +135,7 @@ func inspectPack(ctx context.Context, dir string) Info {
 	pi.PackageHash = hash
 	pi.Size = m.PackSize()
 	pi.Format, pi.Added = m.FormatVersion, pi.Size
+	pi.Encryption = m.Encryption
 	if m.Store != nil {
 		pi.Added = m.Store.NewBytes
 	}

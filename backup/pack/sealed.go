@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/seal"
@@ -112,8 +113,20 @@ func (d *Dir) openSealed(ctx context.Context, m *Manifest, f FileEntry) (io.Read
 		fh.Close()
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	return &sealedReader{r: r, f: fh, fe: f}, nil
+	// Opened on a goroutine of its own, ahead of the consumer (a tar
+	// validator, the engine's import): decryption and the consumer's work
+	// overlap on two cores.
+	ra := newReadAhead(&sealedReader{r: r, fe: f})
+	return &closeBoth{Reader: ra, close: func() error { ra.Close(); return fh.Close() }}, nil
 }
+
+// closeBoth is a reader with its own Close.
+type closeBoth struct {
+	io.Reader
+	close func() error
+}
+
+func (c *closeBoth) Close() error { return c.close() }
 
 // openRegular opens a listed file, refusing anything but a regular file of
 // the recorded size.
@@ -134,7 +147,6 @@ func (d *Dir) openRegular(ctx context.Context, f FileEntry) (*os.File, error) {
 // sealedReader is a sealed file's plaintext, its ciphertext checked at the end.
 type sealedReader struct {
 	r  *seal.Reader
-	f  *os.File
 	fe FileEntry
 }
 
@@ -148,8 +160,6 @@ func (s *sealedReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-func (s *sealedReader) Close() error { return s.f.Close() }
 
 // stageSealed opens a sealed file into a private file in stagingDir (what
 // sqlitesnap reads), removed by cleanup.
@@ -236,53 +246,156 @@ func stanzaTypes(recipients []string) []string {
 	return out
 }
 
-// sealedDeepCheck reads a sealed file once: its ciphertext hashed (the
-// manifest's size and sha256), its plaintext opened with the Dir's
-// identities and validated as deepCheck does a plaintext file. A missing
-// or wrong identity is an error (the verdict stays open), not a failed check.
-func sealedDeepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOptions, c *check.Check, hw *fsutil.HashWriter) error {
+// sealedDeepCheck reads a sealed file once: its ciphertext hashed as age
+// reads it (the manifest's size and sha256), its plaintext opened with the
+// Dir's identities — ahead, on a goroutine of its own — and validated as
+// deepCheck does a plaintext file. A missing or wrong identity is an error
+// (the verdict stays open), not a failed check. It returns the ciphertext
+// bytes read.
+func sealedDeepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOptions, c *check.Check, prog io.Writer) (int64, error) {
 	fh, ok := openPackFile(ctx, d, f, c)
 	if !ok {
+		return 0, nil
+	}
+	defer fh.Close()
+	r, err := d.keys.Decrypt(ctx, io.TeeReader(fsutil.ContextReader(ctx, fh), prog), m.Encryption.Recipients)
+	if err != nil {
+		if errors.Is(err, seal.ErrNoIdentity) || errors.Is(err, seal.ErrWrongIdentity) || ctx.Err() != nil {
+			return 0, err
+		}
+		return 0, damagedSealed(ctx, d, f, c, err)
+	}
+	ra := newReadAhead(r)
+	defer ra.Close()
+	fd, err := checkContent(ctx, ra, m, f, o)
+	if err != nil {
+		return 0, err
+	}
+	// The validators stop at the end of the archive: read the rest so that
+	// the checksum covers every byte.
+	if _, err := io.Copy(io.Discard, ra); err != nil {
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		if !errors.Is(err, seal.ErrDamaged) {
+			fail(c, CodeReadError, fmt.Sprintf("read error: %v", err))
+			return 0, nil
+		}
+		ra.Close()
+		return f.Size, damagedSealed(ctx, d, f, c, err)
+	}
+	dg := r.Digest()
+	if fd.code == "" {
+		fd.detail += " (opened with an age identity)"
+	}
+	judge(c, f, dg.Size, dg.SHA256, fd)
+	return dg.Size, nil
+}
+
+// damagedSealed judges a sealed file age could not open or read to its
+// end (cause): by its ciphertext's sha256, hashed anew from the start — a
+// difference from the manifest is the finding, else cause is.
+func damagedSealed(ctx context.Context, d *Dir, f FileEntry, c *check.Check, cause error) error {
+	fh, err := d.Open(ctx, f.Path)
+	if err != nil {
+		fail(c, CodeReadError, err.Error())
 		return nil
 	}
 	defer fh.Close()
-	ct := io.TeeReader(fsutil.ContextReader(ctx, fh), hw)
-	rest := func() error { // the ciphertext to its end, so that the checksum covers every byte
-		_, err := io.Copy(io.Discard, ct)
-		return err
-	}
-	r, err := d.keys.Decrypt(ctx, ct, m.Encryption.Recipients)
-	if err != nil {
-		if errors.Is(err, seal.ErrNoIdentity) || errors.Is(err, seal.ErrWrongIdentity) || ctx.Err() != nil {
-			return err
-		}
-		if rerr := rest(); rerr != nil {
-			fail(c, CodeReadError, rerr.Error())
-			return nil
-		}
-		judge(c, f, hw.N(), hw.Sum(), finding{code: CodeStructure, problem: err.Error()})
-		return nil
-	}
-	fd, err := checkContent(ctx, r, m, f, o)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	hw := fsutil.NewHashWriter(nil)
+	if _, err := io.Copy(hw, fsutil.ContextReader(ctx, fh)); err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		if !errors.Is(err, seal.ErrDamaged) {
-			fail(c, CodeReadError, fmt.Sprintf("read error after %d bytes: %v", hw.N(), err))
-			return nil
-		}
-		if rerr := rest(); rerr != nil {
-			fail(c, CodeReadError, rerr.Error())
-			return nil
-		}
-		fd = finding{code: CodeStructure, problem: err.Error()}
-	} else if fd.code == "" {
-		fd.detail += " (opened with an age identity)"
+		fail(c, CodeReadError, err.Error())
+		return nil
 	}
-	judge(c, f, hw.N(), hw.Sum(), fd)
+	judge(c, f, hw.N(), hw.Sum(), finding{code: CodeStructure, problem: cause.Error()})
 	return nil
+}
+
+// readAhead reads r on a goroutine of its own, up to raDepth buffers of
+// raSize ahead of its reader: the producer's work (decryption and hashing)
+// and the consumer's overlap. Close stops it (and waits for it); a reader
+// must not use r after Close.
+type readAhead struct {
+	ch   chan raChunk
+	done chan struct{}
+	pool chan []byte
+	wg   sync.WaitGroup
+	cur  []byte
+	buf  []byte // cur's buffer, back to the pool once read
+	err  error
+	once sync.Once
+}
+
+type raChunk struct {
+	b   []byte
+	err error
+}
+
+const (
+	raSize  = 256 << 10
+	raDepth = 4
+)
+
+func newReadAhead(r io.Reader) *readAhead {
+	ra := &readAhead{ch: make(chan raChunk, raDepth), done: make(chan struct{}), pool: make(chan []byte, raDepth+2)}
+	ra.wg.Add(1)
+	go func() {
+		defer ra.wg.Done()
+		defer close(ra.ch)
+		for {
+			var b []byte
+			select {
+			case b = <-ra.pool:
+			default:
+				b = make([]byte, raSize)
+			}
+			n, err := io.ReadFull(r, b)
+			if errors.Is(err, io.ErrUnexpectedEOF) && n > 0 {
+				err = io.EOF
+			}
+			select {
+			case ra.ch <- raChunk{b: b[:n], err: err}:
+			case <-ra.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		if ra.buf != nil {
+			select {
+			case ra.pool <- ra.buf[:cap(ra.buf)]:
+			default:
+			}
+			ra.buf = nil
+		}
+		c, ok := <-ra.ch
+		if !ok {
+			return 0, errors.New("read after close")
+		}
+		ra.cur, ra.buf, ra.err = c.b, c.b, c.err
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close stops the goroutine and waits for it.
+func (ra *readAhead) Close() {
+	ra.once.Do(func() {
+		close(ra.done)
+		ra.wg.Wait()
+	})
 }

@@ -258,9 +258,9 @@ func loadDump(ctx context.Context, pd *pack.Dir, m *pack.Manifest, tg dumpTarget
 		return ld, err
 	}
 	defer f.Close()
-	in := &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(trk.Writer(io.Discard)), fe: fe, sealed: m.Sealed()}
+	in := newCheckedReader(fsutil.ContextReader(ctx, f), trk.Writer(io.Discard), fe, m.Sealed())
 	res, err := spec.Engine.Exec(ctx, dockerapi.ExecOptions{Container: tg.ct.ID, Cmd: tg.dump.RestoreCommand, Stdin: in})
-	ld.ExitCode, ld.DurationMS, ld.StdoutTail, ld.StderrTail, ld.Bytes = res.ExitCode, res.Duration.Milliseconds(), res.StdoutTail, res.StderrTail, in.hw.N()
+	ld.ExitCode, ld.DurationMS, ld.StdoutTail, ld.StderrTail, ld.Bytes = res.ExitCode, res.Duration.Milliseconds(), res.StdoutTail, res.StderrTail, in.N()
 	if err != nil {
 		return ld, fmt.Errorf("service %s: %s in %s: %w", tg.service, strings.Join(tg.dump.RestoreCommand, " "), tg.ct.Name, err)
 	}

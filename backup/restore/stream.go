@@ -23,7 +23,7 @@ func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(r.dir, filepath.FromSlash(fe.Path)), err)
 	}
-	var rd io.Reader = &checkedReader{r: fsutil.ContextReader(ctx, f), hw: fsutil.NewHashWriter(r.trk.Writer(io.Discard)), fe: fe, sealed: r.m.Sealed()}
+	var rd io.Reader = newCheckedReader(fsutil.ContextReader(ctx, f), r.trk.Writer(io.Discard), fe, r.m.Sealed())
 	if h := r.spec.Hooks.WrapReader; h != nil {
 		rd = h(s, item, rd)
 	}
@@ -31,22 +31,40 @@ func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string
 }
 
 // checkedReader hashes what passes and, at the end, returns ErrPackChanged
-// instead of io.EOF when size or sha256 differ from the manifest.
+// instead of io.EOF when size or sha256 differ from the manifest. What
+// passes is also written to prog (progress).
 //
 // A sealed file's reader (pack.Dir.OpenFile) checks its ciphertext against
-// the manifest itself: what differs, or an age chunk that fails to
-// authenticate, is ErrPackChanged too.
+// the manifest itself: its plaintext is only counted here, and what
+// differs, or an age chunk that fails to authenticate, is ErrPackChanged too.
 type checkedReader struct {
 	r      io.Reader
-	hw     *fsutil.HashWriter
+	prog   io.Writer
+	hw     *fsutil.HashWriter // nil for a sealed file
+	n      int64
 	fe     pack.FileEntry
 	sealed bool
 }
 
+func newCheckedReader(r io.Reader, prog io.Writer, fe pack.FileEntry, sealed bool) *checkedReader {
+	c := &checkedReader{r: r, prog: prog, fe: fe, sealed: sealed}
+	if !sealed {
+		c.hw = fsutil.NewHashWriter(nil)
+	}
+	return c
+}
+
+// N is how many bytes passed.
+func (c *checkedReader) N() int64 { return c.n }
+
 func (c *checkedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
-		c.hw.Write(p[:n])
+		c.n += int64(n)
+		c.prog.Write(p[:n])
+		if c.hw != nil {
+			c.hw.Write(p[:n])
+		}
 	}
 	if c.sealed {
 		if err != nil && (errors.Is(err, pack.ErrSealedChanged) || errors.Is(err, seal.ErrDamaged)) {
@@ -54,12 +72,12 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
-	if c.hw.N() > c.fe.Size {
+	if c.n > c.fe.Size {
 		return n, fmt.Errorf("%w: %s is longer than the %d bytes the manifest records", ErrPackChanged, c.fe.Path, c.fe.Size)
 	}
 	if errors.Is(err, io.EOF) {
-		if c.hw.N() != c.fe.Size {
-			return n, fmt.Errorf("%w: %s: expected size %d, actual %d", ErrPackChanged, c.fe.Path, c.fe.Size, c.hw.N())
+		if c.n != c.fe.Size {
+			return n, fmt.Errorf("%w: %s: expected size %d, actual %d", ErrPackChanged, c.fe.Path, c.fe.Size, c.n)
 		}
 		if sum := c.hw.Sum(); sum != c.fe.SHA256 {
 			return n, fmt.Errorf("%w: %s: expected sha256 %s, actual %s", ErrPackChanged, c.fe.Path, c.fe.SHA256, sum)

@@ -30,11 +30,18 @@ type counter struct {
 func newCounter() *counter { return &counter{h: sha256.New()} }
 
 func (c *counter) add(p []byte) {
-	c.h.Write(p)
+	if c.h != nil {
+		c.h.Write(p)
+	}
 	c.n += int64(len(p))
 }
 
-func (c *counter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
+func (c *counter) sum() string {
+	if c.h == nil {
+		return ""
+	}
+	return hex.EncodeToString(c.h.Sum(nil))
+}
 
 // Writer seals what is written to it into dst, hashing the ciphertext as
 // it goes. Memory: age's one 64 KiB chunk buffer, whatever the size.
@@ -52,10 +59,21 @@ type Writer struct {
 // age stream (it does not close dst); Digest is then the ciphertext's.
 // A Write after ctx is done fails with ctx's error.
 func (k *Keys) Encrypt(ctx context.Context, dst io.Writer) (*Writer, error) {
+	return k.encrypt(ctx, dst, newCounter())
+}
+
+// EncryptUnhashed is Encrypt for a caller that hashes the ciphertext
+// itself (a pack writer's sink does): Digest then has sizes only (SHA256
+// empty), and the ciphertext is not hashed twice.
+func (k *Keys) EncryptUnhashed(ctx context.Context, dst io.Writer) (*Writer, error) {
+	return k.encrypt(ctx, dst, &counter{})
+}
+
+func (k *Keys) encrypt(ctx context.Context, dst io.Writer, c *counter) (*Writer, error) {
 	if !k.Encrypts() {
 		return nil, ErrPlaintextRefused
 	}
-	sw := &Writer{ctx: ctx, dst: dst, c: newCounter()}
+	sw := &Writer{ctx: ctx, dst: dst, c: c}
 	w, err := age.Encrypt(writerFunc(sw.writeCipher), k.recipients...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)

@@ -27,6 +27,9 @@ func printPack(w io.Writer, p i18n.Printer, packDir string, m *pack.Manifest, ha
 	fmt.Fprintln(w, p.T("show.engine", m.Engine.Version, m.Engine.APIVersion, m.Engine.ImageStore))
 	fmt.Fprintln(w, p.T("show.hash", hash))
 	fmt.Fprintln(w, p.T("show.size", humanBytes(m.PackSize())))
+	if m.Encryption != nil { // a sealed pack: to whom (public keys)
+		fmt.Fprintln(w, p.T("seal.show.encryption", strings.Join(m.Encryption.Recipients, ", ")))
+	}
 	fmt.Fprintln(w)
 	rows := [][]string{{p.T("show.col.file"), p.T("show.col.kind"), p.T("show.col.size"), p.T("show.col.sha256")}}
 	for _, f := range m.Files {
