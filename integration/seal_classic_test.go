@@ -293,7 +293,8 @@ func TestSealClassicDir(t *testing.T) {
 
 // TestSealClassicS3: an encrypted classic backup to object storage (the
 // same sink): nothing at rest in the bucket holds plaintext; structural
-// verify without identity and full verify with it pass.
+// verify without identity and full verify with it pass; copy to a
+// directory carries the sealed files as they are.
 func TestSealClassicS3(t *testing.T) {
 	srv := MustS3(t)
 	s := rsSmallStack(t)
@@ -323,4 +324,25 @@ func TestSealClassicS3(t *testing.T) {
 	if code, out, errb := s3CLI(t, env, "verify", "--staging-dir", t.TempDir(), "--age-identity", k.idFile, p); code != 0 || !strings.Contains(out, "GOOD") {
 		t.Fatalf("full verify from s3 with the identity: exit %d\n%s%s", code, out, errb)
 	}
+	// copy carries the sealed files as they are (no identity needed), each
+	// verified on arrival against the ciphertext's checksum.
+	dir := t.TempDir()
+	if code, out, errb := s3CLI(t, env, "copy", p, "--to", dir); code != 0 {
+		t.Fatalf("dockpack copy of a sealed pack: exit %d\n%s%s", code, out, errb)
+	}
+	local := filepath.Join(dir, filepath.Base(p))
+	if code, out, errb := s3CLI(t, env, "verify", "--structural", local); code != 0 {
+		t.Fatalf("structural verify of the copy: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := s3CLI(t, env, "verify", "--age-identity", k.idFile, local); code != 0 || !strings.Contains(out, "GOOD") {
+		t.Fatalf("full verify of the copy: exit %d\n%s%s", code, out, errb)
+	}
+	copied := map[string][]byte{}
+	filepath.Walk(local, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			copied[path], _ = os.ReadFile(path)
+		}
+		return nil
+	})
+	sealCheckAtRest(t, copied, sealFragments(s), k.recipient)
 }
