@@ -70,11 +70,10 @@ func (c *Client) SaveImages(ctx context.Context, refs []string, w io.Writer) (Sa
 	defer stop()
 
 	fb := &firstByteReader{r: body, start: start}
-	ahead := newAheadReader(fb) // the socket drained while blocks are validated, hashed and written
 	cw := &countWriter{w: w}
-	arch, verr := tarcheck.ValidateImageArchive(ctx, io.TeeReader(ahead, cw))
-	body.Close() // what is left unread is not needed: the reading goroutine ends
-	ahead.stop(context.Background())
+	// Read directly, not ahead: reading the socket ahead in a goroutine of
+	// its own cost half as much CPU again (BenchmarkImagesClassic).
+	arch, verr := tarcheck.ValidateImageArchive(ctx, io.TeeReader(fb, cw))
 	res.Bytes, res.FirstByte = cw.n, fb.d
 	switch {
 	case cw.err != nil:
