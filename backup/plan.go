@@ -87,7 +87,7 @@ func runPrechecks(ctx context.Context, spec *Spec, dryRun bool, engineErr error)
 		ProbeTarget: !dryRun, StagingDir: spec.StagingDir, SQLitePath: spec.SQLitePath, Components: spec.Components,
 		StopServices: spec.StopServices, StopAllServices: spec.StopAllServices, SpaceMargin: spec.SpaceMargin,
 		StopApps: spec.StopApps, Strict: spec.Strict, BindLimit: spec.BindLimit,
-		AdjustEstimate: spec.Hooks.AdjustEstimate, Lang: spec.Lang, Code: ErrorCode, ErrNothingToBackUp: ErrNothingToBackUp,
+		AdjustEstimate: spec.Hooks.AdjustEstimate, StoreLacks: storeLacks(spec), Lang: spec.Lang, Code: ErrorCode, ErrNothingToBackUp: ErrNothingToBackUp,
 	})
 	if err != nil {
 		return nil, err

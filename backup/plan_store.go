@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -9,7 +10,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/dockerapi"
@@ -292,4 +295,23 @@ func planImages(ctx context.Context, spec Spec, p *PackPlan, r *runner) (StoreLa
 		lack.Lacks = min(lack.Lacks, lack.Size)
 	}
 	return lack, nil
+}
+
+// storeLacks is the precheck's estimate of what a store backup of spec
+// adds to a local target's pack store (PlanStore over what the prechecks
+// found), nil for any other backup: the target needs room for that, not
+// for the whole pack.
+func storeLacks(spec *Spec) func(ctx context.Context, f *precheck.Facts) (int64, error) {
+	if spec.Format != FormatStore || storage.IsS3URL(spec.Target) {
+		return nil
+	}
+	return func(ctx context.Context, f *precheck.Facts) (int64, error) {
+		p := &PackPlan{Project: spec.Project, Target: spec.Target, Components: spec.Components}
+		p.fill(*f)
+		sp, err := PlanStore(ctx, *spec, p)
+		if err != nil || sp == nil {
+			return 0, cmp.Or(err, errors.New("no store estimate"))
+		}
+		return sp.Lacks(), nil
+	}
 }

@@ -87,6 +87,11 @@ type Options struct {
 	SpaceMargin float64
 	// AdjustEstimate may change the estimate the space checks use (tests).
 	AdjustEstimate func(Estimate) Estimate
+	// StoreLacks, when set (a store backup), estimates the bytes of the
+	// estimate the target's pack store lacks: the target must then have
+	// room for those (times SpaceMargin) rather than for the whole pack.
+	// An error keeps the whole estimate.
+	StoreLacks func(ctx context.Context, f *Facts) (int64, error)
 	// StopApps are services stopped with every service that depends on
 	// them (compose depends_on), dependents first (the compose check).
 	StopApps []string

@@ -29,6 +29,7 @@ func (c *Checker) Target(ctx context.Context) Result {
 	if storage.IsS3URL(dir) { // object storage: no mount to verify (s3.go)
 		return c.targetS3(ctx, b)
 	}
+	c.storeRequired(ctx, b)
 	pol := c.o.Policy
 	pol.MinFreeBytes = max(pol.MinFreeBytes, c.Facts.Required)
 	pol.SkipProbe = pol.SkipProbe || !c.o.ProbeTarget
@@ -158,4 +159,19 @@ func stagingSpace(ctx context.Context, dir string, probe bool) ([2]uint64, error
 	}
 	free, total, err := mountcheck.FreeSpace(ctx, dir)
 	return [2]uint64{free, total}, err
+}
+
+// storeRequired lowers the space a store backup needs to what the target's
+// pack store lacks of the estimate (Options.StoreLacks), times the margin.
+func (c *Checker) storeRequired(ctx context.Context, b *Builder) {
+	if c.o.StoreLacks == nil || c.Facts.Estimate == nil {
+		return
+	}
+	n, err := c.o.StoreLacks(ctx, &c.Facts)
+	if err != nil {
+		b.Evidence("store_lacks", "unknown ("+err.Error()+"): the whole estimate counts")
+		return
+	}
+	c.Facts.Required = min(c.Facts.Required, uint64(float64(max(n, 0))*c.o.SpaceMargin))
+	b.Evidence("store_lacks", UBytes(uint64(max(n, 0))))
 }
