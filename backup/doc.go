@@ -43,16 +43,16 @@
 //
 //	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/seal backup/check
-//	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/progress
+//	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/seal backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
 //	backup/export            → backup backup/internal/packdir backup/store backup/pack backup/seal backup/progress mountcheck
-//	backup/drill             → backup backup/pack backup/check backup/progress sqlitesnap
+//	backup/drill             → backup backup/pack backup/seal backup/check backup/progress sqlitesnap
 //	backup/restore           → backup/consistency backup backup/pack backup/seal backup/progress backup/store dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/consistency backup/pack backup/check backup/storage backup/storage/s3 dockerapi mountcheck sqlitesnap

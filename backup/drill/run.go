@@ -16,6 +16,7 @@ import (
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/sqlitesnap"
 )
 
@@ -30,6 +31,12 @@ type Options struct {
 	Logger *zap.Logger
 	// Progress receives the verification's byte-level progress. May be nil.
 	Progress progress.Func
+	// Keys open a sealed pack (nil: none; the drill of a sealed pack is
+	// then blocked, its check naming the identity and IdentityHint).
+	Keys *seal.Keys
+	// IdentityHint says where the identity is configured ("the setting
+	// age_identity_file").
+	IdentityHint string
 }
 
 // drilling is one drill's work in progress.
@@ -88,7 +95,10 @@ func (dr *drilling) add(c check.Check) {
 // verify verifies the pack fully; its checks become the report's.
 func (dr *drilling) verify(ctx context.Context) (*pack.VerifyResult, error) {
 	d := dr.d
-	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger, Dir: dr.pd, Progress: dr.o.Progress})
+	vr, verr := pack.Verify(ctx, d.BackupPath, pack.VerifyOptions{StagingDir: dr.o.StagingDir, Logger: dr.o.Logger, Dir: dr.pd, Progress: dr.o.Progress, Keys: dr.o.Keys})
+	if errors.Is(verr, seal.ErrNoIdentity) && dr.o.IdentityHint != "" {
+		verr = fmt.Errorf("%w; this daemon reads the identity from %s", verr, dr.o.IdentityHint)
+	}
 	switch {
 	case verr == nil:
 		d.PackageValidationStatus = Passed
@@ -148,6 +158,13 @@ func (dr *drilling) restore(ctx context.Context, vr *pack.VerifyResult, verr err
 		dest := filepath.Join(dr.o.Dir, d.DrillID, filepath.Base(fe.Path))
 		res, err := dr.restoreDB(ctx, vr.Manifest, fe, dest)
 		switch {
+		case err == nil && vr.Manifest.Sealed():
+			// The manifest holds the ciphertext's sha256: StageFile checked it
+			// to the end and age authenticated every chunk of the plaintext.
+			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256
+			d.CompareMatch = true
+			c.Status, c.Detail = check.OK, fmt.Sprintf("restored to %s and checked (%s); the sealed file's ciphertext sha256 equals the pack's and age authenticated every chunk", dest, res.Check)
+			pruneDirs(dr.o.Dir, d.DrillID, dr.o.Logger)
 		case err == nil:
 			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256
 			d.CompareMatch = res.SHA256 == fe.SHA256
@@ -186,6 +203,9 @@ func (dr *drilling) restoreDB(ctx context.Context, m *pack.Manifest, fe pack.Fil
 		return sqlitesnap.Result{}, fmt.Errorf("create the drill folder: %w", err)
 	}
 	o := sqlitesnap.RestoreOptions{StagingDir: dr.o.StagingDir, ExpectSHA256: fe.SHA256}
+	if m.Sealed() { // fe.SHA256 is the ciphertext's, checked by StageFile
+		o.ExpectSHA256 = ""
+	}
 	if dr.pd != nil {
 		// A store pack's snapshot is assembled from its chunks in staging first.
 		open, cleanup, err := dr.pd.StageFile(ctx, m, fe, dr.o.StagingDir)

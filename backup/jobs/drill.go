@@ -69,7 +69,13 @@ func (m *Manager) RunDrill(ctx context.Context, req drill.Request) (drill.Drill,
 			return drill.Drill{}, fmt.Errorf("restore drill %s of job %d: %w", d.DrillID, d.JobID, err)
 		}
 	}
-	m.runDrill(dctx, &d, drill.Options{Dir: filepath.Join(m.cfg.DrillDir, target), StagingDir: m.cfg.StagingDir, Logger: log}) // s3.go
+	keys, err := m.OpenKeys(dctx) // a sealed pack's identity (age_identity_file)
+	if err != nil {
+		release()
+		return drill.Drill{}, fmt.Errorf("restore drill %s of job %d: %w", d.DrillID, d.JobID, err)
+	}
+	m.runDrill(dctx, &d, drill.Options{Dir: filepath.Join(m.cfg.DrillDir, target), StagingDir: m.cfg.StagingDir, Logger: log,
+		Keys: keys, IdentityHint: IdentityHint}) // s3.go
 	release()
 	if ctx.Err() != nil {
 		return drill.Drill{}, fmt.Errorf("restore drill %s of job %d: %w", d.DrillID, d.JobID, ctx.Err())

@@ -86,9 +86,13 @@ func (m *Manager) RunLiveRestore(ctx context.Context, req LiveRestoreRequest) (L
 	log := m.log.With(zap.String("restore_id", lr.RestoreID), zap.Int64("job_id", lr.JobID))
 	m.rec.LiveRestores(hctx)
 
+	keys, err := openKeys(hctx, set) // a sealed pack's identity (age_identity_file)
+	if err != nil {
+		return LiveRestore{}, err
+	}
 	recorded := false
 	res, err := restore.Live(hctx, restore.LiveSpec{Pack: lr.BackupPath, PackageHash: lr.BackupHash, JobID: lr.JobID,
-		Live: lr.LiveAuthDBPath, Stop: stopList(set), Engine: m.cfg.Engine,
+		Live: lr.LiveAuthDBPath, Stop: stopList(set), Engine: m.cfg.Engine, Keys: keys, IdentityHint: IdentityHint,
 		StagingDir: m.cfg.StagingDir, Owner: m.id, Now: m.cfg.Now, Lang: m.cfg.Lang, Logger: m.log,
 		Record: func(ctx context.Context, c restore.LiveChecked) error {
 			err := m.recordLiveRestore(ctx, &lr, c)

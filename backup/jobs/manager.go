@@ -157,7 +157,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	spec, kind, err := m.buildSpec(set, req)
+	spec, kind, err := m.buildSpec(ctx, set, req)
 	if err != nil {
 		return Job{}, err
 	}

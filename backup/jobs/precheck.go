@@ -18,7 +18,7 @@ func (m *Manager) Precheck(ctx context.Context, req Request) (*backup.PackPlan, 
 	if err != nil {
 		return nil, err
 	}
-	spec, _, err := m.buildSpec(set, req)
+	spec, _, err := m.buildSpec(ctx, set, req)
 	if err != nil {
 		return nil, err
 	}

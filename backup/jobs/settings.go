@@ -17,6 +17,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs/internal/statedb"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/bounded"
 	"go.uber.org/zap"
 )
@@ -200,7 +201,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, p settings.Patch) (setting
 // ErrInvalidSpec. full_backup_enabled is not read here: it only turns the
 // full backups' schedule on and off (RagFlowAuth's 启用定时全量备份); a
 // requested full backup always runs.
-func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind, error) {
+func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Request) (backup.Spec, Kind, error) {
 	if s.TargetLocalDir == "" {
 		return backup.Spec{}, "", fmt.Errorf("%w: local_backup_target_not_configured: no backup target directory is configured (settings target_local_dir)", backup.ErrInvalidSpec)
 	}
@@ -267,6 +268,9 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 	}
 	spec.Strict = s.StrictMounts
 	spec.BindLimit = int64(s.BindMaxMiB) << 20
+	if err := sealSpec(ctx, s, &spec); err != nil {
+		return backup.Spec{}, "", err
+	}
 	if err := spec.Validate(); err != nil {
 		return backup.Spec{}, "", err
 	}
@@ -275,4 +279,59 @@ func (m *Manager) buildSpec(s settings.Settings, req Request) (backup.Spec, Kind
 		kind = KindFull
 	}
 	return spec, kind, nil
+}
+
+// sealSpec gives spec the encryption settings as the CLI's age flags do
+// (docs/encryption.md): the recipients of age_recipients_file (spec.Seal;
+// a missing or malformed file wraps ErrInvalidSpec and the seal sentinel)
+// and require_encryption (spec.RequireEncryption). Then the
+// no-silent-plaintext rule (backup.Spec.DecideSeal) refuses before any job
+// exists: required without recipients (seal.ErrPlaintextRefused), or
+// recipients for the store format (seal.ErrNotWired). The state DB holds
+// the file's path only; the keys are read at every job.
+func sealSpec(ctx context.Context, s settings.Settings, spec *backup.Spec) error {
+	spec.Seal, spec.RequireEncryption = nil, ""
+	if s.AgeRecipientsFile != "" {
+		k, err := seal.Load(ctx, seal.Config{RecipientsFiles: []string{s.AgeRecipientsFile}})
+		if err != nil {
+			return fmt.Errorf("%w: age_recipients_file: %w", backup.ErrInvalidSpec, err)
+		}
+		spec.Seal = k
+	}
+	if s.RequireEncryption {
+		spec.RequireEncryption = "the setting require_encryption"
+	}
+	if _, err := spec.DecideSeal(); err != nil {
+		return fmt.Errorf("%w (dockpack serve: settings age_recipients_file, require_encryption, pack_format)", err)
+	}
+	return nil
+}
+
+// IdentityHint names where the daemon's identity is configured, in the
+// refusals of a sealed pack without one.
+const IdentityHint = "the setting age_identity_file (dockpack serve --age-identity, $DOCKPACK_AGE_IDENTITY)"
+
+// openKeys loads the identity file of age_identity_file (nil when none is
+// set): the keys that open sealed packs for drills, background
+// verification and the real restore of the live database. A missing or
+// malformed file wraps ErrInvalidSpec and the seal sentinel.
+func openKeys(ctx context.Context, s settings.Settings) (*seal.Keys, error) {
+	if s.AgeIdentityFile == "" {
+		return nil, nil
+	}
+	k, err := seal.Load(ctx, seal.Config{IdentityFiles: []string{s.AgeIdentityFile}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: age_identity_file: %w", backup.ErrInvalidSpec, err)
+	}
+	return k, nil
+}
+
+// OpenKeys loads the identity of the age_identity_file setting (nil when
+// none is set): background verification opens sealed packs with it.
+func (m *Manager) OpenKeys(ctx context.Context) (*seal.Keys, error) {
+	s, err := m.loadSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return openKeys(ctx, s)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/internal/owner"
@@ -58,6 +59,12 @@ type LiveSpec struct {
 	// Stop says which containers hold the live database.
 	Stop   StopList
 	Engine LiveEngine
+	// Keys open a sealed pack (its identities; nil: none, a sealed pack is
+	// refused before anything changes, naming IdentityHint).
+	Keys *seal.Keys
+	// IdentityHint says where the identity is configured ("the setting
+	// age_identity_file"): added to the refusal of a sealed pack without one.
+	IdentityHint string
 	// StopTimeout is the grace of each stopped container. Default 30s.
 	StopTimeout time.Duration
 	// StagingDir is local scratch space. Default os.TempDir().
@@ -132,6 +139,7 @@ func Live(ctx context.Context, s LiveSpec) (LiveResult, error) {
 		return LiveResult{}, l.refuse(ctx, "restore_backup_package_not_found", false, err, "liverestore.pack_unreadable", s.Pack, err)
 	}
 	defer pd.Close()
+	pd.SetKeys(s.Keys)
 	l.pd = pd
 	if err := l.hook(ctx, progress.StepVerify); err != nil {
 		return LiveResult{}, err

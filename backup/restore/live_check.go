@@ -3,12 +3,15 @@ package restore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/fsutil"
 )
 
@@ -38,9 +41,21 @@ func (l *liveRestorer) check(ctx context.Context) (LiveChecked, error) {
 	}
 	l.m = m
 	chk := LiveChecked{PackageHash: vr.PackageHash, DB: filepath.Join(s.Pack, filepath.FromSlash(l.fe.Path)), DBSHA256: strings.ToLower(l.fe.SHA256)}
+	if err := l.pd.CheckKeys(m); err != nil { // a sealed pack without its identity: nothing changed
+		if errors.Is(err, seal.ErrNoIdentity) && s.IdentityHint != "" {
+			err = fmt.Errorf("%w; this daemon reads the identity from %s", err, s.IdentityHint)
+		}
+		return LiveChecked{}, l.refuse(ctx, backup.ErrorCode(err), false, err, "liverestore.pack_unreadable", s.Pack, err)
+	}
 	got, err := l.hashDB(ctx)
 	if err != nil {
 		return LiveChecked{}, l.refuse(ctx, "restore_pack_verification_failed", false, err, "liverestore.pack_unreadable", chk.DB, err)
+	}
+	if m.Sealed() {
+		// The manifest holds the ciphertext's sha256, which OpenFile checked
+		// to the end (and age authenticated every chunk): the plaintext's
+		// sha256 is what the restored copy must have.
+		chk.DBSHA256 = got
 	}
 	if got != chk.DBSHA256 {
 		return LiveChecked{}, l.refuse(ctx, "restore_pack_verification_failed", false, nil, "liverestore.db_changed", l.fe.Path, got, chk.DBSHA256)

@@ -129,6 +129,18 @@ var table = []Field{
 		Note: "store writes only what changed since the packs before (format 2); classic packs stay readable",
 		Flag: "pack-format", Env: "DOCKPACK_PACK_FORMAT", Usage: "pack format: classic (every file in full, default) or store (chunks in the target's pack store)",
 		value: func(s *Settings) any { return &s.PackFormat }},
+	{Name: "age_recipients_file", Type: TypePath,
+		Note: "public keys only (age1…, one a line); the state DB holds only the file's path; classic packs only (docs/encryption.md)",
+		Flag: "age-recipients-file", Env: "DOCKPACK_AGE_RECIPIENTS_FILE", Usage: "seal every pack the daemon writes to the age recipients in this file (one age1… a line, # comments; classic packs only)",
+		value: func(s *Settings) any { return &s.AgeRecipientsFile }},
+	{Name: "age_identity_file", Type: TypePath,
+		Note: "the secret keys stay in that file (mode 0600); the state DB holds only its path",
+		Flag: "age-identity", Env: "DOCKPACK_AGE_IDENTITY", Usage: "age identity file (age-keygen's output) that opens sealed packs for drills, background verification and the real restore of the live database",
+		value: func(s *Settings) any { return &s.AgeIdentityFile }},
+	{Name: "require_encryption", Type: TypeBool,
+		Note: "without age_recipients_file every backup is refused: nothing is written in plaintext",
+		Flag: "require-encryption", Env: "DOCKPACK_REQUIRE_ENCRYPTION", Usage: "refuse to write a pack that is not sealed (needs age_recipients_file)",
+		value: func(s *Settings) any { return &s.RequireEncryption }},
 }
 
 // PackFormats are the values of pack_format (backup.FormatClassic, backup.FormatStore).

@@ -57,6 +57,17 @@ type Settings struct {
 	// PackFormat is the pack format of the daemon's backups: "classic"
 	// (default) or "store" (PackFormats).
 	PackFormat string `json:"pack_format"`
+	// AgeRecipientsFile names a file of age recipients (public keys) every
+	// pack is sealed to (backup.Spec.Seal; classic packs only). The
+	// state DB holds the path, never a key.
+	AgeRecipientsFile string `json:"age_recipients_file"`
+	// AgeIdentityFile names the age identity file (secret keys, kept in
+	// that file) that opens sealed packs for drills, background
+	// verification and the real restore of the live database.
+	AgeIdentityFile string `json:"age_identity_file"`
+	// RequireEncryption refuses to write a pack that is not sealed
+	// (backup.Spec.RequireEncryption).
+	RequireEncryption bool `json:"require_encryption"`
 
 	// Derived, read-only.
 	LocalBackupTargetPath string `json:"local_backup_target_path"`

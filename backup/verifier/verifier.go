@@ -22,6 +22,7 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/internal/owner"
 )
@@ -153,9 +154,16 @@ func (vf *Verifier) run(ctx context.Context, r *run) {
 	if h := vf.cfg.Hooks.BeforeStep; h != nil {
 		err = h(ctx, progress.StepVerify)
 	}
+	var keys *seal.Keys // a sealed pack's identity (age_identity_file)
+	if err == nil {
+		keys, err = vf.m.OpenKeys(ctx)
+	}
 	if err == nil {
 		res, err = pack.Verify(ctx, v.Path, pack.VerifyOptions{StagingDir: vf.cfg.StagingDir, Lang: v.Lang, Logger: log,
-			Progress: func(p progress.Report) { r.progress(v.Lang, p) }})
+			Progress: func(p progress.Report) { r.progress(v.Lang, p) }, Keys: keys})
+		if errors.Is(err, seal.ErrNoIdentity) {
+			err = fmt.Errorf("%w; this daemon reads the identity from %s", err, jobs.IdentityHint)
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // canceled, shut down or the lease lost: say which

@@ -1,0 +1,178 @@
+//go:build integration
+
+package integration_test
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/dockpack/dockpack/backup/pack"
+)
+
+// TestSealDaemon (issue 16, docs/encryption.md): a daemon given an age
+// recipients file (and require_encryption) writes sealed classic packs —
+// no "SQLite format 3" nor the volume's config file in any file at rest,
+// the manifest and GET /v1/packs name the recipient. Without the identity
+// setting, a restore drill is blocked, a background verification fails
+// and a real restore is refused (400), each naming age_identity_file;
+// with it (the daemon restarted on the same state DB) the drill passes,
+// the verification passes and the real restore replaces the live
+// database with the pack's.
+func TestSealDaemon(t *testing.T) {
+	t0 := time.Now()
+	s := dmNewStack(t, 64<<10)
+	target := MustTmpfs(t, 64<<20)
+	state := t.TempDir()
+	keys := mustSealKeys(t)
+	o := dmOpts{stateDir: state, target: target, stack: s, noSched: true,
+		args: []string{"--age-recipients-file", keys.recipientsFile, "--require-encryption"}}
+	d := dmStart(t, o)
+
+	j := d.waitEnded(d.start("db", "volumes").ID, 60*time.Second)
+	dmAssertPack(t, j)
+	dir := *j.OutputDir
+	m, _, err := pack.ReadManifest(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Sealed() || len(m.Encryption.Recipients) != 1 || m.Encryption.Recipients[0] != keys.recipient {
+		t.Fatalf("manifest encryption %+v, want sealed to %s", m.Encryption, keys.recipient)
+	}
+	frags := [][]byte{[]byte("SQLite format 3"), []byte("[app]\nname=" + s.project + "\n")}
+	files := 0
+	if err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, f := range frags {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds plaintext %q", p, f)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, pb := d.do("GET", "/v1/packs", "")
+	if !strings.Contains(string(pb), keys.recipient) {
+		t.Errorf("GET /v1/packs does not name the recipient: %s", pb)
+	}
+	if set := d.settings(); set["age_recipients_file"] != keys.recipientsFile || set["require_encryption"] != true || set["age_identity_file"] != "" {
+		t.Errorf("settings: %v", set)
+	}
+	t.Logf("sealed pack: %d files, none holds plaintext; recipients %v", files, m.Encryption.Recipients)
+
+	drillBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "restore_target": "staging"}`, j.ID, dir, *j.PackageHash)
+	restoreBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "change_reason": "sealed restore", "confirmation_text": "RESTORE"}`, j.ID, dir, *j.PackageHash)
+
+	// Without the identity: blocked / failed / refused, naming the setting.
+	code, b := d.do("POST", "/v1/drills", drillBody)
+	dr := dmJSON(t, b)
+	if code != 200 || dr["acceptance_status"] != "blocked" || !strings.Contains(string(b), "age_identity_file") {
+		t.Errorf("drill without identity: %d %s, want blocked naming age_identity_file", code, b)
+	}
+	t.Logf("drill without identity: %d %s, failed %v", code, dr["acceptance_status"], dr["verification_report"].(map[string]any)["failed"])
+	if v := sealVerify(t, d, filepath.Base(dir)); v["ok"] == true || !strings.Contains(fmt.Sprint(v["detail"]), "age_identity_file") {
+		t.Errorf("verification without identity: %v", v)
+	} else {
+		t.Logf("verification without identity: %s %v: %v", v["status"], v["error_code"], v["detail"])
+	}
+	sealAddRow(t, s.db, "after the pack")
+	code, b = d.do("POST", "/v1/restores", restoreBody)
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "age_identity_file") {
+		t.Errorf("real restore without identity: %d %s, want 400 naming age_identity_file", code, b)
+	}
+	t.Logf("real restore without identity: %d %s", code, b)
+	if n := sealRows(t, s.db); n != 4 {
+		t.Errorf("the refused restore changed the live database: %d rows, want 4", n)
+	}
+
+	// With the identity (the daemon restarted on the same state DB).
+	d.kill(syscall.SIGTERM)
+	d.waitExit(30 * time.Second)
+	o.args = append(o.args, "--age-identity", keys.idFile)
+	d = dmStart(t, o)
+	code, b = d.do("POST", "/v1/drills", drillBody)
+	dr = dmJSON(t, b)
+	if code != 200 || dr["acceptance_status"] != "passed" || dr["compare_match"] != true || dr["restored_auth_db_path"] == nil {
+		t.Fatalf("drill with identity: %d %s", code, b)
+	}
+	if n := sealRows(t, dr["restored_auth_db_path"].(string)); n != 3 {
+		t.Errorf("the drill's restored database has %d rows, want 3", n)
+	}
+	if v := sealVerify(t, d, filepath.Base(dir)); v["ok"] != true {
+		t.Errorf("verification with identity: %v", v)
+	}
+	code, b = d.do("POST", "/v1/restores", restoreBody)
+	if rr := dmJSON(t, b); code != 200 || rr["result"] != "success" || rr["compare_match"] != true {
+		t.Fatalf("real restore with identity: %d %s", code, b)
+	}
+	if n := sealRows(t, s.db); n != 3 {
+		t.Errorf("the live database has %d rows after the restore, want the pack's 3", n)
+	}
+	dmAssertClean(t, target, s)
+	t.Logf("TestSealDaemon: %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// sealVerify runs a background verification of the pack (POST
+// /v1/packs/{name}/verify) and returns it once ended.
+func sealVerify(t *testing.T, d *dmDaemon, name string) map[string]any {
+	t.Helper()
+	code, b := d.do("POST", "/v1/packs/"+name+"/verify", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("POST verify: %d %s", code, b)
+	}
+	id := dmJSON(t, b)["id"].(string)
+	var v map[string]any
+	dmWait(t, 30*time.Second, "the verification's end", func() bool {
+		_, b := d.do("GET", "/v1/verifications/"+id, "")
+		v = dmJSON(t, b)
+		return v["finished_at_ms"] != nil
+	})
+	return v
+}
+
+// sealRows counts the users of a database.
+func sealRows(t *testing.T, db string) int {
+	t.Helper()
+	conn, err := sqlite.OpenConn(db, sqlite.OpenReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := -1
+	if err := sqlitex.ExecuteTransient(conn, "SELECT count(*) FROM users", &sqlitex.ExecOptions{
+		ResultFunc: func(st *sqlite.Stmt) error { n = st.ColumnInt(0); return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sealAddRow adds a user to a database.
+func sealAddRow(t *testing.T, db, name string) {
+	t.Helper()
+	conn, err := sqlite.OpenConn(db, sqlite.OpenReadWrite|sqlite.OpenWAL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := sqlitex.ExecuteTransient(conn, "INSERT INTO users(name) VALUES (?)", &sqlitex.ExecOptions{Args: []any{name}}); err != nil {
+		t.Fatal(err)
+	}
+}
