@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -127,6 +128,32 @@ func TestSealDaemon(t *testing.T) {
 		t.Errorf("the live database has %d rows after the restore, want the pack's 3", n)
 	}
 	dmAssertClean(t, target, s)
+
+	// No secret in the daemon's log, the state DB or --print-config: the
+	// identity file holds it, the settings its path.
+	secret, err := os.ReadFile(keys.idFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := bytes.TrimSpace(secret)
+	logb, _ := os.ReadFile(d.logf)
+	cfg, err := exec.Command(dmBinary(t), append([]string{"serve", "--print-config", "--state-dir", state, "--target", target}, o.args...)...).CombinedOutput()
+	if err != nil || !bytes.Contains(cfg, []byte(keys.idFile)) {
+		t.Errorf("--print-config: %v: %s", err, cfg)
+	}
+	for what, b := range map[string][]byte{"the log": logb, "--print-config": cfg} {
+		if bytes.Contains(b, key) || bytes.Contains(bytes.ToUpper(b), []byte("AGE-SECRET-KEY")) {
+			t.Errorf("%s holds the identity's secret key", what)
+		}
+	}
+	filepath.WalkDir(state, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, key) {
+				t.Errorf("state file %s holds the identity's secret key", p)
+			}
+		}
+		return nil
+	})
 	t.Logf("TestSealDaemon: %v", time.Since(t0).Round(time.Millisecond))
 }
 
