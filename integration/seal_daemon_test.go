@@ -21,7 +21,8 @@ import (
 	"github.com/dockpack/dockpack/backup/pack"
 )
 
-// TestSealDaemon (issue 16, docs/encryption.md): a daemon given an age
+// TestSealDaemon (issue 16, docs/encryption.md): a daemon asked to
+// require encryption without recipients refuses the backup (400); one given an age
 // recipients file (and require_encryption) writes sealed classic packs —
 // no "SQLite format 3" nor the volume's config file in any file at rest,
 // the manifest and GET /v1/packs name the recipient. Without the identity
@@ -36,6 +37,21 @@ func TestSealDaemon(t *testing.T) {
 	target := MustTmpfs(t, 64<<20)
 	state := t.TempDir()
 	keys := mustSealKeys(t)
+
+	// Asked to require encryption without recipients: the job is refused
+	// before it exists (400 plaintext_refused), nothing is written.
+	r := dmStart(t, dmOpts{stateDir: state, target: target, stack: s, noSched: true, args: []string{"--require-encryption"}})
+	code, b := r.do("POST", "/v1/backups", dmComponents([]string{"db", "volumes"}))
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "plaintext_refused") || !strings.Contains(string(b), "require_encryption") {
+		t.Errorf("backup required to encrypt without recipients: %d %s, want 400 plaintext_refused naming require_encryption", code, b)
+	}
+	if packs, partials := TargetDirs(t, target); len(packs)+len(partials) != 0 {
+		t.Errorf("the refused backup left %v %v", packs, partials)
+	}
+	t.Logf("required without recipients: %d %s", code, b)
+	r.kill(syscall.SIGTERM)
+	r.waitExit(30 * time.Second)
+
 	o := dmOpts{stateDir: state, target: target, stack: s, noSched: true,
 		args: []string{"--age-recipients-file", keys.recipientsFile, "--require-encryption"}}
 	d := dmStart(t, o)
@@ -83,7 +99,7 @@ func TestSealDaemon(t *testing.T) {
 	restoreBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "change_reason": "sealed restore", "confirmation_text": "RESTORE"}`, j.ID, dir, *j.PackageHash)
 
 	// Without the identity: blocked / failed / refused, naming the setting.
-	code, b := d.do("POST", "/v1/drills", drillBody)
+	code, b = d.do("POST", "/v1/drills", drillBody)
 	dr := dmJSON(t, b)
 	if code != 200 || dr["acceptance_status"] != "blocked" || !strings.Contains(string(b), "age_identity_file") {
 		t.Errorf("drill without identity: %d %s, want blocked naming age_identity_file", code, b)
