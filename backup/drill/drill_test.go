@@ -1,0 +1,109 @@
+package drill_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+
+	"github.com/dockpack/dockpack/backup/backuptest"
+	"github.com/dockpack/dockpack/backup/drill"
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/seal"
+)
+
+// sealedPack is backuptest's pack sealed to a new identity as the classic
+// writer seals (files at <path>.age, components and SHA256SUMS over the
+// ciphertext, the encryption section); it returns the identity's keys and
+// another identity's.
+func sealedPack(t *testing.T) (*backuptest.Pack, *seal.Keys, *seal.Keys) {
+	t.Helper()
+	ctx := context.Background()
+	p := backuptest.MustPack(t, t.TempDir(), backuptest.Created)
+	load := func(c seal.Config) *seal.Keys {
+		k, err := seal.Load(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	idKeys := func(id *age.X25519Identity) *seal.Keys {
+		f := filepath.Join(t.TempDir(), "key.txt")
+		if err := os.WriteFile(f, []byte(id.String()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return load(seal.Config{IdentityFiles: []string{f}})
+	}
+	id, _ := age.GenerateX25519Identity()
+	other, _ := age.GenerateX25519Identity()
+	sealer := load(seal.Config{Recipients: []string{id.Recipient().String()}})
+	m := p.Manifest
+	var sums []pack.Sum
+	for i, f := range m.Files {
+		var buf bytes.Buffer
+		dg, err := sealer.Seal(ctx, &buf, bytes.NewReader(p.Files[f.Path]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(p.Path(f.Path))
+		if err := os.WriteFile(p.Path(f.Path+pack.SealedSuffix), buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m.Files[i] = pack.FileEntry{Path: f.Path + pack.SealedSuffix, Kind: f.Kind, Size: dg.Size, SHA256: dg.SHA256}
+		sums = append(sums, pack.Sum{SHA256: dg.SHA256, Path: m.Files[i].Path})
+	}
+	m.Encryption = &pack.EncryptionEntry{Scheme: pack.SchemeAge, Recipients: sealer.Recipients()}
+	data, err := pack.MarshalManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p.Path(pack.ManifestFile), data, 0o600)
+	p.Hash = backuptest.Hex(data)
+	os.WriteFile(p.Path(pack.SumsFile), pack.FormatSums(append(sums, pack.Sum{SHA256: p.Hash, Path: pack.ManifestFile})), 0o600)
+	return p, idKeys(id), idKeys(other)
+}
+
+// A drill of a sealed pack without an identity, or with another, is
+// blocked, its report naming the identity (and IdentityHint), nothing
+// restored; with the pack's identity it passes: the database restored
+// into the drill's folder is the pack's plaintext.
+func TestDrillSealedPack(t *testing.T) {
+	p, keys, wrong := sealedPack(t)
+	run := func(k *seal.Keys) drill.Drill {
+		d := drill.Drill{DrillID: drill.NewID(), JobID: 1, BackupPath: p.Dir, BackupHash: p.Hash}
+		drill.Run(context.Background(), &d, drill.Options{Dir: t.TempDir(), StagingDir: t.TempDir(), Keys: k, IdentityHint: "the setting age_identity_file"})
+		return d
+	}
+	for _, tc := range []struct {
+		name  string
+		keys  *seal.Keys
+		words []string
+	}{
+		{"no identity", nil, []string{"no age identity", "age_identity_file", p.Manifest.Encryption.Recipients[0]}},
+		{"another identity", wrong, []string{"matches the recipients", p.Manifest.Encryption.Recipients[0]}},
+	} {
+		d := run(tc.keys)
+		failed := strings.Join(d.VerificationReport.Failed, "; ")
+		if d.AcceptanceStatus != drill.Blocked || d.PackageValidationStatus != drill.Blocked || d.RestoredAuthDBPath != nil || d.CompareMatch {
+			t.Errorf("%s: acceptance %s validation %s restored %v: %s", tc.name, d.AcceptanceStatus, d.PackageValidationStatus, d.RestoredAuthDBPath, failed)
+		}
+		for _, w := range tc.words {
+			if !strings.Contains(failed, w) {
+				t.Errorf("%s: the report %q does not name %q", tc.name, failed, w)
+			}
+		}
+	}
+	d := run(keys)
+	want := backuptest.Hex(p.Files["auth.db"])
+	if d.AcceptanceStatus != drill.Passed || !d.HashMatch || !d.CompareMatch || d.RestoredAuthDBHash == nil || *d.RestoredAuthDBHash != want {
+		t.Fatalf("with the identity: acceptance %s hash_match %v compare_match %v restored %v (want sha256 %s): %v",
+			d.AcceptanceStatus, d.HashMatch, d.CompareMatch, d.RestoredAuthDBHash, want, d.VerificationReport.Failed)
+	}
+	if got, err := os.ReadFile(*d.RestoredAuthDBPath); err != nil || !bytes.Equal(got, p.Files["auth.db"]) {
+		t.Errorf("the restored database is not the pack's plaintext (%v)", err)
+	}
+}
