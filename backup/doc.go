@@ -27,8 +27,8 @@
 //	operations backup (Spec, Plan, Run) · backup/restore · backup/drill · backup/export
 //	             make a pack; bring one back (a project, or the live database); prove one restorable;
 //	             carry one (a self-contained classic pack from a store pack)
-//	format     backup/pack · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
-//	             the on-disk pack (manifest, verify, list, prune); the settings table; the
+//	format     backup/pack · backup/prune · backup/settings · backup/consistency · backup/internal/precheck · backup/internal/packdir
+//	             the on-disk pack (manifest, verify, list); prune (forget, then collect); the settings table; the
 //	             service labels, presets, compose model and stop order a consistent pack follows;
 //	             the prechecks Plan, Run and doctor share; the pinned write path
 //	storage    backup/store · backup/storage (+ storage/local) · backup/seal
@@ -41,13 +41,13 @@
 // The arrows, exactly (helpers left out; TestPackageMap holds the module to
 // them, and fails on an import that is not listed here):
 //
-//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/transfer backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/prune backup/transfer backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/seal backup/check
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/seal backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck
-//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
+//	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/prune backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
@@ -59,6 +59,7 @@
 //	backup/settings          → backup/pack backup/storage
 //	backup/consistency       → backup/pack dockerapi
 //	backup/pack              → backup/store backup/seal backup/storage/local backup/check backup/progress mountcheck sqlitesnap
+//	backup/prune             → backup/pack backup/store backup/storage/local mountcheck
 //	backup/internal/packdir  → mountcheck
 //	backup/store             → backup/storage
 //	backup/seal              → backup/storage
@@ -67,7 +68,7 @@
 //	backup/storage/s3/s3test → backup/storage/s3
 //	backup/storage/storagetest → backup/storage
 //	backup/storage/targets   → backup/storage/local backup/storage/s3 backup/storage
-//	backup/transfer          → backup/pack backup/store backup/storage/local backup/storage
+//	backup/transfer          → backup/pack backup/prune backup/store backup/storage/local backup/storage
 //
 // Everything else imports only helpers. Test support — backup/backuptest
 // (one fake engine, the demo stack), dockerapi/dockertest, internal/testapp

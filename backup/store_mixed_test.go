@@ -10,6 +10,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 )
@@ -74,7 +75,7 @@ func TestMixedTargetClassicAndStore(t *testing.T) {
 		return cr.Blobs
 	}
 	// Keep 3: the newest classic, store, classic; the oldest store and classic go.
-	res, err := pack.Prune(ctx, pack.PruneOptions{Target: spec.Target, Project: "demo", Keep: 3})
+	res, err := prune.Run(ctx, prune.Options{Target: spec.Target, Project: "demo", Keep: 3})
 	if err != nil || len(res.Deleted) != 2 || res.GC == nil || res.GCSkipped != "" {
 		t.Fatalf("prune --keep 3: %v %+v", err, res)
 	}
@@ -86,7 +87,7 @@ func TestMixedTargetClassicAndStore(t *testing.T) {
 		t.Fatalf("after prune the store holds %d blobs, the store pack that stays uses %d", n, len(used))
 	}
 	// Keep 1: only a classic pack stays; the store keeps no data.
-	if res, err := pack.Prune(ctx, pack.PruneOptions{Target: spec.Target, Project: "demo", Keep: 1}); err != nil || len(res.Deleted) != 2 {
+	if res, err := prune.Run(ctx, prune.Options{Target: spec.Target, Project: "demo", Keep: 1}); err != nil || len(res.Deleted) != 2 {
 		t.Fatalf("prune --keep 1: %v %+v", err, res)
 	}
 	if n := blobs(); n != 0 {

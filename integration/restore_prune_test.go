@@ -14,6 +14,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 )
 
 // TestRestorePrune: prune keeps the newest N, never deletes the newest
@@ -44,7 +45,7 @@ func TestRestorePrune(t *testing.T) {
 		return out
 	}
 
-	res, err := pack.Prune(MustCtx(t), pack.PruneOptions{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
+	res, err := prune.Run(MustCtx(t), prune.Options{Target: target, Project: s.project, Keep: 2, PartialOlderThan: 24 * time.Hour, LiveWithin: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +70,8 @@ func TestRestorePrune(t *testing.T) {
 	if err := os.Truncate(newestTar, 1024); err != nil {
 		t.Fatal(err)
 	}
-	res, err = pack.Prune(MustCtx(t), pack.PruneOptions{Target: target, Project: s.project, Keep: 1})
-	if !errors.Is(err, pack.ErrPruneRefused) || len(res.Deleted) != 0 || !res.Refused || !strings.Contains(err.Error(), "volumes/"+s.volume+".tar") {
+	res, err = prune.Run(MustCtx(t), prune.Options{Target: target, Project: s.project, Keep: 1})
+	if !errors.Is(err, prune.ErrRefused) || len(res.Deleted) != 0 || !res.Refused || !strings.Contains(err.Error(), "volumes/"+s.volume+".tar") {
 		t.Fatalf("prune with a broken newest pack: %+v %v", res, err)
 	}
 	t.Logf("refusal: %v", err)

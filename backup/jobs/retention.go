@@ -6,7 +6,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/dockpack/dockpack/backup"
-	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"go.uber.org/zap"
 )
 
@@ -21,12 +21,12 @@ func (jr *jobRun) retention(res *backup.Result) {
 		return
 	}
 	type out struct {
-		r   pack.PruneResult
+		r   prune.Result
 		err error
 	}
 	done := make(chan out, 1)
 	go func() {
-		r, err := pruneTarget(ctx, jr.spec.S3, pack.PruneOptions{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
+		r, err := pruneTarget(ctx, jr.spec.S3, prune.Options{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
 			PartialOlderThan: m.cfg.PartialMaxAge, LiveWithin: m.cfg.PartialMaxAge, Protect: []string{res.Pack}, Logger: m.log.With(zap.Int64("job_id", jr.id)), Now: m.cfg.Now})
 		done <- out{r, err}
 	}()

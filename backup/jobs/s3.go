@@ -11,6 +11,7 @@ import (
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/drill"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/s3"
@@ -48,14 +49,14 @@ func listTarget(ctx context.Context, s settings.Settings) ([]pack.Info, error) {
 	return pack.List(ctx, s.TargetLocalDir)
 }
 
-// pruneTarget prunes a directory (pack.Prune) or an s3:// target (transfer.Prune).
-func pruneTarget(ctx context.Context, so s3.Options, o pack.PruneOptions) (pack.PruneResult, error) {
+// pruneTarget prunes a directory (prune.Run) or an s3:// target (transfer.Prune).
+func pruneTarget(ctx context.Context, so s3.Options, o prune.Options) (prune.Result, error) {
 	if !storage.IsS3URL(o.Target) {
-		return pack.Prune(ctx, o)
+		return prune.Run(ctx, o)
 	}
 	b, _, err := targets.Open(ctx, o.Target, targets.Options{S3: so, Owner: owner.NewToken()})
 	if err != nil {
-		return pack.PruneResult{}, err
+		return prune.Result{}, err
 	}
 	defer b.Close()
 	return transfer.Prune(ctx, b, o)

@@ -39,3 +39,9 @@ const (
 	FileSums     FileKind = "sums"
 	FileDir      FileKind = "pack"
 )
+
+// DeletingPrefix names a pack being deleted: a prune renames a pack to
+// .deleting-migration_pack_<ts> before removing it, so a half-deleted pack
+// never looks complete. Leftovers of an interrupted deletion are removed by
+// the next prune.
+const DeletingPrefix = ".deleting-" + NamePrefix

@@ -124,3 +124,14 @@ func FormatCheck(c check.Check) string {
 	}
 	return s
 }
+
+// InvalidManifest is the verification of a listed pack whose manifest
+// could not be read (Info.Status StatusInvalid): its manifest check failed
+// with the listing's problem, summarized in lang.
+func InvalidManifest(p Info, lang string) *VerifyResult {
+	c := check.Check{Name: "manifest", Path: ManifestFile, Kind: string(FileManifest)}
+	fail(&c, CodeManifestInvalid, p.Problem)
+	vr := &VerifyResult{Pack: p.Path, Checks: []check.Check{c}}
+	summarize(i18n.For(lang), vr)
+	return vr
+}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -22,8 +23,8 @@ import (
 const PartialsPrefix = ".dockpack/partials/"
 
 // Prune deletes old packs from a target reached through its backend (object
-// storage), with pack.Prune's rules and result: the retention policy is
-// pack.DecidePrune's; a target with a pack store is held under the store's
+// storage), with prune.Run's rules and result: the retention policy is
+// prune.Decide's; a target with a pack store is held under the store's
 // exclusive lease from before the decision to after the garbage
 // collection (a store backup on any host holding its shared lease makes it
 // wait up to LockWait or refuse, naming the holder); nothing is deleted
@@ -34,7 +35,7 @@ const PartialsPrefix = ".dockpack/partials/"
 // and half-deleted), then its other objects; a partial pack only when no
 // owner record names it (its writer committed, aborted or was recovered)
 // and it is older than PartialOlderThan. o.Target is only for messages.
-func Prune(ctx context.Context, b storage.Backend, o pack.PruneOptions) (pack.PruneResult, error) {
+func Prune(ctx context.Context, b storage.Backend, o prune.Options) (prune.Result, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -45,41 +46,41 @@ func Prune(ctx context.Context, b storage.Backend, o pack.PruneOptions) (pack.Pr
 		o.Target = b.Location()
 	}
 	if err := o.Validate(); err != nil {
-		return pack.PruneResult{}, err
+		return prune.Result{}, err
 	}
 	var (
 		st   *store.Store
 		lock *store.Lock
 	)
 	if has, err := store.Exists(ctx, b); err != nil {
-		return pack.PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+		return prune.Result{}, fmt.Errorf("prune %s: %w", o.Target, err)
 	} else if has && !o.DryRun {
 		id := o.Owner
 		if id.Token == "" {
 			id = owner.Self("")
 		}
 		if st, err = store.Open(ctx, b, store.Options{}); err != nil {
-			return pack.PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+			return prune.Result{}, fmt.Errorf("prune %s: %w", o.Target, err)
 		}
 		defer st.Close()
 		if lock, err = store.AcquireLock(ctx, b, store.LockOptions{Mode: store.Exclusive, Owner: id, Purpose: "prune", Wait: o.LockWait}); err != nil {
-			return pack.PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+			return prune.Result{}, fmt.Errorf("prune %s: %w", o.Target, err)
 		}
 		defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
 		if err := st.LoadIndex(ctx); err != nil {
-			return pack.PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+			return prune.Result{}, fmt.Errorf("prune %s: %w", o.Target, err)
 		}
 	}
 	packs, err := List(ctx, b)
 	if err != nil {
-		return pack.PruneResult{}, err
+		return prune.Result{}, err
 	}
 	recorded, err := partialRecords(ctx, b)
 	if err != nil {
-		return pack.PruneResult{}, err
+		return prune.Result{}, err
 	}
-	d := pack.DecidePrune(packs, o, o.Now(), func(p pack.Info) bool { return recorded[p.Name] })
-	res := pack.PruneResult{Deleted: []pack.Info{}, Kept: d.Kept, Reasons: d.Reasons}
+	d := prune.Decide(packs, o, o.Now(), func(p pack.Info) bool { return recorded[p.Name] })
+	res := prune.Result{Deleted: []pack.Info{}, Kept: d.Kept, Reasons: d.Reasons}
 	if len(d.Delete) > 0 {
 		if err := gateRemote(ctx, b, st, packs, d, o, &res); err != nil {
 			return res, err
@@ -156,7 +157,7 @@ func removePack(ctx context.Context, b storage.Backend, name string) error {
 }
 
 // gateRemote checks the project's newest pack before anything is deleted.
-func gateRemote(ctx context.Context, b storage.Backend, st *store.Store, packs []pack.Info, d pack.PruneDecision, o pack.PruneOptions, res *pack.PruneResult) error {
+func gateRemote(ctx context.Context, b storage.Backend, st *store.Store, packs []pack.Info, d prune.Decision, o prune.Options, res *prune.Result) error {
 	var newest *pack.Info
 	for i, p := range packs { // newest first
 		if p.Status == pack.StatusPartial || (o.Project != "" && p.Status == pack.StatusComplete && p.Project != o.Project) {
@@ -178,7 +179,7 @@ func gateRemote(ctx context.Context, b storage.Backend, st *store.Store, packs [
 	}
 	res.Refused, res.Blocked = true, d.Delete
 	return fmt.Errorf("%w: %s deletes nothing: the newest pack %s fails its check, so the older packs may be the only good ones (check it with `dockpack verify`, or force the prune): %w: %w",
-		pack.ErrPruneRefused, o.Target, newest.Name, pack.ErrVerify, verr)
+		prune.ErrRefused, o.Target, newest.Name, pack.ErrVerify, verr)
 }
 
 // CheckStructure is the cheap check of a pack in b: the manifest parses,
@@ -221,8 +222,8 @@ func CheckStructure(ctx context.Context, b storage.Backend, st *store.Store, nam
 }
 
 // collect removes every blob no remaining store pack uses (skipped, as
-// pack.Prune does, while a pack that may use the store cannot be read).
-func collect(ctx context.Context, b storage.Backend, st *store.Store, lock *store.Lock, o pack.PruneOptions, res *pack.PruneResult) error {
+// prune.Run does, while a pack that may use the store cannot be read).
+func collect(ctx context.Context, b storage.Backend, st *store.Store, lock *store.Lock, o prune.Options, res *prune.Result) error {
 	packs, err := List(ctx, b)
 	if err != nil {
 		return err

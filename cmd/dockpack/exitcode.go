@@ -7,6 +7,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/seal"
 )
 
@@ -49,7 +50,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, seal.ErrPlaintextRefused), errors.Is(err, seal.ErrNotWired), errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity):
 		return exitPrecheck // refused before anything was written or changed
-	case errors.Is(err, pack.ErrVerify), errors.Is(err, pack.ErrPruneRefused):
+	case errors.Is(err, pack.ErrVerify), errors.Is(err, prune.ErrRefused):
 		return exitVerify
 	case errors.Is(err, jobs.ErrBusy):
 		return exitBusy

@@ -10,6 +10,7 @@ import (
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -27,7 +28,7 @@ func TestExitCode(t *testing.T) {
 		{&backup.StepError{Step: progress.StepPrecheck, Err: mountcheck.ErrNotMounted}, exitPrecheck},
 		{&backup.StepError{Step: progress.StepImages, Err: errors.New("x")}, exitFailure},
 		{fmt.Errorf("x: %w", pack.ErrVerify), exitVerify},
-		{fmt.Errorf("x: %w", pack.ErrPruneRefused), exitVerify},
+		{fmt.Errorf("x: %w", prune.ErrRefused), exitVerify},
 		{&jobs.BusyError{JobID: 3}, exitBusy},
 		{fmt.Errorf("step: %w", context.Canceled), exitCanceled},
 		{exitStatus(exitWarn), exitWarn},

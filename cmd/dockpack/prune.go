@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/transfer"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -68,7 +68,7 @@ var _ pflag.Value = ageValue{}
 
 func newPruneCmd(g *globals) *cobra.Command {
 	var (
-		o       pack.PruneOptions
+		o       prune.Options
 		jsonOut bool
 		s3f     s3Flags
 	)
@@ -98,7 +98,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 			}
 			o.LiveWithin = o.PartialOlderThan
 			o.Logger, o.Lang = g.logger, g.lang
-			var res pack.PruneResult
+			var res prune.Result
 			var err error
 			if storage.IsS3URL(o.Target) { // object storage: through its backend
 				b, oerr := openRemote(cmd.Context(), o.Target, s3f.options())
@@ -108,7 +108,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 				defer b.Close()
 				res, err = transfer.Prune(cmd.Context(), b, o)
 			} else {
-				res, err = pack.Prune(cmd.Context(), o)
+				res, err = prune.Run(cmd.Context(), o)
 			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
@@ -152,7 +152,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 
 // printPrune writes what a prune deleted (or would delete, or was refused
 // to delete) and why, and what it kept, in p's language.
-func printPrune(w io.Writer, p i18n.Printer, dryRun bool, res pack.PruneResult) {
+func printPrune(w io.Writer, p i18n.Printer, dryRun bool, res prune.Result) {
 	if vr := res.Newest; vr != nil {
 		kind, verdict := p.T("verify.kind.structural"), p.T("prune.newest.good")
 		if !vr.Structural {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
 	"github.com/dockpack/dockpack/internal/i18n"
@@ -103,11 +104,11 @@ func TestPruneGolden(t *testing.T) {
 		backuptest.MustSmallPack(t, target, "demo", now.Add(-time.Duration(i)*24*time.Hour))
 	}
 	backuptest.MustPartial(t, target, now.Add(-72*time.Hour))
-	o := pack.PruneOptions{Target: target, Project: "demo", Keep: 2, MaxAge: 96 * time.Hour, PartialOlderThan: 24 * time.Hour,
+	o := prune.Options{Target: target, Project: "demo", Keep: 2, MaxAge: 96 * time.Hour, PartialOlderThan: 24 * time.Hour,
 		DryRun: true, Now: func() time.Time { return now }}
 	for _, lang := range i18n.Supported() {
 		o.Lang = lang
-		res, err := pack.Prune(context.Background(), o)
+		res, err := prune.Run(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}

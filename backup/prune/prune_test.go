@@ -1,4 +1,4 @@
-package pack_test
+package prune_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 )
 
 var pruneNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -43,7 +44,7 @@ func TestPruneKeepsNewest(t *testing.T) {
 	other := backuptest.MustSmallPack(t, target, "other", pruneNow.Add(-10*time.Hour))
 	invalid := filepath.Join(target, pack.NamePrefix+"20200101_000000_000")
 	os.Mkdir(invalid, 0o755) // no manifest: never touched by retention
-	res, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Project: "demo", Keep: 2, Now: func() time.Time { return pruneNow }})
+	res, err := prune.Run(context.Background(), prune.Options{Target: target, Project: "demo", Keep: 2, Now: func() time.Time { return pruneNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestPruneNeverDeletesNewestComplete(t *testing.T) {
 	old := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-48*time.Hour))
 	newest := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-24*time.Hour))
 	// Everything is older than MaxAge, and Keep is 1: only the newest survives.
-	res, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Project: "demo", Keep: 1, MaxAge: time.Hour,
+	res, err := prune.Run(context.Background(), prune.Options{Target: target, Project: "demo", Keep: 1, MaxAge: time.Hour,
 		Now: func() time.Time { return pruneNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +87,7 @@ func TestPruneNeverDeletesNewestComplete(t *testing.T) {
 	}
 	// A partial directory newer than the newest pack (a running backup) is not touched.
 	running := backuptest.MustPartial(t, target, pruneNow.Add(-time.Minute))
-	if _, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Project: "demo", Keep: 1, PartialOlderThan: time.Hour,
+	if _, err := prune.Run(context.Background(), prune.Options{Target: target, Project: "demo", Keep: 1, PartialOlderThan: time.Hour,
 		Now: func() time.Time { return pruneNow }}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestPruneAgeOnly(t *testing.T) {
 	a := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-72*time.Hour))
 	b := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-2*time.Hour))
 	c := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-time.Hour))
-	res, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Project: "demo", MaxAge: 24 * time.Hour,
+	res, err := prune.Run(context.Background(), prune.Options{Target: target, Project: "demo", MaxAge: 24 * time.Hour,
 		Now: func() time.Time { return pruneNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +121,14 @@ func TestPrunePartials(t *testing.T) {
 	os.MkdirAll(filepath.Join(leftover, "volumes"), 0o755)
 
 	// PartialOlderThan 0: partials are left alone.
-	res, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Keep: 5, Now: func() time.Time { return pruneNow }})
+	res, err := prune.Run(context.Background(), prune.Options{Target: target, Keep: 5, Now: func() time.Time { return pruneNow }})
 	if err != nil || len(res.Deleted) != 0 || !backuptest.Exists(oldPartial) {
 		t.Fatalf("without PartialOlderThan: %+v %v", res, err)
 	}
 	if backuptest.Exists(leftover) {
 		t.Fatal("leftover of an interrupted deletion not removed")
 	}
-	res, err = pack.Prune(context.Background(), pack.PruneOptions{Target: target, Keep: 5, PartialOlderThan: 24 * time.Hour,
+	res, err = prune.Run(context.Background(), prune.Options{Target: target, Keep: 5, PartialOlderThan: 24 * time.Hour,
 		Protect: []string{protected}, Now: func() time.Time { return pruneNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestPruneDryRun(t *testing.T) {
 	target := t.TempDir()
 	a := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-3*time.Hour))
 	b := backuptest.MustSmallPack(t, target, "demo", pruneNow.Add(-2*time.Hour))
-	res, err := pack.Prune(context.Background(), pack.PruneOptions{Target: target, Keep: 1, DryRun: true})
+	res, err := prune.Run(context.Background(), prune.Options{Target: target, Keep: 1, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +152,12 @@ func TestPruneDryRun(t *testing.T) {
 }
 
 func TestPruneValidate(t *testing.T) {
-	for _, o := range []pack.PruneOptions{{}, {Target: t.TempDir(), Keep: -1}, {Target: t.TempDir(), MaxAge: -time.Second}} {
-		if _, err := pack.Prune(context.Background(), o); !errors.Is(err, backup.ErrInvalidSpec) {
+	for _, o := range []prune.Options{{}, {Target: t.TempDir(), Keep: -1}, {Target: t.TempDir(), MaxAge: -time.Second}} {
+		if _, err := prune.Run(context.Background(), o); !errors.Is(err, backup.ErrInvalidSpec) {
 			t.Errorf("Prune(%+v) = %v, want ErrInvalidSpec", o, err)
 		}
 	}
-	if _, err := pack.Prune(context.Background(), pack.PruneOptions{Target: filepath.Join(t.TempDir(), "missing"), Keep: 1}); err == nil {
+	if _, err := prune.Run(context.Background(), prune.Options{Target: filepath.Join(t.TempDir(), "missing"), Keep: 1}); err == nil {
 		t.Error("Prune of a missing target succeeded")
 	}
 }

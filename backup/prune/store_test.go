@@ -1,4 +1,4 @@
-package pack_test
+package prune_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/owner"
@@ -33,7 +34,7 @@ func TestPruneStoreWaitsForBackupsLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = pack.Prune(ctx, pack.PruneOptions{Target: spec.Target, Project: "demo", Keep: 1})
+	_, err = prune.Run(ctx, prune.Options{Target: spec.Target, Project: "demo", Keep: 1})
 	var le *store.LockedError
 	if !errors.As(err, &le) || le.Holder.Purpose != "backup of demo" {
 		t.Fatalf("prune while a backup holds the store: %v", err)
@@ -42,7 +43,7 @@ func TestPruneStoreWaitsForBackupsLease(t *testing.T) {
 		t.Fatalf("a refused prune deleted packs: %d left", len(packs))
 	}
 	held.Release(ctx)
-	res, err := pack.Prune(ctx, pack.PruneOptions{Target: spec.Target, Project: "demo", Keep: 1})
+	res, err := prune.Run(ctx, prune.Options{Target: spec.Target, Project: "demo", Keep: 1})
 	if err != nil || len(res.Deleted) != 2 || res.GC == nil || res.GCSkipped != "" {
 		t.Fatalf("prune: %v %+v", err, res)
 	}
@@ -58,7 +59,7 @@ func TestDecidePruneKeepDaily(t *testing.T) {
 	for _, c := range []time.Time{day(5, 12), day(5, 6), day(4, 23), day(4, 1), day(3, 9), day(1, 9)} {
 		packs = append(packs, pack.Info{Name: c.Format("0102_15"), Status: pack.StatusComplete, Project: "p", CreatedAt: c})
 	}
-	d := pack.DecidePrune(packs, pack.PruneOptions{Project: "p", Keep: 1, KeepDaily: 3}, day(6, 0), nil)
+	d := prune.Decide(packs, prune.Options{Project: "p", Keep: 1, KeepDaily: 3}, day(6, 0), nil)
 	var kept []string
 	for _, p := range d.Kept {
 		kept = append(kept, p.Name)

@@ -1,30 +1,31 @@
-package pack
+package prune
 
 import (
 	"path/filepath"
 	"time"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/internal/i18n"
 )
 
-// Codes of PruneReason.
+// Codes of Reason.
 const (
 	ReasonBeyondKeep = "beyond_keep" // a complete pack beyond the Keep newest
 	ReasonMaxAge     = "max_age"     // a complete pack older than MaxAge
 	ReasonPartial    = "partial"     // a partial directory older than PartialOlderThan
 )
 
-// PruneReason says why a pack is deleted.
-type PruneReason struct {
+// Reason says why a pack is deleted.
+type Reason struct {
 	Code string `json:"code"`
-	// Keep is PruneOptions.Keep (ReasonBeyondKeep).
+	// Keep is Options.Keep (ReasonBeyondKeep).
 	Keep int `json:"keep,omitempty"`
 	// Limit is the age limit passed (ReasonMaxAge, ReasonPartial).
 	Limit time.Duration `json:"limit_ns,omitempty"`
 }
 
 // Text renders the reason in lang: "beyond the 3 newest", "older than 720h0m0s".
-func (r PruneReason) Text(lang string) string {
+func (r Reason) Text(lang string) string {
 	key := "prune.reason." + r.Code
 	switch r.Code {
 	case ReasonBeyondKeep:
@@ -35,23 +36,23 @@ func (r PruneReason) Text(lang string) string {
 	return r.Code
 }
 
-// PruneDecision is what Prune deletes, before it checks the newest pack.
-type PruneDecision struct {
+// Decision is what Prune deletes, before it checks the newest pack.
+type Decision struct {
 	// Delete lists the packs to delete: complete ones newest first, then
 	// partial directories.
-	Delete []Info
+	Delete []pack.Info
 	// Reasons says why, by pack name.
-	Reasons map[string]PruneReason
+	Reasons map[string]Reason
 	// Kept lists the complete packs of the project that stay, newest first.
-	Kept []Info
+	Kept []pack.Info
 }
 
-// DecidePrune decides which of packs (as List returns them, newest first)
-// Prune deletes under o at time now; it reads nothing. stillWritten reports
+// Decide decides which of packs (as List returns them, newest first)
+// Run deletes under o at time now; it reads nothing. stillWritten reports
 // a partial directory a backup is still writing (nil: none is). See Prune
 // for the rules.
-func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(Info) bool) PruneDecision {
-	d := PruneDecision{Reasons: map[string]PruneReason{}, Kept: []Info{}}
+func Decide(packs []pack.Info, o Options, now time.Time, stillWritten func(pack.Info) bool) Decision {
+	d := Decision{Reasons: map[string]Reason{}, Kept: []pack.Info{}}
 	protected := func(p string) bool {
 		for _, q := range o.Protect {
 			if filepath.Clean(q) == filepath.Clean(p) {
@@ -60,7 +61,7 @@ func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(
 		}
 		return false
 	}
-	doom := func(p Info, r PruneReason) {
+	doom := func(p pack.Info, r Reason) {
 		d.Delete = append(d.Delete, p)
 		d.Reasons[p.Name] = r
 	}
@@ -72,9 +73,9 @@ func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(
 			// the newest complete pack, one as new as it, or protected
 			d.Kept = append(d.Kept, p)
 		case counted && !keep[p.Name]:
-			doom(p, PruneReason{Code: ReasonBeyondKeep, Keep: o.Keep})
+			doom(p, Reason{Code: ReasonBeyondKeep, Keep: o.Keep})
 		case o.MaxAge > 0 && now.Sub(p.CreatedAt) > o.MaxAge:
-			doom(p, PruneReason{Code: ReasonMaxAge, Limit: o.MaxAge})
+			doom(p, Reason{Code: ReasonMaxAge, Limit: o.MaxAge})
 		default:
 			d.Kept = append(d.Kept, p)
 		}
@@ -83,22 +84,22 @@ func DecidePrune(packs []Info, o PruneOptions, now time.Time, stillWritten func(
 		return d
 	}
 	for _, p := range packs {
-		if p.Status != StatusPartial || p.CreatedAt.IsZero() || now.Sub(p.CreatedAt) <= o.PartialOlderThan || protected(p.Path) {
+		if p.Status != pack.StatusPartial || p.CreatedAt.IsZero() || now.Sub(p.CreatedAt) <= o.PartialOlderThan || protected(p.Path) {
 			continue
 		}
 		if stillWritten != nil && stillWritten(p) {
 			continue
 		}
-		doom(p, PruneReason{Code: ReasonPartial, Limit: o.PartialOlderThan})
+		doom(p, Reason{Code: ReasonPartial, Limit: o.PartialOlderThan})
 	}
 	return d
 }
 
 // completePacks are the complete packs of project ("" = any), newest first.
-func completePacks(packs []Info, project string) []Info {
-	var out []Info
+func completePacks(packs []pack.Info, project string) []pack.Info {
+	var out []pack.Info
 	for _, p := range packs {
-		if p.Status == StatusComplete && (project == "" || p.Project == project) {
+		if p.Status == pack.StatusComplete && (project == "" || p.Project == project) {
 			out = append(out, p)
 		}
 	}

@@ -1,4 +1,4 @@
-package pack_test
+package prune_test
 
 import (
 	"slices"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/prune"
 )
 
 // The retention decision is a pure function of the packs, the policy and
@@ -26,9 +27,9 @@ func TestDecidePruneKeepWeeklyMonthly(t *testing.T) {
 		packs = append(packs, pack.Info{Name: c.Format("0102_15"), Status: pack.StatusComplete, Project: "p", CreatedAt: c})
 	}
 	now := at(12, 6, 0)
-	kept := func(o pack.PruneOptions) []string {
+	kept := func(o prune.Options) []string {
 		o.Project = "p"
-		d := pack.DecidePrune(packs, o, now, nil)
+		d := prune.Decide(packs, o, now, nil)
 		var out []string
 		for _, p := range d.Kept {
 			out = append(out, p.Name)
@@ -39,15 +40,15 @@ func TestDecidePruneKeepWeeklyMonthly(t *testing.T) {
 		return out
 	}
 	for _, c := range []struct {
-		o    pack.PruneOptions
+		o    prune.Options
 		want []string
 	}{
-		{pack.PruneOptions{KeepWeekly: 3}, []string{"1205_12", "1128_09", "1120_09"}},
-		{pack.PruneOptions{KeepMonthly: 3}, []string{"1205_12", "1128_09", "1031_09"}},
-		{pack.PruneOptions{KeepMonthly: 12}, []string{"1205_12", "1128_09", "1031_09", "0930_09", "0815_09"}},
-		{pack.PruneOptions{Keep: 2, KeepWeekly: 2, KeepMonthly: 2}, []string{"1205_12", "1204_09", "1128_09"}},
-		{pack.PruneOptions{Keep: 2, KeepWeekly: 3, KeepMonthly: 3}, []string{"1205_12", "1204_09", "1128_09", "1120_09", "1031_09"}},
-		{pack.PruneOptions{KeepDaily: 2, KeepWeekly: 1}, []string{"1205_12", "1204_09"}},
+		{prune.Options{KeepWeekly: 3}, []string{"1205_12", "1128_09", "1120_09"}},
+		{prune.Options{KeepMonthly: 3}, []string{"1205_12", "1128_09", "1031_09"}},
+		{prune.Options{KeepMonthly: 12}, []string{"1205_12", "1128_09", "1031_09", "0930_09", "0815_09"}},
+		{prune.Options{Keep: 2, KeepWeekly: 2, KeepMonthly: 2}, []string{"1205_12", "1204_09", "1128_09"}},
+		{prune.Options{Keep: 2, KeepWeekly: 3, KeepMonthly: 3}, []string{"1205_12", "1204_09", "1128_09", "1120_09", "1031_09"}},
+		{prune.Options{KeepDaily: 2, KeepWeekly: 1}, []string{"1205_12", "1204_09"}},
 	} {
 		if got := kept(c.o); !slices.Equal(got, c.want) {
 			t.Errorf("keep last %d, daily %d, weekly %d, monthly %d: kept %v, want %v", c.o.Keep, c.o.KeepDaily, c.o.KeepWeekly, c.o.KeepMonthly, got, c.want)

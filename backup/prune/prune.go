@@ -1,4 +1,4 @@
-package pack
+package prune
 
 import (
 	"context"
@@ -13,20 +13,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockpack/dockpack/backup/internal/sentinel"
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/i18n"
 	"github.com/dockpack/dockpack/internal/owner"
 	"github.com/dockpack/dockpack/mountcheck"
 )
 
-// DeletingPrefix names a pack being deleted: Prune renames a pack to
-// .deleting-migration_pack_<ts> before removing it, so a half-deleted pack
-// never looks complete. Leftovers of an interrupted deletion are removed by
-// the next Prune.
-const DeletingPrefix = ".deleting-" + NamePrefix
-
-// PruneOptions says what Prune may delete.
-type PruneOptions struct {
+// Options says what Prune may delete.
+type Options struct {
 	// Target is the directory holding the packs (required).
 	Target string
 	// Project limits pruning to the complete packs of this compose project;
@@ -80,7 +75,7 @@ type PruneOptions struct {
 	LockWait time.Duration
 }
 
-func (o *PruneOptions) applyDefaults() {
+func (o *Options) applyDefaults() {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -95,7 +90,7 @@ func (o *PruneOptions) applyDefaults() {
 }
 
 // Validate reports what is wrong with the options.
-func (o PruneOptions) Validate() error {
+func (o Options) Validate() error {
 	var errs []error
 	if o.Target == "" {
 		errs = append(errs, errors.New("no target directory given: the directory holding the packs"))
@@ -118,32 +113,32 @@ func (o PruneOptions) Validate() error {
 	return fmt.Errorf("%w: prune: %w", sentinel.ErrInvalidSpec, errors.Join(errs...))
 }
 
-// PruneResult lists what Prune deleted (or, with DryRun, would delete) and
+// Result lists what Prune deleted (or, with DryRun, would delete) and
 // the complete packs of the project it kept.
-type PruneResult struct {
-	Deleted []Info `json:"deleted"`
-	Kept    []Info `json:"kept"`
+type Result struct {
+	Deleted []pack.Info `json:"deleted"`
+	Kept    []pack.Info `json:"kept"`
 	// Newest is the verification of the project's newest pack, made when
 	// anything was to be deleted (nil otherwise).
-	Newest *VerifyResult `json:"newest_check,omitempty"`
+	Newest *pack.VerifyResult `json:"newest_check,omitempty"`
 	// Refused: the newest pack failed that verification and nothing was
 	// deleted; Blocked lists what would have been.
-	Refused bool   `json:"refused"`
-	Blocked []Info `json:"blocked,omitempty"`
+	Refused bool        `json:"refused"`
+	Blocked []pack.Info `json:"blocked,omitempty"`
 	// Reasons says why each pack of Deleted and Blocked is (or was to be)
 	// deleted, by pack name.
-	Reasons map[string]PruneReason `json:"reasons,omitempty"`
+	Reasons map[string]Reason `json:"reasons,omitempty"`
 	// GC is what the store's garbage collection did (nil: no store, or none ran).
 	GC *store.GCResult `json:"gc,omitempty"`
 	// GCSkipped says why the garbage collection did not run.
 	GCSkipped string `json:"gc_skipped,omitempty"`
 }
 
-// ErrPruneRefused: Prune deleted nothing because the newest pack of the
+// ErrRefused: Prune deleted nothing because the newest pack of the
 // project fails verification (the error also wraps ErrVerify's details).
-var ErrPruneRefused = errors.New("prune refused")
+var ErrRefused = errors.New("prune refused")
 
-// Prune deletes old packs from a target. Its invariants:
+// Run deletes old packs from a target. Its invariants:
 //   - the newest complete pack (of the project) is never deleted, nor any
 //     pack not strictly older than it;
 //   - beyond that, complete packs are deleted oldest first when they are
@@ -160,27 +155,27 @@ var ErrPruneRefused = errors.New("prune refused")
 //     newest unless its manifest names another project. The check runs
 //     only when something is to be deleted.
 //
-// What to delete is DecidePrune's decision. Deleting a pack renames it to
+// What to delete is Decide's decision. Deleting a pack renames it to
 // .deleting-* first. Errors deleting one pack do not stop the others; they
 // are joined in the returned error.
-func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
+func Run(ctx context.Context, o Options) (Result, error) {
 	o.applyDefaults()
 	if err := o.Validate(); err != nil {
-		return PruneResult{}, err
+		return Result{}, err
 	}
 	// A target with a pack store: the exclusive lease first, so that no
 	// backup adds data (or a pack) while the decision is made and carried out.
 	sp, err := o.lockStore(ctx)
 	if err != nil {
-		return PruneResult{}, fmt.Errorf("prune %s: %w", o.Target, err)
+		return Result{}, fmt.Errorf("prune %s: %w", o.Target, err)
 	}
 	defer sp.close(ctx)
-	packs, err := List(ctx, o.Target)
+	packs, err := pack.List(ctx, o.Target)
 	if err != nil {
-		return PruneResult{}, err
+		return Result{}, err
 	}
-	d := DecidePrune(packs, o, o.Now(), o.stillWritten)
-	res := PruneResult{Deleted: []Info{}, Kept: d.Kept, Reasons: d.Reasons}
+	d := Decide(packs, o, o.Now(), o.stillWritten)
+	res := Result{Deleted: []pack.Info{}, Kept: d.Kept, Reasons: d.Reasons}
 	if len(d.Delete) > 0 {
 		if err := gateOnNewest(ctx, packs, d, o, &res); err != nil {
 			return res, err
@@ -203,7 +198,7 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 	}
 	// Oldest first: an interrupted prune leaves the newer packs.
 	doomed := slices.Clone(d.Delete)
-	slices.SortStableFunc(doomed, func(a, b Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortStableFunc(doomed, func(a, b pack.Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	for _, p := range doomed {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
@@ -237,7 +232,7 @@ func Prune(ctx context.Context, o PruneOptions) (PruneResult, error) {
 
 // stillWritten reports whether anything in partial directory p was
 // modified within LiveWithin (a backup still writing it).
-func (o PruneOptions) stillWritten(p Info) bool {
+func (o Options) stillWritten(p pack.Info) bool {
 	if o.LiveWithin <= 0 {
 		return false
 	}
@@ -250,9 +245,9 @@ func (o PruneOptions) stillWritten(p Info) bool {
 }
 
 // gateOnNewest verifies the project's newest pack before anything is
-// deleted: an error (ErrPruneRefused, or the check could not run) means
+// deleted: an error (ErrRefused, or the check could not run) means
 // nothing may be deleted.
-func gateOnNewest(ctx context.Context, packs []Info, d PruneDecision, o PruneOptions, res *PruneResult) error {
+func gateOnNewest(ctx context.Context, packs []pack.Info, d Decision, o Options, res *Result) error {
 	newest := newestCandidate(packs, completePacks(packs, o.Project), o.Project)
 	if newest == nil {
 		return nil
@@ -262,7 +257,7 @@ func gateOnNewest(ctx context.Context, packs []Info, d PruneDecision, o PruneOpt
 	switch {
 	case verr == nil:
 		return nil
-	case !errors.Is(verr, ErrVerify):
+	case !errors.Is(verr, pack.ErrVerify):
 		return fmt.Errorf("prune %s: checking the newest pack %s: %w", o.Target, newest.Name, verr)
 	case o.Force:
 		o.Logger.Warn("prune forced although the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
@@ -271,5 +266,5 @@ func gateOnNewest(ctx context.Context, packs []Info, d PruneDecision, o PruneOpt
 	res.Refused, res.Blocked = true, d.Delete
 	o.Logger.Warn("prune refused: the newest pack fails verification", zap.String("pack", newest.Path), zap.Error(verr))
 	return fmt.Errorf("%w: %s deletes nothing: the newest pack %s fails verification, so the older packs may be the only good ones (check it with `dockpack verify`, or force the prune): %w",
-		ErrPruneRefused, o.Target, newest.Name, verr)
+		ErrRefused, o.Target, newest.Name, verr)
 }

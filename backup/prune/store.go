@@ -1,4 +1,4 @@
-package pack
+package prune
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/internal/owner"
@@ -31,7 +32,7 @@ type storePrune struct {
 // lockStore takes the store's exclusive lease (waiting up to LockWait):
 // while a backup holds its shared lease, prune waits or is refused naming
 // it. No store in the target: nil.
-func (o PruneOptions) lockStore(ctx context.Context) (*storePrune, error) {
+func (o Options) lockStore(ctx context.Context) (*storePrune, error) {
 	if o.DryRun || !hasStore(o.Target) {
 		return nil, nil
 	}
@@ -68,24 +69,24 @@ func (sp *storePrune) close(ctx context.Context) {
 // collect removes from the store every blob no remaining store pack uses
 // (GC). It is skipped while a pack that may use the store cannot be read
 // (an invalid pack, or one made by a newer dockpack): its data is kept.
-func (sp *storePrune) collect(ctx context.Context, o PruneOptions, res *PruneResult) error {
+func (sp *storePrune) collect(ctx context.Context, o Options, res *Result) error {
 	if sp == nil {
 		return nil
 	}
-	packs, err := List(ctx, o.Target)
+	packs, err := pack.List(ctx, o.Target)
 	if err != nil {
 		return err
 	}
 	used := map[store.ID]bool{}
 	for _, p := range packs {
 		switch {
-		case p.Status == StatusInvalid:
+		case p.Status == pack.StatusInvalid:
 			res.GCSkipped = fmt.Sprintf("the pack %s cannot be read (%s): the data it may use is kept", p.Name, p.Problem)
 			return nil
-		case p.Status != StatusComplete || p.Format != FormatStore:
+		case p.Status != pack.StatusComplete || p.Format != pack.FormatStore:
 			continue
 		}
-		u, err := UsedBlobs(ctx, p.Path)
+		u, err := pack.UsedBlobs(ctx, p.Path)
 		if err != nil {
 			res.GCSkipped = fmt.Sprintf("the chunk lists of %s cannot be read (%v): the data it may use is kept", p.Name, err)
 			return nil
@@ -117,7 +118,7 @@ func (sp *storePrune) collect(ctx context.Context, o PruneOptions, res *PruneRes
 // keepByPeriod marks the newest pack of each of the last n periods (days,
 // weeks, months: key names the period of a time) among complete packs
 // (newest first).
-func keepByPeriod(complete []Info, n int, key func(time.Time) string, keep map[string]bool) {
+func keepByPeriod(complete []pack.Info, n int, key func(time.Time) string, keep map[string]bool) {
 	seen := map[string]bool{}
 	for _, p := range complete {
 		if len(seen) >= n {
@@ -136,7 +137,7 @@ func keepByPeriod(complete []Info, n int, key func(time.Time) string, keep map[s
 // Keep newest, and the newest of each of the last KeepDaily days,
 // KeepWeekly ISO weeks and KeepMonthly months. ok is false when no count
 // is set (no count limit).
-func (o PruneOptions) policyKeeps(complete []Info) (keep map[string]bool, ok bool) {
+func (o Options) policyKeeps(complete []pack.Info) (keep map[string]bool, ok bool) {
 	if o.Keep <= 0 && o.KeepDaily <= 0 && o.KeepWeekly <= 0 && o.KeepMonthly <= 0 {
 		return nil, false
 	}

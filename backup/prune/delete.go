@@ -1,4 +1,4 @@
-package pack
+package prune
 
 import (
 	"context"
@@ -10,19 +10,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dockpack/dockpack/backup/check"
-	"github.com/dockpack/dockpack/internal/i18n"
+	"github.com/dockpack/dockpack/backup/pack"
 )
 
 // deletePackDir removes one pack or partial directory of target; a complete
 // pack is first renamed out of the migration_pack_* namespace.
-func deletePackDir(root *os.Root, target string, p Info) error {
+func deletePackDir(root *os.Root, target string, p pack.Info) error {
 	if filepath.Dir(p.Path) != target || strings.ContainsAny(p.Name, "/\\") {
 		return fmt.Errorf("refusing to delete %s: not directly inside %s", p.Path, target)
 	}
 	name := p.Name
-	if strings.HasPrefix(name, NamePrefix) {
-		gone := DeletingPrefix + strings.TrimPrefix(name, NamePrefix)
+	if strings.HasPrefix(name, pack.NamePrefix) {
+		gone := pack.DeletingPrefix + strings.TrimPrefix(name, pack.NamePrefix)
 		if err := root.Rename(name, gone); err != nil {
 			return fmt.Errorf("rename %s before deleting it: %w", p.Path, err)
 		}
@@ -34,7 +33,7 @@ func deletePackDir(root *os.Root, target string, p Info) error {
 	if err := root.RemoveAll(name); err != nil {
 		return fmt.Errorf("delete %s: %w", filepath.Join(target, name), err)
 	}
-	if strings.HasPrefix(name, PartialPrefix) { // a dead writer's owner record goes with its partial pack
+	if strings.HasPrefix(name, pack.PartialPrefix) { // a dead writer's owner record goes with its partial pack
 		_ = root.Remove(name + ".owner")
 	}
 	return nil
@@ -53,8 +52,8 @@ func syncRoot(root *os.Root) error {
 // newestCandidate is the pack Prune verifies before deleting: the newest
 // complete pack of the project, or a newer unreadable pack whose manifest
 // does not name another project (it may be the project's newest).
-func newestCandidate(packs, complete []Info, project string) *Info {
-	var newest *Info
+func newestCandidate(packs, complete []pack.Info, project string) *pack.Info {
+	var newest *pack.Info
 	if len(complete) > 0 {
 		newest = &complete[0]
 	}
@@ -63,7 +62,7 @@ func newestCandidate(packs, complete []Info, project string) *Info {
 		if newest != nil && !p.CreatedAt.After(newest.CreatedAt) {
 			break
 		}
-		if p.Status != StatusInvalid {
+		if p.Status != pack.StatusInvalid {
 			continue
 		}
 		if hint := manifestProjectHint(p.Path); hint != "" && project != "" && hint != project {
@@ -77,7 +76,7 @@ func newestCandidate(packs, complete []Info, project string) *Info {
 // manifestProjectHint reads the project field of a manifest that does not
 // validate ("" when even that fails).
 func manifestProjectHint(dir string) string {
-	f, err := os.Open(filepath.Join(dir, ManifestFile))
+	f, err := os.Open(filepath.Join(dir, pack.ManifestFile))
 	if err != nil {
 		return ""
 	}
@@ -92,15 +91,12 @@ func manifestProjectHint(dir string) string {
 }
 
 // checkNewest verifies the newest pack (structurally unless Deep).
-func checkNewest(ctx context.Context, p Info, o PruneOptions) (*VerifyResult, error) {
-	if p.Status == StatusInvalid {
-		c := check.Check{Name: "manifest", Path: ManifestFile, Kind: string(FileManifest)}
-		fail(&c, CodeManifestInvalid, p.Problem)
-		vr := &VerifyResult{Pack: p.Path, Checks: []check.Check{c}}
-		summarize(i18n.For(o.Lang), vr)
+func checkNewest(ctx context.Context, p pack.Info, o Options) (*pack.VerifyResult, error) {
+	if p.Status == pack.StatusInvalid {
+		vr := pack.InvalidManifest(p, o.Lang)
 		return vr, vr.Err()
 	}
-	return Verify(ctx, p.Path, VerifyOptions{Structural: !o.Deep, StagingDir: o.StagingDir, Lang: o.Lang, Logger: o.Logger})
+	return pack.Verify(ctx, p.Path, pack.VerifyOptions{Structural: !o.Deep, StagingDir: o.StagingDir, Lang: o.Lang, Logger: o.Logger})
 }
 
 // lastModified is the latest modification time of dir or anything in it
@@ -132,7 +128,7 @@ func removeLeftovers(root *os.Root) []error {
 	}
 	var errs []error
 	for _, e := range ents {
-		if e.IsDir() && strings.HasPrefix(e.Name(), DeletingPrefix) {
+		if e.IsDir() && strings.HasPrefix(e.Name(), pack.DeletingPrefix) {
 			if err := root.RemoveAll(e.Name()); err != nil {
 				errs = append(errs, fmt.Errorf("remove leftover %s: %w", e.Name(), err))
 			}
