@@ -73,6 +73,7 @@ func (x *ibBench) image(from, name string, mib, seed int64) string {
 
 // summary logs a result line (and prints it with the others).
 func (x *ibBench) summary(format string, args ...any) {
+	x.b.Helper()
 	x.logf(format, args...)
 	x.b.Logf(format, args...)
 }
