@@ -148,16 +148,7 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	}
 
 	name := pack.NamePrefix + strings.Replace(r.start.UTC().Format(pack.TimeLayout), ".", "_", 1)
-	var dir packSink
-	if r.remote != nil { // object storage (sink.go)
-		r.recoverDebris(ctx)
-		r.recoverRemote(ctx, r.remote)
-		dir, err = createObjSink(ctx, r.remote, name, spec.Owner, spec.Hooks.BeforePartial, r.log)
-	} else {
-		r.recoverDebris(ctx)
-		dir, err = packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
-			DirMode: pack.DirMode(spec.PackMode), CheckBytes: spec.PinCheckBytes, Intent: spec.Hooks.BeforePartial})
-	}
+	dir, err := r.createSink(ctx, name)
 	if err != nil {
 		return nil, stepErr(progress.StepPrecheck, "", err)
 	}
@@ -191,13 +182,40 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 	if err := r.dataSteps(ctx); err != nil {
 		return nil, err
 	}
+	hash, err := r.closingSteps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.trk.PercentAt(progress.StepFinalize, 100, r.t("job.pack_complete", dir.Final()))
+	m := r.man
+	return &Result{Pack: dir.Final(), Name: name, PackageHash: hash, Manifest: &m, Bytes: m.PackSize(),
+		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan, Store: r.storeStats()}, nil
+}
+
+// createSink recovers the debris of dead owners and creates the pack being
+// written, name: a partial directory under the pinned target, or a partial
+// pack on object storage (sink.go).
+func (r *runner) createSink(ctx context.Context, name string) (packSink, error) {
+	spec := r.spec
+	r.recoverDebris(ctx)
+	if r.remote != nil {
+		r.recoverRemote(ctx, r.remote)
+		return createObjSink(ctx, r.remote, name, spec.Owner, spec.Hooks.BeforePartial, r.log)
+	}
+	return packdir.Create(ctx, packdir.Options{Pin: r.pin, Name: name, Owner: spec.Owner, FileMode: spec.PackMode,
+		DirMode: pack.DirMode(spec.PackMode), CheckBytes: spec.PinCheckBytes, Intent: spec.Hooks.BeforePartial})
+}
+
+// closingSteps writes what follows the data: the compose files and bind
+// mounts, the manifest (its hash returned), then the finalize step.
+func (r *runner) closingSteps(ctx context.Context) (string, error) {
 	if err := r.step(ctx, progress.StepCompose, func() error {
 		if err := r.compose(ctx); err != nil {
 			return err
 		}
 		return r.binds(ctx) // step_consistency.go
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	var hash string
 	if err := r.step(ctx, progress.StepManifest, func() error {
@@ -205,15 +223,12 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		hash, err = r.manifest(ctx)
 		return err
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := r.step(ctx, progress.StepFinalize, func() error { return r.finalize(ctx, hash) }); err != nil {
-		return nil, err
+		return "", err
 	}
-	r.trk.PercentAt(progress.StepFinalize, 100, r.t("job.pack_complete", dir.Final()))
-	m := r.man
-	return &Result{Pack: dir.Final(), Name: name, PackageHash: hash, Manifest: &m, Bytes: m.PackSize(),
-		Duration: spec.Now().Sub(r.start), Steps: r.steps, Plan: r.plan, Store: r.storeStats()}, nil
+	return hash, nil
 }
 
 // dataSteps writes the selected components: database, volumes, images.
