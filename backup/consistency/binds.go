@@ -156,53 +156,8 @@ func PathUnder(p, dir string) bool {
 // kept. It returns the bytes of file content written. A file that changes
 // size while it is read is an error.
 func WriteBindTar(ctx context.Context, src, typ string, w io.Writer) (int64, error) {
-	tw := tar.NewWriter(w)
-	var content int64
-	add := func(p, name string, fi fs.FileInfo, links map[uint64]string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			link = l
-		}
-		if fi.Mode()&fs.ModeSocket != 0 {
-			return nil // not data
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		h.Name, h.Format = name, tar.FormatPAX
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 && links != nil {
-			if first, ok := links[st.Ino]; ok {
-				h.Typeflag, h.Linkname, h.Size = tar.TypeLink, first, 0
-			} else {
-				links[st.Ino] = name
-			}
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if h.Typeflag != tar.TypeReg {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		n, err := io.CopyN(tw, fsutil.ContextReader(ctx, f), h.Size)
-		content += n
-		if err != nil {
-			return fmt.Errorf("%s changed while it was read (%d of %d bytes): %w", p, n, h.Size, err)
-		}
-		return nil
-	}
+	bt := &bindTar{ctx: ctx, tw: tar.NewWriter(w)}
+	add := bt.add
 	var err error
 	switch typ {
 	case pack.BindFile:
@@ -233,9 +188,64 @@ func WriteBindTar(ctx context.Context, src, typ string, w io.Writer) (int64, err
 		err = fmt.Errorf("bind %s: unknown type %q", src, typ)
 	}
 	if err != nil {
-		return content, err
+		return bt.content, err
 	}
-	return content, tw.Close()
+	return bt.content, bt.tw.Close()
+}
+
+// bindTar writes a bind mount's files into a tar stream, counting their content.
+type bindTar struct {
+	ctx     context.Context
+	tw      *tar.Writer
+	content int64
+}
+
+// add writes the file p as name (a hard link to the first name of its inode
+// when links is given); sockets are left out.
+func (bt *bindTar) add(p, name string, fi fs.FileInfo, links map[uint64]string) error {
+	if err := bt.ctx.Err(); err != nil {
+		return err
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		l, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		link = l
+	}
+	if fi.Mode()&fs.ModeSocket != 0 {
+		return nil // not data
+	}
+	h, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	h.Name, h.Format = name, tar.FormatPAX
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 && links != nil {
+		if first, ok := links[st.Ino]; ok {
+			h.Typeflag, h.Linkname, h.Size = tar.TypeLink, first, 0
+		} else {
+			links[st.Ino] = name
+		}
+	}
+	if err := bt.tw.WriteHeader(h); err != nil {
+		return err
+	}
+	if h.Typeflag != tar.TypeReg {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.CopyN(bt.tw, fsutil.ContextReader(bt.ctx, f), h.Size)
+	bt.content += n
+	if err != nil {
+		return fmt.Errorf("%s changed while it was read (%d of %d bytes): %w", p, n, h.Size, err)
+	}
+	return nil
 }
 
 // ErrBindExists: a bind's destination exists and holds data (restore without force).
