@@ -76,60 +76,9 @@ func newPruneCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune --target DIR --project P --keep N [--max-age D] [--deep] [--force] [--dry-run]",
 		Short: "Delete old packs of a project, never the newest complete one",
-		Long: `Delete the complete packs of a project beyond the --keep newest, or older than --max-age
-(e.g. 30d), oldest first, and partial pack directories older than --partial-older-than that nothing
-has written to for as long (a backup still running keeps its directory).
-
-The newest complete pack is never deleted. Nothing at all is deleted while the newest pack fails a
-structural verification (manifest, SHA256SUMS, sizes, tar headers; --deep re-hashes every file):
-the older packs may be the only good ones. --force deletes anyway; --dry-run only lists.
-
-Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails verification.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Target == "" {
-				return usageError{errors.New("no target directory given (--target or $DOCKPACK_TARGET)")}
-			}
-			if o.Project == "" {
-				return usageError{errors.New("no project given (--project): prune works on one project's packs")}
-			}
-			if o.Keep == 0 && o.MaxAge == 0 && o.KeepDaily == 0 && o.KeepWeekly == 0 && o.KeepMonthly == 0 {
-				return usageError{errors.New("give --keep N (--keep-daily/--keep-weekly/--keep-monthly) and/or --max-age D: without either nothing would be pruned")}
-			}
-			o.LiveWithin = o.PartialOlderThan
-			o.Logger, o.Lang = g.logger, g.lang
-			var res prune.Result
-			var err error
-			if storage.IsS3URL(o.Target) { // object storage: through its backend
-				b, oerr := openRemote(cmd.Context(), o.Target, s3f.options())
-				if oerr != nil {
-					return oerr
-				}
-				defer b.Close()
-				res, err = transfer.Prune(cmd.Context(), b, o)
-			} else {
-				res, err = prune.Run(cmd.Context(), o)
-			}
-			out := cmd.OutOrStdout()
-			if jsonOut {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				body := map[string]any{"dry_run": o.DryRun, "deleted": res.Deleted, "kept": res.Kept, "refused": res.Refused, "blocked": res.Blocked,
-					"reasons": res.Reasons, "gc": res.GC, "gc_skipped": res.GCSkipped}
-				if res.Newest != nil {
-					body["newest_check"] = verifyJSON(res.Newest)
-				}
-				if err != nil {
-					body["error"] = err.Error()
-				}
-				if eerr := enc.Encode(body); eerr != nil {
-					return eerr
-				}
-			} else {
-				printPrune(out, i18n.For(g.lang), o.DryRun, res)
-			}
-			return err
-		},
+		Long:  pruneLong,
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runPrune(cmd, g, o, s3f, jsonOut) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Target, "target", envOr("DOCKPACK_TARGET", ""), "directory holding the packs, or s3://bucket/prefix ($DOCKPACK_TARGET)")
@@ -148,6 +97,63 @@ Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails v
 	f.StringVar(&o.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory for --deep's SQLite check ($DOCKPACK_STAGING_DIR)")
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// pruneLong is prune's help.
+const pruneLong = `Delete the complete packs of a project beyond the --keep newest, or older than --max-age
+(e.g. 30d), oldest first, and partial pack directories older than --partial-older-than that nothing
+has written to for as long (a backup still running keeps its directory).
+
+The newest complete pack is never deleted. Nothing at all is deleted while the newest pack fails a
+structural verification (manifest, SHA256SUMS, sizes, tar headers; --deep re-hashes every file):
+the older packs may be the only good ones. --force deletes anyway; --dry-run only lists.
+
+Exit codes: 0 done, 1 failed, 2 usage, 4 refused because the newest pack fails verification.`
+
+// runPrune prunes o.Target (a directory, or object storage through its backend).
+func runPrune(cmd *cobra.Command, g *globals, o prune.Options, s3f s3Flags, jsonOut bool) error {
+	if o.Target == "" {
+		return usageError{errors.New("no target directory given (--target or $DOCKPACK_TARGET)")}
+	}
+	if o.Project == "" {
+		return usageError{errors.New("no project given (--project): prune works on one project's packs")}
+	}
+	if o.Keep == 0 && o.MaxAge == 0 && o.KeepDaily == 0 && o.KeepWeekly == 0 && o.KeepMonthly == 0 {
+		return usageError{errors.New("give --keep N (--keep-daily/--keep-weekly/--keep-monthly) and/or --max-age D: without either nothing would be pruned")}
+	}
+	o.LiveWithin = o.PartialOlderThan
+	o.Logger, o.Lang = g.logger, g.lang
+	var res prune.Result
+	var err error
+	if storage.IsS3URL(o.Target) { // object storage: through its backend
+		b, oerr := openRemote(cmd.Context(), o.Target, s3f.options())
+		if oerr != nil {
+			return oerr
+		}
+		defer b.Close()
+		res, err = transfer.Prune(cmd.Context(), b, o)
+	} else {
+		res, err = prune.Run(cmd.Context(), o)
+	}
+	out := cmd.OutOrStdout()
+	if jsonOut {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		body := map[string]any{"dry_run": o.DryRun, "deleted": res.Deleted, "kept": res.Kept, "refused": res.Refused, "blocked": res.Blocked,
+			"reasons": res.Reasons, "gc": res.GC, "gc_skipped": res.GCSkipped}
+		if res.Newest != nil {
+			body["newest_check"] = verifyJSON(res.Newest)
+		}
+		if err != nil {
+			body["error"] = err.Error()
+		}
+		if eerr := enc.Encode(body); eerr != nil {
+			return eerr
+		}
+	} else {
+		printPrune(out, i18n.For(g.lang), o.DryRun, res)
+	}
+	return err
 }
 
 // printPrune writes what a prune deleted (or would delete, or was refused
