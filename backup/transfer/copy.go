@@ -124,8 +124,7 @@ func Copy(ctx context.Context, src, dst storage.Backend, o Options) (res Result,
 		return res, err
 	}
 	stage := final
-	renamer, rename := dst.(storage.Renamer)
-	if rename {
+	if _, rename := dst.(storage.Renamer); rename {
 		stage = pack.PartialPrefix + strings.TrimPrefix(o.Pack, pack.NamePrefix) + ".copy/"
 	}
 	c := &copier{src: src, dst: dst, o: o, res: &res}
@@ -149,24 +148,33 @@ func Copy(ctx context.Context, src, dst storage.Backend, o Options) (res Result,
 			return res, err
 		}
 	}
-	if _, err := storage.WriteObject(ctx, dst, stage+pack.ManifestFile, bytes.NewReader(mdata), storage.CreateOptions{Exclusive: true, SizeHint: int64(len(mdata))}); err != nil {
-		// There already: the same manifest, from a concurrent copy that
-		// finished first or (partial directory) a killed one.
-		if same, _ := alreadyThere(ctx, dst, stage, mdata); !errors.Is(err, storage.ErrExists) || !same {
-			return res, fmt.Errorf("copy: writing %s%s: %w", stage, pack.ManifestFile, err)
-		}
-	}
-	if err := readBack(ctx, dst, stage+pack.ManifestFile, int64(len(mdata)), sha256Hex(mdata)); err != nil {
+	if err := commitCopy(ctx, dst, stage, o.Pack, mdata); err != nil {
 		return res, err
-	}
-	if rename {
-		if err := renamer.RenamePrefix(ctx, strings.TrimSuffix(stage, "/"), o.Pack); err != nil {
-			return res, fmt.Errorf("copy: making %s visible: %w", o.Pack, err)
-		}
 	}
 	o.Logger.Info("pack copied", zap.String("pack", o.Pack), zap.String("to", dst.Location()),
 		zap.Int("copied", res.Copied), zap.Int("skipped", res.Skipped), zap.Int64("bytes", res.CopiedBytes))
 	return res, nil
+}
+
+// commitCopy writes the manifest (last, exclusively, read back) into stage
+// and, on a destination that renames, makes the pack visible under name.
+func commitCopy(ctx context.Context, dst storage.Backend, stage, name string, mdata []byte) error {
+	if _, err := storage.WriteObject(ctx, dst, stage+pack.ManifestFile, bytes.NewReader(mdata), storage.CreateOptions{Exclusive: true, SizeHint: int64(len(mdata))}); err != nil {
+		// There already: the same manifest, from a concurrent copy that
+		// finished first or (partial directory) a killed one.
+		if same, _ := alreadyThere(ctx, dst, stage, mdata); !errors.Is(err, storage.ErrExists) || !same {
+			return fmt.Errorf("copy: writing %s%s: %w", stage, pack.ManifestFile, err)
+		}
+	}
+	if err := readBack(ctx, dst, stage+pack.ManifestFile, int64(len(mdata)), sha256Hex(mdata)); err != nil {
+		return err
+	}
+	if renamer, ok := dst.(storage.Renamer); ok {
+		if err := renamer.RenamePrefix(ctx, strings.TrimSuffix(stage, "/"), name); err != nil {
+			return fmt.Errorf("copy: making %s visible: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // sourcePack reads the source's manifest and lists the files to copy:

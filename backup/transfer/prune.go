@@ -86,13 +86,28 @@ func Prune(ctx context.Context, b storage.Backend, o prune.Options) (prune.Resul
 			return res, err
 		}
 	}
+	errs := deleteDoomed(ctx, b, d, o, &res)
+	if st != nil && len(errs) == 0 {
+		if err := collect(ctx, b, st, lock, o, &res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("prune %s: %w", o.Target, errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// deleteDoomed deletes (or, dry, lists) the packs d deletes, oldest first,
+// into res.Deleted; it goes on after a pack it cannot delete and returns
+// the errors.
+func deleteDoomed(ctx context.Context, b storage.Backend, d prune.Decision, o prune.Options, res *prune.Result) []error {
 	doomed := slices.Clone(d.Delete)
 	slices.SortStableFunc(doomed, func(a, b pack.Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	var errs []error
 	for _, p := range doomed {
 		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-			break
+			return append(errs, err)
 		}
 		why := zap.String("why", d.Reasons[p.Name].Text(i18n.English))
 		if o.DryRun {
@@ -108,15 +123,7 @@ func Prune(ctx context.Context, b storage.Backend, o prune.Options) (prune.Resul
 		o.Logger.Info("prune: deleted", zap.String("pack", p.Path), why)
 		res.Deleted = append(res.Deleted, p)
 	}
-	if st != nil && len(errs) == 0 {
-		if err := collect(ctx, b, st, lock, o, &res); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return res, fmt.Errorf("prune %s: %w", o.Target, errors.Join(errs...))
-	}
-	return res, nil
+	return errs
 }
 
 // partialRecords names the packs an owner record says are being written.
