@@ -42,7 +42,9 @@ func TestS3BackupAndPruneOneBucket(t *testing.T) {
 			// The backup on one side, throttled to last a few seconds.
 			bk := exec.Command(dmBinary(t), "backup", "--project", s.project, "--target", target, "--sqlite", s.db, "--format", "store",
 				"--staging-dir", t.TempDir(), "--json", "--log-level", "warn")
-			bk.Env = append(append(os.Environ(), env...), testseams.EnvThrottle+"=2000000")
+			// ~7 MB at 700 kB/s: ~10 s, longer than the fallback's claim
+			// (write, wait 3 s, list) takes the prune.
+			bk.Env = append(append(os.Environ(), env...), testseams.EnvThrottle+"=700000")
 			var bkOut bytes.Buffer
 			bk.Stdout, bk.Stderr = &bkOut, &bkOut
 			if err := bk.Start(); err != nil {
