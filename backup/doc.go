@@ -53,7 +53,7 @@
 //	backup/jobs/internal/recovery → backup/jobs/internal/statedb backup/restore backup backup/internal/packdir backup/pack dockerapi
 //	backup/export            → backup backup/internal/packdir backup/store backup/pack backup/seal backup/progress mountcheck
 //	backup/drill             → backup backup/pack backup/seal backup/check backup/progress sqlitesnap
-//	backup/restore           → backup/consistency backup backup/pack backup/seal backup/progress backup/store dockerapi mountcheck sqlitesnap
+//	backup/restore           → backup/consistency backup backup/pack backup/seal backup/progress dockerapi mountcheck sqlitesnap
 //	backup                   → backup/consistency backup/internal/precheck backup/internal/packdir backup/store backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check backup/progress dockerapi mountcheck sqlitesnap
 //	backup/internal/precheck → backup/consistency backup/pack backup/check backup/storage backup/storage/s3 dockerapi mountcheck sqlitesnap
 //	backup/settings          → backup/pack backup/storage

@@ -166,7 +166,7 @@ func (e *exporter) assembleImages(ctx context.Context) (pack.FileEntry, error) {
 			pr.CloseWithError(errors.Join(err, errors.New("the validator stopped")))
 			verr <- err
 		}()
-		_, err := e.src.WriteImages(ctx, m, m.Images, nil, io.MultiWriter(w, pw))
+		_, err := e.src.WriteImages(ctx, m, m.Images, pack.WriteImagesOptions{}, io.MultiWriter(w, pw))
 		pw.CloseWithError(err)
 		if vErr := <-verr; err == nil && vErr != nil {
 			err = fmt.Errorf("the assembled images.tar fails its check: %w", vErr)

@@ -163,20 +163,30 @@ func checkImageFile(ctx context.Context, r io.Reader, m *Manifest, f FileEntry) 
 	return fd
 }
 
+// WriteImagesOptions are the options of Dir.WriteImages.
+type WriteImagesOptions struct {
+	// Omit, when set, leaves layer i of image im out (the engine has it).
+	Omit func(im ImageEntry, i int) bool
+	// ChunksChecked trusts a store file's chunks, each checked against its
+	// sha256 id as it is read, instead of hashing the whole file again (a
+	// restore: the engine checks each layer against its DiffID as it loads
+	// it). Without it every file is checked against its digest (export).
+	ChunksChecked bool
+}
+
 // WriteImages writes an image archive (docker load's input) of images,
 // which the pack holds by layer, to w: each config and layer read through d
 // (a store pack's from its chunks) and checked against its digest as it
-// streams (store.WriteImageArchive). omit(im, i), when set, leaves layer i
-// of image im out (the engine has it). It returns the bytes written.
-func (d *Dir) WriteImages(ctx context.Context, m *Manifest, images []ImageEntry, omit func(im ImageEntry, i int) bool, w io.Writer) (int64, error) {
+// streams (store.WriteImageArchive; o says what is left out and how a store
+// file is checked). It returns the bytes written.
+func (d *Dir) WriteImages(ctx context.Context, m *Manifest, images []ImageEntry, o WriteImagesOptions, w io.Writer) (int64, error) {
 	file := func(p, digest string) (store.ArchiveFile, error) {
 		fe, ok := m.File(p)
 		if !ok {
 			return store.ArchiveFile{}, fmt.Errorf("%w: %s is not listed", ErrManifest, p)
 		}
-		return store.ArchiveFile{Digest: digest, Size: fe.Size, Open: func(ctx context.Context) (io.ReadCloser, error) {
-			return d.OpenFile(ctx, m, fe)
-		}}, nil
+		return store.ArchiveFile{Digest: digest, Size: fe.Size, Checked: o.ChunksChecked && m.IsStore() && !m.Sealed() && fe.Chunks != nil,
+			Open: func(ctx context.Context) (io.ReadCloser, error) { return d.OpenFile(ctx, m, fe) }}, nil
 	}
 	var arch []store.ArchiveImage
 	for _, im := range images {
@@ -190,7 +200,7 @@ func (d *Dir) WriteImages(ctx context.Context, m *Manifest, images []ImageEntry,
 			if err != nil {
 				return 0, err
 			}
-			lf.Omit = omit != nil && omit(im, i)
+			lf.Omit = o.Omit != nil && o.Omit(im, i)
 			a.Layers = append(a.Layers, lf)
 		}
 		arch = append(arch, a)

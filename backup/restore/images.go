@@ -14,7 +14,6 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/progress"
-	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/dockerapi"
 )
 
@@ -91,7 +90,7 @@ func (r *restorer) loadImageLayers(ctx context.Context, load []pack.ImageEntry, 
 	pr, pw := io.Pipe()
 	werr := make(chan error, 1)
 	go func() {
-		n, err := r.writeImages(ctx, load, omit, r.trk.Writer(pw))
+		n, err := r.pd.WriteImages(ctx, r.m, load, pack.WriteImagesOptions{Omit: omit, ChunksChecked: true}, r.trk.Writer(pw))
 		if err == nil {
 			r.res.Bytes += n
 		}
@@ -114,41 +113,6 @@ func (r *restorer) loadImageLayers(ctx context.Context, load []pack.ImageEntry, 
 	}
 	r.logLoad(lr)
 	return nil
-}
-
-// writeImages writes the docker-archive of images (pack.Dir.WriteImages'
-// layout) from the pack's store files. Each byte is checked once, as its
-// chunk is read (against the chunk's sha256 id, the chunk list against
-// the manifest): the whole-file digest is not computed again here — the
-// engine checks each layer against its DiffID as it loads it, and every
-// tag's config digest is checked after the load.
-func (r *restorer) writeImages(ctx context.Context, images []pack.ImageEntry, omit func(pack.ImageEntry, int) bool, w io.Writer) (int64, error) {
-	file := func(p, digest string) (store.ArchiveFile, error) {
-		fe, ok := r.m.File(p)
-		if !ok {
-			return store.ArchiveFile{}, fmt.Errorf("%w: %s is not listed", pack.ErrManifest, p)
-		}
-		return store.ArchiveFile{Digest: digest, Size: fe.Size, Checked: r.m.IsStore() && !r.m.Sealed() && fe.Chunks != nil,
-			Open: func(ctx context.Context) (io.ReadCloser, error) { return r.pd.OpenFile(ctx, r.m, fe) }}, nil
-	}
-	var arch []store.ArchiveImage
-	for _, im := range images {
-		cfg, err := file(im.Config, im.ConfigDigest)
-		if err != nil {
-			return 0, err
-		}
-		a := store.ArchiveImage{RepoTags: im.RepoTags, Config: cfg}
-		for i, l := range im.Layers {
-			lf, err := file(l.File, l.DiffID)
-			if err != nil {
-				return 0, err
-			}
-			lf.Omit = omit != nil && omit(im, i)
-			a.Layers = append(a.Layers, lf)
-		}
-		arch = append(arch, a)
-	}
-	return store.WriteImageArchive(ctx, w, arch, store.ArchiveOptions{ModTime: r.m.CreatedAt})
 }
 
 // layersPresent says which layers the engine has (by layer chain): nil
