@@ -81,6 +81,9 @@ type Job struct {
 	// Store is what a store backup read, added and reused per component
 	// (absent for classic backups and jobs that did not complete).
 	Store backup.StoreStats `json:"store,omitempty"`
+	// Encryption says whether a completed backup's pack is sealed and to
+	// which recipients (encryption.go; absent when unknown).
+	Encryption *Encryption `json:"encryption,omitempty"`
 }
 
 // JobRequest asks the Manager for a backup.

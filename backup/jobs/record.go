@@ -29,7 +29,7 @@ func jobOf(r statedb.Job) Job {
 		VerifiedBy: r.VerifiedBy, VerifiedAtMs: r.VerifiedAtMs, LastRestoreDrillID: r.LastRestoreDrillID,
 		Project: r.Project, Components: comps, Trigger: r.Trigger, Step: r.Step, BytesDone: r.BytesDone,
 		BytesTotal: r.BytesTotal, ErrorCode: r.ErrorCode, HeartbeatAtMs: r.HeartbeatAtMs, PackName: r.PackName,
-		Store: storeStatsOf(r.StoreStats),
+		Store: storeStatsOf(r.StoreStats), Encryption: encryptionFrom(r.Encryption),
 	}
 }
 

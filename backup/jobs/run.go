@@ -187,6 +187,7 @@ func (jr *jobRun) outcome(kind stopKind, cause error, res *backup.Result, runErr
 		f.OutputDir, f.PackageHash, f.PackName = ptr(res.Pack), ptr(res.PackageHash), ptr(res.Name)
 		f.BytesDone = max(f.BytesDone, res.Bytes)
 		f.StoreStats = storeStatsJSON(res.Store)
+		f.Encryption = encryptionJSON(encryptionOf(res))
 	case kind == stopUser || kind == stopShutdown:
 		ms := now.UnixMilli()
 		f.Status, f.CanceledAtMs, f.ErrorCode = string(StatusCanceled), &ms, ptr("canceled")

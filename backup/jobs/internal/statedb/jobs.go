@@ -54,6 +54,9 @@ type Job struct {
 	PendingHash *string
 	// StoreStats is a store backup's bytes per component (JSON; nil: classic).
 	StoreStats *string
+	// Encryption says whether a completed backup's pack is sealed and to
+	// whom (JSON; nil: unknown).
+	Encryption *string
 }
 
 // jobColumns is the SELECT list every job read uses.
@@ -61,7 +64,7 @@ const jobColumns = `id, kind, status, progress, message, detail, output_dir, pac
 	started_at_ms, finished_at_ms, cancel_requested_at_ms, cancel_reason, canceled_at_ms,
 	verification_status, verification_detail, verified_by, verified_at_ms, last_restore_drill_id,
 	project, components, trigger, step, bytes_done, bytes_total, error_code, heartbeat_at_ms, pack_name,
-	target, partial_dirs, owner_token, owner_host, owner_pid, pending_pack, pending_hash, store_stats`
+	target, partial_dirs, owner_token, owner_host, owner_pid, pending_pack, pending_hash, store_stats, encryption`
 
 // activeStatuses are the states of a job that may still change.
 const activeStatuses = `('queued', 'running', 'canceling')`
@@ -81,7 +84,7 @@ func scanJob(stmt *sqlite.Stmt) Job {
 		HeartbeatAtMs: colInt(stmt, "heartbeat_at_ms"), PackName: colStr(stmt, "pack_name"),
 		Target: stmt.GetText("target"), OwnerToken: stmt.GetText("owner_token"), OwnerHost: stmt.GetText("owner_host"),
 		OwnerPID: int(stmt.GetInt64("owner_pid")), PendingPack: colStr(stmt, "pending_pack"), PendingHash: colStr(stmt, "pending_hash"),
-		StoreStats: colStr(stmt, "store_stats"),
+		StoreStats: colStr(stmt, "store_stats"), Encryption: colStr(stmt, "encryption"),
 	}
 	_ = json.Unmarshal([]byte(stmt.GetText("components")), &j.Components)
 	if j.Components == nil {
@@ -190,6 +193,7 @@ type Final struct {
 	FinishedAtMs int64
 	CanceledAtMs *int64
 	StoreStats   *string // JSON; nil keeps what is stored
+	Encryption   *string // JSON; nil keeps what is stored
 }
 
 // FinishJob writes the final state of a job still active and still run by
@@ -199,10 +203,10 @@ func (tx *Tx) FinishJob(id int64, token string, f Final) (bool, error) {
 	err := tx.exec(`UPDATE jobs SET status = ?, progress = MAX(progress, ?), message = ?, detail = ?, error_code = ?,
 		output_dir = ?, package_hash = ?, pack_name = ?, step = COALESCE(?, step), bytes_done = MAX(bytes_done, ?),
 		bytes_total = CASE WHEN ? > 0 THEN ? ELSE bytes_total END, finished_at_ms = ?, canceled_at_ms = ?,
-		store_stats = COALESCE(?, store_stats)
+		store_stats = COALESCE(?, store_stats), encryption = COALESCE(?, encryption)
 		WHERE id = ? AND owner_token = ? AND status IN `+activeStatuses,
 		f.Status, f.Progress, f.Message, nstr(f.Detail), nstr(f.ErrorCode), nstr(f.OutputDir), nstr(f.PackageHash),
-		nstr(f.PackName), nstr(f.Step), f.BytesDone, f.BytesTotal, f.BytesTotal, f.FinishedAtMs, nint(f.CanceledAtMs), nstr(f.StoreStats), id, token)
+		nstr(f.PackName), nstr(f.Step), f.BytesDone, f.BytesTotal, f.BytesTotal, f.FinishedAtMs, nint(f.CanceledAtMs), nstr(f.StoreStats), nstr(f.Encryption), id, token)
 	if err != nil {
 		return false, fmt.Errorf("state db: finish job %d: %w", id, err)
 	}

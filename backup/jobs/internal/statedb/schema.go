@@ -139,6 +139,12 @@ CREATE INDEX live_restores_by_status ON live_restores(status, id);
 	`
 ALTER TABLE jobs ADD COLUMN store_stats TEXT;
 `,
+	// 6: whether a completed backup's pack is sealed and to whom (JSON of
+	// jobs.Encryption; NULL: the job did not complete, or ended before
+	// this column existed).
+	`
+ALTER TABLE jobs ADD COLUMN encryption TEXT;
+`,
 }
 
 // SchemaVersion is the state DB schema version this build writes.
