@@ -46,7 +46,7 @@
 //	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/seal backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
-//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck
+//	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck
 //	backup/jobs              → backup/jobs/internal/lock backup/jobs/internal/recovery backup/jobs/internal/schedule backup/jobs/internal/statedb backup/settings backup/restore backup/drill backup backup/transfer backup/pack backup/prune backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/jobs/internal/lock → backup/jobs/internal/statedb backup
 //	backup/jobs/internal/schedule → backup/settings

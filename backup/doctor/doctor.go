@@ -40,7 +40,7 @@ const (
 
 // Checks lists the check names in report order.
 func Checks() []string {
-	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckCompose, CheckLock, CheckJobs, CheckPacks, CheckStore}
+	return []string{CheckTarget, CheckRootFS, CheckStaging, CheckSQLite, CheckEngine, CheckDataRoot, CheckStack, CheckCompose, CheckLock, CheckJobs, CheckPacks, CheckStore, CheckEncryption}
 }
 
 // Report is the result of Run.
@@ -100,6 +100,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		precheck.Step{Name: CheckJobs, Run: d.jobs},
 		precheck.Step{Name: CheckPacks, Run: d.packs},
 		precheck.Step{Name: CheckStore, Run: d.store},
+		precheck.Step{Name: CheckEncryption, Run: d.encryption}, // seal.go
 	)
 	checks := map[string]check.Check{}
 	for _, s := range steps {

@@ -39,5 +39,6 @@ func ExampleRun() {
 	// jobs      skip
 	// packs     skip
 	// store     skip
+	// encryption skip
 	// verdict: ok
 }

@@ -83,6 +83,17 @@ type Options struct {
 	CheckTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// AgeIdentityFiles are the age identity files of the machine that runs
+	// restores (doctor --age-identity, the daemon's age_identity_file): the
+	// encryption check says whether they open the target's sealed packs.
+	// Only their public keys are shown.
+	AgeIdentityFiles []string
+	// AgeRecipientsFiles are the recipients files the backups seal to (the
+	// daemon's age_recipients_file), and RequireEncryption its
+	// require_encryption: either makes plaintext packs in the target a
+	// warning.
+	AgeRecipientsFiles []string
+	RequireEncryption  bool
 }
 
 func (o *Options) applyDefaults() {

@@ -36,6 +36,7 @@ type doctorFlags struct {
 	jobs                             int
 	partialStale, timeout            time.Duration
 	brief, jsonOut                   bool
+	ageIdentities                    []string
 	pol                              policyFlags
 	s3                               s3Flags
 }
@@ -55,6 +56,8 @@ func (f *doctorFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.timeout, "check-timeout", 30*time.Second, "time limit of each check (a hung mount or engine)")
 	fs.BoolVar(&f.brief, "brief", false, "one line per check, no evidence")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.StringArrayVar(&f.ageIdentities, "age-identity", splitEnv("DOCKPACK_AGE_IDENTITY"),
+		"the age identity file this machine restores with: does it open the target's sealed packs? (default: the daemon's setting age_identity_file); repeatable ($DOCKPACK_AGE_IDENTITY)")
 	f.pol.bind(fs)
 	f.s3.bind(fs)
 }
@@ -83,6 +86,10 @@ depends on, each with a verdict (ok / warn / fail), the evidence and the fix:
   lock       the backup lock: free, held (job, host, pid, lease time left) or stale
   jobs       the last jobs and their errors
   packs      complete and invalid packs, partial directories and their age
+  store      the target's pack store: config, leases, index against bundles and packs
+  encryption sealed packs the identity given (--age-identity, the daemon's
+             age_identity_file) cannot open; plaintext packs in a target the daemon's
+             settings seal (age_recipients_file, require_encryption)
 
 The lock, the jobs and the daemon's settings (project, target, database) come from the
 state DB opened read-only (--state-dir; default /var/lib/dockpack when it holds a
@@ -145,6 +152,7 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	o := doctor.Options{
 		Project: f.project, Target: f.target, SQLitePath: f.sqlite, StagingDir: f.staging,
 		Policy: f.pol.policy(), S3: f.s3.options(), Lang: lang, Jobs: f.jobs, PartialStaleAfter: f.partialStale, CheckTimeout: f.timeout,
+		AgeIdentityFiles: f.ageIdentities,
 	}
 	if f.jobs < 1 || f.jobs > 200 {
 		return o, cleanup, usageError{fmt.Errorf("--jobs %d: want 1 to 200", f.jobs)}
@@ -156,10 +164,10 @@ func (f *doctorFlags) options(ctx context.Context, g *globals, lang string, stat
 	if closeState != nil {
 		closers = append(closers, closeState)
 	}
-	if settings != nil && (o.Project == "" || o.Target == "" || o.SQLitePath == "") {
+	if settings != nil { // the encryption settings have no flag of their own: always read
 		if s, err := settings(ctx); err == nil {
 			fillFromSettings(&o, s)
-		} else {
+		} else if o.Project == "" || o.Target == "" || o.SQLitePath == "" {
 			g.logger.Warn("cannot read the daemon's settings: give --project, --target and --sqlite")
 		}
 	}
@@ -215,7 +223,8 @@ func (f *doctorFlags) state(ctx context.Context, o *doctor.Options, stateDirFlag
 }
 
 // fillFromSettings takes the project, target and database the flags left
-// out from the daemon's settings.
+// out from the daemon's settings, and its encryption settings (the
+// identity only when --age-identity is not given).
 func fillFromSettings(o *doctor.Options, s settings.Settings) {
 	if o.Project == "" {
 		o.Project = s.RagflowProjectName
@@ -229,6 +238,13 @@ func fillFromSettings(o *doctor.Options, s settings.Settings) {
 	if o.SQLitePath == "" {
 		o.SQLitePath = s.AuthDBPath
 	}
+	if len(o.AgeIdentityFiles) == 0 && s.AgeIdentityFile != "" {
+		o.AgeIdentityFiles = []string{s.AgeIdentityFile}
+	}
+	if s.AgeRecipientsFile != "" {
+		o.AgeRecipientsFiles = []string{s.AgeRecipientsFile}
+	}
+	o.RequireEncryption = s.RequireEncryption
 }
 
 // components are what the backups include, as the flags say.

@@ -72,6 +72,10 @@ func goldenReport(lang string) *doctor.Report {
 	lock.Evidence = []check.Evidence{ev("job_id", "9"), ev("holder", "host nas pid 4242 (owner abcd1234…)"), ev("stale_reason", "owner process not running")}
 	stack := goldenCheck(lang, "stack", check.OK, "ok", "precheck.stack.ok", "demo", 2, 1, 2, 1, "12.1MiB")
 	stack.Evidence = []check.Evidence{ev("container", "demo_app_1  service=app  running  image=demo/app:1"), ev("estimate", "12.1MiB (db 1MiB, volumes 0B, images 11MiB)")}
+	const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	encryption := goldenCheck(lang, "encryption", check.Warn, "identity_missing", "doctor.seal.no_identity", 2, recipient)
+	encryption.Fix = i18n.T(lang, "doctor.seal.identity.fix")
+	encryption.Evidence = []check.Evidence{ev("sealed_packs", "2"), ev("plaintext_packs", "0"), ev("pack_recipients", recipient)}
 	checks := []check.Check{
 		target,
 		goldenCheck(lang, "root-fs", check.OK, "ok", "doctor.root_fs.ok", "41GiB"),
@@ -82,6 +86,7 @@ func goldenReport(lang string) *doctor.Report {
 		stack, lock,
 		goldenCheck(lang, "jobs", check.OK, "ok", "doctor.jobs.none"),
 		goldenCheck(lang, "packs", check.Skip, "skipped", "precheck.target.skip"),
+		encryption,
 	}
 	return &doctor.Report{Verdict: check.Fail, Lang: lang, Host: "nas", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Checks: checks}
 }
