@@ -43,7 +43,14 @@ func (h *handler) doctorReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := doctor.Options{Project: in.Project, Target: in.Target, Policy: in.Policy, StagingDir: in.StagingDir,
-		SQLitePath: in.SQLitePath, Components: in.Components, State: src, StateDesc: in.StateDesc, Lang: lang}
+		SQLitePath: in.SQLitePath, Components: in.Components, State: src, StateDesc: in.StateDesc, Lang: lang,
+		RequireEncryption: in.RequireEncryption}
+	if in.AgeIdentityFile != "" {
+		o.AgeIdentityFiles = []string{in.AgeIdentityFile}
+	}
+	if in.AgeRecipientsFile != "" {
+		o.AgeRecipientsFiles = []string{in.AgeRecipientsFile}
+	}
 	if in.Engine != nil {
 		o.Engine = in.Engine
 	}

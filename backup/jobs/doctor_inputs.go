@@ -24,6 +24,11 @@ type DoctorInputs struct {
 	StagingDir string
 	// StateDesc says where the lock and the jobs are read (the doctor's evidence).
 	StateDesc string
+	// The encryption settings (paths, never keys): the doctor's encryption
+	// check (age_identity_file, age_recipients_file, require_encryption).
+	AgeIdentityFile   string
+	AgeRecipientsFile string
+	RequireEncryption bool
 }
 
 // DoctorInputs returns the doctor's inputs as the Manager's next backup
@@ -45,5 +50,6 @@ func (m *Manager) DoctorInputs(ctx context.Context) (DoctorInputs, error) {
 		comps = append(comps, pack.ComponentImages)
 	}
 	return DoctorInputs{Engine: m.cfg.Engine, Project: project, Target: s.TargetLocalDir, SQLitePath: s.AuthDBPath,
-		Components: comps, Policy: m.cfg.Policy, StagingDir: m.cfg.StagingDir, StateDesc: "daemon state DB " + m.db.Path()}, nil
+		Components: comps, Policy: m.cfg.Policy, StagingDir: m.cfg.StagingDir, StateDesc: "daemon state DB " + m.db.Path(),
+		AgeIdentityFile: s.AgeIdentityFile, AgeRecipientsFile: s.AgeRecipientsFile, RequireEncryption: s.RequireEncryption}, nil
 }

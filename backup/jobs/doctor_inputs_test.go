@@ -25,4 +25,13 @@ func TestDoctorInputsFollowTheSettings(t *testing.T) {
 		!slices.Equal(in.Components, want) || in.Engine == nil || in.StateDesc == "" || !in.Policy.AnyFSType {
 		t.Fatalf("inputs %+v", in)
 	}
+	if in.AgeIdentityFile != "" || in.AgeRecipientsFile != "" || in.RequireEncryption {
+		t.Fatalf("encryption inputs without settings: %+v", in)
+	}
+	s.AgeIdentityFile, s.AgeRecipientsFile, s.RequireEncryption = "/etc/dockpack/key.txt", "/etc/dockpack/recipients.txt", true
+	m = backuptest.MustManager(t, jobs.Config{Settings: s})
+	if in, err = m.DoctorInputs(context.Background()); err != nil || in.AgeIdentityFile != s.AgeIdentityFile ||
+		in.AgeRecipientsFile != s.AgeRecipientsFile || !in.RequireEncryption {
+		t.Fatalf("encryption inputs: %+v, %v", in, err)
+	}
 }
