@@ -4,6 +4,7 @@ package integration_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
+	"github.com/dockpack/dockpack/backup/check"
+	"github.com/dockpack/dockpack/backup/doctor"
 	"github.com/dockpack/dockpack/backup/pack"
 )
 
@@ -66,6 +69,9 @@ func TestSealDaemon(t *testing.T) {
 	if !m.Sealed() || len(m.Encryption.Recipients) != 1 || m.Encryption.Recipients[0] != keys.recipient {
 		t.Fatalf("manifest encryption %+v, want sealed to %s", m.Encryption, keys.recipient)
 	}
+	if e := j.Encryption; e == nil || !e.Encrypted || e.Scheme != "age" || len(e.Recipients) != 1 || e.Recipients[0] != keys.recipient {
+		t.Errorf("the job JSON's encryption %+v, want sealed to %s", e, keys.recipient)
+	}
 	frags := [][]byte{[]byte("SQLite format 3"), []byte("[app]\nname=" + s.project + "\n")}
 	files := 0
 	if err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
@@ -94,6 +100,9 @@ func TestSealDaemon(t *testing.T) {
 		t.Errorf("settings: %v", set)
 	}
 	t.Logf("sealed pack: %d files, none holds plaintext; recipients %v", files, m.Encryption.Recipients)
+	if c := sealDoctor(t, d); c.Code != "identity_missing" || !strings.Contains(c.Summary, keys.recipient) {
+		t.Errorf("GET /v1/doctor without age_identity_file: encryption %+v, want identity_missing naming %s", c, keys.recipient)
+	}
 
 	drillBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "restore_target": "staging"}`, j.ID, dir, *j.PackageHash)
 	restoreBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "change_reason": "sealed restore", "confirmation_text": "RESTORE"}`, j.ID, dir, *j.PackageHash)
@@ -125,6 +134,9 @@ func TestSealDaemon(t *testing.T) {
 	d.waitExit(30 * time.Second)
 	o.args = append(o.args, "--age-identity", keys.idFile)
 	d = dmStart(t, o)
+	if c := sealDoctor(t, d); c.Status != check.OK {
+		t.Errorf("GET /v1/doctor with age_identity_file: encryption %+v, want ok", c)
+	}
 	code, b = d.do("POST", "/v1/drills", drillBody)
 	dr = dmJSON(t, b)
 	if code != 200 || dr["acceptance_status"] != "passed" || dr["compare_match"] != true || dr["restored_auth_db_path"] == nil {
@@ -218,4 +230,17 @@ func sealAddRow(t *testing.T, db, name string) {
 	if err := sqlitex.ExecuteTransient(conn, "INSERT INTO users(name) VALUES (?)", &sqlitex.ExecOptions{Args: []any{name}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sealDoctor is the encryption check of the daemon's GET /v1/doctor.
+func sealDoctor(t *testing.T, d *dmDaemon) check.Check {
+	t.Helper()
+	code, b := d.do("GET", "/v1/doctor", "")
+	var rep doctor.Report
+	if err := json.Unmarshal(b, &rep); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /v1/doctor: %d %s", code, b)
+	}
+	c, _ := rep.Check(doctor.CheckEncryption)
+	t.Logf("doctor's encryption check: %s %s: %s", c.Status, c.Code, c.Summary)
+	return c
 }
