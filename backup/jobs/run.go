@@ -112,6 +112,7 @@ func (jr *jobRun) run(recovered []statedb.Job) {
 	}
 	if err == nil && !finalized {
 		jr.retention(res)
+		jr.copyPack(res)
 	}
 	jr.finish(res, err)
 }

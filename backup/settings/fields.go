@@ -141,6 +141,10 @@ var table = []Field{
 		Note: "without age_recipients_file every backup is refused: nothing is written in plaintext",
 		Flag: "require-encryption", Env: "DOCKPACK_REQUIRE_ENCRYPTION", Usage: "refuse to write a pack that is not sealed (needs age_recipients_file)",
 		value: func(s *Settings) any { return &s.RequireEncryption }},
+	{Name: "copy_target", Type: TypeTarget,
+		Note: "a failed copy does not fail the backup; it is in the job's log (docs/object-storage.md)",
+		Flag: "copy-target", Env: "DOCKPACK_COPY_TARGET", Usage: "copy each completed pack to this second target (a directory or s3://bucket/prefix, same s3_* settings), verified on arrival; empty: none",
+		value: func(s *Settings) any { return &s.CopyTarget }},
 }
 
 // PackFormats are the values of pack_format (backup.FormatClassic, backup.FormatStore).

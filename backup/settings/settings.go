@@ -68,6 +68,9 @@ type Settings struct {
 	// RequireEncryption refuses to write a pack that is not sealed
 	// (backup.Spec.RequireEncryption).
 	RequireEncryption bool `json:"require_encryption"`
+	// CopyTarget is a second target (a directory or s3://bucket/prefix)
+	// each completed pack is copied to, verified on arrival; "" = none.
+	CopyTarget string `json:"copy_target"`
 
 	// Derived, read-only.
 	LocalBackupTargetPath string `json:"local_backup_target_path"`
