@@ -149,3 +149,27 @@ func s3JobLog(d *dmDaemon, id int64, sub string) string {
 	}
 	return ""
 }
+
+// TestS3DaemonCopyTarget: a daemon whose target is one bucket and whose
+// copy_target is another copies each completed pack there (store format:
+// the pack and the bundles it uses); the job's log says so and the copy
+// verifies in full from the second bucket.
+func TestS3DaemonCopyTarget(t *testing.T) {
+	srv := MustS3(t)
+	s := dmNewStack(t, 256<<10)
+	target := "s3://" + srv.Bucket(t, "main") + "/site"
+	second := "s3://" + srv.Bucket(t, "offsite") + "/copy"
+	env := S3Env(srv)
+	d := dmStart(t, dmOpts{stateDir: t.TempDir(), target: target, stack: s, env: env, noSched: true,
+		args: []string{"--pack-format", "store", "--copy-target", second}})
+	j := s3DaemonJob(t, d, d.start("db", "volumes").ID)
+	name := s3PackName(target, j)
+	line := s3JobLog(d, j.ID, "copied "+name)
+	if line == "" {
+		t.Fatalf("job %d's log has no copy to %s", j.ID, second)
+	}
+	t.Logf("job log: %s", line)
+	if code, out, errb := s3CLI(t, env, "verify", "--staging-dir", t.TempDir(), second+"/"+name); code != 0 {
+		t.Fatalf("verify the copy %s/%s: exit %d\n%s%s", second, name, code, out, errb)
+	}
+}

@@ -54,6 +54,6 @@ func (jr *jobRun) copyPack(res *backup.Result) {
 		fail(err)
 		return
 	}
-	jr.logf("info", "copied %s to %s, verified on arrival: %d files, %s sent (%d already there)",
-		name, r.Destination, r.Files, units.BytesSize(float64(r.CopiedBytes)), r.Skipped)
+	jr.logf("info", "copied %s to %s, verified on arrival: %d files, %s sent (%d already there), %d store bundles (%s)",
+		name, r.Destination, r.Files, units.BytesSize(float64(r.CopiedBytes)), r.Skipped, r.Bundles, units.BytesSize(float64(r.BundleBytes)))
 }
