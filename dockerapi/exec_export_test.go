@@ -5,7 +5,9 @@ var (
 	NewTailWriter = func(max int) interface {
 		Write([]byte) (int, error)
 		Tail() string
-	} { return &tailExport{newTailWriter(max, nil)} }
+	} {
+		return &tailExport{newTailWriter(max, nil)}
+	}
 	KillProcessTree = killProcessTree
 	QuoteCmd        = quoteCmd
 )
