@@ -5,9 +5,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/dockpack/dockpack/backup"
-	"github.com/dockpack/dockpack/backup/storage/targets"
 	"github.com/dockpack/dockpack/backup/transfer"
-	"github.com/dockpack/dockpack/internal/owner"
 	"go.uber.org/zap"
 )
 
@@ -31,27 +29,10 @@ func (jr *jobRun) copyPack(res *backup.Result) {
 	if res.Name != "" {
 		name = res.Name
 	}
-	fail := func(err error) {
+	r, err := transfer.CopyBetween(ctx, jr.spec.Target, jr.spec.S3, s.CopyTarget, s3Options(s),
+		transfer.Options{Pack: name, Logger: m.log.With(zap.Int64("job_id", jr.id))})
+	if err != nil {
 		jr.logf("warn", "copy of %s to %s failed: %v (the backup itself succeeded)", name, s.CopyTarget, err)
-	}
-	o := targets.Options{S3: jr.spec.S3, Owner: owner.NewToken()}
-	src, _, err := targets.Open(ctx, jr.spec.Target, o)
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer src.Close()
-	do := o
-	do.S3 = s3Options(s)
-	dst, _, err := targets.Open(ctx, s.CopyTarget, do)
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer dst.Close()
-	r, err := transfer.Copy(ctx, src, dst, transfer.Options{Pack: name, Logger: m.log.With(zap.Int64("job_id", jr.id))})
-	if err != nil {
-		fail(err)
 		return
 	}
 	jr.logf("info", "copied %s to %s, verified on arrival: %d files, %s sent (%d already there), %d store bundles (%s)",

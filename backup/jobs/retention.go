@@ -7,6 +7,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/prune"
+	"github.com/dockpack/dockpack/backup/transfer"
 	"go.uber.org/zap"
 )
 
@@ -26,7 +27,7 @@ func (jr *jobRun) retention(res *backup.Result) {
 	}
 	done := make(chan out, 1)
 	go func() {
-		r, err := pruneTarget(ctx, jr.spec.S3, prune.Options{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
+		r, err := transfer.PruneTarget(ctx, jr.spec.S3, prune.Options{Target: jr.spec.Target, Project: jr.spec.Project, Keep: s.BackupRetentionMax,
 			PartialOlderThan: m.cfg.PartialMaxAge, LiveWithin: m.cfg.PartialMaxAge, Protect: []string{res.Pack}, Logger: m.log.With(zap.Int64("job_id", jr.id)), Now: m.cfg.Now})
 		done <- out{r, err}
 	}()

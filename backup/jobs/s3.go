@@ -6,18 +6,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/dockpack/dockpack/backup/check"
 	"github.com/dockpack/dockpack/backup/drill"
 	"github.com/dockpack/dockpack/backup/pack"
-	"github.com/dockpack/dockpack/backup/prune"
 	"github.com/dockpack/dockpack/backup/settings"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/s3"
-	"github.com/dockpack/dockpack/backup/storage/targets"
 	"github.com/dockpack/dockpack/backup/transfer"
-	"github.com/dockpack/dockpack/internal/owner"
 )
 
 // A target setting written s3://bucket/prefix is object storage: its
@@ -31,35 +27,9 @@ func s3Options(s settings.Settings) s3.Options {
 	return s3.Options{Endpoint: s.S3Endpoint, Region: s.S3Region, Profile: s.S3Profile, CredentialsFile: s.S3CredentialsFile}
 }
 
-// listS3 lists the packs of an s3:// target.
-func listS3(ctx context.Context, target string, so s3.Options) ([]pack.Info, error) {
-	b, _, err := targets.Open(ctx, target, targets.Options{S3: so, Owner: owner.NewToken()})
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	return transfer.List(ctx, b)
-}
-
 // listTarget lists the packs of the configured target (a directory or s3://).
 func listTarget(ctx context.Context, s settings.Settings) ([]pack.Info, error) {
-	if storage.IsS3URL(s.TargetLocalDir) {
-		return listS3(ctx, s.TargetLocalDir, s3Options(s))
-	}
-	return pack.List(ctx, s.TargetLocalDir)
-}
-
-// pruneTarget prunes a directory (prune.Run) or an s3:// target (transfer.Prune).
-func pruneTarget(ctx context.Context, so s3.Options, o prune.Options) (prune.Result, error) {
-	if !storage.IsS3URL(o.Target) {
-		return prune.Run(ctx, o)
-	}
-	b, _, err := targets.Open(ctx, o.Target, targets.Options{S3: so, Owner: owner.NewToken()})
-	if err != nil {
-		return prune.Result{}, err
-	}
-	defer b.Close()
-	return transfer.Prune(ctx, b, o)
+	return transfer.ListTarget(ctx, s.TargetLocalDir, s3Options(s))
 }
 
 // runDrill runs a drill of d's pack: one in object storage is fetched into
@@ -98,27 +68,5 @@ func (m *Manager) fetchS3(ctx context.Context, loc string) (string, func(), erro
 	if err != nil {
 		return "", nil, err
 	}
-	t, err := storage.ParseTarget(loc)
-	if err != nil {
-		return "", nil, err
-	}
-	name := path.Base(t.Prefix)
-	t.Prefix = strings.TrimSuffix(path.Dir(t.Prefix), ".")
-	t.Prefix = strings.TrimSuffix(t.Prefix, "/")
-	b, err := targets.OpenTarget(ctx, t, targets.Options{S3: s3Options(s), Owner: owner.NewToken()})
-	if err != nil {
-		return "", nil, err
-	}
-	defer b.Close()
-	dir, err := os.MkdirTemp(m.cfg.StagingDir, "dockpack-fetch-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	p, _, err := transfer.Fetch(ctx, b, name, dir, transfer.Options{Logger: m.log})
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return p, cleanup, nil
+	return transfer.FetchPack(ctx, loc, s3Options(s), m.cfg.StagingDir, m.log)
 }
