@@ -3,13 +3,10 @@ package doctor_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"filippo.io/age"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
@@ -24,19 +21,8 @@ import (
 // X25519 identity.
 func drAgeKey(t *testing.T) (identityFile, recipientsFile, recipient, secret string) {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	identityFile, recipientsFile = filepath.Join(dir, "key.txt"), filepath.Join(dir, "recipients.txt")
-	if err := os.WriteFile(identityFile, []byte(id.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(recipientsFile, []byte(id.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return identityFile, recipientsFile, id.Recipient().String(), id.String()
+	k := backuptest.MustAgeKeys(t)
+	return k.IdentityFile, k.RecipientsFile, k.Recipient, k.Secret
 }
 
 // drBackup makes one real classic pack in spec's target (sealed to

@@ -3,13 +3,10 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"filippo.io/age"
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/backuptest"
@@ -22,19 +19,8 @@ import (
 // recipients file naming its public key.
 func writeAgeKeys(t *testing.T) (identityFile, recipientsFile, recipient, secret string) {
 	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	identityFile, recipientsFile = filepath.Join(dir, "key.txt"), filepath.Join(dir, "recipients.txt")
-	if err := os.WriteFile(identityFile, []byte("# public key: "+id.Recipient().String()+"\n"+id.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(recipientsFile, []byte("# backups\n"+id.Recipient().String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return identityFile, recipientsFile, id.Recipient().String(), id.String()
+	k := backuptest.MustAgeKeys(t)
+	return k.IdentityFile, k.RecipientsFile, k.Recipient, k.Secret
 }
 
 // The encryption settings reach the backup as the CLI's age flags do: the

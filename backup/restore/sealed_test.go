@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
-
-	"filippo.io/age"
 
 	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/pack"
@@ -22,49 +19,10 @@ import (
 // another identity's.
 func sealedPack(t *testing.T) (*backuptest.Pack, *seal.Keys, *seal.Keys) {
 	t.Helper()
-	ctx := context.Background()
-	p := backuptest.MustPack(t, t.TempDir(), backuptest.Created)
-	id, _ := age.GenerateX25519Identity()
-	other, _ := age.GenerateX25519Identity()
-	load := func(c seal.Config) *seal.Keys {
-		k, err := seal.Load(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	idFile := func(id *age.X25519Identity) string {
-		f := filepath.Join(t.TempDir(), "key.txt")
-		if err := os.WriteFile(f, []byte(id.String()+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	sealer := load(seal.Config{Recipients: []string{id.Recipient().String()}})
-	m := p.Manifest
-	var sums []pack.Sum
-	for i, f := range m.Files {
-		var buf bytes.Buffer
-		dg, err := sealer.Seal(ctx, &buf, bytes.NewReader(p.Files[f.Path]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.Remove(p.Path(f.Path))
-		if err := os.WriteFile(p.Path(f.Path+pack.SealedSuffix), buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		m.Files[i] = pack.FileEntry{Path: f.Path + pack.SealedSuffix, Kind: f.Kind, Size: dg.Size, SHA256: dg.SHA256}
-		sums = append(sums, pack.Sum{SHA256: dg.SHA256, Path: m.Files[i].Path})
-	}
-	m.Encryption = &pack.EncryptionEntry{Scheme: pack.SchemeAge, Recipients: sealer.Recipients()}
-	data, err := pack.MarshalManifest(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(p.Path(pack.ManifestFile), data, 0o600)
-	p.Hash = backuptest.Hex(data)
-	os.WriteFile(p.Path(pack.SumsFile), pack.FormatSums(append(sums, pack.Sum{SHA256: p.Hash, Path: pack.ManifestFile})), 0o600)
-	return p, load(seal.Config{IdentityFiles: []string{idFile(id)}}), load(seal.Config{IdentityFiles: []string{idFile(other)}})
+	k, other := backuptest.MustAgeKeys(t), backuptest.MustAgeKeys(t)
+	p := backuptest.MustSealedPack(t, t.TempDir(), k.Recipient)
+	return p, backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{k.IdentityFile}}),
+		backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{other.IdentityFile}})
 }
 
 // A sealed pack restores with its identity (images, volumes, database as
