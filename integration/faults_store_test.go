@@ -21,7 +21,6 @@ import (
 
 	"github.com/dockpack/dockpack/backup/jobs"
 	"github.com/dockpack/dockpack/backup/pack"
-	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
 	"github.com/dockpack/dockpack/cmd/dockpack/testseams"
@@ -213,7 +212,7 @@ func TestFaultsStoreDaemon(t *testing.T) {
 			case p.driver == "cli":
 				r = stKillCLI(t, s, p, files)
 			default:
-				r = stKillDaemon(t, s, state, p, files)
+				r = killDaemon(t, s, state, p, files)
 			}
 			r.point, r.where = p, where
 			if !r.after.empty() {
@@ -323,46 +322,6 @@ func stKillCLI(t *testing.T, s *fxStack, p killPoint, files []packFile) killResu
 	if !r.recovered {
 		t.Logf("next backup:\n%s", next.output())
 	}
-	r.after = s.debrisNow(t)
-	return r
-}
-
-// stKillDaemon runs a daemon store backup to point p, kills the daemon,
-// restarts it and runs the next job.
-func stKillDaemon(t *testing.T, s *fxStack, state string, p killPoint, files []packFile) killResult {
-	holdDir := t.TempDir()
-	opts := dmOpts{stateDir: state, target: s.target, stack: s.dmStack, noSched: true,
-		args: []string{"--staging-dir", s.staging, "--stop", "app"}}
-	seamed := opts
-	seamed.env = p.seamEnv(holdDir, files)
-	d := dmStart(t, seamed)
-	s.pids = append(s.pids, d.pid())
-	all := []string{"db", "volumes", "images"}
-	j := d.start(all...)
-	d.waitHeld(holdDir, progress.Step(p.heldStep()), j.ID)
-	d.kill(syscall.SIGKILL)
-	r := killResult{before: s.debrisNow(t)}
-	t0 := time.Now()
-	d2 := dmStart(t, opts)
-	s.pids = append(s.pids, d2.pid())
-	dmWait(t, 30*time.Second, "the lock free after the restart", func() bool { return !d2.lock().Held })
-	r.lockFree = time.Since(t0)
-	got := d2.job(j.ID)
-	r.jobOutcome = string(got.Status)
-	switch {
-	case got.Status == jobs.StatusCompleted:
-		dmAssertPack(t, got)
-	case got.Status == jobs.StatusFailed && got.ErrorCode != nil && *got.ErrorCode == "interrupted":
-	default:
-		t.Errorf("the killed job is %s, want failed/interrupted or completed", dmJobString(got))
-	}
-	next := d2.waitEnded(d2.start(all...).ID, 3*time.Minute)
-	r.recovered = next.Status == jobs.StatusCompleted
-	if !r.recovered {
-		t.Logf("next job: %s", dmJobString(next))
-	}
-	d2.kill(syscall.SIGTERM)
-	d2.waitExit(30 * time.Second)
 	r.after = s.debrisNow(t)
 	return r
 }

@@ -139,7 +139,7 @@ func TestFaultsKill(t *testing.T) {
 			if p.driver == "cli" {
 				r = killCLI(t, s, p)
 			} else {
-				r = killDaemon(t, s, state, p)
+				r = killDaemon(t, s, state, p, s.packFiles(t))
 			}
 			r.point, r.where = p, p.where(t, s)
 			if !r.after.empty() {
@@ -177,14 +177,15 @@ func killCLI(t *testing.T, s *fxStack, p killPoint) killResult {
 	return r
 }
 
-// killDaemon runs a daemon job to point p, kills the daemon, restarts it and
-// runs the next job.
-func killDaemon(t *testing.T, s *fxStack, state string, p killPoint) killResult {
+// killDaemon runs a daemon job to point p (byte offsets into files, the
+// pack's files in the order the backup streams them), kills the daemon,
+// restarts it and runs the next job.
+func killDaemon(t *testing.T, s *fxStack, state string, p killPoint, files []packFile) killResult {
 	holdDir := t.TempDir()
 	opts := dmOpts{stateDir: state, target: s.target, stack: s.dmStack, noSched: true,
 		args: []string{"--staging-dir", s.staging, "--stop", "app"}}
 	seamed := opts
-	seamed.env = p.seamEnv(holdDir, s.packFiles(t))
+	seamed.env = p.seamEnv(holdDir, files)
 	d := dmStart(t, seamed)
 	s.pids = append(s.pids, d.pid())
 	all := []string{"db", "volumes", "images"}
