@@ -61,7 +61,7 @@
 //	backup/pack              → backup/store backup/seal backup/storage/local backup/check backup/progress mountcheck sqlitesnap
 //	backup/prune             → backup/pack backup/store backup/storage/local mountcheck
 //	backup/internal/packdir  → mountcheck
-//	backup/store             → backup/storage
+//	backup/store             → backup/seal backup/storage
 //	backup/seal              → backup/storage
 //	backup/storage/local     → backup/storage mountcheck
 //	backup/storage/s3        → backup/storage

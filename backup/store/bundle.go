@@ -110,6 +110,9 @@ var ErrDamaged = errors.New("store data damaged")
 
 // readBlob reads, decompresses and checks one blob (buf is reused for the frame).
 func (s *Store) readBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+	if !s.Unsealed() {
+		return nil, s.noIdentity()
+	}
 	loc, ok := s.idx.Lookup(id)
 	if !ok {
 		return nil, &BlobError{Blob: id, Problem: "no index of the store lists it (the data is missing)"}
@@ -133,11 +136,18 @@ func (s *Store) readBlob(ctx context.Context, id ID, dst []byte) ([]byte, error)
 		}
 		return nil, err
 	}
-	return s.decodeBlob(id, loc.Bundle, frame, loc.RawLength, dst)
+	return s.decodeBlob(ctx, id, loc.Bundle, frame, loc.RawLength, dst)
 }
 
-// decodeBlob decompresses a frame and checks its length and sha256.
-func (s *Store) decodeBlob(id ID, bundle string, frame []byte, rawLen int64, dst []byte) ([]byte, error) {
+// decodeBlob opens a sealed frame (an encrypted store: seal.go),
+// decompresses it and checks its length and id.
+func (s *Store) decodeBlob(ctx context.Context, id ID, bundle string, frame []byte, rawLen int64, dst []byte) ([]byte, error) {
+	if s.Sealed() {
+		var err error
+		if frame, err = s.openFrame(ctx, id, bundle, frame); err != nil {
+			return nil, err
+		}
+	}
 	out, err := s.dec.DecodeAll(frame, dst[:0])
 	if err != nil {
 		return nil, &BlobError{Blob: id, Bundle: bundle, Problem: "does not decompress: " + err.Error()}
@@ -145,8 +155,8 @@ func (s *Store) decodeBlob(id ID, bundle string, frame []byte, rawLen int64, dst
 	if int64(len(out)) != rawLen {
 		return nil, &BlobError{Blob: id, Bundle: bundle, Problem: fmt.Sprintf("decompresses to %d bytes, the index says %d", len(out), rawLen)}
 	}
-	if sha256.Sum256(out) != id {
-		return nil, &BlobError{Blob: id, Bundle: bundle, Problem: "its sha256 differs from its id (damaged or altered)"}
+	if s.blobID(out) != id {
+		return nil, &BlobError{Blob: id, Bundle: bundle, Problem: "its hash differs from its id (damaged or altered)"}
 	}
 	return out, nil
 }
@@ -184,7 +194,7 @@ func (s *Store) readBundle(ctx context.Context, be BundleEntry) ([]*BlobError, e
 			out = append(out, &BlobError{Blob: e.ID, Bundle: be.ID, Problem: "outside the bundle"})
 			continue
 		}
-		b, err := s.decodeBlob(e.ID, be.ID, data[e.Offset:e.Offset+e.Length], e.RawLength, buf)
+		b, err := s.checkFrame(ctx, e, be.ID, data[e.Offset:e.Offset+e.Length], buf)
 		if err != nil {
 			var bErr *BlobError
 			if errors.As(err, &bErr) {
@@ -193,7 +203,9 @@ func (s *Store) readBundle(ctx context.Context, be BundleEntry) ([]*BlobError, e
 			}
 			return nil, err
 		}
-		buf = b
+		if b != nil {
+			buf = b
+		}
 	}
 	if whole != "" && len(out) == 0 {
 		// The blobs read fine; the damage is elsewhere in the file (its own index).

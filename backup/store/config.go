@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/restic/chunker"
 
+	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
 )
 
@@ -62,6 +64,9 @@ type Config struct {
 	Chunker     ChunkerConfig `json:"chunker"`
 	Compression string        `json:"compression"`
 	BundleSize  int64         `json:"bundle_size"`
+	// Encryption: an encrypted store (seal.go); its chunker records no
+	// polynomial (it is derived from the naming key).
+	Encryption *EncryptionConfig `json:"encryption,omitempty"`
 }
 
 // ChunkerConfig is the content-defined chunker's parameters.
@@ -82,6 +87,25 @@ type Options struct {
 	BundleSize int64
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Seal is a writer's keys (with Create): with recipients the run is
+	// encrypted — a new store is made encrypted, an encrypted store's blobs
+	// are sealed to them, a plaintext store refuses; without, an encrypted
+	// store refuses (seal.go). Readers give identities with Unseal.
+	Seal *seal.Keys
+	// NamingKeyFile is a writer's naming key file (0600): read for an
+	// encrypted store, created with a new one. NamingKeyDir, when
+	// NamingKeyFile is empty, holds one key file per store
+	// (naming-key-<store id>.json: the daemon's state dir).
+	NamingKeyFile string
+	NamingKeyDir  string
+}
+
+// keyFile is the naming key file of the store id.
+func (o Options) keyFile(id string) string {
+	if o.NamingKeyFile == "" && o.NamingKeyDir != "" {
+		return filepath.Join(o.NamingKeyDir, "naming-key-"+id+".json")
+	}
+	return o.NamingKeyFile
 }
 
 // Store is an opened store.
@@ -94,6 +118,11 @@ type Store struct {
 	idx  *Index
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
+	// An encrypted store's naming key and keys (seal.go): nil until a
+	// writer's key file is read or a reader Unseals.
+	nk     *seal.NamingKey
+	keys   *seal.Keys
+	expect []string // the recipients expected, for a wrong identity's message
 }
 
 // Exists reports whether the target holds a store.
@@ -114,18 +143,22 @@ func Open(ctx context.Context, b storage.Backend, o Options) (*Store, error) {
 		o.Now = time.Now
 	}
 	cfg, err := readConfig(ctx, b)
+	var made *seal.NamingKey // the key of an encrypted store made now
 	if errors.Is(err, ErrNoStore) && o.Create {
-		cfg, err = createConfig(ctx, b, o)
+		cfg, made, err = createConfig(ctx, b, o)
 		if errors.Is(err, storage.ErrExists) { // made by another writer meanwhile
+			made = nil
 			cfg, err = readConfig(ctx, b)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	pol, err := parsePol(cfg.Chunker.Polynomial)
-	if err != nil {
-		return nil, fmt.Errorf("store config %s: %w", ConfigKey, err)
+	var pol chunker.Pol
+	if cfg.Encryption == nil { // an encrypted store's is the naming key's (seal.go)
+		if pol, err = parsePol(cfg.Chunker.Polynomial); err != nil {
+			return nil, fmt.Errorf("store config %s: %w", ConfigKey, err)
+		}
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(writerWorkers()), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true),
 		zstd.WithWindowSize(encoderWindow)) // a chunk is one frame: a window of about one chunk keeps each encoder small
@@ -136,7 +169,14 @@ func Open(ctx context.Context, b storage.Backend, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{b: b, cfg: cfg, pol: pol, mode: o.Mode, now: o.Now, enc: enc, dec: dec, idx: newIndex()}, nil
+	s := &Store{b: b, cfg: cfg, pol: pol, mode: o.Mode, now: o.Now, enc: enc, dec: dec, idx: newIndex()}
+	if o.Create { // a writer: the encryption rules, before anything is written
+		if err := s.openWriting(ctx, o, made); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Config is the store's config.
@@ -173,29 +213,44 @@ func readConfig(ctx context.Context, b storage.Backend) (Config, error) {
 		return Config{}, fmt.Errorf("store config %s: format %d is not a store format", ConfigKey, cfg.Format)
 	case cfg.Compression != "zstd":
 		return Config{}, fmt.Errorf("%w: the store in %s uses compression %q", ErrNewerFormat, b.Location(), cfg.Compression)
+	case cfg.Encryption != nil && (cfg.Encryption.Scheme != SchemeAge || cfg.Encryption.Naming != NamingHMAC):
+		return Config{}, fmt.Errorf("%w: the store in %s is encrypted with %s/%s", ErrNewerFormat, b.Location(), cfg.Encryption.Scheme, cfg.Encryption.Naming)
+	case cfg.Encryption != nil && (cfg.Chunker.Polynomial != "" || cfg.Encryption.KeyFingerprint == ""):
+		return Config{}, fmt.Errorf("store config %s: an encrypted store records its naming key's fingerprint and no polynomial", ConfigKey)
 	case cfg.Chunker.MinSize == 0 || cfg.Chunker.MaxSize < cfg.Chunker.MinSize || cfg.Chunker.AverageBits < 10 || cfg.Chunker.AverageBits > 30 || cfg.BundleSize <= 0:
 		return Config{}, fmt.Errorf("store config %s: invalid chunker or bundle parameters", ConfigKey)
 	}
 	return cfg, nil
 }
 
-func createConfig(ctx context.Context, b storage.Backend, o Options) (Config, error) {
-	pol, err := chunker.RandomPolynomial()
-	if err != nil {
-		return Config{}, err
-	}
+// createConfig makes a store: an encrypted one (its naming key made
+// first, createSealed) when o.Seal has recipients.
+func createConfig(ctx context.Context, b storage.Backend, o Options) (Config, *seal.NamingKey, error) {
 	bs := o.BundleSize
 	if bs <= 0 {
 		bs = 16 << 20
 	}
 	cfg := Config{Kind: Kind, Format: Format, ID: randomID(16), CreatedAt: o.Now().UTC(), Compression: "zstd", BundleSize: bs,
-		Chunker: ChunkerConfig{Polynomial: "0x" + strconv.FormatUint(uint64(pol), 16), MinSize: chunker.MinSize, AverageBits: 20, MaxSize: chunker.MaxSize}}
+		Chunker: ChunkerConfig{MinSize: chunker.MinSize, AverageBits: 20, MaxSize: chunker.MaxSize}}
+	var nk *seal.NamingKey
+	if o.Seal.Encrypts() {
+		var err error
+		if nk, cfg.Encryption, err = createSealed(ctx, b, o, cfg.ID); err != nil {
+			return Config{}, nil, err
+		}
+	} else {
+		pol, err := chunker.RandomPolynomial()
+		if err != nil {
+			return Config{}, nil, err
+		}
+		cfg.Chunker.Polynomial = "0x" + strconv.FormatUint(uint64(pol), 16)
+	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	_, err = storage.WriteObject(ctx, b, ConfigKey, strings.NewReader(string(data)+"\n"), storage.CreateOptions{Exclusive: true, Mode: o.Mode})
-	return cfg, err
+	return cfg, nk, err
 }
 
 func parsePol(s string) (chunker.Pol, error) {
@@ -219,7 +274,8 @@ func randomID(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// ID is a blob id: the sha256 of its plaintext.
+// ID is a blob id: the sha256 of its plaintext (in an encrypted store its
+// HMAC-SHA256 under the naming key).
 type ID [32]byte
 
 // String is the id in hex.

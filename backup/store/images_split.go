@@ -264,8 +264,8 @@ func (s *ImageSplit) image(e archiveEntry) (SplitImage, error) {
 func (s *ImageSplit) store(name, digest string) (ImageFile, error) {
 	st := &s.st
 	if res, ok := st.stored[name]; ok {
-		if "sha256:"+res.SHA256 != digest {
-			return ImageFile{}, archiveErr("its content has sha256 %s, not its digest %s: it does not match its image", res.SHA256, digest)
+		if "sha256:"+res.PlainSHA256 != digest {
+			return ImageFile{}, archiveErr("its content has sha256 %s, not its digest %s: it does not match its image", res.PlainSHA256, digest)
 		}
 		return ImageFile{Digest: digest, FileResult: res}, nil
 	}

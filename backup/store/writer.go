@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/restic/chunker"
+
+	"github.com/dockpack/dockpack/backup/seal"
 )
 
 // Chunk is one chunk of a file: its blob and plaintext size.
@@ -47,8 +49,13 @@ func (s *Stats) Add(o Stats) {
 type FileResult struct {
 	Chunks []Chunk
 	Size   int64
-	SHA256 string // of the whole file
-	Stats  Stats
+	// SHA256 is the whole file's checksum as recorded: its sha256, or in
+	// an encrypted store its HMAC-SHA256 under the naming key.
+	SHA256 string
+	// PlainSHA256 is the whole file's sha256 (what an image's digest is
+	// checked against), never recorded in an encrypted store.
+	PlainSHA256 string
+	Stats       Stats
 }
 
 // maxWorkers bounds the goroutines that hash and compress a file's chunks.
@@ -134,9 +141,16 @@ type chunkJob struct {
 // store lacks.
 func (w *Writer) WriteFile(ctx context.Context, r io.Reader) (FileResult, error) {
 	var res FileResult
-	fh := sha256.New()
+	if !w.s.Unsealed() {
+		return res, fmt.Errorf("%w: the store in %s is encrypted and this writer has no naming key", seal.ErrNamingKey, w.s.b.Location())
+	}
+	fh, ph := w.s.FileHash(), sha256.New()
+	var sums io.Writer = fh
+	if w.s.Sealed() {
+		sums = io.MultiWriter(fh, ph)
+	}
 	cfg := w.s.cfg.Chunker
-	w.ch.ResetWithBoundaries(io.TeeReader(r, fh), w.s.pol, cfg.MinSize, cfg.MaxSize)
+	w.ch.ResetWithBoundaries(io.TeeReader(r, sums), w.s.pol, cfg.MinSize, cfg.MaxSize)
 	w.ch.SetAverageBits(cfg.AverageBits)
 
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -166,6 +180,10 @@ func (w *Writer) WriteFile(ctx context.Context, r io.Reader) (FileResult, error)
 		res.Stats.Add(j.st)
 	}
 	res.SHA256 = hex.EncodeToString(fh.Sum(nil))
+	res.PlainSHA256 = res.SHA256
+	if w.s.Sealed() {
+		res.PlainSHA256 = hex.EncodeToString(ph.Sum(nil))
+	}
 	w.mu.Lock()
 	w.total.Add(res.Stats)
 	w.mu.Unlock()
@@ -223,7 +241,7 @@ func (w *Writer) work(ctx, wctx context.Context, fail context.CancelCauseFunc, q
 			if frame == nil {
 				frame = make([]byte, 0, frameBound(int(w.s.cfg.Chunker.MaxSize)))
 			}
-			j.id = ID(sha256.Sum256(j.data))
+			j.id = w.s.blobID(j.data)
 			st, err := w.store(ctx, j.id, j.data, &frame)
 			if err != nil {
 				fail(err)
@@ -248,6 +266,13 @@ func (w *Writer) store(ctx context.Context, id ID, data []byte, frame *[]byte) (
 	w.mu.Unlock()
 
 	*frame = w.s.enc.EncodeAll(data, (*frame)[:0])
+	stored := *frame
+	if w.s.Sealed() { // compressed, then sealed to the recipients (seal.go)
+		var err error
+		if stored, err = w.s.sealFrame(ctx, *frame); err != nil {
+			return st, err
+		}
+	}
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -261,10 +286,10 @@ func (w *Writer) store(ctx context.Context, id ID, data []byte, frame *[]byte) (
 		}
 		w.cur = b
 	}
-	if _, err := w.cur.add(id, *frame, len(data)); err != nil {
+	if _, err := w.cur.add(id, stored, len(data)); err != nil {
 		return st, fmt.Errorf("write bundle %s: %w", w.cur.id, err)
 	}
-	st.NewRawBytes, st.NewBytes, st.NewBlobs = int64(len(data)), int64(len(*frame)), 1
+	st.NewRawBytes, st.NewBytes, st.NewBlobs = int64(len(data)), int64(len(stored)), 1
 	if w.cur.n >= w.s.cfg.BundleSize {
 		if err := w.rotateLocked(ctx); err != nil {
 			return st, err
