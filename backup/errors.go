@@ -134,6 +134,8 @@ func ErrorCode(err error) string {
 		return "age_identity_missing"
 	case errors.Is(err, seal.ErrWrongIdentity):
 		return "age_identity_wrong"
+	case errors.Is(err, seal.ErrNamingKey), errors.Is(err, seal.ErrNamingKeyExists):
+		return "naming_key"
 	case errors.Is(err, ErrPrecheck):
 		return "precheck_failed"
 	}

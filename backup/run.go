@@ -147,6 +147,14 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		defer stopWatch()
 	}
 
+	if spec.Format == FormatStore {
+		// Opened before the pack is created: an encrypted store's refusals
+		// (store.Open) leave nothing behind.
+		defer r.closeStore(ctx)
+		if err := r.openStore(ctx); err != nil {
+			return nil, stepErr(progress.StepPrecheck, "", err)
+		}
+	}
 	name := pack.NamePrefix + strings.Replace(r.start.UTC().Format(pack.TimeLayout), ".", "_", 1)
 	dir, err := r.createSink(ctx, name)
 	if err != nil {
@@ -171,12 +179,6 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		}
 		dir.Close()
 	}()
-	if spec.Format == FormatStore {
-		defer r.closeStore(ctx)
-		if err := r.openStore(ctx); err != nil {
-			return nil, stepErr(progress.StepPrecheck, "", err)
-		}
-	}
 	r.man = r.newManifest()
 	r.trk.SetTotal(r.plan.Estimate.Total())
 	if err := r.dataSteps(ctx); err != nil {

@@ -92,10 +92,17 @@ type Spec struct {
 	// while a prune holds it (0: refused at once, naming the holder).
 	StoreLockWait time.Duration
 	// Seal, when it has recipients, seals every pack file that holds
-	// content with age while it streams (docs/encryption.md): classic packs
-	// only for now — a store backup given recipients is refused before
-	// anything is written (seal.ErrNotWired), never plaintext instead.
+	// content with age while it streams (docs/encryption.md): a classic
+	// pack's files, or a store pack's blobs (an encrypted store: blob ids
+	// keyed by the store's naming key, each blob sealed).
 	Seal *seal.Keys
+	// NamingKeyFile is the encrypted store's naming key file on this host
+	// (0600; --age-naming-key): read to write to an encrypted store,
+	// created with a new one. NamingKeyDir, when NamingKeyFile is empty,
+	// holds one key file per store (the daemon's state dir). A sealed
+	// store backup needs one of them.
+	NamingKeyFile string
+	NamingKeyDir  string
 	// RequireEncryption names what demands encryption ("--require-encryption",
 	// a setting); a run without recipients is then refused before anything
 	// is written (seal.ErrPlaintextRefused). Empty: not required.

@@ -81,8 +81,12 @@ func (r *runner) openStore(ctx context.Context) error {
 	var err error
 	sr := &storeRun{b: b, own: own, stats: StoreStats{}}
 	r.store = sr
-	if sr.st, err = store.Open(ctx, b, store.Options{Create: true, Mode: spec.PackMode, Now: spec.Now}); err != nil {
+	so := store.Options{Create: true, Mode: spec.PackMode, Now: spec.Now, Seal: r.seal, NamingKeyFile: spec.NamingKeyFile, NamingKeyDir: spec.NamingKeyDir}
+	if sr.st, err = store.Open(ctx, b, so); err != nil { // an encrypted store's rules, before anything is written
 		return err
+	}
+	if sr.st.Sealed() {
+		r.log.Info("the store is encrypted: blobs named by the naming key and sealed", zap.String("store", sr.st.Config().ID))
 	}
 	lo := store.LockOptions{Mode: store.Shared, Owner: spec.Owner, Purpose: "backup of " + spec.Project, Wait: spec.StoreLockWait}
 	if sr.lock, err = store.AcquireLock(ctx, b, lo); err != nil {

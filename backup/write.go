@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
@@ -152,11 +153,14 @@ func (r *runner) decideSeal() error {
 
 // DecideSeal is the no-silent-plaintext rule (seal.Decide) for the run s
 // describes, decided before anything is written: true when it seals (it
-// has recipients and a writer that seals them: a classic pack, to a
+// has recipients: a classic pack's files or a store pack's blobs, to a
 // directory or to object storage); a refusal — a precheck StepError
-// wrapping seal.ErrPlaintextRefused (encryption required, no recipient) or
-// seal.ErrNotWired (recipients, and a store pack, whose writer does not
-// seal yet) — otherwise. Never plaintext in place of a sealed pack.
+// wrapping seal.ErrPlaintextRefused (encryption required, no recipient),
+// or seal.ErrNamingKey (a sealed store backup without a naming key file)
+// — otherwise. Never plaintext in place of a sealed pack. What the
+// target's store asks (an encrypted store refuses a plaintext run, a
+// plaintext one an encrypted run) is decided when the store is opened,
+// before anything is written to it (store.Open).
 func (s Spec) DecideSeal() (bool, error) {
 	writer := "the classic pack writer"
 	if s.Format == FormatStore {
@@ -166,7 +170,10 @@ func (s Spec) DecideSeal() (bool, error) {
 		writer += " to object storage"
 	}
 	sealing, err := seal.Decide(seal.Run{Required: s.RequireEncryption != "", RequiredBy: s.RequireEncryption,
-		Encrypts: s.Seal.Encrypts(), WriterSeals: s.Format != FormatStore, Writer: writer})
+		Encrypts: s.Seal.Encrypts(), WriterSeals: true, Writer: writer})
+	if err == nil && sealing && s.Format == FormatStore && s.NamingKeyFile == "" && s.NamingKeyDir == "" {
+		err = fmt.Errorf("%w: an encrypted store's blobs are named with its naming key: give --age-naming-key FILE (made with a new store, kept 0600; the daemon keeps it in its state dir); nothing was written", seal.ErrNamingKey)
+	}
 	if err != nil {
 		return false, stepErr(progress.StepPrecheck, "", err)
 	}

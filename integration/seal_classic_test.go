@@ -263,13 +263,14 @@ func TestSealClassicDir(t *testing.T) {
 		t.Errorf("after docker load: %s config digest %s (%v), want %s", s.image, got, err, wantImage)
 	}
 
-	// No silent plaintext: --format store with a recipient, and
-	// --require-encryption without one, are refused before anything is written.
+	// No silent plaintext: --require-encryption without a recipient, and
+	// --format store with one but without the store's naming key file
+	// (TestSealStoreDir), are refused before anything is written.
 	packsBefore, _ := TargetDirs(t, target)
 	for _, extra := range [][]string{{"--format", "store", "--age-recipient", k.recipient}, {"--require-encryption"}} {
 		args := append([]string{"backup", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db}, extra...)
 		code, o, errb := s3CLI(t, nil, args...)
-		if code != 3 || !(strings.Contains(errb, "not wired") || strings.Contains(errb, "refusing to write plaintext")) {
+		if code != 3 || !(strings.Contains(errb, "--age-naming-key") || strings.Contains(errb, "refusing to write plaintext")) {
 			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, o, errb)
 		}
 		t.Logf("%v: %s", extra, strings.TrimSpace(errb))
@@ -283,8 +284,8 @@ func TestSealClassicDir(t *testing.T) {
 	}
 	// plan says the same, and takes the recipients of a classic backup.
 	planArgs := []string{"plan", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db, "--age-recipient", k.recipient}
-	if code, o, errb := s3CLI(t, nil, append(planArgs, "--format", "store")...); code != 3 || !strings.Contains(errb, "not wired") {
-		t.Fatalf("plan --format store --age-recipient: exit %d\n%s%s", code, o, errb)
+	if code, o, errb := s3CLI(t, nil, append(planArgs, "--format", "store")...); code != 3 || !strings.Contains(errb, "--age-naming-key") {
+		t.Fatalf("plan --format store --age-recipient without --age-naming-key: exit %d\n%s%s", code, o, errb)
 	}
 	if code, o, errb := s3CLI(t, nil, planArgs...); code != 0 {
 		t.Fatalf("plan --age-recipient: exit %d\n%s%s", code, o, errb)

@@ -164,6 +164,9 @@ func (dr *drilling) restore(ctx context.Context, vr *pack.VerifyResult, verr err
 			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256
 			d.CompareMatch = true
 			c.Status, c.Detail = check.OK, fmt.Sprintf("restored to %s and checked (%s); the sealed file's ciphertext sha256 equals the pack's and age authenticated every chunk", dest, res.Check)
+			if vr.Manifest.IsStore() { // chunks of an encrypted store: each opened and named again by its keyed hash
+				c.Detail = fmt.Sprintf("restored to %s and checked (%s); every chunk of the encrypted store opened (age authenticated it) and matched its keyed name", dest, res.Check)
+			}
 			pruneDirs(dr.o.Dir, d.DrillID, dr.o.Logger)
 		case err == nil:
 			d.RestoredAuthDBPath, d.RestoredAuthDBHash = &dest, &res.SHA256

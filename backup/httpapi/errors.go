@@ -41,6 +41,7 @@ const (
 	CodeInvalidEncryption = "invalid_encryption"
 	CodePlaintextRefused  = "plaintext_refused"
 	CodeAgeIdentity       = "age_identity"
+	CodeNamingKey         = "naming_key"
 )
 
 // Error is an HTTP answer the handler gives for a request it refuses. The
@@ -103,6 +104,8 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: CodePlaintextRefused, Detail: err.Error()}
 	case errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity):
 		return &Error{Status: http.StatusConflict, Code: CodeAgeIdentity, Detail: err.Error()}
+	case errors.Is(err, seal.ErrNamingKey), errors.Is(err, seal.ErrNamingKeyExists):
+		return &Error{Status: http.StatusBadRequest, Code: CodeNamingKey, Detail: err.Error()}
 	case errors.Is(err, jobs.ErrInvalidSettings):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidSettings, Detail: trimSentinel(err, jobs.ErrInvalidSettings)}
 	case errors.Is(err, jobs.ErrJobNotActive):

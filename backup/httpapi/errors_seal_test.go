@@ -23,6 +23,8 @@ func TestClassifySeal(t *testing.T) {
 		{fmt.Errorf("%w: store", seal.ErrNotWired), http.StatusBadRequest, CodePlaintextRefused},
 		{fmt.Errorf("%w: give --age-identity", seal.ErrNoIdentity), http.StatusConflict, CodeAgeIdentity},
 		{fmt.Errorf("%w: sealed to age1…", seal.ErrWrongIdentity), http.StatusConflict, CodeAgeIdentity},
+		{fmt.Errorf("%w: give --age-naming-key", seal.ErrNamingKey), http.StatusBadRequest, CodeNamingKey},
+		{fmt.Errorf("%w: x", seal.ErrNamingKeyExists), http.StatusBadRequest, CodeNamingKey},
 	} {
 		e := classify(tc.err)
 		if e.Status != tc.status || e.Code != tc.code || e.Detail != tc.err.Error() {

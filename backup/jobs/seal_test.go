@@ -107,7 +107,6 @@ func TestSettingsSealRefusals(t *testing.T) {
 		words []string
 	}{
 		{"required without recipients", []any{"require_encryption", true}, seal.ErrPlaintextRefused, []string{"require_encryption", "age_recipients_file"}},
-		{"store format with recipients", []any{"require_encryption", false, "age_recipients_file", recipientsFile, "pack_format", "store"}, seal.ErrNotWired, []string{"store"}},
 		{"recipients file missing", []any{"pack_format", "classic", "age_recipients_file", filepath.Join(t.TempDir(), "absent.txt")}, backup.ErrInvalidSpec, []string{"age_recipients_file", "absent.txt"}},
 	} {
 		if _, err := m.UpdateSettings(ctx, MustPatch(t, c.name, c.patch...)); err != nil {

@@ -268,6 +268,11 @@ func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Reques
 	}
 	spec.Strict = s.StrictMounts
 	spec.BindLimit = int64(s.BindMaxMiB) << 20
+	if spec.Format == backup.FormatStore && s.AgeRecipientsFile != "" { // an encrypted store's naming key file (namingkey.go)
+		if spec.NamingKeyDir, err = namingKeyDir(m.cfg.StateDir); err != nil {
+			return backup.Spec{}, "", err
+		}
+	}
 	if err := sealSpec(ctx, s, &spec); err != nil {
 		return backup.Spec{}, "", err
 	}
@@ -286,9 +291,8 @@ func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Reques
 // a missing or malformed file wraps ErrInvalidSpec and the seal sentinel)
 // and require_encryption (spec.RequireEncryption). Then the
 // no-silent-plaintext rule (backup.Spec.DecideSeal) refuses before any job
-// exists: required without recipients (seal.ErrPlaintextRefused), or
-// recipients for the store format (seal.ErrNotWired). The state DB holds
-// the file's path only; the keys are read at every job.
+// exists: required without recipients (seal.ErrPlaintextRefused). The
+// state DB holds the file's path only; the keys are read at every job.
 func sealSpec(ctx context.Context, s settings.Settings, spec *backup.Spec) error {
 	spec.Seal, spec.RequireEncryption = nil, ""
 	if s.AgeRecipientsFile != "" {

@@ -229,7 +229,7 @@ func (m *Manifest) validateFiles(bad func(format string, a ...any)) map[string]F
 			bad("components[%d].path %q is reserved", i, f.Path)
 		case files[m.PlainPath(f.Path)].Path != "":
 			bad("components[%d].path %q is listed twice", i, f.Path)
-		case m.Encryption != nil && !strings.HasSuffix(f.Path, SealedSuffix):
+		case m.sealedFiles() && !strings.HasSuffix(f.Path, SealedSuffix):
 			bad("components[%d].path %q: the pack is sealed, and a sealed file's path ends with %s", i, f.Path, SealedSuffix)
 		}
 		if f.Size < 0 {

@@ -71,10 +71,13 @@ func (m *Manifest) validateEncryption(bad func(format string, a ...any)) {
 			bad("encryption.recipients[%d] %q is not an age recipient", i, r)
 		}
 	}
-	if m.IsStore() {
-		bad("encryption in a store pack: this dockpack seals classic packs only")
-	}
 }
+
+// sealedFiles reports whether the pack's files are age files at rest (a
+// sealed classic pack). A sealed store pack's files are chunks in an
+// encrypted store instead (store_read.go): their paths keep the
+// plaintext's name, their checksums are keyed hashes.
+func (m *Manifest) sealedFiles() bool { return m.Sealed() && !m.IsStore() }
 
 // SetKeys gives the Dir the identities that open a sealed pack's files
 // (OpenFile, StageFile, full Verify). nil: none.

@@ -100,7 +100,7 @@ func (d *Dir) ReadChunkList(ctx context.Context, f FileEntry) (*ChunkList, error
 // its chunks, each checked as it comes (a damaged one fails the read with a
 // *store.BlobError).
 func (d *Dir) OpenFile(ctx context.Context, m *Manifest, f FileEntry) (io.ReadCloser, error) {
-	if m.Sealed() { // the plaintext of a sealed file, its ciphertext checked (sealed.go)
+	if m.sealedFiles() { // the plaintext of a sealed file, its ciphertext checked (sealed.go)
 		return d.openSealed(ctx, m, f)
 	}
 	if !m.IsStore() {
@@ -117,18 +117,40 @@ func (d *Dir) OpenFile(ctx context.Context, m *Manifest, f FileEntry) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	st, err := d.Store(ctx)
+	st, err := d.readStore(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	return st.OpenFile(ctx, l.Chunks), nil
 }
 
+// readStore is the store whose content a store pack's reads open: an
+// encrypted store gets the Dir's identities (store.Unseal recovers its
+// naming key; none is seal.ErrNoIdentity, a wrong one
+// seal.ErrWrongIdentity naming the pack's recipients).
+func (d *Dir) readStore(ctx context.Context, m *Manifest) (*store.Store, error) {
+	st, err := d.Store(ctx)
+	if err != nil || !st.Sealed() {
+		return st, err
+	}
+	var expected []string
+	if m.Encryption != nil {
+		expected = m.Encryption.Recipients
+		if err := d.CheckKeys(m); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.Unseal(ctx, d.keys, expected); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // StageFile gives an opener of a listed file as a regular file (what
 // sqlitesnap.Restore reads): a classic pack's own file, or a store pack's
 // file assembled into a private directory in stagingDir (removed by cleanup).
 func (d *Dir) StageFile(ctx context.Context, m *Manifest, f FileEntry, stagingDir string) (open func(string) (*os.File, error), cleanup func(), err error) {
-	if m.Sealed() { // opened into stagingDir (sealed.go)
+	if m.sealedFiles() { // opened into stagingDir (sealed.go)
 		p, cleanup, err := d.stageSealed(ctx, m, f, stagingDir)
 		if err != nil {
 			return nil, nil, err

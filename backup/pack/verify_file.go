@@ -2,6 +2,7 @@ package pack
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +61,7 @@ type finding struct {
 func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOptions, trk *progress.Tracker) (check.Check, int64, error) {
 	c := fileCheck(f, m)
 	trk.Begin(progress.StepVerify, f.Path, f.Size, i18n.T(o.Lang, "verify.progress.file", f.Path, units.BytesSize(float64(f.Size))))
-	if m.Sealed() { // sealed.go
+	if m.sealedFiles() { // sealed.go
 		n, err := sealedDeepCheck(ctx, d, m, f, o, &c, trk.Writer(io.Discard))
 		if n == 0 && err == nil {
 			trk.Add(f.Size)
@@ -80,7 +81,13 @@ func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOp
 	}
 	defer fh.Close()
 	hw := fsutil.NewHashWriter(trk.Writer(io.Discard))
-	r := io.TeeReader(fsutil.ContextReader(ctx, fh), hw)
+	var sink io.Writer = hw
+	sum := hw.Sum
+	if m.IsStore() && d.store != nil && d.store.st.Sealed() { // the file's checksum is keyed (store.FileHash)
+		kh := d.store.st.FileHash()
+		sink, sum = io.MultiWriter(hw, kh), func() string { return hex.EncodeToString(kh.Sum(nil)) }
+	}
+	r := io.TeeReader(fsutil.ContextReader(ctx, fh), sink)
 	fd, err := checkContent(ctx, r, m, f, o)
 	if err != nil {
 		if damagedBlob(ctx, d, &c, err) {
@@ -103,7 +110,7 @@ func deepCheck(ctx context.Context, d *Dir, m *Manifest, f FileEntry, o VerifyOp
 		fail(&c, CodeReadError, fmt.Sprintf("read error after %d bytes: %v", hw.N(), err))
 		return c, hw.N(), nil
 	}
-	judge(&c, f, hw.N(), hw.Sum(), fd)
+	judge(&c, f, hw.N(), sum(), fd)
 	return c, hw.N(), nil
 }
 

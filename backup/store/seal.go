@@ -216,7 +216,10 @@ func readKeyFile(ctx context.Context, path string, s *Store) (*seal.NamingKey, e
 		return nil, fmt.Errorf("%w: the encrypted store in %s has a naming key and the key file %s does not exist: copy the key file (mode 0600) from the host that made the store, or recover it with an identity; nothing was written",
 			seal.ErrNamingKey, s.b.Location(), path)
 	}
-	return nk, err
+	if err != nil {
+		return nil, fmt.Errorf("%w; nothing was written", err)
+	}
+	return nk, nil
 }
 
 // createSealed makes the naming key of a new encrypted store with id:

@@ -48,7 +48,8 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.Is(err, backup.ErrInvalidSpec),
 		errors.Is(err, seal.ErrInvalidConfig), errors.Is(err, seal.ErrBadRecipient), errors.Is(err, seal.ErrBadIdentity), errors.Is(err, seal.ErrPassphraseAlone):
 		return exitUsage
-	case errors.Is(err, seal.ErrPlaintextRefused), errors.Is(err, seal.ErrNotWired), errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity):
+	case errors.Is(err, seal.ErrPlaintextRefused), errors.Is(err, seal.ErrNotWired), errors.Is(err, seal.ErrNoIdentity), errors.Is(err, seal.ErrWrongIdentity),
+		errors.Is(err, seal.ErrNamingKey), errors.Is(err, seal.ErrNamingKeyExists):
 		return exitPrecheck // refused before anything was written or changed
 	case errors.Is(err, pack.ErrVerify), errors.Is(err, prune.ErrRefused):
 		return exitVerify

@@ -36,6 +36,7 @@ func TestExitCode(t *testing.T) {
 		// written or changed are prechecks; unusable keys are usage errors.
 		{&backup.StepError{Step: progress.StepPrecheck, Err: seal.ErrPlaintextRefused}, exitPrecheck},
 		{fmt.Errorf("x: %w", seal.ErrNotWired), exitPrecheck},
+		{fmt.Errorf("x: %w", seal.ErrNamingKey), exitPrecheck},
 		{fmt.Errorf("x: %w; restore refused, nothing was changed", seal.ErrNoIdentity), exitPrecheck},
 		{&restore.StepError{Step: progress.StepVerify, Err: seal.ErrWrongIdentity}, exitPrecheck},
 		{fmt.Errorf("x: %w", seal.ErrBadRecipient), exitUsage},

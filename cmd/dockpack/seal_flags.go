@@ -12,13 +12,15 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/seal"
+	"github.com/dockpack/dockpack/internal/fsutil"
 )
 
 // ageFlags are the encryption-at-rest flags (issue 16, docs/encryption.md),
-// parsed into a seal.Config. The classic writer seals to the recipients; a
-// run given recipients for a writer that cannot seal them (a store pack),
-// or asked to require encryption without a recipient, is refused before
-// anything is written — never plaintext in its place.
+// parsed into a seal.Config. The classic writer seals files and the store
+// writer blobs to the recipients (a store backup with the naming key file,
+// --age-naming-key); a run asked to require encryption without a
+// recipient, or a sealed store backup without a naming key file, is
+// refused before anything is written — never plaintext in its place.
 //
 // A command binds them with bindWrite (backup, plan) or bindRead (restore,
 // verify, export) and calls applyWrite (writers) or readKeys (readers)
@@ -47,7 +49,7 @@ func (a *ageFlags) bindWrite(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&a.recipientsFiles, "age-recipients-file", splitEnv("DOCKPACK_AGE_RECIPIENTS_FILE"),
 		"seal the pack to the recipients in this file (one per line, # comments); repeatable ($DOCKPACK_AGE_RECIPIENTS_FILE)")
 	fs.StringVar(&a.namingKey, "age-naming-key", envOr("DOCKPACK_AGE_NAMING_KEY", ""),
-		"the encrypted pack store's naming key file (0600), made at the store's creation ($DOCKPACK_AGE_NAMING_KEY)")
+		"with --format store and recipients: the encrypted pack store's naming key file (0600), made with the store, read by every later backup to it ($DOCKPACK_AGE_NAMING_KEY)")
 	fs.BoolVar(&a.require, "require-encryption", envOr("DOCKPACK_REQUIRE_ENCRYPTION", "") == "1",
 		"refuse to write a pack that is not sealed ($DOCKPACK_REQUIRE_ENCRYPTION=1)")
 	a.bindCommon(fs)
@@ -125,14 +127,17 @@ func (a *ageFlags) keys(ctx context.Context) (*seal.Keys, error) {
 // and --require-encryption (spec.RequireEncryption); then the
 // no-silent-plaintext rule (backup.Spec.DecideSeal) refuses, before
 // anything is written (exit 3), a run required to encrypt without a
-// recipient, and recipients for a writer that cannot seal them (a store
-// pack). backup.Run decides again; this makes plan say it too.
+// recipient, and a sealed store backup without --age-naming-key.
+// backup.Run decides again; this makes plan say it too.
 func (a *ageFlags) applyWrite(ctx context.Context, spec *backup.Spec) error {
 	c, err := a.config()
 	if err != nil {
 		return err
 	}
-	spec.Seal, spec.RequireEncryption = nil, ""
+	spec.Seal, spec.RequireEncryption, spec.NamingKeyFile = nil, "", ""
+	if a.namingKey != "" {
+		spec.NamingKeyFile = fsutil.Abs(a.namingKey)
+	}
 	if c.Encrypts() {
 		k, err := a.keys(ctx)
 		if err != nil {

@@ -54,20 +54,21 @@ func TestAgeFlagsApplyWrite(t *testing.T) {
 		sentinel error
 		says     string
 	}{
-		"no age flag: plaintext, as asked":     {nil, false, false, exitOK, nil, ""},
-		"a recipient: sealed":                  {[]string{"--age-recipient", r}, false, true, exitOK, nil, ""},
-		"a recipients file: sealed":            {[]string{"--age-recipients-file", rf}, false, true, exitOK, nil, ""},
-		"a passphrase: sealed":                 {[]string{"--age-passphrase-file", pf}, false, true, exitOK, nil, ""},
-		"required and a recipient: sealed":     {[]string{"--require-encryption", "--age-recipient", r}, false, true, exitOK, nil, ""},
-		"required, no recipient":               {[]string{"--require-encryption"}, false, false, exitPrecheck, seal.ErrPlaintextRefused, "--require-encryption asks for encryption"},
-		"a recipient, store format: not wired": {[]string{"--age-recipient", r}, true, false, exitPrecheck, seal.ErrNotWired, "--format store"},
-		"required, store format: not wired":    {[]string{"--require-encryption", "--age-recipient", r}, true, false, exitPrecheck, seal.ErrNotWired, "nothing was written"},
-		"required, no recipient, store format": {[]string{"--require-encryption"}, true, false, exitPrecheck, seal.ErrPlaintextRefused, "--age-recipient"},
-		"a bad recipient":                      {[]string{"--age-recipient", "age1nope"}, false, false, exitUsage, seal.ErrBadRecipient, ""},
-		"a secret key as recipients file":      {[]string{"--age-recipients-file", badRF}, false, false, exitUsage, seal.ErrBadRecipient, "secret key"},
-		"a missing recipients file":            {[]string{"--age-recipients-file", filepath.Join(dir, "absent")}, false, false, exitUsage, os.ErrNotExist, ""},
-		"a passphrase and a recipient":         {[]string{"--age-passphrase-file", pf, "--age-recipient", r}, false, false, exitUsage, seal.ErrPassphraseAlone, ""},
-		"an empty passphrase file":             {[]string{"--age-passphrase-file", os.DevNull}, false, false, exitUsage, nil, "is empty"},
+		"no age flag: plaintext, as asked":       {nil, false, false, exitOK, nil, ""},
+		"a recipient: sealed":                    {[]string{"--age-recipient", r}, false, true, exitOK, nil, ""},
+		"a recipients file: sealed":              {[]string{"--age-recipients-file", rf}, false, true, exitOK, nil, ""},
+		"a passphrase: sealed":                   {[]string{"--age-passphrase-file", pf}, false, true, exitOK, nil, ""},
+		"required and a recipient: sealed":       {[]string{"--require-encryption", "--age-recipient", r}, false, true, exitOK, nil, ""},
+		"required, no recipient":                 {[]string{"--require-encryption"}, false, false, exitPrecheck, seal.ErrPlaintextRefused, "--require-encryption asks for encryption"},
+		"a recipient, store format, no key file": {[]string{"--age-recipient", r}, true, false, exitPrecheck, seal.ErrNamingKey, "--age-naming-key"},
+		"a recipient, store format, key file":    {[]string{"--age-recipient", r, "--age-naming-key", filepath.Join(dir, "naming.json")}, true, true, exitOK, nil, ""},
+		"required, store format: sealed":         {[]string{"--require-encryption", "--age-recipient", r, "--age-naming-key", "n.json"}, true, true, exitOK, nil, ""},
+		"required, no recipient, store format":   {[]string{"--require-encryption"}, true, false, exitPrecheck, seal.ErrPlaintextRefused, "--age-recipient"},
+		"a bad recipient":                        {[]string{"--age-recipient", "age1nope"}, false, false, exitUsage, seal.ErrBadRecipient, ""},
+		"a secret key as recipients file":        {[]string{"--age-recipients-file", badRF}, false, false, exitUsage, seal.ErrBadRecipient, "secret key"},
+		"a missing recipients file":              {[]string{"--age-recipients-file", filepath.Join(dir, "absent")}, false, false, exitUsage, os.ErrNotExist, ""},
+		"a passphrase and a recipient":           {[]string{"--age-passphrase-file", pf, "--age-recipient", r}, false, false, exitUsage, seal.ErrPassphraseAlone, ""},
+		"an empty passphrase file":               {[]string{"--age-passphrase-file", os.DevNull}, false, false, exitUsage, nil, "is empty"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spec := backup.Spec{Format: backup.FormatClassic, Target: dir}

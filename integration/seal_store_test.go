@@ -1,0 +1,251 @@
+//go:build integration
+
+package integration_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/seal"
+	"github.com/dockpack/dockpack/backup/store"
+	"github.com/dockpack/dockpack/dockerapi/dockertest"
+)
+
+// Encryption at rest of the pack store (issue 16, docs/encryption.md §4).
+
+// sealStoreAtRest is every regular file under dir (path → content).
+func sealStoreAtRest(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	if err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			out[p], err = os.ReadFile(p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sealStorePlainHashes opens the sealed store pack p with the identity and
+// returns the plaintext sha256 of each of its database and volume files
+// and of every chunk of them (what must never be at rest), checking on the
+// way that each file's recorded checksum is not its sha256.
+func sealStorePlainHashes(t testing.TB, p, idFile string) []string {
+	t.Helper()
+	ctx := MustCtx(t)
+	keys, err := seal.Load(ctx, seal.Config{IdentityFiles: []string{idFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pack.OpenDir(ctx, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.SetKeys(keys)
+	m, _, err := pack.ReadManifest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []string
+	for _, f := range m.Files {
+		if f.Kind != pack.FileSQLite && f.Kind != pack.FileVolume {
+			continue // image configs and layers are named by their public digests (metadata, §2)
+		}
+		l, err := d.ReadChunkList(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := d.OpenFile(ctx, m, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		whole := sha256.Sum256(data)
+		if hex.EncodeToString(whole[:]) == f.SHA256 {
+			t.Errorf("%s: the manifest records the plaintext's sha256", f.Path)
+		}
+		sums = append(sums, hex.EncodeToString(whole[:]))
+		var off int64
+		for _, c := range l.Chunks {
+			s := sha256.Sum256(data[off : off+c.Size])
+			off += c.Size
+			sums = append(sums, hex.EncodeToString(s[:]))
+		}
+	}
+	if len(sums) < 4 { // the database and the volume, each at least one chunk
+		t.Fatalf("%d plaintext hashes, want the database's and the volume's", len(sums))
+	}
+	return sums
+}
+
+// TestSealStoreDir: an encrypted pack store on a directory (tmpfs) through
+// the CLI — nothing at rest holds a fragment of the volume, the SQLite
+// header or a plaintext sha256 of a file or chunk; the naming key file is
+// 0600 and config.json records its fingerprint and no polynomial; a second
+// unchanged backup stores ≤ 1 % new bytes; a plaintext run and a wrong key
+// file are refused before writing; verify is structural without an
+// identity, refused in full without or with a wrong one, good with it;
+// restore refused without the identity (nothing changed), with it the
+// volume, image and database as they were.
+func TestSealStoreDir(t *testing.T) {
+	s := rsSmallStack(t)
+	eng := MustEngine(t)
+	ctx := MustCtx(t)
+	k := mustSealKeys(t)
+	target := MustTmpfs(t, 96<<20)
+	keyFile := filepath.Join(t.TempDir(), "naming-key.json")
+	before, _ := rsDigest(t, s.cli, s.volume, s.image)
+	dumpBefore := rsDump(t, s.db)
+	wantImage, err := eng.ImageConfigDigest(ctx, s.image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := []string{"--format", "store", "--age-recipients-file", k.recipientsFile, "--age-naming-key", keyFile}
+
+	t0 := time.Now()
+	p1 := sealCLIBackup(t, nil, s, target, sealed...)
+	t.Logf("first encrypted store backup in %s", time.Since(t0).Round(time.Millisecond))
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("naming key file: %v %v", fi, err)
+	}
+	m1, _, err := pack.ReadManifest(ctx, p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m1.IsStore() || m1.Encryption == nil || m1.Encryption.Recipients[0] != k.recipient || m1.Store == nil {
+		t.Fatalf("manifest: format %d, encryption %+v", m1.FormatVersion, m1.Encryption)
+	}
+	nk, err := seal.ReadKeyFile(ctx, keyFile, m1.Store.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sealStoreAtRest(t, filepath.Join(target, ".dockpack"))[filepath.Join(target, filepath.FromSlash(store.ConfigKey))]
+	if !bytes.Contains(cfg, []byte(nk.Fingerprint())) || bytes.Contains(cfg, []byte(`"polynomial": "0x`)) {
+		t.Fatalf("config.json:\n%s", cfg)
+	}
+
+	// Nothing at rest: no fragment, no SQLite header, no plaintext sha256.
+	atRest := sealStoreAtRest(t, target)
+	plain := sealStorePlainHashes(t, p1, k.idFile)
+	frags := sealFragments(s)
+	for _, h := range plain {
+		frags = append(frags, []byte(h))
+	}
+	for name, b := range atRest {
+		for _, f := range frags {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds %q…", name, f[:min(len(f), 16)])
+			}
+		}
+	}
+	t.Logf("%d files at rest searched for %d fragments and %d plaintext sha256", len(atRest), len(frags)-len(plain), len(plain))
+
+	// A second unchanged backup: dedup across encrypted backups.
+	p2 := sealCLIBackup(t, nil, s, target, sealed...)
+	m2, _, err := pack.ReadManifest(ctx, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio := float64(m2.Store.NewBytes) / float64(m1.Store.NewBytes)
+	t.Logf("unchanged: new %d stored bytes = %.4f%% of the first's %d (reused %d plaintext bytes)", m2.Store.NewBytes, 100*ratio, m1.Store.NewBytes, m2.Store.ReusedRawBytes)
+	if ratio > 0.01 {
+		t.Errorf("the second unchanged encrypted backup stored %.3f%% new bytes, want ≤ 1%%", 100*ratio)
+	}
+
+	// Refused before writing: a plaintext run, another store's key file.
+	other := MustTmpfs(t, 32<<20)
+	otherKey := filepath.Join(t.TempDir(), "other-key.json")
+	code, out, errb := s3CLI(t, nil, "backup", "--project", s.project, "--target", other, "--fstype", "tmpfs", "--no-images", "--no-volumes", "--sqlite", s.db,
+		"--format", "store", "--age-recipient", k.recipient, "--age-naming-key", otherKey)
+	if code != 0 {
+		t.Fatalf("a second encrypted store: exit %d\n%s%s", code, out, errb)
+	}
+	files := len(sealStoreAtRest(t, target))
+	packs, _ := TargetDirs(t, target)
+	for _, c := range []struct {
+		extra []string
+		says  string
+	}{
+		{[]string{"--format", "store"}, "asks for encryption"},
+		{[]string{"--format", "store", "--age-recipient", k.recipient, "--age-naming-key", otherKey}, "naming key"},
+		{[]string{"--format", "store", "--age-recipient", k.recipient}, "--age-naming-key"},
+	} {
+		args := append([]string{"backup", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db}, c.extra...)
+		code, out, errb := s3CLI(t, nil, args...)
+		if code != 3 || !strings.Contains(errb, c.says) || !strings.Contains(errb, "nothing was written") {
+			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
+		}
+		t.Logf("%v: %s", c.extra, strings.TrimSpace(errb))
+		if now, partials := TargetDirs(t, target); len(now) != len(packs) || len(partials) != 0 || len(sealStoreAtRest(t, target)) != files {
+			t.Fatalf("%v: the refused backup wrote to the target", c.extra)
+		}
+	}
+
+	// verify: structural without identity; full refused without one or with a wrong one.
+	if code, out, errb := s3CLI(t, nil, "verify", "--structural", p2); code != 0 || !strings.Contains(out, "GOOD") {
+		t.Fatalf("structural verify without identity: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := s3CLI(t, nil, "verify", p2); code != 3 || !strings.Contains(errb, "--age-identity") || !strings.Contains(errb, k.recipient) {
+		t.Fatalf("full verify without identity: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := s3CLI(t, nil, "verify", "--age-identity", k.otherIDFile, p2); code != 3 || !strings.Contains(errb, "no age identity given matches") {
+		t.Fatalf("full verify with a wrong identity: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := s3CLI(t, nil, "verify", "--age-identity", k.idFile, p2); code != 0 || !strings.Contains(out, "GOOD") {
+		t.Fatalf("full verify with the identity: exit %d\n%s%s", code, out, errb)
+	}
+
+	// The stack goes; restore without the identity is refused and changes nothing.
+	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveImage(ctx, s.image, true); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "restored.db")
+	for _, extra := range [][]string{nil, {"--age-identity", k.otherIDFile}} {
+		args := append([]string{"restore", "--sqlite-dest", dest, p2}, extra...)
+		code, out, errb := s3CLI(t, nil, args...)
+		if code != 3 || !strings.Contains(errb, "nothing was changed") || !strings.Contains(errb, k.recipient) {
+			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
+		}
+		if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
+			t.Fatalf("%v: a refused restore created the volume", extra)
+		}
+		if _, err := os.Stat(dest); !os.IsNotExist(err) {
+			t.Fatalf("%v: a refused restore wrote the database", extra)
+		}
+	}
+	t0 = time.Now()
+	if code, out, errb := s3CLI(t, nil, "restore", "--sqlite-dest", dest, "--age-identity", k.idFile, p2); code != 0 {
+		t.Fatalf("restore with the identity: exit %d\n%s%s", code, out, errb)
+	}
+	t.Logf("restore of the encrypted store pack in %s", time.Since(t0).Round(time.Millisecond))
+	if got, err := eng.ImageConfigDigest(ctx, s.image); err != nil || got != wantImage {
+		t.Errorf("%s: config digest %s (%v), want %s", s.image, got, err, wantImage)
+	}
+	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != before {
+		t.Errorf("volume %s differs after the restore", s.volume)
+	}
+	if got := rsDump(t, dest); got != dumpBefore {
+		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(dumpBefore))
+	}
+}
