@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,4 +250,75 @@ func TestSealStoreDir(t *testing.T) {
 	if got := rsDump(t, dest); got != dumpBefore {
 		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(dumpBefore))
 	}
+}
+
+// TestSealStoreDaemon: a daemon with pack_format store and an age
+// recipients file writes an encrypted store — its naming key file 0600 in
+// the state dir (naming-keys/), nothing at rest holds the SQLite header or
+// the volume's config file, a second backup dedups; a drill without the
+// identity is blocked naming age_identity_file, with it (restarted) the
+// drill restores the pack's database and a background verification passes.
+func TestSealStoreDaemon(t *testing.T) {
+	s := dmNewStack(t, 64<<10)
+	target := MustTmpfs(t, 64<<20)
+	state := t.TempDir()
+	keys := mustSealKeys(t)
+	o := dmOpts{stateDir: state, target: target, stack: s, noSched: true,
+		args: []string{"--pack-format", "store", "--age-recipients-file", keys.recipientsFile, "--require-encryption"}}
+	d := dmStart(t, o)
+	j := d.waitEnded(d.start("db", "volumes").ID, 60*time.Second)
+	dmAssertPack(t, j)
+	dir := *j.OutputDir
+	m, _, err := pack.ReadManifest(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.IsStore() || !m.Sealed() || m.Encryption.Recipients[0] != keys.recipient {
+		t.Fatalf("manifest: format %d, encryption %+v", m.FormatVersion, m.Encryption)
+	}
+	kf := filepath.Join(state, "naming-keys", "naming-key-"+m.Store.ID+".json")
+	if fi, err := os.Stat(kf); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the daemon's naming key file %s: %v %v", kf, fi, err)
+	}
+	frags := [][]byte{[]byte("SQLite format 3"), []byte("[app]\nname=" + s.project + "\n")}
+	atRest := sealStoreAtRest(t, target)
+	for name, b := range atRest {
+		for _, f := range frags {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds plaintext %q", name, f)
+			}
+		}
+	}
+	j2 := d.waitEnded(d.start("db", "volumes").ID, 60*time.Second)
+	dmAssertPack(t, j2)
+	m2, _, err := pack.ReadManifest(t.Context(), *j2.OutputDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("daemon: %d files at rest, none holds plaintext; second backup stored %d new bytes (first %d)", len(atRest), m2.Store.NewBytes, m.Store.NewBytes)
+	if m2.Store.NewBytes > m.Store.NewBytes/100 {
+		t.Errorf("the second backup stored %d new bytes of the first's %d", m2.Store.NewBytes, m.Store.NewBytes)
+	}
+
+	drillBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "restore_target": "staging"}`, j.ID, dir, *j.PackageHash)
+	code, b := d.do("POST", "/v1/drills", drillBody)
+	if dr := dmJSON(t, b); code != 200 || dr["acceptance_status"] != "blocked" || !strings.Contains(string(b), "age_identity_file") {
+		t.Errorf("drill without identity: %d %s, want blocked naming age_identity_file", code, b)
+	}
+	d.kill(syscall.SIGTERM)
+	d.waitExit(30 * time.Second)
+	o.args = append(o.args, "--age-identity", keys.idFile)
+	d = dmStart(t, o)
+	code, b = d.do("POST", "/v1/drills", drillBody)
+	dr := dmJSON(t, b)
+	if code != 200 || dr["acceptance_status"] != "passed" || dr["compare_match"] != true || dr["restored_auth_db_path"] == nil {
+		t.Fatalf("drill with identity: %d %s", code, b)
+	}
+	if n := sealRows(t, dr["restored_auth_db_path"].(string)); n != 3 {
+		t.Errorf("the drill's restored database has %d rows, want 3", n)
+	}
+	if v := sealVerify(t, d, filepath.Base(dir)); v["ok"] != true {
+		t.Errorf("verification with identity: %v", v)
+	}
+	dmAssertClean(t, target, s)
 }
