@@ -237,3 +237,31 @@ func createSealed(ctx context.Context, b storage.Backend, o Options, id string) 
 	}
 	return nk, &EncryptionConfig{Scheme: SchemeAge, Naming: NamingHMAC, KeyFingerprint: nk.Fingerprint()}, nil
 }
+
+// CopyNamingKey copies an encrypted store's sealed naming key
+// (seal.NamingKeyObject) from src to dst, as it is (no identity needed),
+// when src has one: a copy of the store (transfer's) must carry it before
+// its config.json, or the copy's content cannot be opened. It returns
+// whether there was one. A dst holding the same sealed copy is fine; a
+// different one is seal.ErrNamingKeyExists.
+func CopyNamingKey(ctx context.Context, src, dst storage.Backend) (bool, error) {
+	data, err := storage.ReadObject(ctx, src, seal.NamingKeyObject, 1<<20)
+	if errors.Is(err, storage.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: reading the sealed copy in %s: %w", seal.ErrNamingKey, src.Location(), err)
+	}
+	_, err = storage.WriteObject(ctx, dst, seal.NamingKeyObject, bytes.NewReader(data), storage.CreateOptions{Exclusive: true, Mode: 0o600, SizeHint: int64(len(data))})
+	if errors.Is(err, storage.ErrExists) {
+		have, rerr := storage.ReadObject(ctx, dst, seal.NamingKeyObject, 1<<20)
+		if rerr == nil && bytes.Equal(have, data) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%w: %s holds another sealed naming key than %s", seal.ErrNamingKeyExists, dst.Location(), src.Location())
+	}
+	if err != nil {
+		return true, fmt.Errorf("%w: writing the sealed copy to %s: %w", seal.ErrNamingKey, dst.Location(), err)
+	}
+	return true, nil
+}
