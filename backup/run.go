@@ -147,6 +147,9 @@ func (r *runner) run(ctx context.Context, cancel context.CancelCauseFunc) (res *
 		defer stopWatch()
 	}
 
+	if err := r.targetSeal(ctx); err != nil { // write.go
+		return nil, stepErr(progress.StepPrecheck, "", err)
+	}
 	if spec.Format == FormatStore {
 		// Opened before the pack is created: an encrypted store's refusals
 		// (store.Open) leave nothing behind.

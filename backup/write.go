@@ -10,6 +10,7 @@ import (
 	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
+	"github.com/dockpack/dockpack/backup/storage/local"
 	"go.uber.org/zap"
 )
 
@@ -178,6 +179,31 @@ func (s Spec) DecideSeal() (bool, error) {
 		return false, stepErr(progress.StepPrecheck, "", err)
 	}
 	return sealing, nil
+}
+
+// targetSeal refuses a plaintext classic run to a target whose pack store
+// is encrypted (seal.HasNamingKey: the store asks for encryption, §5),
+// before anything is written. A store run decides it when the store opens
+// (store.Open); a sealed run writes to any target.
+func (r *runner) targetSeal(ctx context.Context) error {
+	if r.seal != nil || r.spec.Format == FormatStore {
+		return nil
+	}
+	b := r.remote
+	if b == nil {
+		lb, err := local.Open(ctx, local.Options{Pin: r.pin, Owner: r.spec.Owner.Token, CheckBytes: r.spec.PinCheckBytes})
+		if err != nil {
+			return err
+		}
+		defer lb.Close()
+		b = lb
+	}
+	has, err := seal.HasNamingKey(ctx, b)
+	if err != nil || !has {
+		return err
+	}
+	return fmt.Errorf("%w: the target %s holds an encrypted pack store, which asks for encryption: give --age-recipient or --age-recipients-file (the daemon's age_recipients_file), or back up to another target to write plaintext; nothing was written",
+		seal.ErrPlaintextRefused, b.Location())
 }
 
 // encryptionEntry is the manifest's encryption section: the recipients'

@@ -102,11 +102,13 @@ func sealStorePlainHashes(t testing.TB, p, idFile string) []string {
 // the CLI — nothing at rest holds a fragment of the volume, the SQLite
 // header or a plaintext sha256 of a file or chunk; the naming key file is
 // 0600 and config.json records its fingerprint and no polynomial; a second
-// unchanged backup stores ≤ 1 % new bytes; a plaintext run and a wrong key
-// file are refused before writing; verify is structural without an
+// unchanged backup stores ≤ 1 % new bytes; a plaintext run (store or
+// classic), another store's key file and no key file are refused before
+// writing; prune needs no identity; verify is structural without an
 // identity, refused in full without or with a wrong one, good with it;
-// restore refused without the identity (nothing changed), with it the
-// volume, image and database as they were.
+// export with the identity gives a plaintext classic pack; restore refused
+// without the identity (nothing changed), with it the volume, image and
+// database as they were.
 func TestSealStoreDir(t *testing.T) {
 	s := rsSmallStack(t)
 	eng := MustEngine(t)
@@ -201,6 +203,23 @@ func TestSealStoreDir(t *testing.T) {
 		}
 	}
 
+	// A plaintext classic run to the target is refused too: its store asks for encryption.
+	code, out, errb = s3CLI(t, nil, "backup", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db)
+	if code != 3 || !strings.Contains(errb, "holds an encrypted pack store") {
+		t.Fatalf("a plaintext classic backup to the encrypted store's target: exit %d\n%s%s", code, out, errb)
+	}
+	if now, partials := TargetDirs(t, target); len(now) != len(packs) || len(partials) != 0 {
+		t.Fatalf("the refused classic backup wrote %v %v", now, partials)
+	}
+
+	// prune needs no identity: the newest pack checked structurally, the store collected.
+	if code, out, errb := s3CLI(t, nil, "prune", "--target", target, "--project", s.project, "--keep", "1"); code != 0 {
+		t.Fatalf("prune of the encrypted store: exit %d\n%s%s", code, out, errb)
+	}
+	if _, err := os.Stat(p1); !os.IsNotExist(err) {
+		t.Fatalf("prune --keep 1 left %s (%v)", p1, err)
+	}
+
 	// verify: structural without identity; full refused without one or with a wrong one.
 	if code, out, errb := s3CLI(t, nil, "verify", "--structural", p2); code != 0 || !strings.Contains(out, "GOOD") {
 		t.Fatalf("structural verify without identity: exit %d\n%s%s", code, out, errb)
@@ -213,6 +232,18 @@ func TestSealStoreDir(t *testing.T) {
 	}
 	if code, out, errb := s3CLI(t, nil, "verify", "--age-identity", k.idFile, p2); code != 0 || !strings.Contains(out, "GOOD") {
 		t.Fatalf("full verify with the identity: exit %d\n%s%s", code, out, errb)
+	}
+
+	// export: with the identity, a plaintext classic pack that verifies without one.
+	expTarget := MustTmpfs(t, 64<<20)
+	if code, o, errb := s3CLI(t, nil, "export", p2, "--to", expTarget, "--fstype", "tmpfs"); code != 3 || !strings.Contains(errb, "--age-identity") {
+		t.Fatalf("export without identity: exit %d\n%s%s", code, o, errb)
+	}
+	if code, o, errb := s3CLI(t, nil, "export", p2, "--to", expTarget, "--fstype", "tmpfs", "--age-identity", k.idFile); code != 0 {
+		t.Fatalf("export with the identity: exit %d\n%s%s", code, o, errb)
+	}
+	if code, o, errb := s3CLI(t, nil, "verify", filepath.Join(expTarget, filepath.Base(p2))); code != 0 || !strings.Contains(o, "GOOD") {
+		t.Fatalf("full verify of the export without identity: exit %d\n%s%s", code, o, errb)
 	}
 
 	// The stack goes; restore without the identity is refused and changes nothing.
