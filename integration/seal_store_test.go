@@ -98,11 +98,22 @@ func sealStorePlainHashes(t testing.TB, p, idFile string) []string {
 	return sums
 }
 
+// sealReadFile is the content of the file at p.
+func sealReadFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestSealStoreDir: an encrypted pack store on a directory (tmpfs) through
 // the CLI — nothing at rest holds a fragment of the volume, the SQLite
 // header or a plaintext sha256 of a file or chunk; the naming key file is
 // 0600 and config.json records its fingerprint and no polynomial; a second
-// unchanged backup stores ≤ 1 % new bytes; a plaintext run (store or
+// unchanged backup stores ≤ 1 % new bytes; a host without the key file
+// recovers it with an identity (--age-identity); a plaintext run (store or
 // classic), another store's key file and no key file are refused before
 // writing; prune needs no identity; verify is structural without an
 // identity, refused in full without or with a wrong one, good with it;
@@ -174,6 +185,14 @@ func TestSealStoreDir(t *testing.T) {
 		t.Errorf("the second unchanged encrypted backup stored %.3f%% new bytes, want ≤ 1%%", 100*ratio)
 	}
 
+	// A new backup host: no key file, but an identity of the recipients —
+	// the key file is recovered from the store's sealed copy and written.
+	recovered := filepath.Join(t.TempDir(), "recovered-key.json")
+	sealCLIBackup(t, nil, s, target, "--format", "store", "--age-recipients-file", k.recipientsFile, "--age-naming-key", recovered, "--age-identity", k.idFile)
+	if a, b := sealReadFile(t, keyFile), sealReadFile(t, recovered); !bytes.Equal(a, b) {
+		t.Errorf("the recovered key file differs from the store's")
+	}
+
 	// Refused before writing: a plaintext run, another store's key file.
 	other := MustTmpfs(t, 32<<20)
 	otherKey := filepath.Join(t.TempDir(), "other-key.json")
@@ -213,11 +232,11 @@ func TestSealStoreDir(t *testing.T) {
 	}
 
 	// prune needs no identity: the newest pack checked structurally, the store collected.
-	if code, out, errb := s3CLI(t, nil, "prune", "--target", target, "--project", s.project, "--keep", "1"); code != 0 {
+	if code, out, errb := s3CLI(t, nil, "prune", "--target", target, "--project", s.project, "--keep", "2"); code != 0 {
 		t.Fatalf("prune of the encrypted store: exit %d\n%s%s", code, out, errb)
 	}
 	if _, err := os.Stat(p1); !os.IsNotExist(err) {
-		t.Fatalf("prune --keep 1 left %s (%v)", p1, err)
+		t.Fatalf("prune --keep 2 left %s (%v)", p1, err)
 	}
 
 	// verify: structural without identity; full refused without one or with a wrong one.

@@ -296,9 +296,13 @@ func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Reques
 func sealSpec(ctx context.Context, s settings.Settings, spec *backup.Spec) error {
 	spec.Seal, spec.RequireEncryption = nil, ""
 	if s.AgeRecipientsFile != "" {
-		k, err := seal.Load(ctx, seal.Config{RecipientsFiles: []string{s.AgeRecipientsFile}})
+		c := seal.Config{RecipientsFiles: []string{s.AgeRecipientsFile}}
+		if spec.Format == backup.FormatStore && s.AgeIdentityFile != "" {
+			c.IdentityFiles = []string{s.AgeIdentityFile} // recovers a missing naming key file from the store's sealed copy
+		}
+		k, err := seal.Load(ctx, c)
 		if err != nil {
-			return fmt.Errorf("%w: age_recipients_file: %w", backup.ErrInvalidSpec, err)
+			return fmt.Errorf("%w: age_recipients_file, age_identity_file: %w", backup.ErrInvalidSpec, err)
 		}
 		spec.Seal = k
 	}

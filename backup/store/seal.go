@@ -194,7 +194,7 @@ func (s *Store) openWriting(ctx context.Context, o Options, nk *seal.NamingKey) 
 	path := o.keyFile(s.cfg.ID)
 	if nk == nil {
 		var err error
-		if nk, err = readKeyFile(ctx, path, s); err != nil {
+		if nk, err = readKeyFile(ctx, path, s, o.Seal); err != nil {
 			return err
 		}
 	}
@@ -205,19 +205,41 @@ func (s *Store) openWriting(ctx context.Context, o Options, nk *seal.NamingKey) 
 }
 
 // readKeyFile reads a writer's naming key file, naming what to do when
-// there is none.
-func readKeyFile(ctx context.Context, path string, s *Store) (*seal.NamingKey, error) {
+// there is none. A missing key file is recovered from the store's sealed
+// copy when k holds an identity of its recipients (a new backup host),
+// and written for the next runs (recoverKeyFile).
+func readKeyFile(ctx context.Context, path string, s *Store, k *seal.Keys) (*seal.NamingKey, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: the encrypted store in %s needs its naming key file to be written to: give --age-naming-key FILE (the daemon keeps it in its state dir); nothing was written",
 			seal.ErrNamingKey, s.b.Location())
 	}
 	nk, err := seal.ReadKeyFile(ctx, path, s.cfg.ID)
+	if errors.Is(err, fs.ErrNotExist) && k.Opens() {
+		return s.recoverKeyFile(ctx, path, k)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: the encrypted store in %s has a naming key and the key file %s does not exist: copy the key file (mode 0600) from the host that made the store, or recover it with an identity; nothing was written",
+		return nil, fmt.Errorf("%w: the encrypted store in %s has a naming key and the key file %s does not exist: copy the key file (mode 0600) from the host that made the store, or give --age-identity (the daemon: age_identity_file) with an identity of its recipients to recover it; nothing was written",
 			seal.ErrNamingKey, s.b.Location(), path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w; nothing was written", err)
+	}
+	return nk, nil
+}
+
+// recoverKeyFile opens the store's sealed naming key with k's identities,
+// checks it against config.json's fingerprint and writes it to path (0600,
+// never replacing a file): a backup host needs no identity after that.
+func (s *Store) recoverKeyFile(ctx context.Context, path string, k *seal.Keys) (*seal.NamingKey, error) {
+	nk, err := seal.RecoverNamingKey(ctx, s.b, k, s.cfg.ID, nil)
+	if err != nil {
+		return nil, fmt.Errorf("recovering the naming key file %s of the encrypted store in %s: %w; nothing was written", path, s.b.Location(), err)
+	}
+	if err := s.checkFingerprint(nk, "the sealed naming key of "+s.b.Location()); err != nil {
+		return nil, err
+	}
+	if err := seal.WriteKeyFile(ctx, path, nk); err != nil {
+		return nil, fmt.Errorf("%w; nothing was written to the store", err)
 	}
 	return nk, nil
 }

@@ -22,9 +22,8 @@ import (
 	"github.com/dockpack/dockpack/internal/owner"
 )
 
-// ageKeys makes an X25519 identity: the keys that seal to it and those
-// that open with it.
-func ageKeys(t *testing.T) (sealTo, openWith *seal.Keys) {
+// ageKeyFiles makes an X25519 identity: its recipient and identity file.
+func ageKeyFiles(t *testing.T) (recipient, idFile string) {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -34,14 +33,24 @@ func ageKeys(t *testing.T) (sealTo, openWith *seal.Keys) {
 	if err := os.WriteFile(p, []byte(id.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if sealTo, err = seal.Load(ctx, seal.Config{Recipients: []string{id.Recipient().String()}}); err != nil {
+	return id.Recipient().String(), p
+}
+
+func loadKeys(t *testing.T, c seal.Config) *seal.Keys {
+	t.Helper()
+	k, err := seal.Load(context.Background(), c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if openWith, err = seal.Load(ctx, seal.Config{IdentityFiles: []string{p}}); err != nil {
-		t.Fatal(err)
-	}
-	return sealTo, openWith
+	return k
+}
+
+// ageKeys makes an X25519 identity: the keys that seal to it and those
+// that open with it.
+func ageKeys(t *testing.T) (sealTo, openWith *seal.Keys) {
+	t.Helper()
+	r, p := ageKeyFiles(t)
+	return loadKeys(t, seal.Config{Recipients: []string{r}}), loadKeys(t, seal.Config{IdentityFiles: []string{p}})
 }
 
 func backend(t *testing.T, dir string) *local.Backend {
@@ -169,7 +178,8 @@ func TestSealedStore(t *testing.T) {
 // TestSealedStoreRefusals: every refusal happens before anything is
 // written to the store.
 func TestSealedStoreRefusals(t *testing.T) {
-	sealTo, _ := ageKeys(t)
+	r, idFile := ageKeyFiles(t)
+	sealTo := loadKeys(t, seal.Config{Recipients: []string{r}})
 	enc, keyFile := t.TempDir(), filepath.Join(t.TempDir(), "naming.json")
 	if _, err := openSealed(t, enc, store.Options{Create: true, Seal: sealTo, NamingKeyFile: keyFile}); err != nil {
 		t.Fatal(err)
@@ -197,6 +207,26 @@ func TestSealedStoreRefusals(t *testing.T) {
 		if _, err := openSealed(t, c.dir, c.o); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+	// A new backup host: no key file, an identity of the recipients → the
+	// key file is recovered from the store's sealed copy (0600).
+	_, otherID := ageKeyFiles(t)
+	recovered := filepath.Join(t.TempDir(), "recovered.json")
+	wrong := loadKeys(t, seal.Config{Recipients: []string{r}, IdentityFiles: []string{otherID}})
+	if _, err := openSealed(t, enc, store.Options{Create: true, Seal: wrong, NamingKeyFile: recovered}); !errors.Is(err, seal.ErrWrongIdentity) {
+		t.Errorf("recovery with a wrong identity: %v", err)
+	}
+	if _, err := os.Stat(recovered); !os.IsNotExist(err) {
+		t.Errorf("a failed recovery wrote the key file (%v)", err)
+	}
+	right := loadKeys(t, seal.Config{Recipients: []string{r}, IdentityFiles: []string{idFile}})
+	if _, err := openSealed(t, enc, store.Options{Create: true, Seal: right, NamingKeyFile: recovered}); err != nil {
+		t.Errorf("recovery with the identity: %v", err)
+	}
+	a, _ := os.ReadFile(keyFile)
+	b, _ := os.ReadFile(recovered)
+	if fi, err := os.Stat(recovered); err != nil || fi.Mode().Perm() != 0o600 || !bytes.Equal(a, b) {
+		t.Errorf("the recovered key file: %v %v, same as the original's: %v", fi, err, bytes.Equal(a, b))
 	}
 	if after := len(atRest(t, enc)); after != before {
 		t.Errorf("the encrypted store changed: %d → %d bytes", before, after)

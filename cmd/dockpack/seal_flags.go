@@ -50,6 +50,8 @@ func (a *ageFlags) bindWrite(fs *pflag.FlagSet) {
 		"seal the pack to the recipients in this file (one per line, # comments); repeatable ($DOCKPACK_AGE_RECIPIENTS_FILE)")
 	fs.StringVar(&a.namingKey, "age-naming-key", envOr("DOCKPACK_AGE_NAMING_KEY", ""),
 		"with --format store and recipients: the encrypted pack store's naming key file (0600), made with the store, read by every later backup to it ($DOCKPACK_AGE_NAMING_KEY)")
+	fs.StringArrayVar(&a.identities, "age-identity", nil,
+		"with --format store and recipients: recover a missing --age-naming-key file from the store's sealed copy with this identity (a new backup host); repeatable")
 	fs.BoolVar(&a.require, "require-encryption", envOr("DOCKPACK_REQUIRE_ENCRYPTION", "") == "1",
 		"refuse to write a pack that is not sealed ($DOCKPACK_REQUIRE_ENCRYPTION=1)")
 	a.bindCommon(fs)
