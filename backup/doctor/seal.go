@@ -11,7 +11,6 @@ import (
 	"github.com/dockpack/dockpack/backup/internal/precheck"
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/seal"
-	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/internal/bounded"
 )
 
@@ -34,9 +33,6 @@ func (d *doctor) encryption(ctx context.Context) precheck.Result {
 	switch {
 	case d.o.Target == "":
 		b.Skip("precheck.target.skip")
-		return b.Result()
-	case storage.IsS3URL(d.o.Target): // transfer.List does not read the manifests' encryption section yet
-		b.Skip("doctor.seal.s3")
 		return b.Result()
 	}
 	packs, err := bounded.Call(ctx, d.o.CheckTimeout, "listing the packs in "+d.o.Target, func() ([]pack.Info, error) { return d.listPacks(ctx) })

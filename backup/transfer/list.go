@@ -68,6 +68,7 @@ func List(ctx context.Context, b storage.Backend) ([]pack.Info, error) {
 			pi.Project, pi.CreatedAt, pi.Contents, pi.PackageHash = m.Project, m.CreatedAt, m.Contents, hash
 			pi.Size = m.PackSize()
 			pi.Format, pi.Added = m.FormatVersion, pi.Size
+			pi.Encryption = m.Encryption
 			if m.Store != nil {
 				pi.Added = m.Store.NewBytes
 			}
