@@ -43,7 +43,7 @@
 //
 //	cmd/dockpack             → backup/httpapi backup/httpapi/adminsql backup/webhook internal/metrics backup/doctor backup/jobs backup/settings backup/restore backup/export backup backup/pack backup/prune backup/transfer backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/check backup/progress dockerapi mountcheck
 //	backup/httpapi           → backup/doctor backup/verifier backup/jobs backup/settings backup/restore backup/drill backup backup/pack backup/seal backup/check
-//	backup/verifier          → backup/jobs backup/restore backup backup/pack backup/seal backup/progress
+//	backup/verifier          → backup/jobs backup/restore backup/transfer backup backup/pack backup/seal backup/storage/s3 backup/storage backup/check backup/progress
 //	backup/webhook           → backup/jobs backup
 //	internal/metrics         → backup/webhook backup/jobs backup backup/pack backup/progress
 //	backup/doctor            → backup/jobs backup backup/internal/precheck backup/transfer backup/store backup/seal backup/storage/targets backup/storage/s3 backup/storage backup/storage/local backup/pack backup/check mountcheck

@@ -158,8 +158,13 @@ func (vf *Verifier) run(ctx context.Context, r *run) {
 	if err == nil {
 		keys, err = vf.m.OpenKeys(ctx)
 	}
+	path, done := v.Path, func() {}
 	if err == nil {
-		res, err = pack.Verify(ctx, v.Path, pack.VerifyOptions{StagingDir: vf.cfg.StagingDir, Lang: v.Lang, Logger: log,
+		path, done, res, err = vf.localPack(ctx, v.Path, log) // s3.go: a pack in object storage is fetched first
+	}
+	if err == nil && res == nil {
+		defer done()
+		res, err = pack.Verify(ctx, path, pack.VerifyOptions{StagingDir: vf.cfg.StagingDir, Lang: v.Lang, Logger: log,
 			Progress: func(p progress.Report) { r.progress(v.Lang, p) }, Keys: keys})
 		if errors.Is(err, seal.ErrNoIdentity) {
 			err = fmt.Errorf("%w; this daemon reads the identity from %s", err, jobs.IdentityHint)
