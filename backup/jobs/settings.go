@@ -268,12 +268,7 @@ func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Reques
 	}
 	spec.Strict = s.StrictMounts
 	spec.BindLimit = int64(s.BindMaxMiB) << 20
-	if spec.Format == backup.FormatStore && s.AgeRecipientsFile != "" { // an encrypted store's naming key file (namingkey.go)
-		if spec.NamingKeyDir, err = namingKeyDir(m.cfg.StateDir); err != nil {
-			return backup.Spec{}, "", err
-		}
-	}
-	if err := sealSpec(ctx, s, &spec); err != nil {
+	if err := sealSpec(ctx, s, &spec, m.cfg.StateDir); err != nil {
 		return backup.Spec{}, "", err
 	}
 	if err := spec.Validate(); err != nil {
@@ -292,9 +287,17 @@ func (m *Manager) buildSpec(ctx context.Context, s settings.Settings, req Reques
 // and require_encryption (spec.RequireEncryption). Then the
 // no-silent-plaintext rule (backup.Spec.DecideSeal) refuses before any job
 // exists: required without recipients (seal.ErrPlaintextRefused). The
-// state DB holds the file's path only; the keys are read at every job.
-func sealSpec(ctx context.Context, s settings.Settings, spec *backup.Spec) error {
+// state DB holds the file's path only; the keys are read at every job. A
+// sealed store backup keeps its naming key files in the state dir
+// (namingkey.go).
+func sealSpec(ctx context.Context, s settings.Settings, spec *backup.Spec, stateDir string) error {
 	spec.Seal, spec.RequireEncryption = nil, ""
+	if spec.Format == backup.FormatStore && s.AgeRecipientsFile != "" {
+		var err error
+		if spec.NamingKeyDir, err = namingKeyDir(stateDir); err != nil {
+			return err
+		}
+	}
 	if s.AgeRecipientsFile != "" {
 		c := seal.Config{RecipientsFiles: []string{s.AgeRecipientsFile}}
 		if spec.Format == backup.FormatStore && s.AgeIdentityFile != "" {
