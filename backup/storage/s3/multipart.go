@@ -15,6 +15,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +33,12 @@ type multipart struct {
 	marker    string // the marker object's key
 	next      int32  // the next part number
 	parts     []types.CompletedPart
+	// cutOff: a part's request failed after it may have reached the
+	// service (canceled, timed out, connection lost). Such a part can still
+	// land after the upload is aborted and bring the upload back (S3: "it
+	// might be necessary to abort a given multipart upload multiple
+	// times"), so abortMultipart then watches it settle.
+	cutOff atomic.Bool
 }
 
 // marker is what an upload's marker object holds: enough for AbortStale to
@@ -109,13 +116,79 @@ func (b *Backend) dropMarker(ctx context.Context, mp *multipart) {
 	}
 }
 
-// abortMultipart aborts the upload and removes its marker.
+// abortMultipart aborts the upload and removes its marker. When a part's
+// request was cut off, the upload is watched for Options.AbortSettle after
+// the abort and aborted again each time a late part brings it back; the
+// marker goes last, so whatever still escapes is AbortStale's to find.
 func (b *Backend) abortMultipart(ctx context.Context, mp *multipart) error {
+	if err := b.abortUpload(ctx, mp); err != nil {
+		return err
+	}
+	if mp.cutOff.Load() {
+		if err := b.settleAbort(ctx, mp); err != nil {
+			return err
+		}
+	}
+	return b.remove(ctx, mp.marker)
+}
+
+func (b *Backend) abortUpload(ctx context.Context, mp *multipart) error {
 	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &b.o.Bucket, Key: &mp.full, UploadId: &mp.id})
 	if err != nil && !isCode(err, "NoSuchUpload", "NotFound") {
 		return b.mapErr("aborting the upload of", mp.key, err)
 	}
-	return b.remove(ctx, mp.marker)
+	return nil
+}
+
+// answered reports whether err carries the service's answer (a part the
+// service refused will not land later).
+func answered(err error) bool {
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() != 0
+}
+
+// settlePoll is how often settleAbort looks for the aborted upload.
+const settlePoll = 100 * time.Millisecond
+
+// settleAbort watches an aborted upload until it has stayed gone for
+// Options.AbortSettle, aborting it again whenever it is back.
+func (b *Backend) settleAbort(ctx context.Context, mp *multipart) error {
+	for quiet := time.Now().Add(b.o.AbortSettle); time.Now().Before(quiet); {
+		select {
+		case <-ctx.Done():
+			return b.mapErr("aborting the upload of", mp.key, context.Cause(ctx))
+		case <-time.After(settlePoll):
+		}
+		back, err := b.uploadListed(ctx, mp)
+		if err != nil {
+			return err
+		}
+		if back {
+			b.o.Logger.Sugar().Debugw("s3: a late part brought an aborted upload back; aborting it again", "target", b.Location(), "key", mp.key)
+			if err := b.abortUpload(ctx, mp); err != nil {
+				return err
+			}
+			quiet = time.Now().Add(b.o.AbortSettle)
+		}
+	}
+	return nil
+}
+
+// uploadListed reports whether the service lists the upload in progress.
+func (b *Backend) uploadListed(ctx context.Context, mp *multipart) (bool, error) {
+	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: &b.o.Bucket, Prefix: &mp.full})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return false, b.mapErr("listing the uploads of", mp.key, err)
+		}
+		for _, u := range page.Uploads {
+			if aws.ToString(u.UploadId) == mp.id {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // sums are the checksums of one part or object.
@@ -185,6 +258,9 @@ func (b *Backend) uploadPart(ctx context.Context, mp *multipart, num int32, data
 		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(s.md5)), ChecksumCRC32C: crc, ChecksumSHA256: sha,
 	}, unsigned)
 	if err != nil {
+		if !answered(err) {
+			mp.cutOff.Store(true) // it may still land: see abortMultipart
+		}
 		return types.CompletedPart{}, b.mapErr(fmt.Sprintf("uploading part %d of", num), mp.key, err)
 	}
 	if err := b.checkReturned(mp.key, s, out.ChecksumCRC32C, out.ChecksumSHA256); err != nil {

@@ -54,6 +54,7 @@ const (
 	DefaultRegion      = "us-east-1"
 	DefaultClaimWait   = 3 * time.Second
 	DefaultClaimTTL    = 15 * time.Minute
+	DefaultAbortSettle = 3 * time.Second
 	MinClaimWait       = 2 * time.Second
 	MinPartSize        = 5 << 20
 	MaxPartSize        = 5 << 30
@@ -109,6 +110,11 @@ type Options struct {
 	// Default 3 s. ClaimTTL: a claim older than this is a dead writer's and
 	// ignored. Default 15 min.
 	ClaimWait, ClaimTTL time.Duration
+	// AbortSettle: after aborting an upload whose part request was cut off
+	// (a cancel, a timeout, a lost connection), how long the upload must
+	// stay gone — a part still on its way can bring it back, and it is
+	// aborted again. Default 3 s; between 100 ms and 1 min.
+	AbortSettle time.Duration
 	// Owner is the identity of whoever writes through this backend (for
 	// example owner.Identity as JSON): stored in every object's and
 	// upload's metadata, and handed back to AbortStale's dead. Printable
@@ -148,6 +154,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.ClaimTTL == 0 {
 		o.ClaimTTL = DefaultClaimTTL
+	}
+	if o.AbortSettle == 0 {
+		o.AbortSettle = DefaultAbortSettle
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -194,6 +203,9 @@ func (o Options) Validate() error {
 	}
 	if o.ClaimTTL < 10*o.ClaimWait {
 		bad("claim TTL %s: at least ten claim waits", o.ClaimTTL)
+	}
+	if o.AbortSettle < settlePoll || o.AbortSettle > time.Minute {
+		bad("abort settle %s: between 100ms and 1m", o.AbortSettle)
 	}
 	if !printableASCII(o.Owner) {
 		bad("owner: printable ASCII only")
