@@ -6,7 +6,9 @@
 // appended to bundles of about 16 MiB (each with its own index at its end);
 // index files say which chunk is in which bundle. A lease in the store
 // (Lock) lets backups share it and gives prune's garbage collection (GC)
-// the store alone.
+// the store alone. An encrypted store (seal.go, docs/encryption.md §4)
+// names its chunks by HMAC-SHA256 under its naming key instead and seals
+// each compressed chunk with age.
 //
 // It knows nothing of packs and manifests: backup/pack keeps the chunk
 // lists of a pack's files and asks the store to write, read, check and

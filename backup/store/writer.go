@@ -26,7 +26,7 @@ type Stats struct {
 	// ReadBytes is the plaintext read (the file's size).
 	ReadBytes int64 `json:"read_bytes"`
 	// NewRawBytes is the plaintext of the blobs added; NewBytes what they
-	// take in the store (compressed).
+	// take in the store (compressed; in an encrypted store, sealed too).
 	NewRawBytes int64 `json:"new_raw_bytes"`
 	NewBytes    int64 `json:"new_bytes"`
 	NewBlobs    int   `json:"new_blobs"`
