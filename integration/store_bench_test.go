@@ -30,7 +30,7 @@ func BenchmarkStoreVsRestic(b *testing.B) {
 	if err != nil {
 		b.Skip("restic is not installed (make bench installs Debian's)")
 	}
-	v := stVolume{big: 8, bigBytes: 120 << 20, small: 2000}
+	v := stFullSize()
 	s := stNewStack(b, v, 64<<20)
 	dir, err := os.MkdirTemp("/var/tmp", "dockpack-storebench-")
 	if err != nil {

@@ -32,7 +32,7 @@ import (
 // round trip after removing the volume, a flipped byte in one bundle, and a
 // prune racing a backup of another process.
 func TestStorePacks(t *testing.T) {
-	v := stScale()
+	v := stFullSize()
 	s := stNewStack(t, v, max(3*v.total(), 1<<30))
 
 	t0 := time.Now()
