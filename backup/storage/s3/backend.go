@@ -4,8 +4,9 @@
 // Writes stream: Create returns an upload that buffers one part (8 MiB by
 // default) and sends each full part as a multipart upload's part while the
 // caller keeps writing, so a multi-gigabyte stream goes up without local
-// staging and with bounded memory (Options.PartSize × (Options.Concurrency
-// + 1) for one stream). An object smaller than a part is one PUT at Commit.
+// staging and with bounded memory: the part buffers of all the backend's
+// uploads share one budget (Options.Memory, budget.go) and are recycled.
+// An object smaller than a part is one PUT at Commit.
 // Every part carries Content-MD5 and a flexible checksum (CRC32C by
 // default), which the service checks; the checksums it returns, and the
 // completed upload's composite checksum, are compared with ours.
@@ -53,8 +54,8 @@ type Backend struct {
 	endpoint  string
 	// slots bounds the parts in flight of all the backend's uploads.
 	slots chan struct{}
-	// bufs recycles part buffers of the default part size.
-	bufs sync.Pool
+	// mem holds and recycles the part buffers of all its uploads (budget.go).
+	mem *budget
 
 	// What ConditionalWrites found (probed once, in auto mode).
 	condMu    sync.Mutex
@@ -117,7 +118,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 		}
 	})
 	b.client, b.endpoint = client, endpoint
-	b.bufs.New = func() any { s := make([]byte, 0, o.PartSize); return &s }
+	b.mem = newBudget(o.Memory, o.PartSize)
 	return b, nil
 }
 

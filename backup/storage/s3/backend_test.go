@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -216,6 +217,43 @@ func TestOptionsValidate(t *testing.T) {
 	} {
 		if _, err := s3.Open(context.Background(), o); err == nil {
 			t.Errorf("%s: Open accepted %+v", name, o)
+		}
+	}
+}
+
+// TestMemoryBudget: uploads running at once through a backend whose
+// Memory is two parts all complete intact (the budget makes them take
+// turns; none waits for ever on buffers held by the others).
+func TestMemoryBudget(t *testing.T) {
+	srv := s3test.Start(t)
+	b := srv.Backend(t, srv.Bucket(t, "budget"), "", func(o *s3.Options) { o.PartSize, o.Memory = s3.MinPartSize, 2*s3.MinPartSize })
+	const uploads = 5
+	size := 2*s3.MinPartSize + 12345
+	errs := make(chan error, uploads)
+	for i := range uploads {
+		go func() {
+			data := bytes.Repeat([]byte{byte('a' + i)}, size)
+			u, err := b.Create(ctx(t), fmt.Sprintf("obj%d", i), storage.CreateOptions{SizeHint: int64(size)})
+			if err == nil {
+				for off := 0; off < size && err == nil; off += 100 << 10 {
+					_, err = u.Write(data[off:min(off+100<<10, size)])
+				}
+			}
+			if err == nil {
+				_, err = u.Commit(ctx(t))
+			}
+			errs <- err
+		}()
+	}
+	for range uploads {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range uploads {
+		got, err := storage.ReadObject(ctx(t), b, fmt.Sprintf("obj%d", i), 1<<30)
+		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte('a' + i)}, size)) {
+			t.Errorf("obj%d: %d bytes, %v", i, len(got), err)
 		}
 	}
 }

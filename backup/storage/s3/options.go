@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,10 +95,18 @@ type Options struct {
 	// parts; a stream of unknown size doubles it every 1,000 parts.
 	PartSize int64
 	// Concurrency is how many parts of this backend are in flight at once.
-	// Default 4. Memory: an upload being written holds one part buffer;
-	// the parts in flight hold one each, so one large stream uses at most
-	// PartSize × (Concurrency + 1) — 40 MiB by default.
+	// Default 4.
 	Concurrency int
+	// Memory bounds the part buffers of all the backend's uploads together
+	// (the part each upload is filling and the parts in flight), in bytes;
+	// they are recycled, never left to the garbage collector. Default:
+	// $DOCKPACK_S3_MEMORY (MiB), else PartSize × (Concurrency + 1) — 40 MiB.
+	// At least two parts. An object whose size hint fits in one part is
+	// one PUT from one buffer of its size; while every buffer is held by an
+	// upload being filled (none in flight), one more is given beyond the
+	// bound rather than wait for ever, so the bound is exceeded by at most a
+	// part per upload open at once (a store backup opens two).
+	Memory int64
 	// Checksum sent with every part (besides Content-MD5). Default crc32c.
 	Checksum Checksum
 	// Exclusive: how exclusive creates are made. Default: $DOCKPACK_S3_EXCLUSIVE
@@ -130,6 +139,23 @@ type Options struct {
 // EnvExclusive names the variable that sets Options.Exclusive's default.
 const EnvExclusive = "DOCKPACK_S3_EXCLUSIVE"
 
+// EnvMemory names the variable that sets Options.Memory's default, in MiB.
+const EnvMemory = "DOCKPACK_S3_MEMORY"
+
+// envMemory is $DOCKPACK_S3_MEMORY in bytes (0: unset; -1: not a number,
+// which Validate refuses).
+func envMemory() int64 {
+	v := strings.TrimSpace(os.Getenv(EnvMemory))
+	if v == "" {
+		return 0
+	}
+	mib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSuffix(v, "MiB"), "M"), 10, 64)
+	if err != nil || mib <= 0 || mib > 1<<20 {
+		return -1
+	}
+	return mib << 20
+}
+
 // MetaOwner is the metadata key that holds the owner of an object or upload.
 const MetaOwner = "dockpack-owner"
 
@@ -139,6 +165,12 @@ func (o *Options) applyDefaults() {
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.Memory == 0 {
+		o.Memory = envMemory()
+	}
+	if o.Memory == 0 {
+		o.Memory = o.PartSize * int64(o.Concurrency+1)
 	}
 	if o.Checksum == "" {
 		o.Checksum = ChecksumCRC32C
@@ -187,6 +219,9 @@ func (o Options) Validate() error {
 	}
 	if o.Concurrency < 1 || o.Concurrency > 64 {
 		bad("concurrency %d: between 1 and 64", o.Concurrency)
+	}
+	if o.Memory < 2*o.PartSize {
+		bad("memory %d: at least two parts (%d bytes; %s)", o.Memory, 2*o.PartSize, EnvMemory)
 	}
 	switch o.Checksum {
 	case ChecksumCRC32C, ChecksumSHA256, ChecksumMD5Only:

@@ -33,6 +33,7 @@ type upload struct {
 	stopAbort func() bool
 
 	buf      *[]byte // the part being filled
+	tracked  bool    // buf came from the backend's budget (b.mem)
 	partSize int64
 	size     int64
 	started  time.Time
@@ -134,8 +135,9 @@ func (u *upload) Write(p []byte) (int, error) {
 			return written, context.Cause(u.ctx)
 		}
 		limit := u.limit()
-		if u.buf == nil {
-			u.buf = u.newBuf(limit, int64(len(p)))
+		if err := u.room(limit, int64(len(p))); err != nil {
+			u.fail(err)
+			return written, err
 		}
 		buf := *u.buf
 		n := min(int64(len(p)), limit-int64(len(buf)))
@@ -162,31 +164,61 @@ func (u *upload) limit() int64 {
 	return u.currentPartSize(next)
 }
 
-// newBuf returns a buffer for a part of limit bytes: the pool's for the
-// backend's part size once the object needs parts; a small, growing one for
-// the first part (most objects are small).
-func (u *upload) newBuf(limit, first int64) *[]byte {
-	c := max(min(first, limit), 64<<10)
-	if u.opts.SizeHint > 0 {
-		c = min(max(c, u.opts.SizeHint), limit)
+// smallBuf bounds the first buffer of an object of unknown size that is
+// not taken from the budget: it grows by appends up to this, and an object
+// larger than that moves to a part buffer of the budget (most objects —
+// manifests, sums, records, markers — stay far below it).
+const smallBuf = 1 << 20
+
+// room makes sure the part being filled (of limit bytes) can take the next
+// n bytes: a first buffer sized by the size hint (a whole part when the
+// object needs parts), a small growing one for an object of unknown size,
+// a part buffer from the budget once the object outgrows smallBuf.
+func (u *upload) room(limit, n int64) error {
+	if u.buf == nil && u.mp == nil && u.opts.SizeHint <= 0 {
+		s := make([]byte, 0, max(min(n, smallBuf), 64<<10))
+		u.buf, u.tracked = &s, false
+		return nil
 	}
-	// A whole part (a later one, or a first one its size hint says is
-	// full: a store's bundle) comes from the pool — a fresh 8 MiB per
-	// bundle was garbage enough to triple a store backup's peak RSS.
-	if limit == u.b.o.PartSize && (u.mp != nil || c == limit) {
-		bp := u.b.bufs.Get().(*[]byte)
-		*bp = (*bp)[:0]
-		return bp
+	if u.buf == nil {
+		size := limit
+		if u.mp == nil { // the first part: no larger than the hinted object
+			size = min(max(u.opts.SizeHint, n), limit)
+		}
+		if size <= smallBuf {
+			s := make([]byte, 0, size)
+			u.buf, u.tracked = &s, false
+			return nil
+		}
+		bp, err := u.b.mem.get(u.ctx, size)
+		if err != nil {
+			return err
+		}
+		u.buf, u.tracked = bp, true
+		return nil
 	}
-	s := make([]byte, 0, c)
-	return &s
+	have := int64(len(*u.buf))
+	need := have + min(n, limit-have)
+	if need <= int64(cap(*u.buf)) || (!u.tracked && need <= smallBuf) {
+		return nil // room enough, or a small buffer that may still grow by append
+	}
+	bp, err := u.b.mem.get(u.ctx, limit)
+	if err != nil {
+		return err
+	}
+	*bp = append(*bp, *u.buf...)
+	u.dropBuf()
+	u.buf, u.tracked = bp, true
+	return nil
 }
 
-// putBuf returns a part buffer to the pool.
-func (u *upload) putBuf(bp *[]byte) {
-	if int64(cap(*bp)) == u.b.o.PartSize {
-		u.b.bufs.Put(bp)
+// dropBuf gives the buffer being filled back (to the budget when it came
+// from there).
+func (u *upload) dropBuf() {
+	if u.buf != nil && u.tracked {
+		u.b.mem.put(u.buf)
 	}
+	u.buf, u.tracked = nil, false
 }
 
 // sendPart starts the multipart upload if needed and sends the full
@@ -204,15 +236,16 @@ func (u *upload) sendPart() error {
 		u.fail(err)
 		return err
 	}
-	bp, mp := u.buf, u.mp
-	u.buf = nil
+	bp, mp, tracked := u.buf, u.mp, u.tracked
+	u.buf, u.tracked = nil, false
 	num := mp.next
 	mp.next++
+	u.b.mem.fly()
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
 		defer u.b.release()
-		defer u.putBuf(bp)
+		defer u.b.mem.land(bp, tracked)
 		part, err := u.b.uploadPart(u.ctx, mp, num, *bp)
 		if err != nil {
 			u.fail(err)
@@ -264,6 +297,7 @@ func (u *upload) commit(ctx context.Context) (storage.Info, error) {
 			return storage.Info{}, err
 		}
 	}
+	u.dropBuf()
 	u.wg.Wait()
 	if err := u.firstErr(); err != nil {
 		return storage.Info{}, err
@@ -288,7 +322,7 @@ func (u *upload) putWhole(ctx context.Context) (storage.Info, error) {
 	if err := u.b.putExclusiveAware(ctx, u, data); err != nil {
 		return storage.Info{}, err
 	}
-	u.buf = nil
+	u.dropBuf()
 	return u.info(), nil
 }
 
@@ -328,7 +362,7 @@ func (u *upload) abortLocked(ctx context.Context) error {
 	u.stopAbort()
 	u.cancel(errClosed)
 	u.wg.Wait()
-	u.buf = nil
+	u.dropBuf()
 	var errs []error
 	if u.mp != nil {
 		errs = append(errs, u.b.abortMultipart(ctx, u.mp))
