@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 )
@@ -20,9 +21,21 @@ const (
 	// envMemoryLimit sets it for every command (the CLI and the daemon):
 	// a size ("100MiB", "1GiB", bytes) or "off".
 	envMemoryLimit = "DOCKPACK_MEMORY_LIMIT"
-	// defaultMemoryLimit is the limit when neither it nor GOMEMLIMIT is set.
-	defaultMemoryLimit = 100 << 20
+	// baseMemoryLimit is the default limit on up to two CPUs; perWorker
+	// is added for each CPU beyond, up to four: a store backup hashes and
+	// compresses on one worker per CPU (at most 4), each with a chunk
+	// buffer and a compressed frame of up to 8 MiB and a zstd encoder.
+	baseMemoryLimit = 100 << 20
+	perWorker       = 20 << 20
 )
+
+// defaultMemoryLimit is the limit when neither DOCKPACK_MEMORY_LIMIT nor
+// GOMEMLIMIT is set: 100 MiB, and 20 MiB more per CPU beyond two, up to
+// four (140 MiB) — so that the live buffers of a store backup on more CPUs
+// stay under it and the collector does not run back to back.
+func defaultMemoryLimit() int64 {
+	return baseMemoryLimit + int64(min(max(runtime.GOMAXPROCS(0)-2, 0), 2))*perWorker
+}
 
 func init() { applyMemoryLimit(os.Getenv, os.Stderr) }
 
@@ -37,9 +50,9 @@ func applyMemoryLimit(getenv func(string) string, warn *os.File) int64 {
 	limit, err := parseMemoryLimit(getenv(envMemoryLimit))
 	if err != nil {
 		if warn != nil {
-			fmt.Fprintf(warn, "dockpack: %s: %v (the default %s applies)\n", envMemoryLimit, err, byteSize(defaultMemoryLimit))
+			fmt.Fprintf(warn, "dockpack: %s: %v (the default %s applies)\n", envMemoryLimit, err, byteSize(defaultMemoryLimit()))
 		}
-		limit = defaultMemoryLimit
+		limit = defaultMemoryLimit()
 	}
 	debug.SetMemoryLimit(limit)
 	return limit
@@ -50,7 +63,7 @@ func applyMemoryLimit(getenv func(string) string, warn *os.File) int64 {
 func parseMemoryLimit(v string) (int64, error) {
 	switch v = strings.TrimSpace(v); strings.ToLower(v) {
 	case "":
-		return defaultMemoryLimit, nil
+		return defaultMemoryLimit(), nil
 	case "off", "0", "none":
 		return math.MaxInt64, nil
 	}
