@@ -155,7 +155,7 @@ func (s *ImageSplit) file(name string, size int64, r io.Reader) error {
 		st.kept += int64(len(b))
 		return nil
 	}
-	res, err := s.w.WriteFile(s.ctx, r)
+	res, err := s.w.writeFile(s.ctx, r, true)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (s *ImageSplit) store(name, digest string) (ImageFile, error) {
 	if sum := sha256.Sum256(data); "sha256:"+hex.EncodeToString(sum[:]) != digest {
 		return ImageFile{}, archiveErr("its content has sha256 %s, not its digest %s: it does not match its image", hex.EncodeToString(sum[:]), digest)
 	}
-	res, err := s.w.WriteFile(s.ctx, bytes.NewReader(data))
+	res, err := s.w.writeFile(s.ctx, bytes.NewReader(data), true)
 	if err != nil {
 		return ImageFile{}, err
 	}

@@ -53,7 +53,8 @@ type FileResult struct {
 	// an encrypted store its HMAC-SHA256 under the naming key.
 	SHA256 string
 	// PlainSHA256 is the whole file's sha256 (what an image's digest is
-	// checked against), never recorded in an encrypted store.
+	// checked against): SHA256 in a plaintext store; in an encrypted one
+	// computed only for image files (ImageSplit), never recorded.
 	PlainSHA256 string
 	Stats       Stats
 }
@@ -140,13 +141,21 @@ type chunkJob struct {
 // WriteFile reads r to its end, cut into chunks, and stores the chunks the
 // store lacks.
 func (w *Writer) WriteFile(ctx context.Context, r io.Reader) (FileResult, error) {
+	return w.writeFile(ctx, r, false)
+}
+
+// writeFile is WriteFile; plain asks an encrypted store for the file's
+// plaintext sha256 too (an image's config or layer, checked against its
+// digest: ImageSplit), which a plaintext store's checksum is anyway.
+func (w *Writer) writeFile(ctx context.Context, r io.Reader, plain bool) (FileResult, error) {
 	var res FileResult
 	if !w.s.Unsealed() {
 		return res, fmt.Errorf("%w: the store in %s is encrypted and this writer has no naming key", seal.ErrNamingKey, w.s.b.Location())
 	}
 	fh, ph := w.s.FileHash(), sha256.New()
 	var sums io.Writer = fh
-	if w.s.Sealed() {
+	plain = plain && w.s.Sealed()
+	if plain {
 		sums = io.MultiWriter(fh, ph)
 	}
 	cfg := w.s.cfg.Chunker
@@ -180,9 +189,11 @@ func (w *Writer) WriteFile(ctx context.Context, r io.Reader) (FileResult, error)
 		res.Stats.Add(j.st)
 	}
 	res.SHA256 = hex.EncodeToString(fh.Sum(nil))
-	res.PlainSHA256 = res.SHA256
-	if w.s.Sealed() {
+	switch {
+	case plain:
 		res.PlainSHA256 = hex.EncodeToString(ph.Sum(nil))
+	case !w.s.Sealed():
+		res.PlainSHA256 = res.SHA256
 	}
 	w.mu.Lock()
 	w.total.Add(res.Stats)
