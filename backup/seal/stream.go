@@ -165,10 +165,21 @@ func (h hashingReader) Read(p []byte) (int, error) {
 // ErrNotEncrypted. Reading past a damaged chunk fails with ErrDamaged.
 // Digest is the ciphertext's once Read has returned io.EOF.
 func (k *Keys) Decrypt(ctx context.Context, src io.Reader, expected []string) (*Reader, error) {
+	return k.decrypt(ctx, src, expected, newCounter())
+}
+
+// DecryptUnhashed is Decrypt for a caller that checks the ciphertext by
+// other means (a store's bundle sha256, the blob's keyed name): Digest has
+// no sha256.
+func (k *Keys) DecryptUnhashed(ctx context.Context, src io.Reader, expected []string) (*Reader, error) {
+	return k.decrypt(ctx, src, expected, &counter{})
+}
+
+func (k *Keys) decrypt(ctx context.Context, src io.Reader, expected []string, c *counter) (*Reader, error) {
 	if !k.Opens() {
 		return nil, fmt.Errorf("%w: give --age-identity (or the passphrase) to read a sealed file", ErrNoIdentity)
 	}
-	sr := &Reader{ctx: ctx, c: newCounter()}
+	sr := &Reader{ctx: ctx, c: c}
 	sr.src = hashingReader{r: src, c: sr.c}
 	r, err := age.Decrypt(sr.src, k.identities...)
 	if err != nil {
