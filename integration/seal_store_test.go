@@ -310,7 +310,8 @@ func TestSealStoreDir(t *testing.T) {
 // the state dir (naming-keys/), nothing at rest holds the SQLite header or
 // the volume's config file, a second backup dedups; a drill without the
 // identity is blocked naming age_identity_file, with it (restarted) the
-// drill restores the pack's database and a background verification passes.
+// drill restores the pack's database, a background verification passes and
+// the real restore replaces the live database with the pack's.
 func TestSealStoreDaemon(t *testing.T) {
 	s := dmNewStack(t, 64<<10)
 	target := MustTmpfs(t, 64<<20)
@@ -372,6 +373,16 @@ func TestSealStoreDaemon(t *testing.T) {
 	}
 	if v := sealVerify(t, d, filepath.Base(dir)); v["ok"] != true {
 		t.Errorf("verification with identity: %v", v)
+	}
+	// The admin page's real restore replaces the live database with the pack's.
+	sealAddRow(t, s.db, "after the pack")
+	restoreBody := fmt.Sprintf(`{"job_id": %d, "backup_path": %q, "backup_hash": %q, "change_reason": "sealed store restore", "confirmation_text": "RESTORE"}`, j.ID, dir, *j.PackageHash)
+	code, b = d.do("POST", "/v1/restores", restoreBody)
+	if rr := dmJSON(t, b); code != 200 || rr["result"] != "success" || rr["compare_match"] != true {
+		t.Fatalf("real restore with identity: %d %s", code, b)
+	}
+	if n := sealRows(t, s.db); n != 3 {
+		t.Errorf("the live database has %d rows after the restore, want the pack's 3", n)
 	}
 	dmAssertClean(t, target, s)
 }
