@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io/fs"
+	"os"
 
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
@@ -256,6 +257,10 @@ func createSealed(ctx context.Context, b storage.Backend, o Options, id string) 
 	if path == "" {
 		return nil, nil, fmt.Errorf("%w: a new encrypted store's naming key is kept in a key file: give --age-naming-key FILE (the daemon keeps it in its state dir); nothing was written",
 			seal.ErrNamingKey)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, nil, fmt.Errorf("%w: %s creates a new encrypted store and the key file %s exists (another store's naming key, never replaced): give a new path for this store's key file; nothing was written",
+			seal.ErrNamingKeyExists, b.Location(), path)
 	}
 	nk, err := seal.InitNamingKey(ctx, b, path, id, o.Seal)
 	if err != nil {

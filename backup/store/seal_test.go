@@ -190,6 +190,9 @@ func TestSealedStoreRefusals(t *testing.T) {
 	if _, err := openSealed(t, other, store.Options{Create: true, Seal: sealTo, NamingKeyFile: otherKey}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := openSealed(t, t.TempDir(), store.Options{Create: true, Seal: sealTo, NamingKeyFile: keyFile}); !errors.Is(err, seal.ErrNamingKeyExists) || !strings.Contains(err.Error(), "give a new path") {
+		t.Errorf("a new store with an existing key file: %v", err)
+	}
 	before := len(atRest(t, enc))
 	cases := []struct {
 		name, dir string
