@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/dockpack/dockpack/backup/pack"
@@ -11,6 +12,7 @@ import (
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/storage/local"
+	"github.com/dockpack/dockpack/backup/store"
 	"go.uber.org/zap"
 )
 
@@ -198,12 +200,48 @@ func (r *runner) targetSeal(ctx context.Context) error {
 		defer lb.Close()
 		b = lb
 	}
+	return plaintextRefused(ctx, b)
+}
+
+// plaintextRefused is seal.ErrPlaintextRefused when the target b holds an
+// encrypted pack store, nil otherwise.
+func plaintextRefused(ctx context.Context, b storage.Backend) error {
 	has, err := seal.HasNamingKey(ctx, b)
 	if err != nil || !has {
 		return err
 	}
 	return fmt.Errorf("%w: the target %s holds an encrypted pack store, which asks for encryption: give --age-recipient or --age-recipients-file (the daemon's age_recipients_file), or back up to another target to write plaintext; nothing was written",
 		seal.ErrPlaintextRefused, b.Location())
+}
+
+// CheckTargetSeal tells, before a run (dockpack plan), what the pack store
+// of a directory target would refuse it for — a plaintext run to an
+// encrypted store (either format), an encrypted store run to a plaintext
+// store, a naming key file that is not the store's — as a precheck
+// StepError; backup.Run refuses the same before writing. nil for a target
+// that is not an existing directory (object storage: the run decides).
+func (s Spec) CheckTargetSeal(ctx context.Context) error {
+	if storage.IsS3URL(s.Target) || s.Target == "" {
+		return nil
+	}
+	if fi, err := os.Stat(s.Target); err != nil || !fi.IsDir() {
+		return nil
+	}
+	b, err := local.Open(ctx, local.Options{Dir: s.Target})
+	if err != nil {
+		return nil // the precheck says why
+	}
+	defer b.Close()
+	switch {
+	case s.Format == FormatStore:
+		err = store.CheckWriting(ctx, b, store.Options{Seal: s.Seal, NamingKeyFile: s.NamingKeyFile, NamingKeyDir: s.NamingKeyDir})
+	case !s.Seal.Encrypts():
+		err = plaintextRefused(ctx, b)
+	}
+	if err != nil {
+		return stepErr(progress.StepPrecheck, "", err)
+	}
+	return nil
 }
 
 // encryptionEntry is the manifest's encryption section: the recipients'

@@ -115,7 +115,7 @@ func sealReadFile(t testing.TB, p string) []byte {
 // unchanged backup stores ≤ 1 % new bytes; a host without the key file
 // recovers it with an identity (--age-identity); a plaintext run (store or
 // classic), another store's key file and no key file are refused before
-// writing; prune needs no identity; verify is structural without an
+// writing, and plan says so first; prune needs no identity; verify is structural without an
 // identity, refused in full without or with a wrong one, good with it;
 // export with the identity gives a plaintext classic pack; restore refused
 // without the identity (nothing changed), with it the volume, image and
@@ -219,6 +219,24 @@ func TestSealStoreDir(t *testing.T) {
 		t.Logf("%v: %s", c.extra, strings.TrimSpace(errb))
 		if now, partials := TargetDirs(t, target); len(now) != len(packs) || len(partials) != 0 || len(sealStoreAtRest(t, target)) != files {
 			t.Fatalf("%v: the refused backup wrote to the target", c.extra)
+		}
+	}
+
+	// plan says the same before a backup would; with the store's key file it plans.
+	planArgs := []string{"plan", "--project", s.project, "--target", target, "--fstype", "tmpfs", "--sqlite", s.db}
+	for _, c := range []struct {
+		extra []string
+		code  int
+		says  string
+	}{
+		{[]string{"--format", "store"}, 3, "asks for encryption"},
+		{nil, 3, "holds an encrypted pack store"},
+		{[]string{"--format", "store", "--age-recipient", k.recipient, "--age-naming-key", otherKey}, 3, "naming key"},
+		{sealed, 0, ""},
+	} {
+		code, out, errb := s3CLI(t, nil, append(planArgs, c.extra...)...)
+		if code != c.code || !strings.Contains(errb, c.says) {
+			t.Fatalf("plan %v: exit %d, want %d\n%s%s", c.extra, code, c.code, out, errb)
 		}
 	}
 

@@ -100,6 +100,8 @@ type Options struct {
 	// (naming-key-<store id>.json: the daemon's state dir).
 	NamingKeyFile string
 	NamingKeyDir  string
+	// checkOnly: CheckWriting's run of the rules (no key file recovered).
+	checkOnly bool
 }
 
 // keyFile is the naming key file of the store id.

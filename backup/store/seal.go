@@ -199,7 +199,7 @@ func (s *Store) openWriting(ctx context.Context, o Options, nk *seal.NamingKey) 
 	path := o.keyFile(s.cfg.ID)
 	if nk == nil {
 		var err error
-		if nk, err = readKeyFile(ctx, path, s, o.Seal); err != nil {
+		if nk, err = readKeyFile(ctx, path, s, o); err != nil || nk == nil { // nil: a check that would recover it (CheckWriting)
 			return err
 		}
 	}
@@ -213,13 +213,17 @@ func (s *Store) openWriting(ctx context.Context, o Options, nk *seal.NamingKey) 
 // there is none. A missing key file is recovered from the store's sealed
 // copy when k holds an identity of its recipients (a new backup host),
 // and written for the next runs (recoverKeyFile).
-func readKeyFile(ctx context.Context, path string, s *Store, k *seal.Keys) (*seal.NamingKey, error) {
+func readKeyFile(ctx context.Context, path string, s *Store, o Options) (*seal.NamingKey, error) {
+	k := o.Seal
 	if path == "" {
 		return nil, fmt.Errorf("%w: the encrypted store in %s needs its naming key file to be written to: give --age-naming-key FILE (the daemon keeps it in its state dir); nothing was written",
 			seal.ErrNamingKey, s.b.Location())
 	}
 	nk, err := seal.ReadKeyFile(ctx, path, s.cfg.ID)
 	if errors.Is(err, fs.ErrNotExist) && k.Opens() {
+		if o.checkOnly {
+			return nil, nil
+		}
 		return s.recoverKeyFile(ctx, path, k)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -254,19 +258,47 @@ func (s *Store) recoverKeyFile(ctx context.Context, path string, k *seal.Keys) (
 // the key file at o.NamingKeyFile.
 func createSealed(ctx context.Context, b storage.Backend, o Options, id string) (*seal.NamingKey, *EncryptionConfig, error) {
 	path := o.keyFile(id)
-	if path == "" {
-		return nil, nil, fmt.Errorf("%w: a new encrypted store's naming key is kept in a key file: give --age-naming-key FILE (the daemon keeps it in its state dir); nothing was written",
-			seal.ErrNamingKey)
-	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, nil, fmt.Errorf("%w: %s creates a new encrypted store and the key file %s exists (another store's naming key, never replaced): give a new path for this store's key file; nothing was written",
-			seal.ErrNamingKeyExists, b.Location(), path)
+	if err := checkNewKeyFile(b, path); err != nil {
+		return nil, nil, err
 	}
 	nk, err := seal.InitNamingKey(ctx, b, path, id, o.Seal)
 	if err != nil {
 		return nil, nil, err
 	}
 	return nk, &EncryptionConfig{Scheme: SchemeAge, Naming: NamingHMAC, KeyFingerprint: nk.Fingerprint()}, nil
+}
+
+// checkNewKeyFile says whether a new encrypted store in b can keep its
+// naming key at path: a path is given and holds no file.
+func checkNewKeyFile(b storage.Backend, path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: a new encrypted store's naming key is kept in a key file: give --age-naming-key FILE (the daemon keeps it in its state dir); nothing was written",
+			seal.ErrNamingKey)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%w: %s creates a new encrypted store and the key file %s exists (another store's naming key, never replaced): give a new path for this store's key file; nothing was written",
+			seal.ErrNamingKeyExists, b.Location(), path)
+	}
+	return nil
+}
+
+// CheckWriting tells what a writer opening the store in b with o (Create)
+// would be refused for by the encryption rules (store.Open, seal.go),
+// without creating or writing anything: dockpack plan says it before a
+// backup would. A store that does not exist yet is checked as a new one.
+func CheckWriting(ctx context.Context, b storage.Backend, o Options) error {
+	cfg, err := readConfig(ctx, b)
+	if errors.Is(err, ErrNoStore) {
+		if !o.Seal.Encrypts() || (o.NamingKeyFile == "" && o.NamingKeyDir != "") {
+			return nil // plaintext, or one key file per store id: nothing to check yet
+		}
+		return checkNewKeyFile(b, o.NamingKeyFile)
+	}
+	if err != nil {
+		return err
+	}
+	o.checkOnly = true
+	return (&Store{b: b, cfg: cfg}).openWriting(ctx, o, nil)
 }
 
 // CopyNamingKey copies an encrypted store's sealed naming key

@@ -178,6 +178,7 @@ func TestSealedStore(t *testing.T) {
 // TestSealedStoreRefusals: every refusal happens before anything is
 // written to the store.
 func TestSealedStoreRefusals(t *testing.T) {
+	ctx := context.Background()
 	r, idFile := ageKeyFiles(t)
 	sealTo := loadKeys(t, seal.Config{Recipients: []string{r}})
 	enc, keyFile := t.TempDir(), filepath.Join(t.TempDir(), "naming.json")
@@ -207,6 +208,9 @@ func TestSealedStoreRefusals(t *testing.T) {
 		{"missing key file", enc, store.Options{Create: true, Seal: sealTo, NamingKeyFile: filepath.Join(t.TempDir(), "none.json")}, seal.ErrNamingKey, "copy the key file"},
 	}
 	for _, c := range cases {
+		if err := store.CheckWriting(ctx, backend(t, c.dir), c.o); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: CheckWriting: %v", c.name, err)
+		}
 		if _, err := openSealed(t, c.dir, c.o); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -223,6 +227,12 @@ func TestSealedStoreRefusals(t *testing.T) {
 		t.Errorf("a failed recovery wrote the key file (%v)", err)
 	}
 	right := loadKeys(t, seal.Config{Recipients: []string{r}, IdentityFiles: []string{idFile}})
+	if err := store.CheckWriting(ctx, backend(t, enc), store.Options{Seal: right, NamingKeyFile: recovered}); err != nil {
+		t.Errorf("CheckWriting of a run that would recover its key file: %v", err)
+	}
+	if _, err := os.Stat(recovered); !os.IsNotExist(err) {
+		t.Errorf("CheckWriting wrote the key file (%v)", err)
+	}
 	if _, err := openSealed(t, enc, store.Options{Create: true, Seal: right, NamingKeyFile: recovered}); err != nil {
 		t.Errorf("recovery with the identity: %v", err)
 	}

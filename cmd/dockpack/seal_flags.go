@@ -129,8 +129,9 @@ func (a *ageFlags) keys(ctx context.Context) (*seal.Keys, error) {
 // and --require-encryption (spec.RequireEncryption); then the
 // no-silent-plaintext rule (backup.Spec.DecideSeal) refuses, before
 // anything is written (exit 3), a run required to encrypt without a
-// recipient, and a sealed store backup without --age-naming-key.
-// backup.Run decides again; this makes plan say it too.
+// recipient, and a sealed store backup without --age-naming-key; and what
+// a directory target's pack store asks (Spec.CheckTargetSeal). backup.Run
+// decides again; this makes plan say it too.
 func (a *ageFlags) applyWrite(ctx context.Context, spec *backup.Spec) error {
 	c, err := a.config()
 	if err != nil {
@@ -153,8 +154,10 @@ func (a *ageFlags) applyWrite(ctx context.Context, spec *backup.Spec) error {
 			spec.RequireEncryption += " ($DOCKPACK_REQUIRE_ENCRYPTION=1)"
 		}
 	}
-	_, err = spec.DecideSeal()
-	return err
+	if _, err = spec.DecideSeal(); err != nil {
+		return err
+	}
+	return spec.CheckTargetSeal(ctx) // what the target's pack store asks (plan says it before the backup would)
 }
 
 // readKeys loads the identities (--age-identity, or the passphrase) that
