@@ -468,10 +468,11 @@ func TestSealStoreS3(t *testing.T) {
 	if code, out, errb := s3CLI(t, env, "verify", "--staging-dir", t.TempDir(), p2); code != 3 || !strings.Contains(errb, "--age-identity") {
 		t.Fatalf("full verify from s3 without identity: exit %d\n%s%s", code, out, errb)
 	}
+	if code, out, errb := s3CLI(t, env, "verify", "--staging-dir", t.TempDir(), "--age-identity", k.idFile, p2); code != 0 || !strings.Contains(out, "GOOD") {
+		t.Fatalf("full verify from s3 with the identity: exit %d\n%s%s", code, out, errb)
+	}
 	// With the identity, the store in the bucket opens: the database read
-	// from its chunks dumps as the stack's. (verify, restore and drills of
-	// an s3:// pack fetch it first; the fetch must carry the sealed naming
-	// key — store.CopyNamingKey — which transfer does not call yet.)
+	// from its chunks dumps as the stack's.
 	st, err := store.Open(ctx, srv.Backend(t, bucket, "site"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -516,5 +517,33 @@ func TestSealStoreS3(t *testing.T) {
 	}
 	if got := rsDump(t, dest); got != dumpBefore {
 		t.Errorf("the database read from the bucket's encrypted store dumps differently (%d vs %d bytes)", len(got), len(dumpBefore))
+	}
+
+	// The stack goes; a restore from the bucket without the identity is
+	// refused and changes nothing; with it the volume and the database
+	// come back as they were.
+	eng := MustEngine(t)
+	volBefore, _ := rsDigest(t, s.cli, s.volume, s.image)
+	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	if code, out, errb := s3CLI(t, env, "restore", "--staging-dir", t.TempDir(), "--sqlite-dest", restored, p2); code != 3 || !strings.Contains(errb, k.recipient) {
+		t.Fatalf("restore from s3 without identity: exit %d\n%s%s", code, out, errb)
+	}
+	if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
+		t.Fatal("a refused restore created the volume")
+	}
+	if code, out, errb := s3CLI(t, env, "restore", "--staging-dir", t.TempDir(), "--sqlite-dest", restored, "--age-identity", k.idFile, p2); code != 0 {
+		t.Fatalf("restore from s3 with the identity: exit %d\n%s%s", code, out, errb)
+	}
+	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != volBefore {
+		t.Errorf("volume %s differs after the restore from s3", s.volume)
+	}
+	if got := rsDump(t, restored); got != dumpBefore {
+		t.Errorf("the database restored from s3 dumps differently (%d vs %d bytes)", len(got), len(dumpBefore))
 	}
 }

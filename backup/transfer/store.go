@@ -90,6 +90,11 @@ func openStoreCopy(ctx context.Context, src, dst storage.Backend, m *pack.Manife
 	if err != nil {
 		return fail(fmt.Errorf("copy: looking for a pack store at the destination: %w", err))
 	}
+	// An encrypted store's sealed naming key goes first: a copy without it
+	// cannot be opened (docs/encryption.md §4).
+	if _, err := store.CopyNamingKey(ctx, src, dst); err != nil {
+		return fail(fmt.Errorf("copy: %w", err))
+	}
 	if !have {
 		cfg, err := storage.ReadObject(ctx, src, store.ConfigKey, 1<<20)
 		if err != nil {
