@@ -151,6 +151,25 @@ func TestVerifySealedPack(t *testing.T) {
 		}
 	}
 
+	// OpenOnce (what Restore asks): the identities are checked, then each
+	// file's ciphertext only — no decryption, none without a matching
+	// identity.
+	if _, err := pack.Verify(ctx, p.Dir, pack.VerifyOptions{OpenOnce: true}); !errors.Is(err, seal.ErrNoIdentity) {
+		t.Fatalf("OpenOnce without identity: %v", err)
+	}
+	if _, err := pack.Verify(ctx, p.Dir, pack.VerifyOptions{OpenOnce: true, Keys: keysFor(t, nil, other)}); !errors.Is(err, seal.ErrWrongIdentity) {
+		t.Fatalf("OpenOnce with a wrong identity: %v", err)
+	}
+	res, err = pack.Verify(ctx, p.Dir, pack.VerifyOptions{OpenOnce: true, Keys: keysFor(t, nil, ops)})
+	if err != nil || !res.Structural {
+		t.Fatalf("OpenOnce with the identity: structural %v, %v", res.Structural, err)
+	}
+	for _, c := range res.Checks {
+		if strings.HasSuffix(c.Path, pack.SealedSuffix) && !strings.Contains(c.Detail, "sealed") {
+			t.Errorf("OpenOnce check %s: %q does not say it checked the sealed file", c.Name, c.Detail)
+		}
+	}
+
 	// OpenFile and StageFile give the plaintext, looked up by its name.
 	d, err := pack.OpenDir(ctx, p.Dir, nil)
 	if err != nil {
@@ -196,7 +215,7 @@ func TestVerifySealedPack(t *testing.T) {
 
 	// A flipped byte: structural and full name the file; OpenFile fails.
 	backuptest.MustFlip(t, p.Path("volumes/shared.tar.age"), -40)
-	for _, o := range []pack.VerifyOptions{{Structural: true}, {Keys: keysFor(t, nil, ops)}} {
+	for _, o := range []pack.VerifyOptions{{Structural: true}, {Keys: keysFor(t, nil, ops)}, {OpenOnce: true, Keys: keysFor(t, nil, ops)}} {
 		res, err := pack.Verify(ctx, p.Dir, o)
 		if !errors.Is(err, pack.ErrVerify) {
 			t.Fatalf("structural=%v: damaged pack: %v", o.Structural, err)

@@ -108,6 +108,15 @@ type VerifyOptions struct {
 	// sha256 and age headers). When Dir is given, its keys are used unless
 	// Keys is set.
 	Keys *seal.Keys
+	// OpenOnce, for a sealed classic pack: check that the identities open
+	// it and each file's ciphertext (sha256 and age header, as Structural),
+	// not its plaintext — what Restore asks before it opens every byte
+	// once. The ciphertext's sha256, covered by the package hash, is the
+	// byte sequence the backup sealed after validating its plaintext, and
+	// age authenticates each 64 KiB of it as the restore opens it, so a
+	// second decryption first would find nothing new. Other packs: no
+	// effect.
+	OpenOnce bool
 	// ReadDataSubset (0–1), for a store pack with Structural: also read a
 	// random fraction of the store's bundles whole, every chunk
 	// decompressed and hashed (`--read-data-subset N%`).
@@ -221,6 +230,8 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 	if err != nil || m == nil {
 		return finish(err)
 	}
+	structural := o.Structural || (o.OpenOnce && m.sealedFiles())
+	res.Structural = structural
 	if !o.Structural {
 		// A sealed pack's full check opens every file: without a matching
 		// identity, say so before reading (structural needs none).
@@ -232,7 +243,7 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 	if err := ctx.Err(); err != nil {
 		return finish(context.Cause(ctx))
 	}
-	if !o.Structural {
+	if !structural {
 		trk.AddTotal(m.PackSize())
 	}
 	for _, f := range m.Files {
@@ -241,7 +252,7 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 		}
 		var c check.Check
 		var n int64
-		if o.Structural {
+		if structural {
 			c, err = structuralCheck(ctx, d, m, f)
 		} else {
 			c, n, err = deepCheck(ctx, d, m, f, o, trk)

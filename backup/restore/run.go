@@ -172,7 +172,8 @@ func (r *restorer) readPack(ctx context.Context) (*pack.Manifest, error) {
 		}
 	}
 	t0 := time.Now()
-	vr, err := pack.Verify(ctx, r.dir, pack.VerifyOptions{StagingDir: spec.StagingDir, Lang: spec.Lang, Logger: spec.Logger, Tracker: r.trk, Dir: r.pd})
+	// A sealed pack is decrypted once, by the restore (OpenOnce).
+	vr, err := pack.Verify(ctx, r.dir, pack.VerifyOptions{StagingDir: spec.StagingDir, Lang: spec.Lang, Logger: spec.Logger, Tracker: r.trk, Dir: r.pd, OpenOnce: true})
 	res.Steps[progress.StepVerify] = time.Since(t0)
 	res.Verify = vr
 	if err != nil {
