@@ -25,6 +25,9 @@ func run(args []string) int {
 	err := root.ExecuteContext(ctx)
 	if err != nil && err.Error() != "" {
 		fmt.Fprintln(os.Stderr, "dockpack:", err)
+		if hint := errorHint(root, err); hint != "" {
+			fmt.Fprintln(os.Stderr, hint)
+		}
 	}
 	return exitCode(err)
 }
