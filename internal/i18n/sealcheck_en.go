@@ -12,7 +12,6 @@ var sealcheckEN = map[string]string{
 	"check.ev.identity":               "identity of",
 	"check.ev.unopenable":             "packs it cannot open",
 	"check.ev.plaintext":              "plaintext",
-	"doctor.seal.s3":                  "the encryption of an s3:// target's packs is not checked here: run dockpack packs --json or show on a copy",
 	"doctor.seal.unlisted":            "the packs in %s cannot be listed (the packs check says why)",
 	"doctor.seal.none":                "no pack is sealed and nothing asks for encryption",
 	"doctor.seal.ok_plain":            "%d sealed packs: encryption is configured and the target holds no plaintext pack",

@@ -12,7 +12,6 @@ var sealcheckZH = map[string]string{
 	"check.ev.identity":               "身份对应",
 	"check.ev.unopenable":             "无法解密的备份包",
 	"check.ev.plaintext":              "明文",
-	"doctor.seal.s3":                  "此处不检查 s3:// 目标中备份包的加密：请对其副本运行 dockpack packs --json 或 show",
 	"doctor.seal.unlisted":            "无法列出 %s 中的备份包（原因见 packs 检查）",
 	"doctor.seal.none":                "没有已加密的备份包，也没有配置要求加密",
 	"doctor.seal.ok_plain":            "%d 个已加密的备份包：已配置加密，目标中没有明文备份包",
