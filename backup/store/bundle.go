@@ -108,8 +108,9 @@ func (e *BlobError) Is(target error) bool { return target == ErrDamaged }
 // ErrDamaged: stored data is missing or does not read back as written.
 var ErrDamaged = errors.New("store data damaged")
 
-// readBlob reads, decompresses and checks one blob (buf is reused for the frame).
-func (s *Store) readBlob(ctx context.Context, id ID, dst []byte) ([]byte, error) {
+// readBlob reads, decompresses and checks one blob into dst's space; the
+// stored frame is read into *frame (kept for the next call).
+func (s *Store) readBlob(ctx context.Context, id ID, frame *[]byte, dst []byte) ([]byte, error) {
 	if !s.Unsealed() {
 		return nil, s.noIdentity()
 	}
@@ -124,8 +125,11 @@ func (s *Store) readBlob(ctx context.Context, id ID, dst []byte) ([]byte, error)
 		}
 		return nil, err
 	}
-	frame := make([]byte, loc.Length)
-	_, err = io.ReadFull(rc, frame)
+	if int64(cap(*frame)) < loc.Length {
+		*frame = make([]byte, loc.Length)
+	}
+	f := (*frame)[:loc.Length]
+	_, err = io.ReadFull(rc, f)
 	rc.Close()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -136,7 +140,7 @@ func (s *Store) readBlob(ctx context.Context, id ID, dst []byte) ([]byte, error)
 		}
 		return nil, err
 	}
-	return s.decodeBlob(ctx, id, loc.Bundle, frame, loc.RawLength, dst)
+	return s.decodeBlob(ctx, id, loc.Bundle, f, loc.RawLength, dst)
 }
 
 // decodeBlob opens a sealed frame (an encrypted store: seal.go),
