@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,48 +177,9 @@ func TestSealClassicDir(t *testing.T) {
 		t.Fatalf("full verify with the identity: exit %d\n%s%s", code, out, errb)
 	}
 
-	// The stack goes; restore without the identity is refused and changes nothing.
-	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveImage(ctx, s.image, true); err != nil {
-		t.Fatal(err)
-	}
-	dest := filepath.Join(t.TempDir(), "restored.db")
-	for _, extra := range [][]string{nil, {"--no-verify"}, {"--age-identity", k.otherIDFile}} {
-		args := append([]string{"restore", "--sqlite-dest", dest, p}, extra...)
-		code, out, errb := s3CLI(t, nil, args...)
-		if code != 3 || !strings.Contains(errb, "nothing was changed") || !strings.Contains(errb, k.recipient) {
-			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
-		}
-		if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
-			t.Fatalf("%v: a refused restore created the volume", extra)
-		}
-		if _, err := eng.ImageConfigDigest(ctx, s.image); err == nil {
-			t.Fatalf("%v: a refused restore loaded the image", extra)
-		}
-		if _, err := os.Stat(dest); !os.IsNotExist(err) {
-			t.Fatalf("%v: a refused restore wrote the database", extra)
-		}
-	}
-	// With it: images, volume and database as they were.
-	t0 = time.Now()
-	if code, out, errb := s3CLI(t, nil, "restore", "--sqlite-dest", dest, "--age-identity", k.idFile, p); code != 0 {
-		t.Fatalf("restore with the identity: exit %d\n%s%s", code, out, errb)
-	}
-	t.Logf("restore of the sealed pack in %s", time.Since(t0).Round(time.Millisecond))
-	if got, err := eng.ImageConfigDigest(ctx, s.image); err != nil || got != wantImage {
-		t.Errorf("%s: config digest %s (%v), want %s", s.image, got, err, wantImage)
-	}
-	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != before {
-		t.Errorf("volume %s differs after the restore", s.volume)
-	}
-	if got := rsDump(t, dest); got != dumpBefore {
-		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(dumpBefore))
-	}
+	// The stack goes; restore without the identity is refused and changes
+	// nothing; with it images, volume and database come back as they were.
+	sealRestoreRoundTrip(t, nil, s, p, k, sealWant{volume: before, image: wantImage, dump: dumpBefore}, "--no-verify")
 
 	// export: refused without identity; with it a plaintext classic pack.
 	expTarget := MustTmpfs(t, 64<<20)
@@ -346,4 +308,65 @@ func TestSealClassicS3(t *testing.T) {
 		return nil
 	})
 	sealCheckAtRest(t, copied, sealFragments(s), k.recipient)
+}
+
+// sealWant is what a sealed pack's restore must bring back.
+type sealWant struct{ volume, image, dump string }
+
+// sealRestoreRoundTrip removes the stack's container, volume and image,
+// then restores the sealed pack p through the CLI (env: its environment,
+// e.g. S3Env): refused (exit 3, naming the recipient, "nothing was
+// changed") without an identity, with each of refusing's arguments and with
+// another identity — no volume created, no image loaded, no database
+// written —; with the identity the image's config digest, the volume's
+// digest and the database's dump are want's.
+func sealRestoreRoundTrip(t *testing.T, env []string, s *rsStack, p string, k sealKeys, want sealWant, refusing ...string) {
+	t.Helper()
+	ctx := MustCtx(t)
+	eng := MustEngine(t)
+	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveImage(ctx, s.image, true); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "restored.db")
+	base := []string{"restore", "--staging-dir", t.TempDir(), "--sqlite-dest", dest, p}
+	tries := [][]string{nil, {"--age-identity", k.otherIDFile}}
+	for _, r := range refusing {
+		tries = append(tries, []string{r})
+	}
+	for _, extra := range tries {
+		args := append(slices.Clone(base), extra...)
+		code, out, errb := s3CLI(t, env, args...)
+		if code != 3 || !strings.Contains(errb, "nothing was changed") || !strings.Contains(errb, k.recipient) {
+			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
+		}
+		if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
+			t.Fatalf("%v: a refused restore created the volume", extra)
+		}
+		if _, err := eng.ImageConfigDigest(ctx, s.image); err == nil {
+			t.Fatalf("%v: a refused restore loaded the image", extra)
+		}
+		if _, err := os.Stat(dest); !os.IsNotExist(err) {
+			t.Fatalf("%v: a refused restore wrote the database", extra)
+		}
+	}
+	t0 := time.Now()
+	if code, out, errb := s3CLI(t, env, append(base, "--age-identity", k.idFile)...); code != 0 {
+		t.Fatalf("restore with the identity: exit %d\n%s%s", code, out, errb)
+	}
+	t.Logf("restore of the sealed pack %s in %s", p, time.Since(t0).Round(time.Millisecond))
+	if got, err := eng.ImageConfigDigest(ctx, s.image); err != nil || got != want.image {
+		t.Errorf("%s: config digest %s (%v), want %s", s.image, got, err, want.image)
+	}
+	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != want.volume {
+		t.Errorf("volume %s differs after the restore", s.volume)
+	}
+	if got := rsDump(t, dest); got != want.dump {
+		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(want.dump))
+	}
 }

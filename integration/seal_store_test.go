@@ -21,7 +21,6 @@ import (
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/store"
-	"github.com/dockpack/dockpack/dockerapi/dockertest"
 )
 
 // Encryption at rest of the pack store (issue 16, docs/encryption.md §4).
@@ -283,44 +282,9 @@ func TestSealStoreDir(t *testing.T) {
 		t.Fatalf("full verify of the export without identity: exit %d\n%s%s", code, o, errb)
 	}
 
-	// The stack goes; restore without the identity is refused and changes nothing.
-	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveImage(ctx, s.image, true); err != nil {
-		t.Fatal(err)
-	}
-	dest := filepath.Join(t.TempDir(), "restored.db")
-	for _, extra := range [][]string{nil, {"--age-identity", k.otherIDFile}} {
-		args := append([]string{"restore", "--sqlite-dest", dest, p2}, extra...)
-		code, out, errb := s3CLI(t, nil, args...)
-		if code != 3 || !strings.Contains(errb, "nothing was changed") || !strings.Contains(errb, k.recipient) {
-			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
-		}
-		if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
-			t.Fatalf("%v: a refused restore created the volume", extra)
-		}
-		if _, err := os.Stat(dest); !os.IsNotExist(err) {
-			t.Fatalf("%v: a refused restore wrote the database", extra)
-		}
-	}
-	t0 = time.Now()
-	if code, out, errb := s3CLI(t, nil, "restore", "--sqlite-dest", dest, "--age-identity", k.idFile, p2); code != 0 {
-		t.Fatalf("restore with the identity: exit %d\n%s%s", code, out, errb)
-	}
-	t.Logf("restore of the encrypted store pack in %s", time.Since(t0).Round(time.Millisecond))
-	if got, err := eng.ImageConfigDigest(ctx, s.image); err != nil || got != wantImage {
-		t.Errorf("%s: config digest %s (%v), want %s", s.image, got, err, wantImage)
-	}
-	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != before {
-		t.Errorf("volume %s differs after the restore", s.volume)
-	}
-	if got := rsDump(t, dest); got != dumpBefore {
-		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(dumpBefore))
-	}
+	// The stack goes; restore without the identity is refused and changes
+	// nothing; with it images, volume and database come back as they were.
+	sealRestoreRoundTrip(t, nil, s, p2, k, sealWant{volume: before, image: wantImage, dump: dumpBefore})
 }
 
 // TestSealStoreDaemon: a daemon with pack_format store and an age
@@ -421,6 +385,11 @@ func TestSealStoreS3(t *testing.T) {
 	env := S3Env(srv)
 	keyFile := filepath.Join(t.TempDir(), "naming-key.json")
 	dumpBefore := rsDump(t, s.db)
+	volBefore, _ := rsDigest(t, s.cli, s.volume, s.image)
+	imageBefore, err := MustEngine(t).ImageConfigDigest(MustCtx(t), s.image)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sealed := []string{"--format", "store", "--age-recipient", k.recipient, "--age-naming-key", keyFile}
 	p1 := sealCLIBackup(t, env, s, target, sealed...)
 	p2 := sealCLIBackup(t, env, s, target, sealed...)
@@ -520,30 +489,7 @@ func TestSealStoreS3(t *testing.T) {
 	}
 
 	// The stack goes; a restore from the bucket without the identity is
-	// refused and changes nothing; with it the volume and the database
-	// come back as they were.
-	eng := MustEngine(t)
-	volBefore, _ := rsDigest(t, s.cli, s.volume, s.image)
-	if err := dockertest.ForceRemoveContainer(s.cli, s.app); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveVolume(ctx, s.volume, true); err != nil {
-		t.Fatal(err)
-	}
-	restored := filepath.Join(t.TempDir(), "restored.db")
-	if code, out, errb := s3CLI(t, env, "restore", "--staging-dir", t.TempDir(), "--sqlite-dest", restored, p2); code != 3 || !strings.Contains(errb, k.recipient) {
-		t.Fatalf("restore from s3 without identity: exit %d\n%s%s", code, out, errb)
-	}
-	if _, err := eng.InspectVolume(ctx, s.volume); err == nil {
-		t.Fatal("a refused restore created the volume")
-	}
-	if code, out, errb := s3CLI(t, env, "restore", "--staging-dir", t.TempDir(), "--sqlite-dest", restored, "--age-identity", k.idFile, p2); code != 0 {
-		t.Fatalf("restore from s3 with the identity: exit %d\n%s%s", code, out, errb)
-	}
-	if got, _ := rsDigest(t, s.cli, s.volume, s.image); got != volBefore {
-		t.Errorf("volume %s differs after the restore from s3", s.volume)
-	}
-	if got := rsDump(t, restored); got != dumpBefore {
-		t.Errorf("the database restored from s3 dumps differently (%d vs %d bytes)", len(got), len(dumpBefore))
-	}
+	// refused and changes nothing; with it the image, the volume and the
+	// database come back as they were.
+	sealRestoreRoundTrip(t, env, s, p2, k, sealWant{volume: volBefore, image: imageBefore, dump: dumpBefore})
 }

@@ -14,8 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-
+	"github.com/dockpack/dockpack/backup/backuptest"
 	"github.com/dockpack/dockpack/backup/seal"
 	"github.com/dockpack/dockpack/backup/storage/local"
 	"github.com/dockpack/dockpack/backup/store"
@@ -24,26 +23,11 @@ import (
 
 // ageKeyFiles makes an X25519 identity: its recipient and identity file.
 func ageKeyFiles(t testing.TB) (recipient, idFile string) {
-	t.Helper()
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "key.txt")
-	if err := os.WriteFile(p, []byte(id.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return id.Recipient().String(), p
+	k := backuptest.MustAgeKeys(t)
+	return k.Recipient, k.IdentityFile
 }
 
-func loadKeys(t testing.TB, c seal.Config) *seal.Keys {
-	t.Helper()
-	k, err := seal.Load(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func loadKeys(t testing.TB, c seal.Config) *seal.Keys { return backuptest.MustSealKeys(t, c) }
 
 // ageKeys makes an X25519 identity: the keys that seal to it and those
 // that open with it.
