@@ -246,12 +246,28 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 	if !structural {
 		trk.AddTotal(m.PackSize())
 	}
+	if err := checkFiles(ctx, d, m, o, structural, trk, res); err != nil {
+		return finish(err)
+	}
+	if o.Structural && o.ReadDataSubset > 0 && m.IsStore() {
+		if err := sampleCheck(ctx, d, m, o.ReadDataSubset, res); err != nil {
+			return finish(err)
+		}
+	}
+	return finish(nil)
+}
+
+// checkFiles checks each file of the pack into res: structurally, or in
+// full (read, hashed, its content validated). An error only for ctx or
+// staging.
+func checkFiles(ctx context.Context, d *Dir, m *Manifest, o VerifyOptions, structural bool, trk *progress.Tracker, res *VerifyResult) error {
 	for _, f := range m.Files {
 		if err := ctx.Err(); err != nil {
-			return finish(context.Cause(ctx))
+			return context.Cause(ctx)
 		}
 		var c check.Check
 		var n int64
+		var err error
 		if structural {
 			c, err = structuralCheck(ctx, d, m, f)
 		} else {
@@ -264,16 +280,11 @@ func verifyPack(ctx context.Context, packDir string, o VerifyOptions, trk *progr
 			err = context.Cause(ctx)
 		}
 		if err != nil {
-			return finish(err)
+			return err
 		}
 		res.Checks = append(res.Checks, c)
 	}
-	if o.Structural && o.ReadDataSubset > 0 && m.IsStore() {
-		if err := sampleCheck(ctx, d, m, o.ReadDataSubset, res); err != nil {
-			return finish(err)
-		}
-	}
-	return finish(nil)
+	return nil
 }
 
 // verdict settles res.OK once every check ran (err == nil) and logs it.
