@@ -50,19 +50,25 @@ func MustSealKeys(t testing.TB, c seal.Config) *seal.Keys {
 	return k
 }
 
-// MustSealedPack is MustPack's pack sealed to recipient as the classic
-// writer seals: its files at <path>.age, the components and SHA256SUMS
-// over the ciphertext, the manifest's encryption section.
+// MustSealedPack is MustPack's pack sealed to recipient (SealPack).
 func MustSealedPack(t testing.TB, target, recipient string) *Pack {
 	t.Helper()
-	ctx := context.Background()
 	p := MustPack(t, target, Created)
-	sealer := MustSealKeys(t, seal.Config{Recipients: []string{recipient}})
+	SealPack(t, p, MustSealKeys(t, seal.Config{Recipients: []string{recipient}}))
+	return p
+}
+
+// SealPack seals p to k's recipients as the classic writer seals: its
+// files at <path>.age (the plaintext removed), the components and
+// SHA256SUMS over the ciphertext, the manifest's encryption section.
+func SealPack(t testing.TB, p *Pack, k *seal.Keys) {
+	t.Helper()
+	ctx := context.Background()
 	m := p.Manifest
 	var sums []pack.Sum
 	for i, f := range m.Files {
 		var buf bytes.Buffer
-		dg, err := sealer.Seal(ctx, &buf, bytes.NewReader(p.Files[f.Path]))
+		dg, err := k.Seal(ctx, &buf, bytes.NewReader(p.Files[f.Path]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +79,7 @@ func MustSealedPack(t testing.TB, target, recipient string) *Pack {
 		m.Files[i] = pack.FileEntry{Path: f.Path + pack.SealedSuffix, Kind: f.Kind, Size: dg.Size, SHA256: dg.SHA256}
 		sums = append(sums, pack.Sum{SHA256: dg.SHA256, Path: m.Files[i].Path})
 	}
-	m.Encryption = &pack.EncryptionEntry{Scheme: pack.SchemeAge, Recipients: sealer.Recipients()}
+	m.Encryption = &pack.EncryptionEntry{Scheme: pack.SchemeAge, Recipients: k.Recipients()}
 	data, err := pack.MarshalManifest(m)
 	if err != nil {
 		t.Fatal(err)
@@ -85,5 +91,4 @@ func MustSealedPack(t testing.TB, target, recipient string) *Pack {
 	if err := os.WriteFile(p.Path(pack.SumsFile), pack.FormatSums(append(sums, pack.Sum{SHA256: p.Hash, Path: pack.ManifestFile})), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
