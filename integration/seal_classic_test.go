@@ -268,15 +268,7 @@ func TestSealClassicS3(t *testing.T) {
 	p := sealCLIBackup(t, env, s, target, "--age-recipient", k.recipient)
 
 	b := srv.Backend(t, bucket, "")
-	ctx := MustCtx(t)
-	atRest := map[string][]byte{}
-	if err := b.List(ctx, "site/", func(in storage.Info) error {
-		data, err := storage.ReadObject(ctx, b, in.Key, 64<<20)
-		atRest[in.Key] = data
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	atRest := bucketObjects(t, b, "site/")
 	sealCheckAtRest(t, atRest, sealFragments(s), k.recipient)
 	if code, out, errb := s3CLI(t, env, "verify", "--structural", "--staging-dir", t.TempDir(), p); code != 0 {
 		t.Fatalf("structural verify from s3 without identity: exit %d\n%s%s", code, out, errb)
@@ -369,4 +361,19 @@ func sealRestoreRoundTrip(t *testing.T, env []string, s *rsStack, p string, k se
 	if got := rsDump(t, dest); got != want.dump {
 		t.Errorf("the restored database's dump differs (%d vs %d bytes)", len(got), len(want.dump))
 	}
+}
+
+// bucketObjects reads every object of b under prefix (each ≤ 64 MiB).
+func bucketObjects(t *testing.T, b storage.Backend, prefix string) map[string][]byte {
+	t.Helper()
+	ctx := MustCtx(t)
+	objs := map[string][]byte{}
+	if err := b.List(ctx, prefix, func(in storage.Info) error {
+		data, err := storage.ReadObject(ctx, b, in.Key, 64<<20)
+		objs[in.Key] = data
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }

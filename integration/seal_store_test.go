@@ -19,7 +19,6 @@ import (
 
 	"github.com/dockpack/dockpack/backup/pack"
 	"github.com/dockpack/dockpack/backup/seal"
-	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/backup/store"
 )
 
@@ -396,14 +395,7 @@ func TestSealStoreS3(t *testing.T) {
 
 	b := srv.Backend(t, bucket, "")
 	ctx := MustCtx(t)
-	atRest := map[string][]byte{}
-	if err := b.List(ctx, "site/", func(in storage.Info) error {
-		data, err := storage.ReadObject(ctx, b, in.Key, 64<<20)
-		atRest[in.Key] = data
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	atRest := bucketObjects(t, b, "site/")
 	if _, ok := atRest["site/"+seal.NamingKeyObject]; !ok {
 		t.Errorf("no sealed naming key in the bucket")
 	}
