@@ -50,6 +50,16 @@ func MustSealKeys(t testing.TB, c seal.Config) *seal.Keys {
 	return k
 }
 
+// MustSealedPackKeys is a pack sealed to a new identity (MustSealedPack)
+// in a temporary directory, with the identity's keys and another
+// identity's (for the refusals).
+func MustSealedPackKeys(t testing.TB) (p *Pack, keys, other *seal.Keys) {
+	t.Helper()
+	k, o := MustAgeKeys(t), MustAgeKeys(t)
+	p = MustSealedPack(t, t.TempDir(), k.Recipient)
+	return p, MustSealKeys(t, seal.Config{IdentityFiles: []string{k.IdentityFile}}), MustSealKeys(t, seal.Config{IdentityFiles: []string{o.IdentityFile}})
+}
+
 // MustSealedPack is MustPack's pack sealed to recipient (SealPack).
 func MustSealedPack(t testing.TB, target, recipient string) *Pack {
 	t.Helper()

@@ -12,24 +12,12 @@ import (
 	"github.com/dockpack/dockpack/backup/seal"
 )
 
-// sealedPack is backuptest's pack sealed to a new identity as the classic
-// writer seals (files at <path>.age, components and SHA256SUMS over the
-// ciphertext, the encryption section); it returns the identity's keys and
-// another identity's.
-func sealedPack(t *testing.T) (*backuptest.Pack, *seal.Keys, *seal.Keys) {
-	t.Helper()
-	k, other := backuptest.MustAgeKeys(t), backuptest.MustAgeKeys(t)
-	p := backuptest.MustSealedPack(t, t.TempDir(), k.Recipient)
-	return p, backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{k.IdentityFile}}),
-		backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{other.IdentityFile}})
-}
-
 // A drill of a sealed pack without an identity, or with another, is
 // blocked, its report naming the identity (and IdentityHint), nothing
 // restored; with the pack's identity it passes: the database restored
 // into the drill's folder is the pack's plaintext.
 func TestDrillSealedPack(t *testing.T) {
-	p, keys, wrong := sealedPack(t)
+	p, keys, wrong := backuptest.MustSealedPackKeys(t)
 	run := func(k *seal.Keys) drill.Drill {
 		d := drill.Drill{DrillID: drill.NewID(), JobID: 1, BackupPath: p.Dir, BackupHash: p.Hash}
 		drill.Run(context.Background(), &d, drill.Options{Dir: t.TempDir(), StagingDir: t.TempDir(), Keys: k, IdentityHint: "the setting age_identity_file"})

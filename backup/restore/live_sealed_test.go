@@ -21,7 +21,7 @@ import (
 // live database becomes the pack's plaintext, checked against the
 // decrypted copy (the manifest holds the ciphertext's sha256).
 func TestLiveSealedPack(t *testing.T) {
-	p, keys, wrong := sealedPack(t)
+	p, keys, wrong := backuptest.MustSealedPackKeys(t)
 	live := backuptest.MustSQLite(t, t.TempDir(), "auth.db", "zed")
 	before, _ := os.ReadFile(live)
 	eng := backuptest.NewRunningEngine()

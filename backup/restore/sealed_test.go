@@ -13,18 +13,6 @@ import (
 	"github.com/dockpack/dockpack/backup/seal"
 )
 
-// sealedPack is backuptest's pack sealed to a new identity as the classic
-// writer seals: files at <path>.age, components and SHA256SUMS over the
-// ciphertext, the encryption section. It returns the identity's keys and
-// another identity's.
-func sealedPack(t *testing.T) (*backuptest.Pack, *seal.Keys, *seal.Keys) {
-	t.Helper()
-	k, other := backuptest.MustAgeKeys(t), backuptest.MustAgeKeys(t)
-	p := backuptest.MustSealedPack(t, t.TempDir(), k.Recipient)
-	return p, backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{k.IdentityFile}}),
-		backuptest.MustSealKeys(t, seal.Config{IdentityFiles: []string{other.IdentityFile}})
-}
-
 // A sealed pack restores with its identity (images, volumes, database as
 // their plaintext); without it, or with another, the restore is refused
 // before anything changes — also without verification; a damaged sealed
@@ -32,7 +20,7 @@ func sealedPack(t *testing.T) (*backuptest.Pack, *seal.Keys, *seal.Keys) {
 // its volume marked incomplete.
 func TestRestoreSealedPack(t *testing.T) {
 	ctx := context.Background()
-	p, keys, wrong := sealedPack(t)
+	p, keys, wrong := backuptest.MustSealedPackKeys(t)
 	eng := newRsEngine(p)
 	for _, tc := range []struct {
 		keys       *seal.Keys
