@@ -3,6 +3,7 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -72,12 +72,13 @@ func BenchmarkBackupImagesVsDockerSave(b *testing.B) {
 		start := time.Now()
 		cmd := exec.Command(bin, append([]string{"backup", "--project", p, "--target", dir, "--any-fstype", "--allow-root-fs",
 			"--json", "--log-level", "warn"}, args...)...)
-		out, err := cmd.Output()
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		rss, err := runPeak(cmd)
 		if err != nil {
-			b.Fatalf("dockpack backup: %v\n%s", err, out)
+			b.Fatalf("dockpack backup: %v\n%s", err, out.Bytes())
 		}
 		d := time.Since(start)
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 		packs, _ := filepath.Glob(filepath.Join(dir, pack.NamePrefix+"*"))
 		var size int64
 		for _, pk := range packs {

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +107,11 @@ func (x *ibBench) dockpack(args ...string) ibRun {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start, eng := time.Now(), ibEngineCPU()
-	if err := cmd.Run(); err != nil {
+	rss, err := runPeak(cmd)
+	if err != nil {
 		x.b.Fatalf("dockpack %s: %v\n%s\n%s", strings.Join(args, " "), err, stdout.Bytes(), stderr.Bytes())
 	}
-	r := ibRun{start: start, wall: time.Since(start), rss: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10, out: stdout.Bytes(),
+	r := ibRun{start: start, wall: time.Since(start), rss: rss, out: stdout.Bytes(),
 		cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), eng: ibEngineCPU() - eng}
 	for _, line := range bytes.Split(stderr.Bytes(), []byte("\n")) {
 		var m map[string]any

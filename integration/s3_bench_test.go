@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -171,35 +170,8 @@ func BenchmarkS3BackupImages(b *testing.B) {
 func s3RunHWM(cmd *exec.Cmd) ([]byte, int64, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return nil, 0, err
-	}
-	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-	var hwm atomic.Int64
-	done, polled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(polled)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			data, _ := os.ReadFile(status)
-			for _, l := range strings.Split(string(data), "\n") {
-				var kb int64
-				if _, err := fmt.Sscanf(l, "VmHWM: %d kB", &kb); err == nil && kb<<10 > hwm.Load() {
-					hwm.Store(kb << 10)
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	<-polled
-	return out.Bytes(), hwm.Load(), err
+	rss, err := runPeak(cmd)
+	return out.Bytes(), rss, err
 }
 
 // envInt is the integer in the variable key, else def.

@@ -3,13 +3,13 @@
 package integration_test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,12 +58,13 @@ func BenchmarkSealClassic(b *testing.B) {
 	run := func(args ...string) (time.Duration, int64, time.Duration) {
 		start := time.Now()
 		cmd := exec.Command(bin, append(args, "--log-level", "warn")...)
-		out, err := cmd.CombinedOutput()
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		rss, err := runPeak(cmd)
 		if err != nil {
-			b.Fatalf("dockpack %s: %v\n%s", strings.Join(args, " "), err, out)
+			b.Fatalf("dockpack %s: %v\n%s", strings.Join(args, " "), err, out.Bytes())
 		}
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		return time.Since(start), ru.Maxrss << 10, time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		return time.Since(start), rss, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	backupOnce := func(sealed bool) (sample, string) {
 		args := []string{"backup", "--project", p, "--target", dir, "--any-fstype", "--allow-root-fs", "--sqlite", db, "--json"}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,13 +49,15 @@ func BenchmarkStoreVsRestic(b *testing.B) {
 		t0 := time.Now()
 		cmd := exec.Command(bin, "backup", "--format", "store", "--no-images", "--project", s.project, "--target", target, "--sqlite", s.db,
 			"--any-fstype", "--allow-root-fs", "--json", "--log-level", "warn")
-		out, err := cmd.Output()
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		rss, err := runPeak(cmd)
 		if err != nil {
-			b.Fatalf("dockpack backup: %v\n%s", err, out)
+			b.Fatalf("dockpack backup: %v\n%s%s", err, out.Bytes(), errOut.Bytes())
 		}
 		wall := time.Since(t0)
-		b.Logf("dockpack steps (from the start of the process): %s", stStepTimes(t0, out))
-		return wall, dirBytes(target) - before, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+		b.Logf("dockpack steps (from the start of the process): %s", stStepTimes(t0, out.Bytes()))
+		return wall, dirBytes(target) - before, rss
 	}
 	runRestic := func() (time.Duration, int64) {
 		before := dirBytes(repo)
