@@ -138,15 +138,7 @@ func TestSealClassicDir(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), ".age: OK") {
 		t.Fatalf("sha256sum -c in the sealed pack: %v\n%s", err, out)
 	}
-	atRest := map[string][]byte{}
-	if err := filepath.Walk(p, func(path string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			atRest[path], err = os.ReadFile(path)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	atRest := filesAtRest(t, p)
 	sealCheckAtRest(t, atRest, sealFragments(s), k.recipient)
 
 	// packs and show say it is sealed and to whom.
@@ -292,14 +284,7 @@ func TestSealClassicS3(t *testing.T) {
 	if code, out, errb := s3CLI(t, env, "verify", "--age-identity", k.idFile, local); code != 0 || !strings.Contains(out, "GOOD") {
 		t.Fatalf("full verify of the copy: exit %d\n%s%s", code, out, errb)
 	}
-	copied := map[string][]byte{}
-	filepath.Walk(local, func(path string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			copied[path], _ = os.ReadFile(path)
-		}
-		return nil
-	})
-	sealCheckAtRest(t, copied, sealFragments(s), k.recipient)
+	sealCheckAtRest(t, filesAtRest(t, local), sealFragments(s), k.recipient)
 }
 
 // sealWant is what a sealed pack's restore must bring back.
@@ -376,4 +361,19 @@ func bucketObjects(t *testing.T, b storage.Backend, prefix string) map[string][]
 		t.Fatal(err)
 	}
 	return objs
+}
+
+// filesAtRest is every regular file under dir (path → content).
+func filesAtRest(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	if err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			out[p], err = os.ReadFile(p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

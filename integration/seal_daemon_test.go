@@ -73,24 +73,14 @@ func TestSealDaemon(t *testing.T) {
 		t.Errorf("the job JSON's encryption %+v, want sealed to %s", e, keys.recipient)
 	}
 	frags := [][]byte{[]byte("SQLite format 3"), []byte("[app]\nname=" + s.project + "\n")}
-	files := 0
-	if err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files++
+	atRest := filesAtRest(t, dir)
+	files := len(atRest)
+	for p, b := range atRest {
 		for _, f := range frags {
 			if bytes.Contains(b, f) {
 				t.Errorf("%s holds plaintext %q", p, f)
 			}
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	_, pb := d.do("GET", "/v1/packs", "")
 	if !strings.Contains(string(pb), keys.recipient) {

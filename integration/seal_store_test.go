@@ -24,21 +24,6 @@ import (
 
 // Encryption at rest of the pack store (issue 16, docs/encryption.md §4).
 
-// sealStoreAtRest is every regular file under dir (path → content).
-func sealStoreAtRest(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	if err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			out[p], err = os.ReadFile(p)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // sealStorePlainHashes opens the sealed store pack p with the identity and
 // returns the plaintext sha256 of each of its database and volume files
 // and of every chunk of them (what must never be at rest), checking on the
@@ -150,13 +135,13 @@ func TestSealStoreDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := sealStoreAtRest(t, filepath.Join(target, ".dockpack"))[filepath.Join(target, filepath.FromSlash(store.ConfigKey))]
+	cfg := filesAtRest(t, filepath.Join(target, ".dockpack"))[filepath.Join(target, filepath.FromSlash(store.ConfigKey))]
 	if !bytes.Contains(cfg, []byte(nk.Fingerprint())) || bytes.Contains(cfg, []byte(`"polynomial": "0x`)) {
 		t.Fatalf("config.json:\n%s", cfg)
 	}
 
 	// Nothing at rest: no fragment, no SQLite header, no plaintext sha256.
-	atRest := sealStoreAtRest(t, target)
+	atRest := filesAtRest(t, target)
 	plain := sealStorePlainHashes(t, p1, k.idFile)
 	frags := sealFragments(s)
 	for _, h := range plain {
@@ -199,7 +184,7 @@ func TestSealStoreDir(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("a second encrypted store: exit %d\n%s%s", code, out, errb)
 	}
-	files := len(sealStoreAtRest(t, target))
+	files := len(filesAtRest(t, target))
 	packs, _ := TargetDirs(t, target)
 	for _, c := range []struct {
 		extra []string
@@ -215,7 +200,7 @@ func TestSealStoreDir(t *testing.T) {
 			t.Fatalf("dockpack %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errb)
 		}
 		t.Logf("%v: %s", c.extra, strings.TrimSpace(errb))
-		if now, partials := TargetDirs(t, target); len(now) != len(packs) || len(partials) != 0 || len(sealStoreAtRest(t, target)) != files {
+		if now, partials := TargetDirs(t, target); len(now) != len(packs) || len(partials) != 0 || len(filesAtRest(t, target)) != files {
 			t.Fatalf("%v: the refused backup wrote to the target", c.extra)
 		}
 	}
@@ -316,7 +301,7 @@ func TestSealStoreDaemon(t *testing.T) {
 		t.Fatalf("the daemon's naming key file %s: %v %v", kf, fi, err)
 	}
 	frags := [][]byte{[]byte("SQLite format 3"), []byte("[app]\nname=" + s.project + "\n")}
-	atRest := sealStoreAtRest(t, target)
+	atRest := filesAtRest(t, target)
 	for name, b := range atRest {
 		for _, f := range frags {
 			if bytes.Contains(b, f) {
