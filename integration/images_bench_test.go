@@ -106,6 +106,7 @@ func (x *ibBench) dockpack(args ...string) ibRun {
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	x.quiesce()
 	start, eng := time.Now(), ibEngineCPU()
 	rss, err := runPeak(cmd)
 	if err != nil {
@@ -138,12 +139,29 @@ func (r ibRun) secs(msg, key string) time.Duration {
 // docker runs the docker CLI and times it.
 func (x *ibBench) docker(args ...string) ibRun {
 	x.b.Helper()
+	x.quiesce()
 	start, eng := time.Now(), ibEngineCPU()
 	cmd := exec.Command("docker", args...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		x.b.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, msg)
 	}
 	return ibRun{start: start, wall: time.Since(start), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), eng: ibEngineCPU() - eng}
+}
+
+// quiesce starts a timed run, dockpack's or the anchor's, as benchQuiesce
+// does: twice the images' random layers warmed (the pack or archive, the
+// engine's staging), at most 3 GiB.
+func (x *ibBench) quiesce() {
+	benchQuiesce(x.b, x.dir, min(2*x.mib+256, 3<<10)<<20)
+}
+
+// ibRounds is the number of rounds of an images benchmark:
+// DOCKPACK_IMAGES_BENCH_ROUNDS, default 7.
+func ibRounds() int {
+	if v, err := strconv.Atoi(os.Getenv("DOCKPACK_IMAGES_BENCH_ROUNDS")); err == nil && v > 0 {
+		return v
+	}
+	return 7
 }
 
 // ibEngineCPU is the CPU time dockerd and its reaped children (the
@@ -269,7 +287,7 @@ func ibBytes(r ibRun, msg string) int64 {
 //
 //	make bench   (or: go test -tags integration -run '^$' -bench ImagesStore -benchtime 1x ./integration/)
 func BenchmarkImagesStoreUnchanged(b *testing.B) {
-	const rounds = 5
+	rounds := ibRounds()
 	x := ibNew(b, "dpimgstore")
 	t0 := time.Now()
 	a := x.image("", "a", 768, 11)
@@ -328,7 +346,7 @@ func BenchmarkImagesStoreUnchanged(b *testing.B) {
 //
 //	make bench   (or: go test -tags integration -run '^$' -bench ImagesClassic -benchtime 1x ./integration/)
 func BenchmarkImagesClassic(b *testing.B) {
-	const rounds = 5
+	rounds := ibRounds()
 	x := ibNew(b, "dpimgclassic")
 	t0 := time.Now()
 	a := x.image("", "a", 384, 21)

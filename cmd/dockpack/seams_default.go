@@ -17,3 +17,6 @@ func testHooks(*zap.Logger) backup.Hooks { return backup.Hooks{} }
 
 // testEngineHook: no seam in the production binary.
 func testEngineHook(*zap.Logger) func(ctx context.Context, kind, name string) { return nil }
+
+// testAtExit: nothing in the production binary.
+func testAtExit() {}

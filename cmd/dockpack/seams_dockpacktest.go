@@ -20,3 +20,7 @@ func testHooks(log *zap.Logger) backup.Hooks { return testseams.FromEnv(log).Hoo
 func testEngineHook(log *zap.Logger) func(ctx context.Context, kind, name string) {
 	return testseams.FromEnv(log).BeforeCreate()
 }
+
+// testAtExit writes the process's peak RSS for the benchmarks
+// (testseams.EnvPeakFile).
+func testAtExit() { testseams.WritePeak() }
