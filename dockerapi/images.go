@@ -190,6 +190,10 @@ func formatPlatform(p ocispec.Platform) string {
 type LoadResult struct {
 	Loaded []string // "app:1" for "Loaded image: app:1", "sha256:…" for "Loaded image ID: sha256:…"
 	Notes  []string // other messages (e.g. a tag moved away from an older image)
+	// Upload is the time from the request to the end of the archive read
+	// (its last blocks then still going out): the rest of the load is the
+	// engine's, which commits the images only after the whole archive.
+	Upload time.Duration
 }
 
 // LoadImages streams an image archive into the engine and parses the
@@ -198,6 +202,7 @@ type LoadResult struct {
 // is ErrImageLoad carrying the engine's words.
 func (c *Client) LoadImages(ctx context.Context, r io.Reader) (LoadResult, error) {
 	src := &sourceReader{r: r}
+	start := time.Now()
 	ahead := newAheadReader(src) // r read while the previous blocks go to the engine
 	defer ahead.stop(ctx)
 	resp, err := c.cli.ImageLoad(ctx, ahead, client.ImageLoadWithQuiet(true))
@@ -214,6 +219,9 @@ func (c *Client) LoadImages(ctx context.Context, r io.Reader) (LoadResult, error
 	stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
 	defer stop()
 	res, err := parseLoadStream(resp.Body, resp.JSON)
+	if end, ok := ahead.ended(); ok {
+		res.Upload = end.Sub(start)
+	}
 	if serr := src.failure(); serr != nil {
 		return res, fmt.Errorf("%w: reading the archive failed, the upload was aborted: %w", ErrImageLoad, serr)
 	}

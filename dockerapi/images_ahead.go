@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 )
 
 // An ImageLoad upload is read ahead of the engine: a pack file hashed as
@@ -27,7 +28,8 @@ type aheadReader struct {
 	done   chan struct{}
 	exited chan struct{}
 	once   sync.Once
-	err    error // r's error; read after filled is closed
+	err    error     // r's error; read after filled is closed
+	end    time.Time // when r ended (its error, io.EOF at the end); read after filled is closed
 
 	cur []byte // what is left of the block being consumed
 	blk []byte // that block, to be handed back
@@ -80,7 +82,7 @@ func (a *aheadReader) fill(r io.Reader) {
 			}
 		}
 		if err != nil {
-			a.err = err
+			a.err, a.end = err, time.Now()
 			return
 		}
 	}
@@ -129,6 +131,17 @@ func (a *aheadReader) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+	}
+}
+
+// ended is when r ended, once the reading goroutine has exited because it
+// did (false while it reads, or when it was stopped).
+func (a *aheadReader) ended() (time.Time, bool) {
+	select {
+	case <-a.exited:
+		return a.end, !a.end.IsZero()
+	default:
+		return time.Time{}, false
 	}
 }
 

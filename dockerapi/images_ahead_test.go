@@ -48,3 +48,32 @@ func TestAheadReader(t *testing.T) {
 		t.Fatalf("read after stop: %v", err)
 	}
 }
+
+// ended tells when the source ended, once the reading goroutine has
+// exited because it did; not while it reads, nor after a stop.
+func TestAheadReaderEnded(t *testing.T) {
+	pr, pw := io.Pipe()
+	a := newAheadReader(pr)
+	if _, ok := a.ended(); ok {
+		t.Fatal("ended while the source is open")
+	}
+	before := time.Now()
+	go func() { pw.Write([]byte("x")); pw.Close() }()
+	if b, err := io.ReadAll(a); err != nil || string(b) != "x" {
+		t.Fatalf("ReadAll: %q %v", b, err)
+	}
+	a.stop(context.Background())
+	if end, ok := a.ended(); !ok || end.Before(before) {
+		t.Fatalf("after the end: %v %v", end, ok)
+	}
+
+	pr, pw = io.Pipe()
+	defer pw.Close()
+	a = newAheadReader(pr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	a.stop(ctx)
+	if _, ok := a.ended(); ok {
+		t.Fatal("ended after a stop, the source still open")
+	}
+}

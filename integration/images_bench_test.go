@@ -255,9 +255,9 @@ func (x *ibBench) restoreVsLoad(pk, anchor string, rounds int) (float64, int64) 
 		peak = max(peak, rr.rss)
 		r := rr.wall.Seconds() / dl.wall.Seconds()
 		ratios = append(ratios, r)
-		x.logf("restore round %d: dockpack restore --components images %v (images step %v: layer chains %v, load %v, tags checked %v; %v bytes sent; peak RSS %.1f MiB; %s), docker load -i %v (%s): ratio %.3f",
+		x.logf("restore round %d: dockpack restore --components images %v (images step %v: layer chains %v, load %v (upload %v), tags checked %v; %v bytes sent; peak RSS %.1f MiB; %s), docker load -i %v (%s): ratio %.3f",
 			i+1, rr.wall.Round(time.Millisecond), rr.secs("images loaded", "took").Round(time.Millisecond),
-			rr.secs("images loaded", "chains").Round(time.Millisecond), rr.secs("images loaded", "load").Round(time.Millisecond),
+			rr.secs("images loaded", "chains").Round(time.Millisecond), rr.secs("images loaded", "load").Round(time.Millisecond), rr.secs("images loaded", "upload").Round(time.Millisecond),
 			rr.secs("images loaded", "check").Round(time.Millisecond), ibBytes(rr, "images loaded"), float64(rr.rss)/(1<<20), rr.cpus(),
 			dl.wall.Round(time.Millisecond), dl.cpus(), r)
 	}

@@ -54,9 +54,10 @@ func (r *restorer) images(ctx context.Context) error {
 	t1 := time.Now()
 	err = r.checkImages(ctx)
 	// Where the step's time goes: the load (for images by layer, after
-	// asking the engine which layers it has), the tags' check.
+	// asking the engine which layers it has) — its upload, then the
+	// engine's own work —, the tags' check.
 	r.log.Info("images loaded", zap.Int("images", len(load)), zap.Bool("by_layer", r.m.ImagesByLayer()), zap.Int64("bytes", r.res.Bytes),
-		zap.Duration("took", time.Since(t0)), zap.Duration("chains", chains), zap.Duration("load", t1.Sub(t0)), zap.Duration("check", time.Since(t1)))
+		zap.Duration("took", time.Since(t0)), zap.Duration("chains", chains), zap.Duration("load", t1.Sub(t0)), zap.Duration("upload", r.upload), zap.Duration("check", time.Since(t1)))
 	return err
 }
 
@@ -140,6 +141,7 @@ func (r *restorer) layersPresent(ctx context.Context) func(pack.ImageEntry, int)
 }
 
 func (r *restorer) logLoad(lr dockerapi.LoadResult) {
+	r.upload = lr.Upload
 	for _, n := range lr.Notes {
 		r.log.Info("image load", zap.String("engine", n))
 	}

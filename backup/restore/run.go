@@ -149,6 +149,7 @@ type restorer struct {
 	log     *zap.Logger
 	res     *Result
 	restart func() error
+	upload  time.Duration // the images' upload, for the step's log (dockerapi.LoadResult.Upload)
 }
 
 // readPack verifies the pack (unless SkipVerify) and returns its manifest.
