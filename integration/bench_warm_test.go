@@ -18,10 +18,12 @@ import (
 // ~2 s goes back to the host and costs a host fault when the guest uses it
 // again. Writing 1 GiB of page cache took 0.18–0.25 s right after another
 // such write and 0.46, 0.49 and 0.98 s after 2, 3 and 5 s of rest (dd,
-// 2026-12-06): the figures of a run depended on how long it had been since
-// the previous run, far more than on the code under test (the same backup
-// varied 0.72–1.15 s). Pages freed by deleting a file are reused first, so
-// the run's own page cache (its pack, the engine's staging) is warm.
+// 2026-12-06): a run's kernel time depended on how long it had been since
+// the previous run. Pages freed by deleting a file are reused first, so the
+// run's own page cache (its pack, the engine's staging) is warm; warming
+// with anonymous memory did not work (0.54 s after it). It took dockpack's
+// CPU for BenchmarkImagesClassic's backup from 2.4–4.0 s to 1.4–1.8 s; the
+// seal benchmark's rounds still vary (a plain backup 0.72–1.07 s).
 func benchQuiesce(tb testing.TB, dir string, n int64) {
 	tb.Helper()
 	syscall.Sync()

@@ -160,13 +160,10 @@ func BenchmarkS3BackupImages(b *testing.B) {
 	}
 }
 
-// s3RunHWM runs cmd and returns its combined output and its own peak RSS:
-// the VmHWM of its /proc status, read every 5 ms while it runs (Start
-// returns once it has exec'd, so the memory map read is its own). Not the
-// rusage's Maxrss: os/exec starts a child vfork-style, sharing this test
-// process's memory map until the exec, and Linux counts that map's
-// high-water mark as the child's — this process's RSS, which the anchor's
-// upload of a 2 GiB file raises, would be the floor of every figure.
+// s3RunHWM runs cmd and returns its combined output and its own peak RSS
+// (runPeak: the VmHWM the process reports as it exits). Not the rusage's
+// Maxrss, whose floor would be this process's RSS, which the anchor's
+// upload of a 2 GiB file raises (see runPeak).
 func s3RunHWM(cmd *exec.Cmd) ([]byte, int64, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
