@@ -27,6 +27,10 @@ var (
 	ErrVolumeExportIncomplete = errors.New("volume export incomplete")
 	// ErrImageLoad: the engine refused or failed to load an image archive.
 	ErrImageLoad = errors.New("image load failed")
+	// ErrLayerMismatch: the engine refused a layer of an image archive
+	// whose content does not hash to the DiffID its image config lists
+	// (also ErrImageLoad): the archive was changed or damaged.
+	ErrLayerMismatch = errors.New("image layer does not match its DiffID")
 	// ErrVolumeNotFound: no volume of that name exists on the engine.
 	ErrVolumeNotFound = errors.New("volume not found")
 	// ErrVolumeExists: CreateVolume was asked for a name that exists already.

@@ -294,10 +294,14 @@ func parseLoadStream(r io.Reader, isJSON bool) (LoadResult, error) {
 			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
 				msg = m.ErrorDetail.Message
 			}
-			if len(res.Loaded) > 0 {
-				return res, fmt.Errorf("%w: the engine reported an error after loading %s: %s", ErrImageLoad, strings.Join(res.Loaded, ", "), msg)
+			var kind error = loadErr{ErrImageLoad}
+			if strings.Contains(msg, "invalid diffID") { // image/tarexport's check of a layer against its config
+				kind = loadErr{ErrImageLoad, ErrLayerMismatch}
 			}
-			return res, fmt.Errorf("%w: the engine reported: %s", ErrImageLoad, msg)
+			if len(res.Loaded) > 0 {
+				return res, fmt.Errorf("%w: the engine reported an error after loading %s: %s", kind, strings.Join(res.Loaded, ", "), msg)
+			}
+			return res, fmt.Errorf("%w: the engine reported: %s", kind, msg)
 		}
 		if m.Stream != "" {
 			addLines(m.Stream)
@@ -308,6 +312,13 @@ func parseLoadStream(r io.Reader, isJSON bool) (LoadResult, error) {
 	}
 	return res, nil
 }
+
+// loadErr is ErrImageLoad, and what made the engine refuse the archive
+// when it is known (ErrLayerMismatch); its message is the first's.
+type loadErr []error
+
+func (e loadErr) Error() string   { return e[0].Error() }
+func (e loadErr) Unwrap() []error { return e }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

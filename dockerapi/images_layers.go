@@ -46,6 +46,21 @@ func (c *Client) ImageLayers(ctx context.Context, ref string) (ImageLayers, erro
 		RepoTags: RealTags(ii.RepoTags), RepoDigests: ii.RepoDigests, Size: ii.Size}, nil
 }
 
+// LoadChecksLayers says whether the engine's ImageLoad checks what it
+// loads as `docker load` does on the graph-driver image store (moby's
+// image/tarexport): the archive is unpacked in full before anything is
+// loaded, manifest.json says which configs and tags to load, each image ID
+// is the sha256 of its config, and each layer is hashed as it is
+// registered and refused unless it is the DiffID its config lists
+// (ErrLayerMismatch). Not said of the containerd image store (false).
+func (c *Client) LoadChecksLayers(ctx context.Context) (bool, error) {
+	ei, err := c.engineInfo(ctx)
+	if err != nil {
+		return false, err
+	}
+	return ei.ImageStore == ImageStoreGraphDriver, nil
+}
+
 // LayerChains lists the layer chains the engine holds: the ChainID of
 // every prefix of every image's layers. An image archive handed to
 // ImageLoad may leave out a layer whose chain is in this set (the engine

@@ -337,7 +337,8 @@ func BenchmarkImagesStoreUnchanged(b *testing.B) {
 // layers: a classic backup of the images (`dockpack backup --no-volumes`)
 // against `docker save -o` of the same images into the same directory,
 // then `dockpack restore --components images` of that pack (--no-verify:
-// every file still checked against its sha256 as it streams) against
+// images.tar still checked as it streams — its configs and tags by
+// dockpack, its layers by the engine against their DiffIDs) against
 // `docker load -i`, each alternated (goal ≤ 1.00× both). Each dockpack run
 // says where its time goes: until the images step (prechecks, engine
 // calls), the engine staging the export before its first byte, the

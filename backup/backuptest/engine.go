@@ -5,6 +5,7 @@
 package backuptest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,6 +49,8 @@ type Engine struct {
 	// ExportStarted, when set, receives the volume name as an export begins.
 	BlockExport   bool
 	ExportStarted chan string
+	// ChecksLayers is what LoadChecksLayers says.
+	ChecksLayers bool
 	// OnLoad maps the refs the next LoadImages creates to their config
 	// digests; LoadErr fails LoadImages (after reading its input).
 	OnLoad  map[string]string
@@ -60,6 +63,7 @@ type Engine struct {
 	starts     [][]string
 	images     map[string]string // ref (tag or config digest) → config digest
 	loads      int
+	lastLoad   []byte
 	volumes    map[string]*Volume
 	markers    map[string][]string // volume → packs
 	helpers    int                 // helper images imported and not removed
@@ -330,11 +334,14 @@ func (e *Engine) Calls() []string {
 // LoadImages reads the archive and creates OnLoad's refs.
 func (e *Engine) LoadImages(ctx context.Context, r io.Reader) (dockerapi.LoadResult, error) {
 	e.call("load")
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return dockerapi.LoadResult{}, fmt.Errorf("%w: %w", dockerapi.ErrImageLoad, err)
-	}
+	var got bytes.Buffer
+	_, err := io.Copy(&got, r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lastLoad = got.Bytes()
+	if err != nil {
+		return dockerapi.LoadResult{}, fmt.Errorf("%w: %w", dockerapi.ErrImageLoad, err)
+	}
 	e.loads++
 	if e.LoadErr != nil {
 		return dockerapi.LoadResult{}, e.LoadErr
@@ -345,6 +352,21 @@ func (e *Engine) LoadImages(ctx context.Context, r io.Reader) (dockerapi.LoadRes
 		loaded = append(loaded, ref)
 	}
 	return dockerapi.LoadResult{Loaded: loaded}, nil
+}
+
+// LastLoad is what the last LoadImages received before its input ended.
+func (e *Engine) LastLoad() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastLoad
+}
+
+// LoadChecksLayers is ChecksLayers (this fake's load checks nothing: a
+// test that sets it plays an engine that checks layers).
+func (e *Engine) LoadChecksLayers(ctx context.Context) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ChecksLayers, nil
 }
 
 // Loads counts LoadImages calls.

@@ -173,6 +173,12 @@ type WriteImagesOptions struct {
 	// restore: the engine checks each layer against its DiffID as it loads
 	// it). Without it every file is checked against its digest (export).
 	ChunksChecked bool
+	// EngineChecksLayers: the archive goes to an engine that hashes each
+	// layer against its DiffID as it loads it (a restore into a
+	// graph-driver engine, restore.LayerCheckingEngine). A store layer's
+	// chunks are then not hashed against their ids either (configs are);
+	// a damaged layer fails the load (dockerapi.ErrLayerMismatch).
+	EngineChecksLayers bool
 }
 
 // WriteImages writes an image archive (docker load's input) of images,
@@ -181,23 +187,25 @@ type WriteImagesOptions struct {
 // streams (store.WriteImageArchive; o says what is left out and how a store
 // file is checked). It returns the bytes written.
 func (d *Dir) WriteImages(ctx context.Context, m *Manifest, images []ImageEntry, o WriteImagesOptions, w io.Writer) (int64, error) {
-	file := func(p, digest string) (store.ArchiveFile, error) {
+	file := func(p, digest string, layer bool) (store.ArchiveFile, error) {
 		fe, ok := m.File(p)
 		if !ok {
 			return store.ArchiveFile{}, fmt.Errorf("%w: %s is not listed", ErrManifest, p)
 		}
-		return store.ArchiveFile{Digest: digest, Size: fe.Size, Checked: o.ChunksChecked && m.IsStore() && !m.Sealed() && fe.Chunks != nil,
-			Open: func(ctx context.Context) (io.ReadCloser, error) { return d.OpenFile(ctx, m, fe) }}, nil
+		chunked := m.IsStore() && !m.Sealed() && fe.Chunks != nil
+		trusted := chunked && layer && o.EngineChecksLayers
+		return store.ArchiveFile{Digest: digest, Size: fe.Size, Checked: chunked && (o.ChunksChecked || trusted),
+			Open: func(ctx context.Context) (io.ReadCloser, error) { return d.openFile(ctx, m, fe, trusted) }}, nil
 	}
 	var arch []store.ArchiveImage
 	for _, im := range images {
-		cfg, err := file(im.Config, im.ConfigDigest)
+		cfg, err := file(im.Config, im.ConfigDigest, false)
 		if err != nil {
 			return 0, err
 		}
 		a := store.ArchiveImage{RepoTags: im.RepoTags, Config: cfg}
 		for i, l := range im.Layers {
-			lf, err := file(l.File, l.DiffID)
+			lf, err := file(l.File, l.DiffID, true)
 			if err != nil {
 				return 0, err
 			}

@@ -61,22 +61,56 @@ func (r *restorer) images(ctx context.Context) error {
 	return err
 }
 
-// loadImagesTar loads images.tar as it is.
+// LayerCheckingEngine is a restore Engine that says whether its image
+// load checks layers against their DiffIDs as `docker load` does
+// (*dockerapi.Client does: dockerapi.Client.LoadChecksLayers). A classic
+// pack's images.tar is then streamed through imagesGuard instead of being
+// hashed whole.
+type LayerCheckingEngine interface {
+	LoadChecksLayers(ctx context.Context) (bool, error)
+}
+
+// loadImagesTar loads images.tar as it is: checked as it streams by
+// imagesGuard (the engine checks each layer) when the engine checks layers
+// and the file is not sealed, else against its whole sha256.
 func (r *restorer) loadImagesTar(ctx context.Context) error {
 	fe, _ := r.m.File(pack.ImagesFile)
 	r.trk.Begin(progress.StepImages, pack.ImagesFile, fe.Size, r.t.T("restore.progress.images", len(r.plan.Images), units.BytesSize(float64(fe.Size))))
-	rd, done, err := r.openChecked(ctx, progress.StepImages, pack.ImagesFile, fe)
+	var rd io.Reader
+	var done func()
+	var err error
+	if r.engineChecksLayers(ctx) && !r.m.Sealed() {
+		rd, done, err = r.openGuarded(ctx, fe)
+	} else {
+		rd, done, err = r.openChecked(ctx, progress.StepImages, pack.ImagesFile, fe)
+	}
 	if err != nil {
 		return err
 	}
 	lr, err := r.spec.Engine.LoadImages(ctx, rd)
 	done()
+	if errors.Is(err, dockerapi.ErrLayerMismatch) {
+		return fmt.Errorf("%w: %s: %w", ErrPackChanged, pack.ImagesFile, err)
+	}
 	if err != nil {
 		return err
 	}
 	r.res.Bytes += fe.Size
 	r.logLoad(lr)
 	return nil
+}
+
+// engineChecksLayers: see LayerCheckingEngine (false when it cannot tell).
+func (r *restorer) engineChecksLayers(ctx context.Context) bool {
+	ce, ok := r.spec.Engine.(LayerCheckingEngine)
+	if !ok {
+		return false
+	}
+	yes, err := ce.LoadChecksLayers(ctx)
+	if err != nil {
+		r.log.Warn("the engine's image store is unknown: images.tar is hashed whole as it streams", zap.Error(err))
+	}
+	return yes && err == nil
 }
 
 // loadImageLayers streams an image archive assembled from the images'
@@ -86,12 +120,13 @@ func (r *restorer) loadImageLayers(ctx context.Context, load []pack.ImageEntry, 
 	t0 := time.Now()
 	omit := r.layersPresent(ctx)
 	*chains = time.Since(t0)
+	checks := r.engineChecksLayers(ctx)
 	total := r.m.ImagesArchiveSize(load, omit)
 	r.trk.Begin(progress.StepImages, pack.ImagesDir, total, r.t.T("restore.progress.images", len(load), units.BytesSize(float64(total))))
 	pr, pw := io.Pipe()
 	werr := make(chan error, 1)
 	go func() {
-		n, err := r.pd.WriteImages(ctx, r.m, load, pack.WriteImagesOptions{Omit: omit, ChunksChecked: true}, r.trk.Writer(pw))
+		n, err := r.pd.WriteImages(ctx, r.m, load, pack.WriteImagesOptions{Omit: omit, ChunksChecked: true, EngineChecksLayers: checks}, r.trk.Writer(pw))
 		if err == nil {
 			r.res.Bytes += n
 		}
@@ -108,6 +143,9 @@ func (r *restorer) loadImageLayers(ctx context.Context, load []pack.ImageEntry, 
 		// The archive could not be assembled (a damaged chunk): that is
 		// what failed, whatever the engine made of the cut stream.
 		return fmt.Errorf("assemble the images of the pack: %w", aerr)
+	}
+	if errors.Is(err, dockerapi.ErrLayerMismatch) {
+		return fmt.Errorf("%w: a layer of the pack's images: %w", ErrPackChanged, err)
 	}
 	if err != nil {
 		return err

@@ -69,8 +69,10 @@ type Result struct {
 //   - db: sqlitesnap.Restore to SQLiteDest, checked in local staging and
 //     renamed into place atomically; refused while the database is in use.
 //
-// Every pack file is checked against its checksum while it streams; a
-// mismatch aborts that file's import. Containers stopped with StopRunning
+// Every pack file is checked while it streams — against its checksum, or
+// images.tar (into an engine that checks layers: imagesGuard) its configs
+// and tags by dockpack and its layers by the engine; a mismatch aborts
+// that file's import. Containers stopped with StopRunning
 // are started again also on failure. Running Restore again after a failure
 // is safe.
 func Run(ctx context.Context, dir string, spec Spec) (*Result, error) {

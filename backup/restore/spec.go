@@ -71,7 +71,10 @@ type Spec struct {
 	// it such a volume is refused.
 	StopRunning bool
 	// SkipVerify skips the full Verify before the restore. Every file is
-	// still checked against its checksum while it streams.
+	// still checked while it streams: against its checksum, or (images
+	// into an engine that checks layers) its configs and tags against the
+	// manifest and each layer by the engine against its DiffID
+	// (imagesGuard, pack.WriteImagesOptions.EngineChecksLayers).
 	SkipVerify bool
 	// PlanOnly computes what would happen and changes nothing.
 	PlanOnly bool

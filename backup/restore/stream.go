@@ -30,6 +30,21 @@ func (r *restorer) openChecked(ctx context.Context, s progress.Step, item string
 	return rd, func() { f.Close() }, nil
 }
 
+// openGuarded opens images.tar for streaming into an engine that checks
+// layers: counted for progress, wrapped by the test hook, checked by
+// imagesGuard.
+func (r *restorer) openGuarded(ctx context.Context, fe pack.FileEntry) (io.Reader, func(), error) {
+	f, err := r.pd.OpenFile(ctx, r.m, fe)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(r.dir, filepath.FromSlash(fe.Path)), err)
+	}
+	var rd io.Reader = newImagesGuard(fsutil.ContextReader(ctx, f), r.trk.Writer(io.Discard), fe, r.m.Images)
+	if h := r.spec.Hooks.WrapReader; h != nil {
+		rd = h(progress.StepImages, pack.ImagesFile, rd)
+	}
+	return rd, func() { f.Close() }, nil
+}
+
 // checkedReader hashes what passes and, at the end, returns ErrPackChanged
 // instead of io.EOF when size or sha256 differ from the manifest. What
 // passes is also written to prog (progress).

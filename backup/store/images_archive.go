@@ -26,11 +26,12 @@ type ArchiveFile struct {
 	Omit bool
 	// Open reads the content.
 	Open func(ctx context.Context) (io.ReadCloser, error)
-	// Checked says Open's reader checks every byte itself (a store file:
-	// each chunk against its sha256 id, in the order of a chunk list that
-	// read back with the sha256 its manifest records, Store.OpenFile): the
-	// content's size is checked here, its digest not computed a second
-	// time.
+	// Checked says every byte is checked elsewhere — by Open's reader (a
+	// store file: each chunk against its sha256 id, in the order of a
+	// chunk list that read back with the sha256 its manifest records,
+	// Store.OpenFile) or by the archive's consumer (a layer going to an
+	// engine that hashes it against its DiffID, Store.OpenFileTrusted):
+	// the content's size is checked here, its digest not computed.
 	Checked bool
 }
 

@@ -125,7 +125,7 @@ func (s *Store) checkFrame(ctx context.Context, e BlobEntry, bundle string, fram
 		}
 		return nil, nil
 	}
-	return s.decodeBlob(ctx, e.ID, bundle, frame, e.RawLength, buf)
+	return s.decodeBlob(ctx, e.ID, bundle, frame, e.RawLength, buf, true)
 }
 
 // Unseal gives an encrypted store the identities that open it: the naming

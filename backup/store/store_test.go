@@ -195,6 +195,59 @@ func TestStoreFlippedByte(t *testing.T) {
 	}
 }
 
+// TestStoreTrustedRead: OpenFileTrusted reads what OpenFile reads (also
+// through WriteTo, which io.Copy uses); it does not hash chunks against
+// their ids — a byte flipped in a chunk's content passes it (its consumer
+// checks the whole content: an engine hashing a layer against its DiffID)
+// where OpenFile refuses it —, and a chunk whose frame does not decompress
+// still fails it.
+func TestStoreTrustedRead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	data := randBytes(4, 6<<20)
+	res := write(t, s, data)
+	for name, open := range map[string]func() io.ReadCloser{
+		"checked": func() io.ReadCloser { return s.OpenFile(ctx, res.Chunks) },
+		"trusted": func() io.ReadCloser { return s.OpenFileTrusted(ctx, res.Chunks) },
+	} {
+		var got bytes.Buffer
+		rc := open()
+		n, err := io.Copy(&got, rc)
+		rc.Close()
+		if err != nil || n != int64(len(data)) || !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("%s read with WriteTo: %d bytes, %v", name, n, err)
+		}
+	}
+	bundles, _ := filepath.Glob(filepath.Join(dir, "blobs/data/*/*"))
+	flip := func(off int64) {
+		f, _ := os.OpenFile(bundles[0], os.O_RDWR, 0)
+		b := make([]byte, 1)
+		f.ReadAt(b, off)
+		b[0] ^= 0xff
+		f.WriteAt(b, off)
+		f.Close()
+	}
+	flip(1000)
+	if _, err := readAll(t, s, res.Chunks); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("checked read of a flipped byte: %v", err)
+	}
+	got, err := io.ReadAll(s.OpenFileTrusted(ctx, res.Chunks))
+	diff := 0
+	for i := range min(len(got), len(data)) {
+		if got[i] != data[i] {
+			diff++
+		}
+	}
+	if err != nil || len(got) != len(data) || diff != 1 {
+		t.Fatalf("trusted read of a flipped byte: %d bytes, %d differ, %v", len(got), diff, err)
+	}
+	flip(0) // the frame's magic number
+	if _, err := io.Copy(io.Discard, s.OpenFileTrusted(ctx, res.Chunks)); !errors.Is(err, store.ErrDamaged) {
+		t.Fatalf("trusted read of a frame that does not decompress: %v", err)
+	}
+}
+
 func TestStoreLock(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

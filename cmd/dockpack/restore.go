@@ -59,7 +59,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	f.StringVar(&spec.SQLiteDest, "sqlite-dest", "", "restore the database to this path (atomically; refused while it is in use)")
 	f.BoolVar(&spec.Force, "force", false, "replace existing volumes that hold data, an existing database, and tags that name other images")
 	f.BoolVar(&spec.StopRunning, "stop-running", false, "stop the running containers that use a volume being restored, and start them again afterwards")
-	f.BoolVar(&spec.SkipVerify, "no-verify", false, "skip the full verification before restoring (checksums are still checked while streaming)")
+	f.BoolVar(&spec.SkipVerify, "no-verify", false, "skip the full verification before restoring (every file is still checked while streaming)")
 	f.BoolVar(&spec.PlanOnly, "plan", false, "print what would happen and change nothing")
 	f.BoolVar(&jsonOut, "json", false, "progress and result as JSON lines on stdout")
 	f.StringVar(&spec.StagingDir, "staging-dir", envOr("DOCKPACK_STAGING_DIR", ""), "local scratch directory (default the system temp dir) ($DOCKPACK_STAGING_DIR)")
@@ -75,7 +75,8 @@ func newRestoreCmd(g *globals) *cobra.Command {
 
 // restoreLong is restore's help.
 const restoreLong = `Restore a pack into the Docker Engine: verify it first (--no-verify skips that; every file is still
-checked against its checksum while it streams), plan, then load the images, recreate and fill the
+checked while it streams: against its checksum, images' layers by the engine against their DiffIDs,
+docs/format.md), plan, then load the images, recreate and fill the
 volumes and restore the database. --plan prints the plan and changes nothing.
 A database replaced at --sqlite-dest is first kept beside it as <name>.before-restore-<UTC time>
 (a consistent snapshot, WAL included), so the restore can be undone.
