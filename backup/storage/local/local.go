@@ -6,7 +6,11 @@
 // filesystem.
 //
 // The pin is checked before each object is created, every CheckBytes
-// written, and at Commit. Directories are created with the object's read
+// written, and at Commit; before an object is opened for reading once
+// CheckBytes have been opened since the last check (a read goes through
+// the pinned handle too, so it reads the pinned filesystem or fails: the
+// check only names a dropped share early, and costs ~150 µs — per 1 MiB
+// chunk of a store restore, 0.3 s of CPU per 2 GiB). Directories are created with the object's read
 // bits plus search, each re-checked to be on the pinned device (a mount
 // point inside the target is never written into). An object is written to
 // a temporary name that carries its owner's token
@@ -28,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dockpack/dockpack/backup/storage"
 	"github.com/dockpack/dockpack/mountcheck"
@@ -45,7 +50,8 @@ type Options struct {
 	Dir string
 	// Owner is the token temporary names carry (required to write).
 	Owner string
-	// CheckBytes is how many bytes may be written between two pin checks. Default 64 MiB.
+	// CheckBytes is how many bytes may be written, or opened for reading,
+	// between two pin checks. Default 64 MiB.
 	CheckBytes int64
 }
 
@@ -58,6 +64,7 @@ type Backend struct {
 	every   int64
 	dirMu   sync.Mutex      // guards dirMode: uploads are created from several goroutines (a store's writers, its lease renewal)
 	dirMode map[string]bool // directories known to exist (created or seen)
+	opened  atomic.Int64    // bytes opened for reading since the last pin check
 }
 
 var (
@@ -164,7 +171,12 @@ func (b *Backend) Open(ctx context.Context, key string, offset, length int64) (i
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
-	if err := b.Check(ctx); err != nil {
+	if length < 0 || b.opened.Add(length) > b.every {
+		if err := b.Check(ctx); err != nil {
+			return nil, err
+		}
+		b.opened.Store(0)
+	} else if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	f, err := b.root.Open(key)

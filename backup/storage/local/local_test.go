@@ -130,3 +130,51 @@ func TestLocalAbortStaleAndRename(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLocalOpenChecksPin: reads go through the pinned handle, and the pin
+// is checked before an object is opened once CheckBytes have been opened
+// since the last check (and for every whole-object open): with the pinned
+// directory moved away, range reads within the budget still read the
+// pinned directory's object, the next one past it fails as unavailable.
+func TestLocalOpenChecksPin(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "target")
+	os.Mkdir(dir, 0o700)
+	b, err := local.Open(ctx, local.Options{Dir: dir, Owner: "tok1", CheckBytes: 1500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := b.Create(ctx, "obj", storage.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Write(bytes.Repeat([]byte("x"), 1000))
+	if _, err := u.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, dir+"-moved"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(length int64) error {
+		rc, err := b.Open(ctx, "obj", 0, length)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		got, err := io.ReadAll(rc)
+		if err == nil && int64(len(got)) != length {
+			t.Fatalf("read %d bytes of %d", len(got), length)
+		}
+		return err
+	}
+	if err := read(1000); err != nil {
+		t.Fatalf("a read within the budget: %v", err)
+	}
+	if err := read(1000); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("the read past the budget was not checked: %v", err)
+	}
+	if _, err := b.Open(ctx, "obj", 0, -1); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("a whole-object open was not checked: %v", err)
+	}
+}
