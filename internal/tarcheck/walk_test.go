@@ -69,7 +69,7 @@ func read(in []byte) (walked, bool) {
 			return r, false
 		}
 		r.names = append(r.names, h.Name)
-		b, err := io.ReadAll(tr)
+		b, err := io.ReadAll(io.LimitReader(tr, 4<<20)) // a sparse entry may claim gigabytes of holes
 		if err != nil {
 			return r, false
 		}
