@@ -118,6 +118,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			CheckRedirect: client.CheckRedirect,
 		}
 	}
+	base := hc.Transport
 	copts := []client.Opt{client.WithHTTPClient(hc), client.FromEnv, client.WithAPIVersionNegotiation()}
 	host := o.Host
 	if host == "" {
@@ -132,6 +133,19 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot configure a docker client (check DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH): %v",
 			ErrEngineUnreachable, err)
+	}
+	// The SDK wraps the transport in otelhttp's tracing transport, whose
+	// request-body wrapper has only Read: every upload (an image load, a
+	// volume import) then reaches the connection in 32 KiB reads, each
+	// copied and written as its own chunk (three write syscalls). dockpack
+	// traces nothing: the transport is used as configured (WithHost and
+	// FromEnv set it up in place), so a body's WriteTo writes its blocks
+	// (an image load's 1 MiB blocks, aheadReader). Measured (7 rounds):
+	// dockpack's CPU for restoring 2 GiB of images from the store fell
+	// from 3.2–4.3 s to 2.0–3.0 s, for a classic 1 GiB images.tar from
+	// 1.1–1.6 s to 0.57–0.77 s (`docker load -i`: 0.84–1.27 s).
+	if base != nil {
+		hc.Transport = base
 	}
 	c := &Client{cli: cli, host: cli.DaemonHost(), log: o.Logger, opts: o}
 	if err := c.Ping(ctx); err != nil {
