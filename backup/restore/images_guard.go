@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strings"
 
@@ -60,38 +59,27 @@ func newImagesGuard(r io.Reader, prog io.Writer, fe pack.FileEntry, images []pac
 	for _, im := range images {
 		g.tags[im.ConfigDigest] = im.RepoTags
 	}
-	g.w = tarcheck.Walker{Keep: func(h *tar.Header) bool { return g.kept(archiveName(h.Name)) }, Max: maxArchiveJSON, Member: g.member}
+	g.w = tarcheck.Walker{Keep: func(h *tar.Header) bool { return g.kept(tarcheck.ArchivePath(h.Name)) }, Max: maxArchiveJSON, Member: g.member}
 	return g
 }
 
-// archiveName is a member's name as the engine's untar places it.
-func archiveName(n string) string { return strings.TrimPrefix(path.Clean("/"+n), "/") }
-
 // kept says whether a member is kept: manifest.json, or a config —
-// <64 hex>.json (docker save's layout), or blobs/sha256/<hex> when that is
+// <hex>.json (docker save's layout), or blobs/sha256/<hex> when that is
 // the config digest of an image of the pack (the OCI layout of newer
 // engines, whose other blobs are layers).
 func (g *imagesGuard) kept(n string) bool {
 	if n == "manifest.json" {
 		return true
 	}
-	if h, ok := strings.CutSuffix(n, ".json"); ok && !strings.Contains(h, "/") {
-		return isHex64(h)
-	}
-	h, ok := strings.CutPrefix(n, "blobs/sha256/")
-	_, known := g.tags["sha256:"+h]
-	return ok && known
-}
-
-func isHex64(s string) bool {
-	_, err := hex.DecodeString(s)
-	return len(s) == 64 && err == nil
+	d := tarcheck.ConfigDigest(n)
+	_, known := g.tags[d]
+	return d != "" && (strings.HasSuffix(n, ".json") || known)
 }
 
 // member records a config's digest or manifest.json (the last member of a
 // name wins, as in the untar).
 func (g *imagesGuard) member(h *tar.Header, content []byte) error {
-	n := archiveName(h.Name)
+	n := tarcheck.ArchivePath(h.Name)
 	if !g.kept(n) {
 		return nil
 	}
@@ -199,7 +187,7 @@ func (g *imagesGuard) check() error {
 	}
 	var probs []string
 	for _, e := range entries {
-		name := archiveName(e.Config)
+		name := tarcheck.ArchivePath(e.Config)
 		digest, ok := g.config[name]
 		switch tags, known := g.tags[digest]; {
 		case !ok || digest == "":

@@ -136,8 +136,10 @@ func ValidateImageArchive(ctx context.Context, r io.Reader) (ImageArchive, error
 	return res, err
 }
 
-// archivePath normalizes an entry name or a path inside the archive.
-func archivePath(name string) string {
+// ArchivePath normalizes an entry name or a path inside the archive: a
+// member's name as an untar places it (cleaned, relative), "" for the
+// archive's root.
+func ArchivePath(name string) string {
 	name = strings.TrimLeft(name, "/")
 	p := path.Clean(name)
 	if p == "." {
@@ -164,7 +166,7 @@ func (s *imageScan) scan() error {
 		if err != nil {
 			return err
 		}
-		name := archivePath(h.Name)
+		name := ArchivePath(h.Name)
 		if err := s.keep(int64(len(name))+nameCost, fmt.Sprintf("entry %q", h.Name)); err != nil {
 			return err
 		}
@@ -190,7 +192,7 @@ func (s *imageScan) scan() error {
 				return err
 			}
 		case tar.TypeLink:
-			t := archivePath(h.Linkname)
+			t := ArchivePath(h.Linkname)
 			s.hard[name] = t
 			delete(s.files, name)
 			delete(s.symlinks, name)
@@ -267,7 +269,7 @@ func (s *imageScan) entryData(name string, h *tar.Header) error {
 // resolve follows symlinks and hard links from p to a regular file. It returns
 // the file's name, or "" and a description of why p is not present.
 func (s *imageScan) resolve(p string) (string, string) {
-	p = archivePath(p)
+	p = ArchivePath(p)
 	orig := p
 	for range maxLinkHops {
 		if _, ok := s.files[p]; ok {
@@ -301,9 +303,10 @@ func blobPath(d string) (string, bool) {
 	return "blobs/" + alg + "/" + hex, true
 }
 
-// configDigest derives the config digest from a manifest.json Config path.
-func configDigest(p string) string {
-	p = archivePath(p)
+// ConfigDigest is the config digest a manifest.json Config path states
+// ("<hex>.json": sha256; "blobs/<alg>/<hex>"), "" when it states none.
+func ConfigDigest(p string) string {
+	p = ArchivePath(p)
 	if rest, ok := strings.CutPrefix(p, "blobs/"); ok {
 		if alg, hex, ok := strings.Cut(rest, "/"); ok && isDigestPart(alg) && isHex(hex) {
 			return alg + ":" + hex
@@ -387,7 +390,7 @@ func (s *imageScan) check() (ImageArchive, error) {
 		return res, incomplete(nil, "manifest.json in the image archive lists no images")
 	}
 	for i, it := range items {
-		im := ArchivedImage{ConfigDigest: configDigest(it.Config), ConfigPath: it.Config, RepoTags: it.RepoTags, Layers: it.Layers}
+		im := ArchivedImage{ConfigDigest: ConfigDigest(it.Config), ConfigPath: it.Config, RepoTags: it.RepoTags, Layers: it.Layers}
 		res.Images = append(res.Images, im)
 		label := imageLabel(im, i)
 		if it.Config == "" {

@@ -101,9 +101,6 @@ func (w *Walker) Finish() error {
 	return incomplete(io.ErrUnexpectedEOF, "tar stream ends after %s without its end-of-archive marker: the file is cut short", humanBytes(w.off))
 }
 
-// Offset is how many bytes were fed.
-func (w *Walker) Offset() int64 { return w.off }
-
 // header handles a complete header block.
 func (w *Walker) header() error {
 	at := w.at
