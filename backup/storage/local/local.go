@@ -10,7 +10,9 @@
 // CheckBytes have been opened since the last check (a read goes through
 // the pinned handle too, so it reads the pinned filesystem or fails: the
 // check only names a dropped share early, and costs ~150 µs — per 1 MiB
-// chunk of a store restore, 0.3 s of CPU per 2 GiB). Directories are created with the object's read
+// chunk of a store restore, 0.3 s of CPU per 2 GiB).
+//
+// Directories are created with the object's read
 // bits plus search, each re-checked to be on the pinned device (a mount
 // point inside the target is never written into). An object is written to
 // a temporary name that carries its owner's token
