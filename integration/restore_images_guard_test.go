@@ -5,8 +5,11 @@ package integration_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/dockpack/dockpack/backup"
 	"github.com/dockpack/dockpack/backup/pack"
+	"github.com/dockpack/dockpack/backup/progress"
 	"github.com/dockpack/dockpack/backup/restore"
 	"github.com/dockpack/dockpack/dockerapi"
 )
@@ -30,7 +34,9 @@ import (
 //     fails before the engine has the archive's end — no image of the pack
 //     is loaded, the added tag does not exist;
 //
-// the untouched file restores every tag with its config digest; and a
+// a restore canceled at random offsets before the archive's end loads
+// nothing; the untouched file restores every tag with its config digest;
+// and a
 // store pack whose layer chunk has a flipped byte (its chunks are not
 // hashed on the way to the engine) fails as ErrPackChanged
 // (ErrLayerMismatch) without that image.
@@ -120,6 +126,29 @@ func TestRestoreImagesTampered(t *testing.T) {
 			}
 		})
 	}
+	// Canceled at random offsets before the archive's end: the upload is
+	// aborted, the restore says so, nothing of the pack is loaded.
+	for i := range 3 {
+		off := rand.Int64N(int64(len(orig)) - 16<<10)
+		t.Run(fmt.Sprintf("canceled at byte %d", off), func(t *testing.T) {
+			s.removeImages(t, res.Manifest)
+			ctx, cancel := context.WithCancel(MustCtx(t))
+			defer cancel()
+			_, err := restore.Run(ctx, res.Pack, restore.Spec{Engine: s.eng.Client, Components: []pack.Component{pack.ComponentImages},
+				SkipVerify: true, StagingDir: t.TempDir(), Hooks: restore.Hooks{WrapReader: func(_ progress.Step, _ string, r io.Reader) io.Reader {
+					return &cancelAt{r: r, at: off, cancel: cancel}
+				}}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("restore canceled at byte %d (round %d): %v", off, i, err)
+			}
+			for _, im := range res.Manifest.Images {
+				if _, err := s.eng.ImageConfigDigest(MustCtx(t), im.ConfigDigest); !errors.Is(err, dockerapi.ErrImageNotFound) {
+					t.Errorf("image %s after a restore canceled before the archive's end: %v", im.ConfigDigest, err)
+				}
+			}
+		})
+	}
+
 	s.removeImages(t, res.Manifest)
 	rr, err := restore.Run(MustCtx(t), res.Pack, restore.Spec{Engine: s.eng.Client, Components: []pack.Component{pack.ComponentImages},
 		SkipVerify: true, StagingDir: t.TempDir()})
@@ -171,6 +200,24 @@ func TestRestoreImagesTampered(t *testing.T) {
 			t.Errorf("%s, whose layer was flipped, is on the engine: %v", s.refs[1], err)
 		}
 	})
+}
+
+// cancelAt passes r through until at bytes have passed, then cancels and
+// fails the read.
+type cancelAt struct {
+	r      io.Reader
+	at, n  int64
+	cancel func()
+}
+
+func (c *cancelAt) Read(p []byte) (int, error) {
+	if c.n >= c.at {
+		c.cancel()
+		return 0, context.Canceled
+	}
+	n, err := c.r.Read(p[:min(int64(len(p)), c.at-c.n)])
+	c.n += int64(n)
+	return n, err
 }
 
 // tarContent maps each member of an archive to the offset of its content.
